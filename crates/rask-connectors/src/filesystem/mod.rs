@@ -1,0 +1,41 @@
+//! `filesystem`: reads and writes files of a row format (`json`, `csv`) under a path, with
+//! Flink's options. A source reads a file or every file under a directory (files are split
+//! among subtasks; a file is read by one subtask, as in Flink, since these formats are not
+//! splittable); with `source.monitor-interval` it keeps watching for new files (unbounded).
+//! A sink writes part files into the directory, rolling by size.
+
+mod options;
+mod sink;
+mod source;
+
+use arrow::datatypes::SchemaRef;
+use rask_sql::catalog::{ConnectorCaps, TableDef};
+use rask_runtime::connector::{Connector, SinkContext, SinkWriter, SourceContext, SourceReader};
+use rask_runtime::error::{Result, RuntimeError};
+use rask_types::options::{OptionSpec, Options};
+
+pub struct Filesystem;
+
+impl Connector for Filesystem {
+    fn name(&self) -> &'static str {
+        "filesystem"
+    }
+    fn description(&self) -> &'static str {
+        "Files in a local directory, in a row format (json, csv): bounded or monitored source, and rolling part-file sink."
+    }
+    fn option_specs(&self, opts: &Options) -> Vec<OptionSpec> {
+        options::specs(opts)
+    }
+    fn validate(&self, opts: &Options, schema: &SchemaRef) -> std::result::Result<ConnectorCaps, String> {
+        let o = options::FsOptions::from_options(opts, schema)?;
+        Ok(ConnectorCaps { source: true, sink: true, bounded: o.monitor_interval.is_none() })
+    }
+    fn create_source(&self, table: &TableDef, ctx: &SourceContext) -> Result<Box<dyn SourceReader>> {
+        let o = options::FsOptions::from_options(&table.options, &ctx.schema).map_err(RuntimeError::User)?;
+        Ok(Box::new(source::FileReader::new(o, table, ctx)?))
+    }
+    fn create_sink(&self, table: &TableDef, ctx: &SinkContext) -> Result<Box<dyn SinkWriter>> {
+        let o = options::FsOptions::from_options(&table.options, &table.physical_schema()).map_err(RuntimeError::User)?;
+        Ok(Box::new(sink::PartFileWriter::new(o, table, ctx)?))
+    }
+}

@@ -1,0 +1,184 @@
+//! Reading files line by line into batches through the format's decoder. A record that does
+//! not parse fails the job with the file and line, unless the format's ignore-parse-errors
+//! option is set, in which case it is skipped and counted.
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rask_formats::RecordDecoder;
+use rask_sql::catalog::TableDef;
+use rask_runtime::connector::{SourceContext, SourceEvent, SourceMetrics, SourceReader};
+use rask_runtime::error::{Result, RuntimeError};
+use rask_types::StreamBatch;
+
+use super::options::FsOptions;
+
+pub struct FileReader {
+    opts: FsOptions,
+    subtask: usize,
+    parallelism: usize,
+    decoder: Box<dyn RecordDecoder>,
+    batch_size: usize,
+    /// Files assigned to this subtask and not yet read.
+    queue: Vec<PathBuf>,
+    seen: BTreeSet<PathBuf>,
+    current: Option<(PathBuf, BufReader<File>, u64)>,
+    metrics: Arc<SourceMetrics>,
+    next_scan: Option<Instant>,
+    line: Vec<u8>,
+}
+
+fn list_files(root: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    let meta = std::fs::metadata(root)?;
+    if meta.is_file() {
+        out.push(root.to_path_buf());
+        return Ok(());
+    }
+    for entry in std::fs::read_dir(root)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        // Hidden and in-progress files are not data (Flink skips '.' and '_' prefixes).
+        if name.starts_with('.') || name.starts_with('_') {
+            continue;
+        }
+        let p = entry.path();
+        if entry.file_type()?.is_dir() {
+            list_files(&p, out)?;
+        } else {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+impl FileReader {
+    pub fn new(opts: FsOptions, _table: &TableDef, ctx: &SourceContext) -> Result<Self> {
+        let decoder = rask_formats::decoder(&opts.format, ctx.schema.clone(), &opts.options).map_err(|e| RuntimeError::User(e.to_string()))?;
+        let mut r = FileReader {
+            opts,
+            subtask: ctx.subtask,
+            parallelism: ctx.parallelism,
+            decoder,
+            batch_size: ctx.batch_size.max(1),
+            queue: Vec::new(),
+            seen: BTreeSet::new(),
+            current: None,
+            metrics: ctx.metrics.clone(),
+            next_scan: None,
+            line: Vec::new(),
+        };
+        r.scan()?;
+        Ok(r)
+    }
+
+    /// Find files not seen yet; assign them to subtasks by their sorted position.
+    fn scan(&mut self) -> Result<()> {
+        let mut files = Vec::new();
+        if let Err(e) = list_files(&self.opts.path, &mut files) {
+            if self.opts.monitor_interval.is_some() && e.kind() == std::io::ErrorKind::NotFound {
+                return Ok(());
+            }
+            return Err(RuntimeError::User(format!("cannot read path '{}': {e}", self.opts.path.display())));
+        }
+        files.sort();
+        let new: Vec<PathBuf> = files.into_iter().filter(|f| !self.seen.contains(f)).collect();
+        for (i, f) in new.into_iter().enumerate() {
+            let owner = (self.seen.len() + i) % self.parallelism;
+            if owner == self.subtask {
+                self.queue.push(f.clone());
+            }
+        }
+        let mut all = Vec::new();
+        let _ = list_files(&self.opts.path, &mut all);
+        self.seen.extend(all);
+        self.queue.sort();
+        self.queue.reverse(); // pop() takes the smallest
+        Ok(())
+    }
+
+    fn flush_batch(&mut self) -> Result<Option<StreamBatch>> {
+        if self.decoder.buffered() == 0 {
+            return Ok(None);
+        }
+        let rb = self.decoder.flush().map_err(|e| RuntimeError::User(e.to_string()))?;
+        Ok(Some(StreamBatch::inserts(rb)))
+    }
+}
+
+impl SourceReader for FileReader {
+    fn next(&mut self) -> Result<SourceEvent> {
+        loop {
+            if self.current.is_none() {
+                match self.queue.pop() {
+                    Some(p) => {
+                        let f = File::open(&p).map_err(|e| RuntimeError::External(format!("cannot open '{}': {e}", p.display())))?;
+                        self.current = Some((p, BufReader::with_capacity(1 << 20, f), 0));
+                    }
+                    None => {
+                        if let Some(b) = self.flush_batch()? {
+                            return Ok(SourceEvent::Batch(b));
+                        }
+                        let Some(interval) = self.opts.monitor_interval else { return Ok(SourceEvent::End) };
+                        let now = Instant::now();
+                        match self.next_scan {
+                            Some(t) if t > now => {
+                                std::thread::sleep((t - now).min(Duration::from_millis(100)));
+                                return Ok(SourceEvent::Idle);
+                            }
+                            _ => {
+                                self.next_scan = Some(now + interval);
+                                self.scan()?;
+                                if self.queue.is_empty() {
+                                    return Ok(SourceEvent::Idle);
+                                }
+                                continue;
+                            }
+                        }
+                    }
+                }
+            }
+            let Some((path, reader, line_no)) = self.current.as_mut() else { continue };
+            self.line.clear();
+            let n = reader
+                .read_until(b'\n', &mut self.line)
+                .map_err(|e| RuntimeError::External(format!("reading '{}': {e}", path.display())))?;
+            if n == 0 {
+                self.current = None;
+                continue;
+            }
+            *line_no += 1;
+            let mut rec: &[u8] = &self.line;
+            while let Some((b'\n' | b'\r', rest)) = rec.split_last() {
+                rec = rest;
+            }
+            if rec.iter().all(|b| b.is_ascii_whitespace()) {
+                continue;
+            }
+            match self.decoder.decode(rec) {
+                Ok(true) => {}
+                Ok(false) => {
+                    self.metrics.skipped_records.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    return Err(RuntimeError::User(format!(
+                        "cannot parse record at file '{}', line {}: {e} (set '{}.ignore-parse-errors' = 'true' to skip bad records)",
+                        path.display(),
+                        line_no,
+                        self.opts.format
+                    )));
+                }
+            }
+            if self.decoder.buffered() >= self.batch_size {
+                if let Some(b) = self.flush_batch()? {
+                    return Ok(SourceEvent::Batch(b));
+                }
+            }
+        }
+    }
+}

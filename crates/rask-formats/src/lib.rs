@@ -1,0 +1,74 @@
+//! Flink's row formats, `json` and `csv`: decoding text records (one line or message each) into
+//! Arrow `RecordBatch`es of a table's schema, and encoding batches back into text, with Flink's
+//! option keys and semantics (checked against Flink 2.3). Used by the filesystem connector and,
+//! later, Kafka.
+
+pub mod csv;
+pub mod error;
+pub mod json;
+
+mod columns;
+mod values;
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod testutil;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use rask_types::options::{OptionSpec, Options};
+
+use crate::error::FormatError;
+
+/// Options each format accepts, for validation of a table's WITH clause (keys are the full Flink
+/// keys, e.g. "json.ignore-parse-errors").
+pub fn format_options(format: &str) -> Option<Vec<OptionSpec>> {
+    match format {
+        "json" => Some(json::options()),
+        "csv" => Some(csv::options()),
+        _ => None,
+    }
+}
+
+/// A decoder turns records (one line of text each) into batches.
+pub trait RecordDecoder: Send {
+    /// Decode one record. Err = the record is malformed (the message says what and which field);
+    /// the caller adds file/line or topic/partition/offset and decides (fail the job, or skip and
+    /// count when ignore-parse-errors). When the format's `*.ignore-parse-errors` option is true
+    /// the decoder does not error: it skips the bad record and returns Ok(false). Ok(true) = a row
+    /// was appended. Ok(false) is also returned for records that hold no row in Flink either: an
+    /// empty or `null` JSON record, a csv comment line with `csv.allow-comments`.
+    fn decode(&mut self, record: &[u8]) -> Result<bool, FormatError>;
+    /// Rows buffered so far.
+    fn buffered(&self) -> usize;
+    /// Take the buffered rows as a batch (schema = the decoder's schema).
+    fn flush(&mut self) -> Result<RecordBatch, FormatError>;
+}
+
+/// An encoder turns batches into records (one per row).
+pub trait RecordEncoder: Send {
+    /// Encode every row of the batch, appending one record per row to `out` (without trailing
+    /// newline).
+    fn encode(&mut self, batch: &RecordBatch, out: &mut Vec<Vec<u8>>) -> Result<(), FormatError>;
+}
+
+fn unknown(format: &str) -> FormatError {
+    FormatError::Unsupported(format!("unknown format '{format}' (supported: json, csv)"))
+}
+
+/// A decoder for `format` producing batches of `schema`.
+pub fn decoder(format: &str, schema: SchemaRef, options: &Options) -> Result<Box<dyn RecordDecoder>, FormatError> {
+    match format {
+        "json" => Ok(Box::new(json::JsonDecoder::new(schema, options)?)),
+        "csv" => Ok(Box::new(csv::CsvDecoder::new(schema, options)?)),
+        _ => Err(unknown(format)),
+    }
+}
+
+/// An encoder for `format` writing batches of `schema`.
+pub fn encoder(format: &str, schema: SchemaRef, options: &Options) -> Result<Box<dyn RecordEncoder>, FormatError> {
+    match format {
+        "json" => Ok(Box::new(json::JsonEncoder::new(schema, options)?)),
+        "csv" => Ok(Box::new(csv::CsvEncoder::new(schema, options)?)),
+        _ => Err(unknown(format)),
+    }
+}

@@ -1,0 +1,131 @@
+//! The connector extension point: one trait a connector implements, a registry that maps
+//! `'connector' = 'name'` to it, and the source/sink interfaces the engine drives.
+//!
+//! A source reader runs on its own thread and may block; the engine pulls its batches through
+//! a bounded channel (flow control). A sink writer runs on the worker thread.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use rask_sql::catalog::{ConnectorCaps, ConnectorCatalog, TableDef};
+use rask_types::options::{OptionSpec, Options};
+use rask_types::StreamBatch;
+
+use crate::error::Result;
+
+/// What a source reader produced.
+pub enum SourceEvent {
+    Batch(StreamBatch),
+    /// Nothing available right now (an unbounded source waiting for data); poll again.
+    Idle,
+    /// The source is exhausted (bounded sources only).
+    End,
+}
+
+/// Reads one subtask's share of a table. Runs on a dedicated thread; may block.
+pub trait SourceReader: Send {
+    fn next(&mut self) -> Result<SourceEvent>;
+}
+
+/// Writes rows to an external system. Runs on the worker thread.
+pub trait SinkWriter {
+    fn write(&mut self, batch: &StreamBatch) -> Result<()>;
+    /// Make everything written so far durable/visible (checkpoint or end of input).
+    fn flush(&mut self) -> Result<()>;
+}
+
+/// Where `print` output goes (stdout by default; a buffer in tests).
+pub trait PrintTarget: Send + Sync {
+    fn print_lines(&self, lines: &[String]);
+}
+
+pub struct Stdout;
+
+impl PrintTarget for Stdout {
+    fn print_lines(&self, lines: &[String]) {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        for l in lines {
+            // A closed stdout (`rask run … | head`) must not crash the job.
+            if writeln!(out, "{l}").is_err() {
+                return;
+            }
+        }
+        let _ = out.flush();
+    }
+}
+
+/// Counters a source updates (shared by all subtasks of the source in this process).
+#[derive(Debug, Default)]
+pub struct SourceMetrics {
+    /// Records skipped because they failed to parse and `*.ignore-parse-errors` is set.
+    pub skipped_records: AtomicU64,
+}
+
+pub struct SourceContext {
+    pub subtask: usize,
+    pub parallelism: usize,
+    /// The table's physical columns, the schema of every batch produced.
+    pub schema: SchemaRef,
+    /// Preferred rows per batch.
+    pub batch_size: usize,
+    pub metrics: Arc<SourceMetrics>,
+}
+
+pub struct SinkContext {
+    pub subtask: usize,
+    pub parallelism: usize,
+    pub schema: SchemaRef,
+    pub print: Arc<dyn PrintTarget>,
+}
+
+/// A connector: validates options and creates readers and writers.
+pub trait Connector: Send + Sync {
+    fn name(&self) -> &'static str;
+    /// One-line description for `rask connectors` and the console.
+    fn description(&self) -> &'static str;
+    /// The options it accepts (format options are included when `options` names a format).
+    fn option_specs(&self, options: &Options) -> Vec<OptionSpec>;
+    /// Validate a table's options; returns what the table can be used for.
+    fn validate(&self, options: &Options, schema: &SchemaRef) -> Result<ConnectorCaps, String>;
+    fn create_source(&self, table: &TableDef, ctx: &SourceContext) -> Result<Box<dyn SourceReader>>;
+    fn create_sink(&self, table: &TableDef, ctx: &SinkContext) -> Result<Box<dyn SinkWriter>>;
+}
+
+/// The explicit registry of connectors by name.
+#[derive(Clone, Default)]
+pub struct ConnectorRegistry {
+    connectors: BTreeMap<&'static str, Arc<dyn Connector>>,
+}
+
+impl ConnectorRegistry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn register(&mut self, c: Arc<dyn Connector>) {
+        self.connectors.insert(c.name(), c);
+    }
+    pub fn get(&self, name: &str) -> Option<&Arc<dyn Connector>> {
+        self.connectors.get(name)
+    }
+    pub fn all(&self) -> impl Iterator<Item = &Arc<dyn Connector>> {
+        self.connectors.values()
+    }
+}
+
+impl ConnectorCatalog for ConnectorRegistry {
+    fn names(&self) -> Vec<String> {
+        self.connectors.keys().map(|k| k.to_string()).collect()
+    }
+    fn validate(&self, connector: &str, options: &Options, schema: &SchemaRef) -> std::result::Result<ConnectorCaps, String> {
+        match self.connectors.get(connector) {
+            Some(c) => c.validate(options, schema),
+            None => Err(format!(
+                "unknown connector '{connector}' in option 'connector'; available connectors: {}",
+                self.names().join(", ")
+            )),
+        }
+    }
+}

@@ -1,0 +1,587 @@
+//! The timely dataflow plumbing, and the only module that touches timely's operator API.
+//!
+//! Every plan node becomes one timely operator on every worker:
+//! - sources pull batches from a reader thread through a bounded channel and advance their
+//!   epoch (the timely timestamp) every few batches; a source does not start epoch `e` until the
+//!   probe at the sinks shows epoch `e - IN_FLIGHT_EPOCHS` finished everywhere (flow control);
+//! - every other node runs [`Operator`] callbacks under a driver that holds one capability at
+//!   the operator's open epoch, delivers events of that epoch immediately, stashes events of
+//!   later epochs, and moves on when the input frontier passes (alignment);
+//! - edges are forward (pipeline), keyed (key-group exchange) or single; watermarks travel
+//!   in-band and are combined per input and sender.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, TryRecvError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rask_sql::plan::{Exchange, NodeKind, PlanNode, StreamPlan};
+use rask_types::{StreamBatch, WATERMARK_MAX, WATERMARK_MIN};
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::channels::pact::{DistributorPact, Pipeline};
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+use timely::dataflow::operators::generic::operator::source;
+use timely::dataflow::operators::{Capability, Probe};
+use timely::dataflow::{ProbeHandle, Scope, Stream};
+use timely::progress::frontier::MutableAntichain;
+
+use crate::connector::{ConnectorRegistry, PrintTarget, SinkContext, SourceContext, SourceEvent};
+use crate::container::{Batch, Msg};
+use crate::epoch::{checkpoint_of, next_tick, Epoch, IN_FLIGHT_EPOCHS};
+use crate::error::{Result, RuntimeError};
+use crate::exchange::{KeyGroupDistributor, SingleDistributor};
+use crate::metrics::JobMetrics;
+use crate::operator::{Emitter, Operator};
+use crate::operators;
+use crate::watermarks::{combine, InputWatermarks};
+
+/// Batches a source emits per epoch before it ticks (flow-control granularity).
+const EPOCH_BATCHES: usize = 16;
+/// Capacity of the channel between a source's reader thread and its operator.
+const SOURCE_CHANNEL: usize = 8;
+/// An idle source still ticks this often so that others are not held back.
+const IDLE_TICK: Duration = Duration::from_millis(20);
+
+/// Settings the engine needs besides the plan.
+#[derive(Clone)]
+pub struct EngineConfig {
+    pub batch_size: usize,
+    pub max_parallelism: u32,
+    pub print: Arc<dyn PrintTarget>,
+    pub watermark_interval: Duration,
+    pub idle_timeout: Option<Duration>,
+}
+
+/// State shared by all worker threads of one process.
+pub struct Shared {
+    pub metrics: Arc<JobMetrics>,
+    pub cancel: Arc<AtomicBool>,
+    failed: AtomicBool,
+    failure: Mutex<Option<RuntimeError>>,
+}
+
+impl Shared {
+    pub fn new(metrics: Arc<JobMetrics>, cancel: Arc<AtomicBool>) -> Self {
+        Shared { metrics, cancel, failed: AtomicBool::new(false), failure: Mutex::new(None) }
+    }
+    /// Record the first failure; every worker stops.
+    pub fn fail(&self, e: RuntimeError) {
+        if let Ok(mut f) = self.failure.lock() {
+            if f.is_none() {
+                *f = Some(e);
+            }
+        }
+        self.failed.store(true, Ordering::SeqCst);
+    }
+    pub fn failed(&self) -> bool {
+        self.failed.load(Ordering::Relaxed)
+    }
+    pub fn stopped(&self) -> bool {
+        self.failed() || self.cancel.load(Ordering::Relaxed)
+    }
+    pub fn take_failure(&self) -> Option<RuntimeError> {
+        self.failure.lock().ok().and_then(|mut f| f.take())
+    }
+}
+
+/// Build the dataflow for `plan` on this worker; sink outputs feed `probe`.
+pub fn build_dataflow(
+    scope: Scope<'_, Epoch>,
+    plan: &StreamPlan,
+    registry: &ConnectorRegistry,
+    cfg: &EngineConfig,
+    shared: &Arc<Shared>,
+    probe: &ProbeHandle<Epoch>,
+    local_index: usize,
+) -> Result<()> {
+    let index = scope.index();
+    let peers = scope.peers();
+    let mut streams: Vec<Stream<'_, Epoch, Batch>> = Vec::with_capacity(plan.nodes.len());
+    for node in &plan.nodes {
+        let s = match &node.kind {
+            NodeKind::Source { table } => {
+                let connector = registry.get(&table.connector).ok_or_else(|| {
+                    RuntimeError::User(format!("unknown connector '{}' for table '{}'", table.connector, table.name))
+                })?;
+                let ctx = SourceContext {
+                    subtask: index,
+                    parallelism: peers,
+                    schema: node.schema.clone(),
+                    batch_size: cfg.batch_size,
+                    metrics: shared.metrics.nodes[node.id].source.clone(),
+                };
+                let reader = connector.create_source(table, &ctx).map_err(|e| e.context(format!("source '{}'", table.name)))?;
+                source_stream(scope, node, reader, shared.clone(), probe.clone(), local_index)
+            }
+            NodeKind::Values { batch } => {
+                let b = if index == 0 { Some(StreamBatch::inserts(batch.clone())) } else { None };
+                values_stream(scope, node, b, shared.clone(), local_index)
+            }
+            _ => {
+                let op = make_operator(node, plan, registry, cfg, index, peers)?;
+                let inputs = node.inputs.iter().map(|i| (streams[i.node].clone(), i.exchange.clone())).collect();
+                operator_stream(scope, node, inputs, op, cfg, shared.clone(), local_index)
+            }
+        };
+        streams.push(s);
+    }
+    for sink in plan.sinks() {
+        streams[sink.id].clone().probe_with(probe);
+    }
+    Ok(())
+}
+
+fn make_operator(
+    node: &PlanNode,
+    plan: &StreamPlan,
+    registry: &ConnectorRegistry,
+    cfg: &EngineConfig,
+    index: usize,
+    peers: usize,
+) -> Result<Box<dyn Operator>> {
+    Ok(match &node.kind {
+        NodeKind::Calc { steps } => Box::new(operators::calc::Calc::new(node.name.clone(), steps.clone())),
+        NodeKind::Watermark { expr, .. } => Box::new(operators::watermark::WatermarkAssigner::new(
+            node.name.clone(),
+            expr.clone(),
+            cfg.watermark_interval,
+            cfg.idle_timeout,
+        )),
+        NodeKind::Union => Box::new(operators::union::Union),
+        NodeKind::Sink { table } => {
+            let connector = registry
+                .get(&table.connector)
+                .ok_or_else(|| RuntimeError::User(format!("unknown connector '{}' for table '{}'", table.connector, table.name)))?;
+            let input_schema = plan.nodes[node.inputs[0].node].schema.clone();
+            let ctx = SinkContext { subtask: index, parallelism: peers, schema: input_schema, print: cfg.print.clone() };
+            let writer = connector.create_sink(table, &ctx).map_err(|e| e.context(format!("sink '{}'", table.name)))?;
+            Box::new(operators::sink::Sink::new(table.name.clone(), &table.physical_schema(), writer))
+        }
+        NodeKind::Source { .. } | NodeKind::Values { .. } => {
+            return Err(RuntimeError::Internal("sources are not operators".into()));
+        }
+    })
+}
+
+enum FromReader {
+    Batch(StreamBatch),
+    End,
+    Failed(RuntimeError),
+}
+
+/// A source: a reader thread feeding a timely source operator with flow control.
+fn source_stream<'s>(
+    scope: Scope<'s, Epoch>,
+    node: &PlanNode,
+    mut reader: Box<dyn crate::connector::SourceReader>,
+    shared: Arc<Shared>,
+    probe: ProbeHandle<Epoch>,
+    local_index: usize,
+) -> Stream<'s, Epoch, Batch> {
+    let id = node.id;
+    let name = node.name.clone();
+    let sender = scope.index() as u32;
+    source::<_, CapacityContainerBuilder<Batch>, _, _>(scope, &node.name, move |cap, info| {
+        let activator = scope.activator_for(info.address.clone());
+        let sync_act = scope.worker().sync_activator_for(info.address.to_vec());
+        let (tx, rx) = sync_channel::<FromReader>(SOURCE_CHANNEL);
+        let thread_name = format!("rask-source-{id}-{sender}");
+        let stop = shared.clone();
+        let spawned = std::thread::Builder::new().name(thread_name).spawn(move || {
+            loop {
+                if stop.stopped() {
+                    return;
+                }
+                let msg = match reader.next() {
+                    Ok(SourceEvent::Batch(b)) => FromReader::Batch(b),
+                    Ok(SourceEvent::Idle) => {
+                        std::thread::sleep(Duration::from_millis(5));
+                        continue;
+                    }
+                    Ok(SourceEvent::End) => FromReader::End,
+                    Err(e) => FromReader::Failed(e),
+                };
+                let last = !matches!(msg, FromReader::Batch(_));
+                if tx.send(msg).is_err() {
+                    return;
+                }
+                let _ = sync_act.activate();
+                if last {
+                    return;
+                }
+            }
+        });
+        let rx: Option<Receiver<FromReader>> = match spawned {
+            Ok(_) => Some(rx),
+            Err(e) => {
+                shared.fail(RuntimeError::External(format!("{name}: cannot start reader thread: {e}")));
+                None
+            }
+        };
+        let mut cap = Some(cap);
+        let mut in_epoch = 0usize;
+        let mut last_tick = Instant::now();
+        let metrics = shared.metrics.clone();
+        move |output| {
+            let Some(c) = cap.as_mut() else { return };
+            let Some(rx) = rx.as_ref() else {
+                cap = None;
+                return;
+            };
+            if shared.stopped() {
+                cap = None;
+                return;
+            }
+            let e = *c.time();
+            if e >= IN_FLIGHT_EPOCHS && probe.less_than(&(e + 1 - IN_FLIGHT_EPOCHS)) {
+                activator.activate_after(Duration::from_micros(200));
+                return;
+            }
+            for _ in 0..EPOCH_BATCHES {
+                match rx.try_recv() {
+                    Ok(FromReader::Batch(b)) => {
+                        if b.num_rows() == 0 {
+                            continue;
+                        }
+                        metrics.nodes[id].records_out.fetch_add(b.num_rows() as u64, Ordering::Relaxed);
+                        output.session(&*c).give_container(&mut Batch::data(b));
+                        in_epoch += 1;
+                        if in_epoch >= EPOCH_BATCHES {
+                            c.downgrade(&next_tick(e));
+                            in_epoch = 0;
+                            last_tick = Instant::now();
+                            activator.activate();
+                            return;
+                        }
+                    }
+                    Ok(FromReader::End) | Err(TryRecvError::Disconnected) => {
+                        // End of bounded input: a final MAX watermark fires every event-time timer.
+                        output.session(&*c).give_container(&mut Batch::watermark(sender, WATERMARK_MAX));
+                        metrics.nodes[id].watermarks[local_index].store(WATERMARK_MAX, Ordering::Relaxed);
+                        cap = None;
+                        return;
+                    }
+                    Ok(FromReader::Failed(err)) => {
+                        shared.fail(err.context(&name));
+                        cap = None;
+                        return;
+                    }
+                    Err(TryRecvError::Empty) => {
+                        if last_tick.elapsed() >= IDLE_TICK {
+                            c.downgrade(&next_tick(e));
+                            in_epoch = 0;
+                            last_tick = Instant::now();
+                        }
+                        activator.activate_after(IDLE_TICK);
+                        return;
+                    }
+                }
+            }
+            activator.activate();
+        }
+    })
+}
+
+/// `VALUES`: worker 0 emits the rows; every worker then ends with a MAX watermark.
+fn values_stream<'s>(
+    scope: Scope<'s, Epoch>,
+    node: &PlanNode,
+    batch: Option<StreamBatch>,
+    shared: Arc<Shared>,
+    local_index: usize,
+) -> Stream<'s, Epoch, Batch> {
+    let id = node.id;
+    let sender = scope.index() as u32;
+    source::<_, CapacityContainerBuilder<Batch>, _, _>(scope, &node.name, move |cap, _info| {
+        let mut cap = Some(cap);
+        let mut batch = batch;
+        move |output| {
+            let Some(c) = cap.as_ref() else { return };
+            if let Some(b) = batch.take() {
+                if b.num_rows() > 0 {
+                    shared.metrics.nodes[id].records_out.fetch_add(b.num_rows() as u64, Ordering::Relaxed);
+                    output.session(c).give_container(&mut Batch::data(b));
+                }
+            }
+            output.session(c).give_container(&mut Batch::watermark(sender, WATERMARK_MAX));
+            shared.metrics.nodes[id].watermarks[local_index].store(WATERMARK_MAX, Ordering::Relaxed);
+            cap = None;
+        }
+    })
+}
+
+type Drain = Box<dyn FnMut(&mut dyn FnMut(Epoch, Msg))>;
+
+/// The driver around an [`Operator`]: alignment, watermark combining, timers, emission.
+struct Driver {
+    op: Box<dyn Operator>,
+    name: String,
+    id: usize,
+    sender: u32,
+    cap: Option<Capability<Epoch>>,
+    stash: BTreeMap<Epoch, Vec<(usize, Msg)>>,
+    trackers: Vec<InputWatermarks>,
+    last_wm: i64,
+    all_idle: bool,
+    timer: Option<Instant>,
+    shared: Arc<Shared>,
+    local_index: usize,
+    dead: bool,
+}
+
+impl Driver {
+    /// Deliver one event to the operator and collect its output.
+    fn deliver(&mut self, input: usize, msg: Msg, out: &mut Emitter) -> Result<()> {
+        match msg {
+            Msg::Data(b) => {
+                self.trackers[input].on_data(None);
+                self.shared.metrics.nodes[self.id].records_in.fetch_add(b.num_rows() as u64, Ordering::Relaxed);
+                self.op.on_batch(input, b, out)
+            }
+            Msg::Watermark { sender, watermark } => {
+                self.trackers[input].on_watermark(sender, watermark);
+                self.after_watermark_change(out)
+            }
+            Msg::Idle { sender } => {
+                self.trackers[input].on_idle(sender);
+                self.after_watermark_change(out)
+            }
+        }
+    }
+
+    fn after_watermark_change(&mut self, out: &mut Emitter) -> Result<()> {
+        match combine(&self.trackers) {
+            Some(w) => {
+                self.all_idle = false;
+                if w > self.last_wm {
+                    self.last_wm = w;
+                    self.op.on_watermark(w, out)?;
+                }
+                Ok(())
+            }
+            None => {
+                if !self.all_idle {
+                    self.all_idle = true;
+                    self.op.on_idle(out)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Send what the operator emitted, at the open epoch.
+    fn flush(&mut self, out: Emitter, output: &mut timely::dataflow::channels::pushers::Output<Epoch, Batch>, activator: &timely::scheduling::Activator) {
+        if let Some(d) = out.wake_after {
+            let at = Instant::now() + d;
+            if self.timer.is_none_or(|t| at < t) {
+                self.timer = Some(at);
+            }
+            activator.activate_after(d);
+        }
+        let Some(cap) = self.cap.as_ref() else { return };
+        let mut session = output.activate();
+        for b in out.batches {
+            self.shared.metrics.nodes[self.id].records_out.fetch_add(b.num_rows() as u64, Ordering::Relaxed);
+            session.give(cap, &mut Batch::data(b));
+        }
+        if let Some(w) = out.watermark {
+            self.shared.metrics.nodes[self.id].watermarks[self.local_index].store(w, Ordering::Relaxed);
+            session.give(cap, &mut Batch::watermark(self.sender, w));
+        } else if out.idle {
+            session.give(cap, &mut Batch::idle(self.sender));
+        }
+    }
+
+    fn fail(&mut self, e: RuntimeError) {
+        self.shared.fail(e.context(&self.name));
+        self.dead = true;
+        self.cap = None;
+        self.stash.clear();
+    }
+}
+
+fn operator_stream<'s>(
+    scope: Scope<'s, Epoch>,
+    node: &PlanNode,
+    inputs: Vec<(Stream<'s, Epoch, Batch>, Exchange)>,
+    op: Box<dyn Operator>,
+    cfg: &EngineConfig,
+    shared: Arc<Shared>,
+    local_index: usize,
+) -> Stream<'s, Epoch, Batch> {
+    let index = scope.index();
+    let peers = scope.peers();
+    let mut builder = OperatorBuilder::new(node.name.clone(), scope);
+    let info = builder.operator_info();
+    let activator = scope.activator_for(info.address.clone());
+    let mut drains: Vec<Drain> = Vec::new();
+    let mut trackers = Vec::new();
+    for (stream, exchange) in inputs {
+        match exchange {
+            Exchange::Forward => {
+                let mut h = builder.new_input(stream, Pipeline);
+                drains.push(Box::new(move |f: &mut dyn FnMut(Epoch, Msg)| {
+                    h.for_each(|cap, data| {
+                        if let (Some(t), Some(m)) = (cap.least(), data.0.take()) {
+                            f(*t, m)
+                        }
+                    })
+                }));
+                trackers.push(InputWatermarks::new(vec![index as u32]));
+            }
+            Exchange::Hash(keys) => {
+                let keys = Arc::new(keys);
+                let maxp = cfg.max_parallelism;
+                let pact = DistributorPact(move |_peers: usize| KeyGroupDistributor { keys: keys.clone(), max_parallelism: maxp, error: None });
+                let mut h = builder.new_input(stream, pact);
+                drains.push(Box::new(move |f: &mut dyn FnMut(Epoch, Msg)| {
+                    h.for_each(|cap, data| {
+                        if let (Some(t), Some(m)) = (cap.least(), data.0.take()) {
+                            f(*t, m)
+                        }
+                    })
+                }));
+                trackers.push(InputWatermarks::new((0..peers as u32).collect()));
+            }
+            Exchange::Single => {
+                let pact = DistributorPact(|_peers: usize| SingleDistributor);
+                let mut h = builder.new_input(stream, pact);
+                drains.push(Box::new(move |f: &mut dyn FnMut(Epoch, Msg)| {
+                    h.for_each(|cap, data| {
+                        if let (Some(t), Some(m)) = (cap.least(), data.0.take()) {
+                            f(*t, m)
+                        }
+                    })
+                }));
+                trackers.push(InputWatermarks::new((0..peers as u32).collect()));
+            }
+        }
+    }
+    let (mut output, stream) = builder.new_output::<Batch>();
+    let name = node.name.clone();
+    let id = node.id;
+    builder.build(move |mut caps| {
+        let driver = Rc::new(RefCell::new(Driver {
+            op,
+            name,
+            id,
+            sender: index as u32,
+            cap: caps.pop(),
+            stash: BTreeMap::new(),
+            trackers,
+            last_wm: WATERMARK_MIN,
+            all_idle: false,
+            timer: None,
+            shared,
+            local_index,
+            dead: false,
+        }));
+        move |frontiers: &[MutableAntichain<Epoch>]| {
+            let mut d = driver.borrow_mut();
+            // 1. Read inputs: events of the open epoch go straight in, later ones wait.
+            let mut arrived: Vec<(usize, Epoch, Msg)> = Vec::new();
+            for (i, drain) in drains.iter_mut().enumerate() {
+                drain(&mut |t, m| arrived.push((i, t, m)));
+            }
+            if d.dead || d.cap.is_none() {
+                return; // failed or finished: discard
+            }
+            if d.shared.stopped() {
+                d.cap = None;
+                return;
+            }
+            let open = d.cap.as_ref().map(|c| *c.time()).unwrap_or(0);
+            for (i, t, m) in arrived {
+                if t <= open {
+                    let mut out = Emitter::default();
+                    let r = d.deliver(i, m, &mut out);
+                    d.flush(out, &mut output, &activator);
+                    if let Err(e) = r {
+                        d.fail(e);
+                        return;
+                    }
+                } else {
+                    d.stash.entry(t).or_default().push((i, m));
+                }
+            }
+            // 2. Processing-time timers.
+            if d.timer.is_some_and(|t| t <= Instant::now()) {
+                d.timer = None;
+                let mut out = Emitter::default();
+                let r = d.op.on_timer(&mut out);
+                d.flush(out, &mut output, &activator);
+                if let Err(e) = r {
+                    d.fail(e);
+                    return;
+                }
+            }
+            // 3. Advance the open epoch as far as the input frontier allows.
+            let frontier: Option<Epoch> = frontiers.iter().filter_map(|f| f.frontier().first().copied()).min();
+            loop {
+                let Some(open) = d.cap.as_ref().map(|c| *c.time()) else { return };
+                let next_stash = d.stash.keys().next().copied();
+                let target = match (next_stash, frontier) {
+                    (Some(s), Some(f)) => Some(s.min(f)),
+                    (Some(s), None) => Some(s),
+                    (None, f) => f,
+                };
+                match target {
+                    Some(t) if t <= open => {
+                        if let Some(events) = d.stash.remove(&t) {
+                            for (i, m) in events {
+                                let mut out = Emitter::default();
+                                let r = d.deliver(i, m, &mut out);
+                                d.flush(out, &mut output, &activator);
+                                if let Err(e) = r {
+                                    d.fail(e);
+                                    return;
+                                }
+                            }
+                            continue;
+                        }
+                        break;
+                    }
+                    Some(t) => {
+                        // Every event before `t` has been delivered.
+                        if checkpoint_of(t) > checkpoint_of(open) {
+                            let mut out = Emitter::default();
+                            let r = d.op.on_checkpoint(checkpoint_of(t) - 1, &mut out);
+                            d.flush(out, &mut output, &activator);
+                            if let Err(e) = r {
+                                d.fail(e);
+                                return;
+                            }
+                        }
+                        if let Some(c) = d.cap.as_mut() {
+                            c.downgrade(&t);
+                        }
+                        if d.stash.contains_key(&t) {
+                            continue;
+                        }
+                        break;
+                    }
+                    None => {
+                        // Every input has ended.
+                        for t in d.trackers.iter_mut() {
+                            t.finish();
+                        }
+                        let mut out = Emitter::default();
+                        let r = d.op.on_close(&mut out);
+                        out.wake_after = None;
+                        d.flush(out, &mut output, &activator);
+                        if let Err(e) = r {
+                            d.fail(e);
+                            return;
+                        }
+                        d.cap = None;
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    stream
+}

@@ -1,0 +1,74 @@
+//! Live job metrics shared by the worker threads of one process: per operator records in/out
+//! and output watermark, per source skipped records. Read by `rask run`'s progress display.
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use rask_sql::plan::{NodeKind, StreamPlan};
+use rask_types::WATERMARK_MIN;
+
+use crate::connector::SourceMetrics;
+
+#[derive(Debug)]
+pub struct NodeMetrics {
+    pub name: String,
+    pub is_source: bool,
+    pub is_sink: bool,
+    pub records_in: AtomicU64,
+    pub records_out: AtomicU64,
+    /// Output watermark per local worker (ms; `i64::MIN` = none yet).
+    pub watermarks: Vec<AtomicI64>,
+    pub source: Arc<SourceMetrics>,
+}
+
+#[derive(Debug)]
+pub struct JobMetrics {
+    pub nodes: Vec<NodeMetrics>,
+}
+
+impl JobMetrics {
+    pub fn new(plan: &StreamPlan, local_workers: usize) -> Self {
+        JobMetrics {
+            nodes: plan
+                .nodes
+                .iter()
+                .map(|n| NodeMetrics {
+                    name: n.name.clone(),
+                    is_source: matches!(n.kind, NodeKind::Source { .. } | NodeKind::Values { .. }),
+                    is_sink: matches!(n.kind, NodeKind::Sink { .. }),
+                    records_in: AtomicU64::new(0),
+                    records_out: AtomicU64::new(0),
+                    watermarks: (0..local_workers).map(|_| AtomicI64::new(WATERMARK_MIN)).collect(),
+                    source: Arc::new(SourceMetrics::default()),
+                })
+                .collect(),
+        }
+    }
+
+    /// Rows read by all sources so far.
+    pub fn source_records(&self) -> u64 {
+        self.nodes.iter().filter(|n| n.is_source).map(|n| n.records_out.load(Ordering::Relaxed)).sum()
+    }
+
+    /// Rows written by all sinks so far.
+    pub fn sink_records(&self) -> u64 {
+        self.nodes.iter().filter(|n| n.is_sink).map(|n| n.records_in.load(Ordering::Relaxed)).sum()
+    }
+
+    /// Records skipped by `ignore-parse-errors`.
+    pub fn skipped_records(&self) -> u64 {
+        self.nodes.iter().map(|n| n.source.skipped_records.load(Ordering::Relaxed)).sum()
+    }
+
+    /// The lowest watermark arriving at any sink (`None` if no watermark yet).
+    pub fn sink_watermark(&self) -> Option<i64> {
+        // A sink's input watermark is the output watermark of the operator feeding it; sinks
+        // record it themselves.
+        self.nodes
+            .iter()
+            .filter(|n| n.is_sink)
+            .flat_map(|n| n.watermarks.iter().map(|w| w.load(Ordering::Relaxed)))
+            .filter(|w| *w != WATERMARK_MIN)
+            .min()
+    }
+}

@@ -1,0 +1,6 @@
+//! The built-in operators, one per file, each implementing [`crate::operator::Operator`].
+
+pub mod calc;
+pub mod sink;
+pub mod union;
+pub mod watermark;

@@ -1,0 +1,142 @@
+//! The in-memory catalog of a session: tables (with their connector options, computed columns,
+//! watermark and primary key), views, and the connector registry used to validate options.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion_sql::sqlparser::ast::{Expr, Query};
+use rask_types::options::Options;
+use rask_types::types::FlinkTypeN;
+use rask_types::Pos;
+
+/// What a connector can do; returned by the registry when validating a table's options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectorCaps {
+    pub source: bool,
+    pub sink: bool,
+    /// A bounded source ends by itself (e.g. a file, or datagen with number-of-rows).
+    pub bounded: bool,
+}
+
+/// The connector registry as the planner sees it (implemented by `rask-connectors`, so the
+/// planner never depends on connector code).
+pub trait ConnectorCatalog: Send + Sync {
+    /// Registered connector names, sorted.
+    fn names(&self) -> Vec<String>;
+    /// Validate a table's options (connector + format); `Err` names the bad option and lists
+    /// the valid ones. `schema` is the table's physical schema.
+    fn validate(&self, connector: &str, options: &Options, schema: &SchemaRef) -> Result<ConnectorCaps, String>;
+}
+
+#[derive(Debug, Clone)]
+pub enum ColumnSpec {
+    Physical,
+    /// `name AS expr`: the expression text (planned when the table is used).
+    Computed(Expr),
+    Metadata { key: String, is_virtual: bool },
+}
+
+#[derive(Debug, Clone)]
+pub struct Column {
+    pub name: String,
+    pub ty: FlinkTypeN,
+    pub spec: ColumnSpec,
+    pub pos: Pos,
+    pub comment: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Watermark {
+    pub column: String,
+    pub expr: Expr,
+    pub pos: Pos,
+}
+
+/// A table created with `CREATE TABLE`.
+#[derive(Debug, Clone)]
+pub struct TableDef {
+    pub name: String,
+    pub columns: Vec<Column>,
+    pub watermark: Option<Watermark>,
+    pub primary_key: Option<Vec<String>>,
+    pub connector: String,
+    pub options: Options,
+    pub caps: ConnectorCaps,
+    pub pos: Pos,
+}
+
+impl TableDef {
+    /// Columns the connector reads or writes (not computed, not metadata).
+    pub fn physical_columns(&self) -> impl Iterator<Item = &Column> {
+        self.columns.iter().filter(|c| matches!(c.spec, ColumnSpec::Physical))
+    }
+
+    /// Arrow schema of the physical columns, in declaration order.
+    pub fn physical_schema(&self) -> SchemaRef {
+        Arc::new(Schema::new(
+            self.physical_columns()
+                .map(|c| Field::new(&c.name, c.ty.ty.to_arrow(), c.ty.nullable))
+                .collect::<Vec<_>>(),
+        ))
+    }
+
+    /// Columns an INSERT writes: physical and non-virtual metadata columns.
+    pub fn sink_columns(&self) -> impl Iterator<Item = &Column> {
+        self.columns.iter().filter(|c| match &c.spec {
+            ColumnSpec::Physical => true,
+            ColumnSpec::Metadata { is_virtual, .. } => !is_virtual,
+            ColumnSpec::Computed(_) => false,
+        })
+    }
+
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ViewDef {
+    pub name: String,
+    pub columns: Vec<String>,
+    pub query: Query,
+}
+
+#[derive(Debug, Clone)]
+pub enum CatalogEntry {
+    Table(Arc<TableDef>),
+    View(Arc<ViewDef>),
+}
+
+/// Tables and views by name. Names are case-sensitive, as in Flink.
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    entries: BTreeMap<String, CatalogEntry>,
+}
+
+impl Catalog {
+    pub fn get(&self, name: &str) -> Option<&CatalogEntry> {
+        self.entries.get(name).or_else(|| {
+            // Flink's default catalog/database prefixes are accepted.
+            let short = name
+                .strip_prefix("default_catalog.default_database.")
+                .or_else(|| name.strip_prefix("default_database."))?;
+            self.entries.get(short)
+        })
+    }
+    pub fn insert(&mut self, name: String, e: CatalogEntry) {
+        self.entries.insert(name, e);
+    }
+    pub fn remove(&mut self, name: &str) -> Option<CatalogEntry> {
+        self.entries.remove(name)
+    }
+    pub fn tables(&self) -> impl Iterator<Item = &str> {
+        self.entries.iter().filter(|(_, e)| matches!(e, CatalogEntry::Table(_))).map(|(k, _)| k.as_str())
+    }
+    pub fn views(&self) -> impl Iterator<Item = &str> {
+        self.entries.iter().filter(|(_, e)| matches!(e, CatalogEntry::View(_))).map(|(k, _)| k.as_str())
+    }
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.entries.keys().map(|k| k.as_str())
+    }
+}

@@ -1,0 +1,180 @@
+//! DataFusion's view of a Rask session: resolves table names to (inlined) table plans,
+//! function names to Flink's functions, and Flink type names (`TIMESTAMP_LTZ(3)`, `BYTES`, …)
+//! in `CAST`s to Arrow types.
+
+use std::cell::Cell;
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
+use datafusion_common::config::ConfigOptions;
+use datafusion_common::{plan_err, DataFusionError, Result as DfResult, TableReference};
+use datafusion_expr::planner::TypePlanner;
+use datafusion_expr::{
+    AggregateUDF, HigherOrderUDF, LogicalPlan, ScalarUDF, TableProviderFilterPushDown, TableSource, WindowUDF,
+};
+use datafusion_expr::planner::ContextProvider;
+use datafusion_sql::sqlparser::ast;
+use datafusion_sql::sqlparser::ast::DataType as SqlType;
+use std::borrow::Cow;
+
+use crate::catalog::TableDef;
+use crate::functions::FunctionSet;
+use crate::session::Session;
+
+/// The leaf of a table's plan: the connector's physical columns.
+#[derive(Debug)]
+pub struct PhysicalScan {
+    pub table: Arc<TableDef>,
+    pub schema: SchemaRef,
+}
+
+impl TableSource for PhysicalScan {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+    fn supports_filters_pushdown(&self, filters: &[&datafusion_expr::Expr]) -> DfResult<Vec<TableProviderFilterPushDown>> {
+        Ok(vec![TableProviderFilterPushDown::Unsupported; filters.len()])
+    }
+}
+
+/// A table or view as SQL sees it: its full schema and the plan that produces it, which
+/// DataFusion's plan builder inlines where the name is used.
+#[derive(Debug)]
+pub struct InlinedSource {
+    pub schema: SchemaRef,
+    pub plan: LogicalPlan,
+}
+
+impl TableSource for InlinedSource {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+    fn get_logical_plan(&self) -> Option<Cow<'_, LogicalPlan>> {
+        Some(Cow::Borrowed(&self.plan))
+    }
+}
+
+/// Flink type names in CAST targets.
+#[derive(Debug)]
+pub struct FlinkTypePlanner;
+
+impl TypePlanner for FlinkTypePlanner {
+    fn plan_type(&self, sql_type: &SqlType) -> DfResult<Option<DataType>> {
+        let text = sql_type.to_string();
+        let upper = text.to_ascii_uppercase();
+        // Only the names DataFusion does not know, or maps differently from Flink.
+        let is_flink_only = upper.starts_with("TIMESTAMP_LTZ")
+            || upper.contains("WITH LOCAL TIME ZONE")
+            || upper == "BYTES"
+            || upper == "STRING"
+            || upper.starts_with("ROW")
+            || upper.starts_with("MAP")
+            || upper.starts_with("ARRAY")
+            || upper.starts_with("MULTISET")
+            || matches!(sql_type, SqlType::Timestamp(_, _) | SqlType::Custom(_, _));
+        if !is_flink_only {
+            return Ok(None);
+        }
+        match crate::parser::parse_type_str(&text) {
+            Ok(t) => Ok(Some(t.ty.to_arrow())),
+            Err(_) => Ok(None),
+        }
+    }
+}
+
+pub struct Ctx<'a> {
+    pub session: &'a Session,
+    pub functions: &'a FunctionSet,
+    pub options: ConfigOptions,
+    pub type_planner: Arc<dyn TypePlanner>,
+    /// Guards against views that reference themselves.
+    pub depth: Cell<usize>,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn new(session: &'a Session) -> Self {
+        let mut options = ConfigOptions::new();
+        options.sql_parser.enable_ident_normalization = false;
+        options.sql_parser.parse_float_as_decimal = true;
+        options.sql_parser.map_string_types_to_utf8view = false;
+        options.execution.time_zone = Some("+00:00".to_string());
+        Ctx { session, functions: session.functions(), options, type_planner: Arc::new(FlinkTypePlanner), depth: Cell::new(0) }
+    }
+}
+
+impl ContextProvider for Ctx<'_> {
+    fn get_table_source(&self, name: TableReference) -> DfResult<Arc<dyn TableSource>> {
+        let key = name.to_string();
+        if self.depth.get() > 32 {
+            return plan_err!("view '{key}' references itself (directly or through other views)");
+        }
+        self.depth.set(self.depth.get() + 1);
+        let r = self.session.table_source(self, &key);
+        self.depth.set(self.depth.get() - 1);
+        r.map_err(|e| DataFusionError::Plan(e.to_string()))
+    }
+
+    fn get_type_planner(&self) -> Option<Arc<dyn TypePlanner>> {
+        Some(self.type_planner.clone())
+    }
+
+    fn get_function_meta(&self, name: &str) -> Option<Arc<ScalarUDF>> {
+        self.functions.scalar(name)
+    }
+
+    fn get_higher_order_meta(&self, _name: &str) -> Option<Arc<HigherOrderUDF>> {
+        None
+    }
+
+    fn get_aggregate_meta(&self, name: &str) -> Option<Arc<AggregateUDF>> {
+        self.functions.aggregate(name)
+    }
+
+    fn get_window_meta(&self, _name: &str) -> Option<Arc<WindowUDF>> {
+        None
+    }
+
+    fn get_variable_type(&self, _variable_names: &[String]) -> Option<DataType> {
+        None
+    }
+
+    fn get_variable_field(&self, _variable_names: &[String]) -> Option<FieldRef> {
+        None
+    }
+
+    fn options(&self) -> &ConfigOptions {
+        &self.options
+    }
+
+    fn udf_names(&self) -> Vec<String> {
+        self.functions.scalars.keys().cloned().collect()
+    }
+
+    fn udaf_names(&self) -> Vec<String> {
+        self.functions.aggregates.keys().cloned().collect()
+    }
+
+    fn udwf_names(&self) -> Vec<String> {
+        vec![]
+    }
+
+    fn higher_order_function_names(&self) -> Vec<String> {
+        vec![]
+    }
+}
+
+/// Arrow schema of a table's full row (physical, metadata and computed columns).
+pub fn full_schema(fields: Vec<Field>) -> SchemaRef {
+    Arc::new(Schema::new(fields))
+}
+
+/// `ObjectName` → "a.b.c".
+pub fn object_name(n: &ast::ObjectName) -> String {
+    n.0.iter()
+        .map(|p| match p.as_ident() {
+            Some(i) => i.value.clone(),
+            None => p.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(".")
+}

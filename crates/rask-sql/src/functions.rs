@@ -1,0 +1,122 @@
+//! The function registry the planner resolves names against: DataFusion's built-ins, then
+//! Flink's (from `rask-functions`) replacing same-named ones, then the streaming time functions
+//! defined here (`PROCTIME()`, and `NOW()`/`CURRENT_TIMESTAMP`, which in a streaming job are
+//! evaluated per record rather than once per query).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Date32Array, TimestampMillisecondArray};
+use arrow::datatypes::{DataType, TimeUnit};
+use datafusion_common::{Result as DfResult, ScalarValue};
+use datafusion_expr::{
+    AggregateUDF, ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+use rask_types::types::LTZ_TZ;
+
+/// Scalar and aggregate functions by lower-case name.
+#[derive(Debug, Clone)]
+pub struct FunctionSet {
+    pub scalars: HashMap<String, Arc<ScalarUDF>>,
+    pub aggregates: HashMap<String, Arc<AggregateUDF>>,
+    pub cast_to_string: Arc<ScalarUDF>,
+}
+
+impl FunctionSet {
+    /// Flink's function library.
+    pub fn flink() -> Self {
+        let mut scalars = HashMap::new();
+        let mut add = |f: Arc<ScalarUDF>| {
+            scalars.insert(f.name().to_ascii_lowercase(), f.clone());
+            for a in f.aliases() {
+                scalars.insert(a.to_ascii_lowercase(), f.clone());
+            }
+        };
+        for f in datafusion_functions::all_default_functions() {
+            add(f);
+        }
+        for f in rask_functions::flink_scalar_functions() {
+            add(f);
+        }
+        for f in [
+            TimeFn::new("proctime", TimeKind::ProcTime),
+            TimeFn::new("now", TimeKind::Now),
+            TimeFn::new("current_timestamp", TimeKind::Now),
+            TimeFn::new("localtimestamp", TimeKind::LocalTimestamp),
+            TimeFn::new("current_row_timestamp", TimeKind::Now),
+            TimeFn::new("current_date", TimeKind::CurrentDate),
+        ] {
+            add(Arc::new(ScalarUDF::new_from_impl(f)));
+        }
+        let mut aggregates = HashMap::new();
+        for f in datafusion_functions_aggregate::all_default_aggregate_functions() {
+            aggregates.insert(f.name().to_ascii_lowercase(), f.clone());
+            for a in f.aliases() {
+                aggregates.insert(a.to_ascii_lowercase(), f.clone());
+            }
+        }
+        FunctionSet { scalars, aggregates, cast_to_string: rask_functions::cast_to_string() }
+    }
+
+    pub fn scalar(&self, name: &str) -> Option<Arc<ScalarUDF>> {
+        self.scalars.get(&name.to_ascii_lowercase()).cloned()
+    }
+    pub fn aggregate(&self, name: &str) -> Option<Arc<AggregateUDF>> {
+        self.aggregates.get(&name.to_ascii_lowercase()).cloned()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum TimeKind {
+    ProcTime,
+    Now,
+    LocalTimestamp,
+    CurrentDate,
+}
+
+/// Wall-clock functions, evaluated for every batch (Flink streaming semantics).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct TimeFn {
+    name: &'static str,
+    kind: TimeKind,
+    signature: Signature,
+}
+
+impl TimeFn {
+    fn new(name: &'static str, kind: TimeKind) -> Self {
+        TimeFn { name, kind, signature: Signature::nullary(Volatility::Volatile) }
+    }
+}
+
+impl ScalarUDFImpl for TimeFn {
+    fn name(&self) -> &str {
+        self.name
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _args: &[DataType]) -> DfResult<DataType> {
+        Ok(match self.kind {
+            // PROCTIME() is TIMESTAMP_LTZ(3) *PROCTIME*; NOW()/CURRENT_TIMESTAMP are TIMESTAMP_LTZ(3).
+            TimeKind::ProcTime | TimeKind::Now => DataType::Timestamp(TimeUnit::Millisecond, Some(Arc::from(LTZ_TZ))),
+            TimeKind::LocalTimestamp => DataType::Timestamp(TimeUnit::Millisecond, None),
+            TimeKind::CurrentDate => DataType::Date32,
+        })
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let now = chrono::Utc::now();
+        let ms = now.timestamp_millis();
+        let n = args.number_rows;
+        let arr: ArrayRef = match self.kind {
+            TimeKind::ProcTime | TimeKind::Now => {
+                Arc::new(TimestampMillisecondArray::from(vec![ms; n]).with_timezone(LTZ_TZ))
+            }
+            TimeKind::LocalTimestamp => Arc::new(TimestampMillisecondArray::from(vec![ms; n])),
+            TimeKind::CurrentDate => Arc::new(Date32Array::from(vec![(ms.div_euclid(86_400_000)) as i32; n])),
+        };
+        if n == 1 {
+            return Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&arr, 0)?));
+        }
+        Ok(ColumnarValue::Array(arr))
+    }
+}

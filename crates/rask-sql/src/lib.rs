@@ -1,0 +1,18 @@
+//! The Flink SQL front end. Text → [`parser`] (Flink dialect on sqlparser) → [`session`]
+//! (catalog, DDL, `SET`) → DataFusion logical plan (via [`context`], analysed and type-coerced)
+//! → [`translate`] → [`plan::StreamPlan`], the runtime's input. This crate never depends on
+//! the runtime or on connector code: connectors are seen through [`catalog::ConnectorCatalog`].
+
+pub mod catalog;
+pub mod context;
+pub mod error;
+pub mod functions;
+pub mod parser;
+pub mod plan;
+pub mod session;
+pub mod translate;
+pub mod watermark_node;
+
+pub use error::SqlError;
+pub use plan::StreamPlan;
+pub use session::{Outcome, Session};

@@ -1,0 +1,863 @@
+//! The Flink SQL dialect: splits a script into statements and parses Flink's own syntax
+//! (`CREATE TABLE … WITH`, computed columns, `WATERMARK FOR`, `SET 'k' = 'v'`,
+//! `EXECUTE STATEMENT SET`, `SHOW`/`DESCRIBE`/`EXPLAIN`), delegating queries and expressions
+//! to `sqlparser` so that positions (line:column) are preserved everywhere.
+
+use datafusion_sql::sqlparser::ast::{self, Expr, Query, Statement};
+use datafusion_sql::sqlparser::dialect::GenericDialect;
+use datafusion_sql::sqlparser::keywords::Keyword;
+use datafusion_sql::sqlparser::parser::{Parser, ParserError};
+use datafusion_sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer, Word};
+use rask_types::types::{FlinkType, FlinkTypeN};
+use rask_types::Pos;
+
+use crate::error::{Result, SqlError};
+
+/// A parsed statement with its position and original text.
+#[derive(Debug, Clone)]
+pub struct Located {
+    pub stmt: FlinkStatement,
+    pub pos: Pos,
+    pub text: String,
+}
+
+#[derive(Debug, Clone)]
+pub enum FlinkStatement {
+    CreateTable(CreateTable),
+    CreateView(CreateView),
+    Drop { name: String, if_exists: bool, view: bool },
+    /// `INSERT INTO …` (a sqlparser `Statement::Insert`).
+    Insert(Box<Statement>),
+    Query(Box<Query>),
+    /// `EXECUTE STATEMENT SET BEGIN …; END` or `BEGIN STATEMENT SET; … END;`.
+    StatementSet(Vec<(Box<Statement>, Pos)>),
+    /// `SET` (list) or `SET 'k' = 'v'`.
+    Set(Option<(String, String)>),
+    Reset(Option<String>),
+    ShowTables,
+    ShowViews,
+    ShowFunctions,
+    Describe(String),
+    Explain(Box<Located>),
+}
+
+#[derive(Debug, Clone)]
+pub struct CreateTable {
+    pub name: String,
+    pub name_pos: Pos,
+    pub if_not_exists: bool,
+    pub temporary: bool,
+    pub columns: Vec<ColumnDef>,
+    pub watermark: Option<WatermarkDef>,
+    pub primary_key: Option<Vec<String>>,
+    pub options: Vec<(String, String, Pos)>,
+    pub comment: Option<String>,
+    pub partitioned_by: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub enum ColumnKind {
+    Physical(FlinkTypeN),
+    Computed(Expr),
+    /// `METADATA [FROM 'key'] [VIRTUAL]`
+    Metadata { ty: FlinkTypeN, key: Option<String>, is_virtual: bool },
+}
+
+#[derive(Debug, Clone)]
+pub struct ColumnDef {
+    pub name: String,
+    pub pos: Pos,
+    pub kind: ColumnKind,
+    pub comment: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct WatermarkDef {
+    pub column: String,
+    pub expr: Expr,
+    pub pos: Pos,
+}
+
+#[derive(Debug, Clone)]
+pub struct CreateView {
+    pub name: String,
+    pub if_not_exists: bool,
+    pub columns: Vec<String>,
+    pub query: Box<Query>,
+}
+
+fn pos_of(t: &TokenWithSpan) -> Pos {
+    Pos::new(t.span.start.line, t.span.start.column)
+}
+
+fn map_parser_error(e: ParserError, fallback: Pos) -> SqlError {
+    let msg = match e {
+        ParserError::ParserError(m) | ParserError::TokenizerError(m) => m,
+        ParserError::RecursionLimitExceeded => "expression nested too deeply".into(),
+    };
+    // sqlparser appends " at Line: L, Column: C"; turn that into our position.
+    if let Some(idx) = msg.rfind(" at Line: ") {
+        let tail = &msg[idx + 10..];
+        let mut it = tail.split(", Column: ");
+        if let (Some(l), Some(c)) = (it.next(), it.next()) {
+            if let (Ok(l), Ok(c)) = (l.trim().parse(), c.trim().parse()) {
+                return SqlError::parse(Pos::new(l, c), msg[..idx].to_string());
+            }
+        }
+    }
+    SqlError::parse(fallback, msg)
+}
+
+/// Tokenize a whole script (positions are relative to the script).
+fn tokenize(sql: &str) -> Result<Vec<TokenWithSpan>> {
+    let dialect = GenericDialect {};
+    let toks = Tokenizer::new(&dialect, sql)
+        .tokenize_with_location()
+        .map_err(|e| {
+            let (l, c) = (e.location.line, e.location.column);
+            SqlError::parse(Pos::new(l, c), e.message)
+        })?;
+    Ok(toks
+        .into_iter()
+        .filter(|t| !matches!(t.token, Token::Whitespace(_)))
+        .collect())
+}
+
+fn is_word(t: &Token, kw: &str) -> bool {
+    matches!(t, Token::Word(w) if w.value.eq_ignore_ascii_case(kw) && w.quote_style.is_none())
+}
+
+/// Parse a script into statements.
+pub fn parse_script(sql: &str) -> Result<Vec<Located>> {
+    let toks = tokenize(sql)?;
+    let mut out = Vec::new();
+    let mut i = 0;
+    let mut pending_set: Option<(Vec<(Box<Statement>, Pos)>, Pos, usize)> = None;
+    while i < toks.len() {
+        if matches!(toks[i].token, Token::SemiColon) {
+            i += 1;
+            continue;
+        }
+        if matches!(toks[i].token, Token::EOF) {
+            break;
+        }
+        // Statement extent: up to the next top-level ';' (EXECUTE STATEMENT SET: up to END).
+        let start = i;
+        let is_exec_set = is_word(&toks[i].token, "EXECUTE")
+            && toks.get(i + 1).is_some_and(|t| is_word(&t.token, "STATEMENT"))
+            && toks.get(i + 2).is_some_and(|t| is_word(&t.token, "SET"));
+        let mut j = i;
+        if is_exec_set {
+            while j < toks.len() && !is_word(&toks[j].token, "END") && !matches!(toks[j].token, Token::EOF) {
+                j += 1;
+            }
+            if j >= toks.len() || matches!(toks[j].token, Token::EOF) {
+                return Err(SqlError::parse(pos_of(&toks[start]), "EXECUTE STATEMENT SET BEGIN … is missing its END"));
+            }
+            j += 1; // include END
+        } else {
+            while j < toks.len() && !matches!(toks[j].token, Token::SemiColon | Token::EOF) {
+                j += 1;
+            }
+        }
+        let stmt_toks = &toks[start..j];
+        let pos = pos_of(&toks[start]);
+        let end_off = toks.get(j).map(|t| t.span.start);
+        let text = slice_text(sql, toks[start].span.start, end_off);
+        i = j;
+
+        // BEGIN STATEMENT SET; … END;
+        if is_word(&stmt_toks[0].token, "BEGIN")
+            && stmt_toks.get(1).is_some_and(|t| is_word(&t.token, "STATEMENT"))
+            && stmt_toks.get(2).is_some_and(|t| is_word(&t.token, "SET"))
+        {
+            pending_set = Some((Vec::new(), pos, out.len()));
+            continue;
+        }
+        if stmt_toks.len() == 1 && is_word(&stmt_toks[0].token, "END") {
+            match pending_set.take() {
+                Some((inserts, p, _)) => {
+                    out.push(Located { stmt: FlinkStatement::StatementSet(inserts), pos: p, text: String::new() });
+                    continue;
+                }
+                None => return Err(SqlError::parse(pos, "END without BEGIN STATEMENT SET")),
+            }
+        }
+        let stmt = parse_statement(stmt_toks, pos)?;
+        if let Some((inserts, _, _)) = pending_set.as_mut() {
+            match stmt {
+                FlinkStatement::Insert(ins) => {
+                    inserts.push((ins, pos));
+                    continue;
+                }
+                _ => return Err(SqlError::parse(pos, "only INSERT statements are allowed in a STATEMENT SET")),
+            }
+        }
+        out.push(Located { stmt, pos, text });
+    }
+    if let Some((_, p, _)) = pending_set {
+        return Err(SqlError::parse(p, "BEGIN STATEMENT SET is missing its END"));
+    }
+    Ok(out)
+}
+
+fn slice_text(sql: &str, start: datafusion_sql::sqlparser::tokenizer::Location, end: Option<datafusion_sql::sqlparser::tokenizer::Location>) -> String {
+    let offset = |loc: datafusion_sql::sqlparser::tokenizer::Location| -> usize {
+        let mut line = 1u64;
+        let mut col = 1u64;
+        for (idx, ch) in sql.char_indices() {
+            if line == loc.line && col == loc.column {
+                return idx;
+            }
+            if ch == '\n' {
+                line += 1;
+                col = 1;
+            } else {
+                col += 1;
+            }
+        }
+        sql.len()
+    };
+    let s = offset(start);
+    let e = end.map(offset).unwrap_or(sql.len());
+    sql[s..e.max(s)].trim().to_string()
+}
+
+/// A cursor over one statement's tokens.
+struct Cursor<'a> {
+    toks: &'a [TokenWithSpan],
+    i: usize,
+    /// `>>` split in two while closing nested `ARRAY<ARRAY<INT>>`.
+    pending_gt: bool,
+    end_pos: Pos,
+}
+
+impl<'a> Cursor<'a> {
+    fn new(toks: &'a [TokenWithSpan], end_pos: Pos) -> Self {
+        Cursor { toks, i: 0, pending_gt: false, end_pos }
+    }
+    fn peek(&self) -> &Token {
+        self.toks.get(self.i).map(|t| &t.token).unwrap_or(&Token::EOF)
+    }
+    fn peek_at(&self, n: usize) -> &Token {
+        self.toks.get(self.i + n).map(|t| &t.token).unwrap_or(&Token::EOF)
+    }
+    fn pos(&self) -> Pos {
+        self.toks.get(self.i).map(pos_of).unwrap_or(self.end_pos)
+    }
+    fn next(&mut self) -> Token {
+        let t = self.peek().clone();
+        self.i += 1;
+        t
+    }
+    fn at_end(&self) -> bool {
+        matches!(self.peek(), Token::EOF)
+    }
+    fn eat_word(&mut self, kw: &str) -> bool {
+        if is_word(self.peek(), kw) {
+            self.i += 1;
+            true
+        } else {
+            false
+        }
+    }
+    fn expect_word(&mut self, kw: &str) -> Result<()> {
+        if self.eat_word(kw) { Ok(()) } else { Err(self.unexpected(&format!("expected {kw}"))) }
+    }
+    fn eat(&mut self, t: &Token) -> bool {
+        if self.peek() == t {
+            self.i += 1;
+            true
+        } else {
+            false
+        }
+    }
+    fn expect(&mut self, t: &Token) -> Result<()> {
+        if self.eat(t) { Ok(()) } else { Err(self.unexpected(&format!("expected '{t}'"))) }
+    }
+    fn unexpected(&self, what: &str) -> SqlError {
+        let found = match self.peek() {
+            Token::EOF => "end of statement".to_string(),
+            t => format!("'{t}'"),
+        };
+        SqlError::parse(self.pos(), format!("{what}, found {found}"))
+    }
+    fn ident(&mut self) -> Result<String> {
+        match self.peek().clone() {
+            Token::Word(w) => {
+                self.i += 1;
+                Ok(w.value)
+            }
+            _ => Err(self.unexpected("expected an identifier")),
+        }
+    }
+    /// `a.b.c` → "a.b.c" (catalog/database parts are kept as written).
+    fn object_name(&mut self) -> Result<String> {
+        let mut parts = vec![self.ident()?];
+        while self.eat(&Token::Period) {
+            parts.push(self.ident()?);
+        }
+        Ok(parts.join("."))
+    }
+    fn string_lit(&mut self) -> Result<String> {
+        match self.peek().clone() {
+            Token::SingleQuotedString(s) | Token::DoubleQuotedString(s) => {
+                self.i += 1;
+                Ok(s)
+            }
+            _ => Err(self.unexpected("expected a string literal")),
+        }
+    }
+    fn number(&mut self) -> Result<u64> {
+        match self.peek().clone() {
+            Token::Number(n, _) => {
+                self.i += 1;
+                n.parse().map_err(|_| SqlError::parse(self.pos(), format!("invalid number '{n}'")))
+            }
+            _ => Err(self.unexpected("expected a number")),
+        }
+    }
+    fn expect_gt(&mut self) -> Result<()> {
+        if self.pending_gt {
+            self.pending_gt = false;
+            self.i += 1;
+            return Ok(());
+        }
+        match self.peek() {
+            Token::Gt => {
+                self.i += 1;
+                Ok(())
+            }
+            Token::ShiftRight => {
+                self.pending_gt = true;
+                Ok(())
+            }
+            _ => Err(self.unexpected("expected '>'")),
+        }
+    }
+    /// The remaining tokens, for sqlparser.
+    fn rest(&self) -> Vec<TokenWithSpan> {
+        self.toks[self.i..].to_vec()
+    }
+    /// Run a sqlparser function on the remaining tokens, advancing past what it consumed.
+    fn with_sqlparser<T>(&mut self, f: impl FnOnce(&mut Parser) -> Result<T, ParserError>) -> Result<T> {
+        let dialect = GenericDialect {};
+        let pos = self.pos();
+        let mut p = Parser::new(&dialect).with_tokens_with_locations(self.rest());
+        let r = f(&mut p).map_err(|e| map_parser_error(e, pos))?;
+        self.i += p.index();
+        Ok(r)
+    }
+}
+
+fn parse_statement(toks: &[TokenWithSpan], pos: Pos) -> Result<FlinkStatement> {
+    let end_pos = toks.last().map(|t| Pos::new(t.span.end.line, t.span.end.column)).unwrap_or(pos);
+    let mut c = Cursor::new(toks, end_pos);
+    let first = c.peek().clone();
+    let kw = match &first {
+        Token::Word(w) => w.value.to_ascii_uppercase(),
+        Token::LParen => "(".into(),
+        _ => return Err(c.unexpected("expected a statement")),
+    };
+    let stmt = match kw.as_str() {
+        "CREATE" => {
+            c.next();
+            let temporary = c.eat_word("TEMPORARY");
+            if c.eat_word("TABLE") {
+                FlinkStatement::CreateTable(parse_create_table(&mut c, temporary)?)
+            } else if c.eat_word("VIEW") {
+                let if_not_exists = eat_if_not_exists(&mut c)?;
+                let name = c.object_name()?;
+                let mut columns = Vec::new();
+                if c.eat(&Token::LParen) {
+                    loop {
+                        columns.push(c.ident()?);
+                        if !c.eat(&Token::Comma) {
+                            break;
+                        }
+                    }
+                    c.expect(&Token::RParen)?;
+                }
+                c.expect_word("AS")?;
+                let query = c.with_sqlparser(|p| p.parse_query())?;
+                FlinkStatement::CreateView(CreateView { name, if_not_exists, columns, query })
+            } else if c.eat_word("FUNCTION") {
+                return Err(SqlError::unsupported(pos, "CREATE FUNCTION (user-defined functions) is not supported yet"));
+            } else {
+                return Err(c.unexpected("expected TABLE or VIEW after CREATE"));
+            }
+        }
+        "DROP" => {
+            c.next();
+            c.eat_word("TEMPORARY");
+            let view = if c.eat_word("VIEW") {
+                true
+            } else {
+                c.expect_word("TABLE")?;
+                false
+            };
+            let if_exists = if c.eat_word("IF") {
+                c.expect_word("EXISTS")?;
+                true
+            } else {
+                false
+            };
+            FlinkStatement::Drop { name: c.object_name()?, if_exists, view }
+        }
+        "INSERT" => {
+            let s = c.with_sqlparser(|p| p.parse_statement())?;
+            FlinkStatement::Insert(Box::new(s))
+        }
+        "SELECT" | "WITH" | "VALUES" | "(" => FlinkStatement::Query(c.with_sqlparser(|p| p.parse_query())?),
+        "EXECUTE" => {
+            c.next();
+            c.expect_word("STATEMENT")?;
+            c.expect_word("SET")?;
+            c.expect_word("BEGIN")?;
+            let mut inserts = Vec::new();
+            loop {
+                while c.eat(&Token::SemiColon) {}
+                if c.eat_word("END") {
+                    break;
+                }
+                let p = c.pos();
+                if !is_word(c.peek(), "INSERT") {
+                    return Err(c.unexpected("only INSERT statements are allowed in a STATEMENT SET"));
+                }
+                let s = c.with_sqlparser(|p| p.parse_statement())?;
+                inserts.push((Box::new(s), p));
+            }
+            FlinkStatement::StatementSet(inserts)
+        }
+        "SET" => {
+            c.next();
+            if c.at_end() {
+                FlinkStatement::Set(None)
+            } else {
+                let key = match c.peek().clone() {
+                    Token::SingleQuotedString(_) => c.string_lit()?,
+                    _ => c.object_name()?,
+                };
+                c.expect(&Token::Eq)?;
+                let value = match c.peek().clone() {
+                    Token::SingleQuotedString(_) => c.string_lit()?,
+                    Token::Number(n, _) => {
+                        c.next();
+                        n
+                    }
+                    Token::Word(w) => {
+                        c.next();
+                        w.value
+                    }
+                    _ => return Err(c.unexpected("expected a value")),
+                };
+                FlinkStatement::Set(Some((key, value)))
+            }
+        }
+        "RESET" => {
+            c.next();
+            if c.at_end() { FlinkStatement::Reset(None) } else { FlinkStatement::Reset(Some(c.string_lit()?)) }
+        }
+        "SHOW" => {
+            c.next();
+            if c.eat_word("TABLES") {
+                FlinkStatement::ShowTables
+            } else if c.eat_word("VIEWS") {
+                FlinkStatement::ShowViews
+            } else if c.eat_word("FUNCTIONS") {
+                FlinkStatement::ShowFunctions
+            } else {
+                return Err(c.unexpected("expected TABLES, VIEWS or FUNCTIONS after SHOW"));
+            }
+        }
+        "DESCRIBE" | "DESC" => {
+            c.next();
+            FlinkStatement::Describe(c.object_name()?)
+        }
+        "EXPLAIN" => {
+            c.next();
+            if c.eat_word("PLAN") {
+                c.expect_word("FOR")?;
+            }
+            // Flink's EXPLAIN detail keywords are accepted and ignored.
+            while matches!(c.peek(), Token::Word(w) if matches!(w.value.to_ascii_uppercase().as_str(), "ESTIMATED_COST" | "CHANGELOG_MODE" | "JSON_EXECUTION_PLAN" | "PLAN_ADVICE")) {
+                c.next();
+                c.eat(&Token::Comma);
+            }
+            let inner_pos = c.pos();
+            let inner = parse_statement(&toks[c.i..], inner_pos)?;
+            return Ok(FlinkStatement::Explain(Box::new(Located { stmt: inner, pos: inner_pos, text: String::new() })));
+        }
+        other => {
+            return Err(SqlError::parse(
+                pos,
+                format!("unknown statement '{other}': expected CREATE, DROP, INSERT, SELECT, EXECUTE STATEMENT SET, SET, RESET, SHOW, DESCRIBE or EXPLAIN"),
+            ));
+        }
+    };
+    if !c.at_end() {
+        return Err(c.unexpected("expected end of statement"));
+    }
+    Ok(stmt)
+}
+
+fn eat_if_not_exists(c: &mut Cursor) -> Result<bool> {
+    if c.eat_word("IF") {
+        c.expect_word("NOT")?;
+        c.expect_word("EXISTS")?;
+        Ok(true)
+    } else {
+        Ok(false)
+    }
+}
+
+fn parse_create_table(c: &mut Cursor, temporary: bool) -> Result<CreateTable> {
+    let if_not_exists = eat_if_not_exists(c)?;
+    let name_pos = c.pos();
+    let name = c.object_name()?;
+    let mut t = CreateTable {
+        name,
+        name_pos,
+        if_not_exists,
+        temporary,
+        columns: vec![],
+        watermark: None,
+        primary_key: None,
+        options: vec![],
+        comment: None,
+        partitioned_by: vec![],
+    };
+    if c.eat(&Token::LParen) {
+        loop {
+            let p = c.pos();
+            if c.eat_word("WATERMARK") {
+                c.expect_word("FOR")?;
+                let column = c.ident()?;
+                c.expect_word("AS")?;
+                let expr = c.with_sqlparser(|p| p.parse_expr())?;
+                if t.watermark.is_some() {
+                    return Err(SqlError::validation(p, "a table can have only one WATERMARK definition"));
+                }
+                t.watermark = Some(WatermarkDef { column, expr, pos: p });
+            } else if is_word(c.peek(), "PRIMARY") || (is_word(c.peek(), "CONSTRAINT") && !matches!(c.peek_at(1), Token::Word(w) if is_type_start(w))) {
+                if c.eat_word("CONSTRAINT") {
+                    c.ident()?;
+                }
+                c.expect_word("PRIMARY")?;
+                c.expect_word("KEY")?;
+                c.expect(&Token::LParen)?;
+                let mut cols = vec![c.ident()?];
+                while c.eat(&Token::Comma) {
+                    cols.push(c.ident()?);
+                }
+                c.expect(&Token::RParen)?;
+                expect_not_enforced(c)?;
+                t.primary_key = Some(cols);
+            } else {
+                let col = parse_column(c, &mut t)?;
+                t.columns.push(col);
+            }
+            if c.eat(&Token::Comma) {
+                continue;
+            }
+            c.expect(&Token::RParen)?;
+            break;
+        }
+    }
+    if c.eat_word("COMMENT") {
+        t.comment = Some(c.string_lit()?);
+    }
+    if c.eat_word("PARTITIONED") {
+        c.expect_word("BY")?;
+        c.expect(&Token::LParen)?;
+        loop {
+            t.partitioned_by.push(c.ident()?);
+            if !c.eat(&Token::Comma) {
+                break;
+            }
+        }
+        c.expect(&Token::RParen)?;
+    }
+    if c.eat_word("WITH") {
+        c.expect(&Token::LParen)?;
+        if !c.eat(&Token::RParen) {
+            loop {
+                let p = c.pos();
+                let k = c.string_lit()?;
+                c.expect(&Token::Eq)?;
+                let v = c.string_lit()?;
+                if t.options.iter().any(|(ek, _, _)| *ek == k) {
+                    return Err(SqlError::validation(p, format!("option '{k}' is given twice")));
+                }
+                t.options.push((k, v, p));
+                if c.eat(&Token::Comma) {
+                    continue;
+                }
+                c.expect(&Token::RParen)?;
+                break;
+            }
+        }
+    }
+    if c.eat_word("LIKE") {
+        return Err(SqlError::unsupported(c.pos(), "CREATE TABLE … LIKE is not supported yet"));
+    }
+    Ok(t)
+}
+
+fn expect_not_enforced(c: &mut Cursor) -> Result<()> {
+    let p = c.pos();
+    if c.eat_word("NOT") {
+        c.expect_word("ENFORCED")?;
+        Ok(())
+    } else {
+        Err(SqlError::validation(
+            p,
+            "Flink does not support ENFORCED mode for PRIMARY KEY constraints: write PRIMARY KEY (…) NOT ENFORCED",
+        ))
+    }
+}
+
+fn is_type_start(w: &Word) -> bool {
+    matches!(w.keyword, Keyword::PRIMARY) || w.value.eq_ignore_ascii_case("PRIMARY")
+}
+
+fn parse_column(c: &mut Cursor, t: &mut CreateTable) -> Result<ColumnDef> {
+    let pos = c.pos();
+    let name = c.ident()?;
+    if c.eat_word("AS") {
+        let expr = c.with_sqlparser(|p| p.parse_expr())?;
+        let comment = if c.eat_word("COMMENT") { Some(c.string_lit()?) } else { None };
+        return Ok(ColumnDef { name, pos, kind: ColumnKind::Computed(expr), comment });
+    }
+    let ty = parse_type(c)?;
+    let mut kind = ColumnKind::Physical(ty.clone());
+    if c.eat_word("METADATA") {
+        let key = if c.eat_word("FROM") { Some(c.string_lit()?) } else { None };
+        let is_virtual = c.eat_word("VIRTUAL");
+        kind = ColumnKind::Metadata { ty, key, is_virtual };
+    }
+    let p = c.pos();
+    if c.eat_word("PRIMARY") {
+        c.expect_word("KEY")?;
+        expect_not_enforced(c)?;
+        if t.primary_key.is_some() {
+            return Err(SqlError::validation(p, "a table can have only one PRIMARY KEY"));
+        }
+        t.primary_key = Some(vec![name.clone()]);
+    }
+    let comment = if c.eat_word("COMMENT") { Some(c.string_lit()?) } else { None };
+    Ok(ColumnDef { name, pos, kind, comment })
+}
+
+fn opt_len(c: &mut Cursor, default: u32) -> Result<u32> {
+    if c.eat(&Token::LParen) {
+        let n = c.number()?;
+        c.expect(&Token::RParen)?;
+        Ok(n.min(u32::MAX as u64) as u32)
+    } else {
+        Ok(default)
+    }
+}
+
+fn opt_precision(c: &mut Cursor, default: u8, max: u8) -> Result<u8> {
+    let p = c.pos();
+    let n = opt_len(c, default as u32)?;
+    if n > max as u32 {
+        return Err(SqlError::validation(p, format!("precision {n} is out of range [0, {max}]")));
+    }
+    Ok(n as u8)
+}
+
+/// Parse a Flink data type with optional `NOT NULL` / `NULL`.
+fn parse_type(c: &mut Cursor) -> Result<FlinkTypeN> {
+    let pos = c.pos();
+    let word = match c.peek().clone() {
+        Token::Word(w) => w.value.to_ascii_uppercase(),
+        _ => return Err(c.unexpected("expected a data type")),
+    };
+    c.next();
+    let ty = match word.as_str() {
+        "STRING" => FlinkType::String,
+        "VARCHAR" => FlinkType::Varchar(opt_len(c, 1)?),
+        "CHAR" | "CHARACTER" => {
+            if c.eat_word("VARYING") { FlinkType::Varchar(opt_len(c, 1)?) } else { FlinkType::Char(opt_len(c, 1)?) }
+        }
+        "BOOLEAN" | "BOOL" => FlinkType::Boolean,
+        "BYTES" => FlinkType::Bytes,
+        "BINARY" => FlinkType::Binary(opt_len(c, 1)?),
+        "VARBINARY" => FlinkType::Varbinary(opt_len(c, 1)?),
+        "DECIMAL" | "DEC" | "NUMERIC" => {
+            let (mut p, mut s) = (10u64, 0u64);
+            if c.eat(&Token::LParen) {
+                p = c.number()?;
+                if c.eat(&Token::Comma) {
+                    s = c.number()?;
+                }
+                c.expect(&Token::RParen)?;
+            }
+            if !(1..=38).contains(&p) || s > p {
+                return Err(SqlError::validation(pos, format!("DECIMAL({p}, {s}): precision must be 1..38 and scale 0..precision")));
+            }
+            FlinkType::Decimal(p as u8, s as i8)
+        }
+        "TINYINT" => FlinkType::TinyInt,
+        "SMALLINT" => FlinkType::SmallInt,
+        "INT" | "INTEGER" => FlinkType::Int,
+        "BIGINT" => FlinkType::BigInt,
+        "FLOAT" | "REAL" => FlinkType::Float,
+        "DOUBLE" => {
+            c.eat_word("PRECISION");
+            FlinkType::Double
+        }
+        "DATE" => FlinkType::Date,
+        "TIME" => {
+            let p = opt_precision(c, 0, 9)?;
+            if c.eat_word("WITHOUT") {
+                c.expect_word("TIME")?;
+                c.expect_word("ZONE")?;
+            }
+            FlinkType::Time(p)
+        }
+        "TIMESTAMP" => {
+            let p = opt_precision(c, 6, 9)?;
+            if c.eat_word("WITH") {
+                c.expect_word("LOCAL")?;
+                c.expect_word("TIME")?;
+                c.expect_word("ZONE")?;
+                FlinkType::TimestampLtz(p)
+            } else {
+                if c.eat_word("WITHOUT") {
+                    c.expect_word("TIME")?;
+                    c.expect_word("ZONE")?;
+                }
+                FlinkType::Timestamp(p)
+            }
+        }
+        "TIMESTAMP_LTZ" => FlinkType::TimestampLtz(opt_precision(c, 6, 9)?),
+        "INTERVAL" => {
+            let unit = c.ident()?.to_ascii_uppercase();
+            let _ = opt_len(c, 0)?;
+            if c.eat_word("TO") {
+                let _ = c.ident()?;
+                let _ = opt_len(c, 0)?;
+            }
+            if unit == "YEAR" || unit == "MONTH" { FlinkType::IntervalYearMonth } else { FlinkType::IntervalDayTime }
+        }
+        "ARRAY" | "MULTISET" => {
+            c.expect(&Token::Lt)?;
+            let inner = parse_type(c)?;
+            c.expect_gt()?;
+            if word == "ARRAY" { FlinkType::Array(Box::new(inner.ty)) } else { FlinkType::Multiset(Box::new(inner.ty)) }
+        }
+        "MAP" => {
+            c.expect(&Token::Lt)?;
+            let k = parse_type(c)?;
+            c.expect(&Token::Comma)?;
+            let v = parse_type(c)?;
+            c.expect_gt()?;
+            FlinkType::Map(Box::new(k.ty), Box::new(v.ty))
+        }
+        "ROW" => {
+            let angle = if c.eat(&Token::Lt) {
+                true
+            } else {
+                c.expect(&Token::LParen)?;
+                false
+            };
+            let mut fields = Vec::new();
+            loop {
+                let n = c.ident()?;
+                let t = parse_type(c)?;
+                if c.eat_word("COMMENT") {
+                    c.string_lit()?;
+                }
+                fields.push((n, t.ty));
+                if !c.eat(&Token::Comma) {
+                    break;
+                }
+            }
+            if angle { c.expect_gt()? } else { c.expect(&Token::RParen)? }
+            FlinkType::Row(fields)
+        }
+        "NULL" => FlinkType::Null,
+        other => {
+            return Err(SqlError::parse(
+                pos,
+                format!("unknown data type '{other}'; Flink types are STRING, VARCHAR(n), CHAR(n), BOOLEAN, TINYINT, SMALLINT, INT, BIGINT, FLOAT, DOUBLE, DECIMAL(p, s), DATE, TIME(p), TIMESTAMP(p), TIMESTAMP_LTZ(p), BYTES, BINARY(n), VARBINARY(n), ARRAY<T>, MAP<K, V>, MULTISET<T>, ROW<…>"),
+            ));
+        }
+    };
+    let nullable = if c.eat_word("NOT") {
+        c.expect_word("NULL")?;
+        false
+    } else {
+        c.eat_word("NULL");
+        true
+    };
+    Ok(FlinkTypeN { ty, nullable })
+}
+
+/// Parse a standalone Flink type (e.g. the target of CAST, for tests and tools).
+pub fn parse_type_str(s: &str) -> Result<FlinkTypeN> {
+    let toks = tokenize(s)?;
+    let toks: Vec<_> = toks.into_iter().filter(|t| !matches!(t.token, Token::EOF)).collect();
+    let mut c = Cursor::new(&toks, Pos::new(1, s.len() as u64 + 1));
+    let t = parse_type(&mut c)?;
+    if !c.at_end() {
+        return Err(c.unexpected("expected end of type"));
+    }
+    Ok(t)
+}
+
+/// sqlparser's `Statement::Insert` target name and source query.
+pub fn insert_parts(stmt: &Statement) -> Option<(&ast::ObjectName, &Query)> {
+    match stmt {
+        Statement::Insert(ins) => match (&ins.table, &ins.source) {
+            (ast::TableObject::TableName(n), Some(q)) => Some((n, q)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_flink_ddl() {
+        let sql = "CREATE TABLE `orders` (\n  id BIGINT NOT NULL,\n  tags ARRAY<ARRAY<STRING>>,\n  m MAP<STRING, INT>,\n  r ROW<a INT, b STRING>,\n  ts TIMESTAMP(3),\n  ltz TIMESTAMP_LTZ(3),\n  total AS price * qty,\n  price DECIMAL(10, 2), qty INT,\n  WATERMARK FOR ts AS ts - INTERVAL '5' SECOND,\n  PRIMARY KEY (id) NOT ENFORCED\n) WITH ('connector' = 'datagen', 'rows-per-second' = '10');";
+        let stmts = parse_script(sql).unwrap();
+        assert_eq!(stmts.len(), 1);
+        let FlinkStatement::CreateTable(t) = &stmts[0].stmt else { panic!() };
+        assert_eq!(t.name, "orders");
+        assert_eq!(t.columns.len(), 8);
+        assert_eq!(t.primary_key, Some(vec!["id".to_string()]));
+        assert_eq!(t.watermark.as_ref().unwrap().column, "ts");
+        assert_eq!(t.options.len(), 2);
+        let ColumnKind::Physical(ty) = &t.columns[1].kind else { panic!() };
+        assert_eq!(ty.ty.to_string(), "ARRAY<ARRAY<STRING>>");
+        assert_eq!(t.columns[6].pos, Pos::new(8, 3));
+    }
+
+    #[test]
+    fn parses_statement_sets_and_set() {
+        let sql = "SET 'parallelism.default' = '2';\nEXECUTE STATEMENT SET BEGIN\nINSERT INTO a SELECT * FROM b;\nINSERT INTO c SELECT * FROM b;\nEND;\nBEGIN STATEMENT SET;\nINSERT INTO a SELECT 1;\nEND;";
+        let s = parse_script(sql).unwrap();
+        assert_eq!(s.len(), 3);
+        assert!(matches!(&s[0].stmt, FlinkStatement::Set(Some((k, v))) if k == "parallelism.default" && v == "2"));
+        assert!(matches!(&s[1].stmt, FlinkStatement::StatementSet(v) if v.len() == 2));
+        assert!(matches!(&s[2].stmt, FlinkStatement::StatementSet(v) if v.len() == 1));
+    }
+
+    #[test]
+    fn errors_have_positions() {
+        let e = parse_script("CREATE TABLE t (\n  a INTEGR\n) WITH ('connector'='x')").unwrap_err();
+        assert_eq!(e.pos(), Some(Pos::new(2, 5)), "{e}");
+        assert!(e.to_string().contains("unknown data type 'INTEGR'"), "{e}");
+        let e = parse_script("SELECT a FROM t WHERE").unwrap_err();
+        assert!(e.pos().unwrap().line == 1, "{e}");
+        let e = parse_script("CREATE TABLE t (a INT, PRIMARY KEY (a)) WITH ()").unwrap_err();
+        assert!(e.to_string().contains("NOT ENFORCED"), "{e}");
+    }
+}

@@ -1,0 +1,132 @@
+//! The streaming plan: a DAG of operators with the exchange on each edge. This is the
+//! planner's output and the runtime's only input; it holds compiled (physical) expressions,
+//! so every process of a multi-process job plans the same script to the same plan.
+
+use std::fmt::Write;
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use datafusion_physical_expr::PhysicalExpr;
+use rask_types::options::Options;
+
+use crate::catalog::TableDef;
+
+pub type NodeId = usize;
+
+/// How rows move from an input operator to this operator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exchange {
+    /// Same worker, no copy (Flink's FORWARD).
+    Forward,
+    /// By key group of the hash of these input columns (Flink's HASH).
+    Hash(Vec<usize>),
+    /// Everything to worker 0 (Flink's SINGLETON / GLOBAL).
+    Single,
+}
+
+#[derive(Debug, Clone)]
+pub struct Input {
+    pub node: NodeId,
+    pub exchange: Exchange,
+}
+
+/// One step of a Calc (a fused chain of filters and projections).
+#[derive(Debug, Clone)]
+pub enum CalcStep {
+    Filter(Arc<dyn PhysicalExpr>),
+    Project(Vec<Arc<dyn PhysicalExpr>>, SchemaRef),
+}
+
+#[derive(Debug, Clone)]
+pub enum NodeKind {
+    /// Reads a table's physical columns through its connector.
+    Source { table: Arc<TableDef> },
+    /// Literal rows (`VALUES`), emitted once by worker 0.
+    Values { batch: RecordBatch },
+    /// Stateless filter/projection chain.
+    Calc { steps: Vec<CalcStep> },
+    /// Generates watermarks from a rowtime column (`WATERMARK FOR col AS expr`).
+    Watermark { rowtime: usize, expr: Arc<dyn PhysicalExpr> },
+    /// `UNION ALL` of the inputs (same schema).
+    Union,
+    /// Writes rows to a table through its connector.
+    Sink { table: Arc<TableDef> },
+}
+
+#[derive(Debug, Clone)]
+pub struct PlanNode {
+    pub id: NodeId,
+    /// Flink-style description: `Calc(select=[a, b], where=[a > 10])`.
+    pub name: String,
+    pub kind: NodeKind,
+    pub inputs: Vec<Input>,
+    pub schema: SchemaRef,
+}
+
+/// A job: operators in topological order (inputs before users), plus the session options
+/// in force when it was planned (`SET` statements).
+#[derive(Debug, Clone)]
+pub struct StreamPlan {
+    pub nodes: Vec<PlanNode>,
+    pub config: Options,
+}
+
+impl StreamPlan {
+    pub fn sinks(&self) -> impl Iterator<Item = &PlanNode> {
+        self.nodes.iter().filter(|n| matches!(n.kind, NodeKind::Sink { .. }))
+    }
+
+    /// Are all sources bounded (the job ends by itself)?
+    pub fn is_bounded(&self) -> bool {
+        self.nodes.iter().all(|n| match &n.kind {
+            NodeKind::Source { table } => table.caps.bounded,
+            _ => true,
+        })
+    }
+
+    /// Number of nodes consuming each node's output.
+    pub fn consumers(&self, id: NodeId) -> usize {
+        self.nodes.iter().map(|n| n.inputs.iter().filter(|i| i.node == id).count()).sum()
+    }
+
+    /// The plan as a tree per sink, Flink `EXPLAIN` style, with parallelism and exchanges.
+    pub fn explain(&self, parallelism: usize) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "== Streaming Plan (parallelism {parallelism}) ==");
+        for sink in self.sinks() {
+            self.explain_node(sink.id, 0, parallelism, &mut out);
+        }
+        out
+    }
+
+    fn explain_node(&self, id: NodeId, depth: usize, p: usize, out: &mut String) {
+        let n = &self.nodes[id];
+        let par = match &n.kind {
+            NodeKind::Values { .. } => 1,
+            _ => p,
+        };
+        let _ = writeln!(out, "{}{} [parallelism={par}]", indent(depth), n.name);
+        for i in &n.inputs {
+            let child = &self.nodes[i.node];
+            match &i.exchange {
+                Exchange::Forward => self.explain_node(i.node, depth + 1, p, out),
+                ex => {
+                    let dist = match ex {
+                        Exchange::Hash(cols) => {
+                            let names: Vec<_> = cols.iter().map(|c| child.schema.field(*c).name().clone()).collect();
+                            format!("hash[{}]", names.join(", "))
+                        }
+                        _ => "single".to_string(),
+                    };
+                    let _ = writeln!(out, "{}Exchange(distribution=[{dist}])", indent(depth + 1));
+                    self.explain_node(i.node, depth + 2, p, out);
+                }
+            }
+        }
+    }
+}
+
+fn indent(depth: usize) -> String {
+    if depth == 0 { String::new() } else { format!("{}+- ", "   ".repeat(depth - 1)) }
+}

@@ -1,0 +1,695 @@
+//! A SQL session: the catalog, `SET` options and functions, and the statement executor that
+//! turns DDL into catalog changes and DML into [`StreamPlan`]s.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion_common::{Column as DfColumn, DFSchema, DataFusionError, TableReference};
+use datafusion_expr::expr::ScalarFunction;
+use datafusion_expr::logical_plan::{Extension, LogicalPlan, LogicalPlanBuilder};
+use datafusion_expr::{cast, lit, Expr, ExprSchemable, TableSource};
+use datafusion_optimizer::Analyzer;
+use datafusion_common::tree_node::{Transformed, TreeNode};
+use datafusion_sql::planner::{PlannerContext, SqlToRel};
+use datafusion_sql::sqlparser::ast::{self, Query, Statement};
+use rask_types::options::Options;
+use rask_types::types::{FlinkType, FlinkTypeN};
+use rask_types::Pos;
+
+use crate::catalog::{Catalog, CatalogEntry, Column, ColumnSpec, ConnectorCatalog, TableDef, ViewDef, Watermark};
+use crate::context::{object_name, Ctx, InlinedSource, PhysicalScan};
+use crate::error::{Result, SqlError};
+use crate::functions::FunctionSet;
+use crate::parser::{insert_parts, ColumnKind, CreateTable, FlinkStatement, Located};
+use crate::plan::StreamPlan;
+use crate::translate::Translator;
+use crate::watermark_node::WatermarkAssigner;
+
+/// What executing one statement produced.
+#[derive(Debug)]
+pub enum Outcome {
+    /// DDL or SET: a message for the user.
+    Done(String),
+    /// SHOW / DESCRIBE / SET (list): a table.
+    Rows { header: Vec<String>, rows: Vec<Vec<String>> },
+    /// EXPLAIN: the plan text.
+    Explain(String),
+    /// INSERT, statement set or SELECT: a job to run.
+    Job(StreamPlan),
+}
+
+/// Session options with their defaults (Flink's keys).
+const KNOWN_OPTIONS: &[(&str, &str)] = &[
+    ("parallelism.default", "1"),
+    ("pipeline.max-parallelism", "32768"),
+    ("pipeline.name", ""),
+    ("table.local-time-zone", "UTC"),
+    ("table.exec.source.idle-timeout", "0 ms"),
+    ("table.exec.sink.keyed-shuffle", "AUTO"),
+    ("execution.runtime-mode", "streaming"),
+    ("execution.checkpointing.interval", ""),
+    ("sql-client.execution.result-mode", "tableau"),
+];
+
+pub struct Session {
+    pub catalog: Catalog,
+    config: BTreeMap<String, String>,
+    functions: FunctionSet,
+    connectors: Arc<dyn ConnectorCatalog>,
+}
+
+/// DataFusion error → our error, with the position DataFusion's diagnostic gives if any.
+pub(crate) fn df_err(e: DataFusionError, fallback: Pos) -> SqlError {
+    let pos = e
+        .diagnostic()
+        .and_then(|d| d.span)
+        .map(|s| Pos::new(s.start.line, s.start.column))
+        .filter(|p| !p.is_unknown())
+        .unwrap_or(fallback);
+    let msg = e.strip_backtrace();
+    let msg = msg
+        .strip_prefix("Error during planning: ")
+        .or_else(|| msg.strip_prefix("Schema error: "))
+        .or_else(|| msg.strip_prefix("This feature is not implemented: "))
+        .unwrap_or(&msg)
+        .to_string();
+    match e {
+        DataFusionError::NotImplemented(_) => SqlError::unsupported(pos, msg),
+        DataFusionError::Internal(_) => SqlError::Internal(msg),
+        _ => SqlError::validation(pos, msg),
+    }
+}
+
+impl Session {
+    pub fn new(connectors: Arc<dyn ConnectorCatalog>) -> Self {
+        Session { catalog: Catalog::default(), config: BTreeMap::new(), functions: FunctionSet::flink(), connectors }
+    }
+
+    pub fn functions(&self) -> &FunctionSet {
+        &self.functions
+    }
+
+    /// The value of a session option (set or default).
+    pub fn option(&self, key: &str) -> Option<String> {
+        self.config
+            .get(key)
+            .cloned()
+            .or_else(|| KNOWN_OPTIONS.iter().find(|(k, _)| *k == key).map(|(_, v)| v.to_string()))
+    }
+
+    pub fn set_option(&mut self, key: &str, value: &str) {
+        self.config.insert(key.to_string(), value.to_string());
+    }
+
+    pub fn options(&self) -> Options {
+        let mut m: BTreeMap<String, String> = KNOWN_OPTIONS.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        m.extend(self.config.clone());
+        Options::new(m)
+    }
+
+    /// Parse and execute a whole script, collecting every statement's outcome.
+    pub fn execute_script(&mut self, sql: &str) -> Result<Vec<(Located, Outcome)>> {
+        let stmts = crate::parser::parse_script(sql)?;
+        let mut out = Vec::new();
+        for s in stmts {
+            let o = self.execute(&s)?;
+            out.push((s, o));
+        }
+        Ok(out)
+    }
+
+    pub fn execute(&mut self, s: &Located) -> Result<Outcome> {
+        match &s.stmt {
+            FlinkStatement::CreateTable(ct) => self.create_table(ct),
+            FlinkStatement::CreateView(v) => {
+                if self.catalog.get(&v.name).is_some() {
+                    if v.if_not_exists {
+                        return Ok(Outcome::Done(format!("View '{}' already exists; skipped.", v.name)));
+                    }
+                    return Err(SqlError::validation(s.pos, format!("a table or view named '{}' already exists", v.name)));
+                }
+                let view = ViewDef { name: v.name.clone(), columns: v.columns.clone(), query: (*v.query).clone() };
+                // Plan it now so errors show at CREATE VIEW, not at first use.
+                let ctx = Ctx::new(self);
+                self.view_plan(&ctx, &view, s.pos)?;
+                self.catalog.insert(v.name.clone(), CatalogEntry::View(Arc::new(view)));
+                Ok(Outcome::Done(format!("View '{}' created.", v.name)))
+            }
+            FlinkStatement::Drop { name, if_exists, view } => {
+                let kind = if *view { "view" } else { "table" };
+                match self.catalog.get(name) {
+                    Some(CatalogEntry::View(_)) if *view => {}
+                    Some(CatalogEntry::Table(_)) if !*view => {}
+                    Some(_) => return Err(SqlError::validation(s.pos, format!("'{name}' is not a {kind}"))),
+                    None if *if_exists => return Ok(Outcome::Done(format!("{kind} '{name}' does not exist; skipped."))),
+                    None => return Err(SqlError::validation(s.pos, format!("{kind} '{name}' does not exist"))),
+                }
+                self.catalog.remove(name);
+                Ok(Outcome::Done(format!("Dropped {kind} '{name}'.")))
+            }
+            FlinkStatement::Insert(ins) => Ok(Outcome::Job(self.plan_job(&[(ins.as_ref().clone(), s.pos)])?)),
+            FlinkStatement::StatementSet(v) => {
+                if v.is_empty() {
+                    return Err(SqlError::validation(s.pos, "a STATEMENT SET needs at least one INSERT"));
+                }
+                let v: Vec<_> = v.iter().map(|(st, p)| (st.as_ref().clone(), *p)).collect();
+                Ok(Outcome::Job(self.plan_job(&v)?))
+            }
+            FlinkStatement::Query(q) => Ok(Outcome::Job(self.plan_select(q, s.pos)?)),
+            FlinkStatement::Set(None) => Ok(Outcome::Rows {
+                header: vec!["key".into(), "value".into()],
+                rows: self.options().raw().iter().map(|(k, v)| vec![k.clone(), v.clone()]).collect(),
+            }),
+            FlinkStatement::Set(Some((k, v))) => {
+                self.check_option(k, v, s.pos)?;
+                self.set_option(k, v);
+                Ok(Outcome::Done(format!("Session property has been set: '{k}' = '{v}'.")))
+            }
+            FlinkStatement::Reset(k) => {
+                match k {
+                    Some(k) => {
+                        self.config.remove(k);
+                    }
+                    None => self.config.clear(),
+                }
+                Ok(Outcome::Done("Session properties have been reset.".into()))
+            }
+            FlinkStatement::ShowTables => Ok(Outcome::Rows {
+                header: vec!["table name".into()],
+                rows: self.catalog.names().map(|n| vec![n.to_string()]).collect(),
+            }),
+            FlinkStatement::ShowViews => Ok(Outcome::Rows {
+                header: vec!["view name".into()],
+                rows: self.catalog.views().map(|n| vec![n.to_string()]).collect(),
+            }),
+            FlinkStatement::ShowFunctions => {
+                let mut names: Vec<String> =
+                    self.functions.scalars.keys().chain(self.functions.aggregates.keys()).map(|n| n.to_ascii_uppercase()).collect();
+                names.sort();
+                names.dedup();
+                Ok(Outcome::Rows { header: vec!["function name".into()], rows: names.into_iter().map(|n| vec![n]).collect() })
+            }
+            FlinkStatement::Describe(name) => self.describe(name, s.pos),
+            FlinkStatement::Explain(inner) => {
+                let plan = match &inner.stmt {
+                    FlinkStatement::Insert(ins) => self.plan_job(&[(ins.as_ref().clone(), inner.pos)])?,
+                    FlinkStatement::StatementSet(v) => {
+                        let v: Vec<_> = v.iter().map(|(st, p)| (st.as_ref().clone(), *p)).collect();
+                        self.plan_job(&v)?
+                    }
+                    FlinkStatement::Query(q) => self.plan_select(q, inner.pos)?,
+                    _ => return Err(SqlError::validation(inner.pos, "EXPLAIN supports INSERT, SELECT and STATEMENT SET")),
+                };
+                let p: usize = self.option("parallelism.default").and_then(|v| v.parse().ok()).unwrap_or(1);
+                Ok(Outcome::Explain(plan.explain(p)))
+            }
+        }
+    }
+
+    fn check_option(&self, k: &str, v: &str, pos: Pos) -> Result<()> {
+        let int = |min: i64| -> Result<()> {
+            match v.trim().parse::<i64>() {
+                Ok(n) if n >= min => Ok(()),
+                _ => Err(SqlError::validation(pos, format!("'{k}' must be a whole number >= {min}, got '{v}'"))),
+            }
+        };
+        match k {
+            "parallelism.default" => int(1),
+            "pipeline.max-parallelism" => int(1),
+            "table.exec.source.idle-timeout" | "execution.checkpointing.interval" => rask_types::options::parse_duration(v)
+                .map(|_| ())
+                .map_err(|e| SqlError::validation(pos, format!("'{k}': {e}"))),
+            "table.local-time-zone" if !v.eq_ignore_ascii_case("UTC") && v != "+00:00" && v != "Z" => Err(SqlError::unsupported(
+                pos,
+                format!("'table.local-time-zone' = '{v}': only UTC is supported so far"),
+            )),
+            "execution.runtime-mode" if !v.eq_ignore_ascii_case("streaming") => {
+                Err(SqlError::unsupported(pos, "only execution.runtime-mode 'streaming' is supported"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // DDL
+    // ----------------------------------------------------------------------------------------
+
+    fn create_table(&mut self, ct: &CreateTable) -> Result<Outcome> {
+        if self.catalog.get(&ct.name).is_some() {
+            if ct.if_not_exists {
+                return Ok(Outcome::Done(format!("Table '{}' already exists; skipped.", ct.name)));
+            }
+            return Err(SqlError::validation(ct.name_pos, format!("a table or view named '{}' already exists", ct.name)));
+        }
+        let mut columns = Vec::new();
+        for c in &ct.columns {
+            if columns.iter().any(|x: &Column| x.name == c.name) {
+                return Err(SqlError::validation(c.pos, format!("column '{}' is defined twice", c.name)));
+            }
+            let (ty, spec) = match &c.kind {
+                ColumnKind::Physical(t) => (t.clone(), ColumnSpec::Physical),
+                ColumnKind::Computed(e) => (FlinkTypeN { ty: FlinkType::Null, nullable: true }, ColumnSpec::Computed(e.clone())),
+                ColumnKind::Metadata { ty, key, is_virtual } => (
+                    ty.clone(),
+                    ColumnSpec::Metadata { key: key.clone().unwrap_or_else(|| c.name.clone()), is_virtual: *is_virtual },
+                ),
+            };
+            columns.push(Column { name: c.name.clone(), ty, spec, pos: c.pos, comment: c.comment.clone() });
+        }
+        if let Some(pk) = &ct.primary_key {
+            for k in pk {
+                match columns.iter_mut().find(|c| &c.name == k) {
+                    Some(c) => c.ty.nullable = false, // primary key columns are NOT NULL in Flink
+                    None => {
+                        return Err(SqlError::validation(ct.name_pos, format!("primary key column '{k}' is not defined in table '{}'", ct.name)));
+                    }
+                }
+            }
+        }
+        let mut opts: BTreeMap<String, String> = BTreeMap::new();
+        for (k, v, _) in &ct.options {
+            opts.insert(k.clone(), v.clone());
+        }
+        let Some(connector) = opts.get("connector").cloned() else {
+            return Err(SqlError::validation(
+                ct.name_pos,
+                format!(
+                    "table '{}' has no 'connector' option; add WITH ('connector' = '…') with one of: {}",
+                    ct.name,
+                    self.connectors.names().join(", ")
+                ),
+            ));
+        };
+        let watermark = ct.watermark.as_ref().map(|w| Watermark { column: w.column.clone(), expr: w.expr.clone(), pos: w.pos });
+        let mut def = TableDef {
+            name: ct.name.clone(),
+            columns,
+            watermark,
+            primary_key: ct.primary_key.clone(),
+            connector: connector.clone(),
+            options: Options::new(opts),
+            caps: crate::catalog::ConnectorCaps { source: true, sink: true, bounded: false },
+            pos: ct.name_pos,
+        };
+        if let Some(c) = def.columns.iter().find(|c| matches!(c.spec, ColumnSpec::Metadata { .. })) {
+            return Err(SqlError::unsupported(c.pos, format!("metadata column '{}': connector '{connector}' exposes no metadata", c.name)));
+        }
+        let caps = self.connectors.validate(&connector, &def.options, &def.physical_schema()).map_err(|msg| {
+            // Point at the option the message names, if any.
+            let pos = ct
+                .options
+                .iter()
+                .find(|(k, _, _)| msg.contains(&format!("'{k}'")))
+                .map(|(_, _, p)| *p)
+                .unwrap_or(ct.name_pos);
+            SqlError::validation(pos, msg)
+        })?;
+        def.caps = caps;
+        // Derive computed column types and check the watermark by planning the table once.
+        let ctx = Ctx::new(self);
+        let plan = self.table_plan(&ctx, &def)?;
+        let analyzed = analyze(plan, &ctx, def.pos)?;
+        let schema = analyzed.schema().clone();
+        for (i, c) in def.columns.iter_mut().enumerate() {
+            if let ColumnSpec::Computed(_) = c.spec {
+                let f = schema.field(i);
+                let ty = FlinkType::from_arrow(f.data_type()).ok_or_else(|| {
+                    SqlError::unsupported(c.pos, format!("computed column '{}' has type {} which has no Flink equivalent", c.name, f.data_type()))
+                })?;
+                c.ty = FlinkTypeN { ty, nullable: f.is_nullable() };
+            }
+        }
+        if let Some(w) = &def.watermark {
+            let col = def.columns.iter().find(|c| c.name == w.column).ok_or_else(|| {
+                SqlError::validation(w.pos, format!("watermark column '{}' is not defined in table '{}'", w.column, def.name))
+            })?;
+            match &col.ty.ty {
+                FlinkType::Timestamp(p) | FlinkType::TimestampLtz(p) if *p <= 3 => {}
+                other => {
+                    return Err(SqlError::validation(
+                        w.pos,
+                        format!("the rowtime attribute '{}' must be TIMESTAMP(p) or TIMESTAMP_LTZ(p) with p <= 3, but is {other}", w.column),
+                    ));
+                }
+            }
+        }
+        self.catalog.insert(def.name.clone(), CatalogEntry::Table(Arc::new(def)));
+        Ok(Outcome::Done(format!("Table '{}' created.", ct.name)))
+    }
+
+    fn describe(&self, name: &str, pos: Pos) -> Result<Outcome> {
+        let header = ["name", "type", "null", "key", "extras", "watermark"].iter().map(|s| s.to_string()).collect();
+        match self.catalog.get(name) {
+            Some(CatalogEntry::Table(t)) => {
+                let rows = t
+                    .columns
+                    .iter()
+                    .map(|c| {
+                        let is_rowtime = t.watermark.as_ref().is_some_and(|w| w.column == c.name);
+                        let mut ty = c.ty.ty.to_string();
+                        if is_rowtime {
+                            ty.push_str(" *ROWTIME*");
+                        }
+                        if matches!(&c.spec, ColumnSpec::Computed(e) if e.to_string().to_ascii_uppercase().starts_with("PROCTIME(")) {
+                            ty.push_str(" *PROCTIME*");
+                        }
+                        let is_key = t.primary_key.as_ref().is_some_and(|k| k.contains(&c.name));
+                        let extras = match &c.spec {
+                            ColumnSpec::Physical => String::new(),
+                            ColumnSpec::Computed(e) => format!("AS {e}"),
+                            ColumnSpec::Metadata { key, is_virtual } => {
+                                format!("METADATA FROM '{key}'{}", if *is_virtual { " VIRTUAL" } else { "" })
+                            }
+                        };
+                        let wm = t.watermark.as_ref().filter(|w| w.column == c.name).map(|w| w.expr.to_string()).unwrap_or_default();
+                        vec![
+                            c.name.clone(),
+                            ty,
+                            if c.ty.nullable { "TRUE".into() } else { "FALSE".into() },
+                            if is_key { format!("PRI({})", t.primary_key.as_ref().map(|k| k.join(", ")).unwrap_or_default()) } else { String::new() },
+                            extras,
+                            wm,
+                        ]
+                    })
+                    .collect();
+                Ok(Outcome::Rows { header, rows })
+            }
+            Some(CatalogEntry::View(v)) => {
+                let ctx = Ctx::new(self);
+                let plan = self.view_plan(&ctx, v, pos)?;
+                let rows = plan
+                    .schema()
+                    .fields()
+                    .iter()
+                    .map(|f| {
+                        let ty = FlinkType::from_arrow(f.data_type()).map(|t| t.to_string()).unwrap_or_else(|| f.data_type().to_string());
+                        vec![f.name().clone(), ty, if f.is_nullable() { "TRUE".into() } else { "FALSE".into() }, String::new(), String::new(), String::new()]
+                    })
+                    .collect();
+                Ok(Outcome::Rows { header, rows })
+            }
+            None => Err(self.unknown_table(name, pos)),
+        }
+    }
+
+    fn unknown_table(&self, name: &str, pos: Pos) -> SqlError {
+        let hint = self
+            .catalog
+            .names()
+            .map(|n| (rask_types::options::edit_distance(n, name), n))
+            .filter(|(d, _)| *d <= 2)
+            .min()
+            .map(|(_, n)| format!(" (did you mean '{n}'?)"))
+            .unwrap_or_default();
+        SqlError::validation(pos, format!("table or view '{name}' not found{hint}"))
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // Table and view plans (inlined by DataFusion where the name is used)
+    // ----------------------------------------------------------------------------------------
+
+    /// `Scan(physical) → Project(all columns incl. computed) → [WatermarkAssigner]`.
+    pub(crate) fn table_plan(&self, ctx: &Ctx, def: &TableDef) -> Result<LogicalPlan> {
+        let def_arc = Arc::new(def.clone());
+        let phys = def.physical_schema();
+        let scan = Arc::new(PhysicalScan { table: def_arc, schema: phys.clone() });
+        let tref = TableReference::bare(def.name.clone());
+        let builder = LogicalPlanBuilder::scan(tref.clone(), scan, None).map_err(|e| df_err(e, def.pos))?;
+        let df_schema = DFSchema::try_from_qualified_schema(tref.clone(), &phys).map_err(|e| df_err(e, def.pos))?;
+        let sql_to_rel = SqlToRel::new(ctx);
+        let mut exprs = Vec::new();
+        for c in &def.columns {
+            let e = match &c.spec {
+                ColumnSpec::Physical => Expr::Column(DfColumn::new(Some(tref.clone()), c.name.clone())),
+                ColumnSpec::Computed(ast_expr) => {
+                    let mut pc = PlannerContext::new();
+                    let e = sql_to_rel.sql_to_expr(ast_expr.clone(), &df_schema, &mut pc).map_err(|e| {
+                        let err = df_err(e, c.pos);
+                        match err {
+                            SqlError::Validation { pos, message } => SqlError::validation(pos, format!("computed column '{}': {message}", c.name)),
+                            other => other,
+                        }
+                    })?;
+                    e.alias(c.name.clone())
+                }
+                ColumnSpec::Metadata { .. } => cast(lit(datafusion_common::ScalarValue::Null), c.ty.ty.to_arrow()).alias(c.name.clone()),
+            };
+            exprs.push(e);
+        }
+        let mut plan = builder.project(exprs).and_then(|b| b.build()).map_err(|e| df_err(e, def.pos))?;
+        if let Some(w) = &def.watermark {
+            let rowtime = def.columns.iter().position(|c| c.name == w.column).ok_or_else(|| {
+                SqlError::validation(w.pos, format!("watermark column '{}' is not defined in table '{}'", w.column, def.name))
+            })?;
+            let mut pc = PlannerContext::new();
+            let wexpr = sql_to_rel
+                .sql_to_expr(w.expr.clone(), plan.schema(), &mut pc)
+                .map_err(|e| df_err(e, w.pos))?;
+            plan = LogicalPlan::Extension(Extension { node: Arc::new(WatermarkAssigner { input: plan, rowtime, expr: wexpr }) });
+        }
+        Ok(plan)
+    }
+
+    fn view_plan(&self, ctx: &Ctx, v: &ViewDef, pos: Pos) -> Result<LogicalPlan> {
+        let sql_to_rel = SqlToRel::new(ctx);
+        let plan = sql_to_rel
+            .sql_statement_to_plan(Statement::Query(Box::new(v.query.clone())))
+            .map_err(|e| df_err(e, pos))?;
+        let plan = if v.columns.is_empty() {
+            plan
+        } else {
+            if v.columns.len() != plan.schema().fields().len() {
+                return Err(SqlError::validation(
+                    pos,
+                    format!("view '{}' names {} columns but its query has {}", v.name, v.columns.len(), plan.schema().fields().len()),
+                ));
+            }
+            let exprs: Vec<Expr> = plan
+                .schema()
+                .columns()
+                .into_iter()
+                .zip(&v.columns)
+                .map(|(c, n)| Expr::Column(c).alias(n.clone()))
+                .collect();
+            LogicalPlanBuilder::from(plan).project(exprs).and_then(|b| b.build()).map_err(|e| df_err(e, pos))?
+        };
+        // Re-qualify with the view name so `v.col` resolves.
+        LogicalPlanBuilder::from(plan).alias(v.name.clone()).and_then(|b| b.build()).map_err(|e| df_err(e, pos))
+    }
+
+    /// Called by the context provider for every table name in a query.
+    pub(crate) fn table_source(&self, ctx: &Ctx, name: &str) -> Result<Arc<dyn TableSource>> {
+        match self.catalog.get(name) {
+            Some(CatalogEntry::Table(t)) => {
+                let plan = self.table_plan(ctx, t)?;
+                let schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
+                Ok(Arc::new(InlinedSource { schema, plan }))
+            }
+            Some(CatalogEntry::View(v)) => {
+                let plan = self.view_plan(ctx, v, Pos::default())?;
+                let schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
+                Ok(Arc::new(InlinedSource { schema, plan }))
+            }
+            None => Err(self.unknown_table(name, Pos::default())),
+        }
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // DML
+    // ----------------------------------------------------------------------------------------
+
+    /// Plan one or more INSERTs into one job.
+    pub fn plan_job(&self, inserts: &[(Statement, Pos)]) -> Result<StreamPlan> {
+        let ctx = Ctx::new(self);
+        let mut tr = Translator::new(self.options());
+        for (stmt, pos) in inserts {
+            let (table, plan) = self.plan_insert(&ctx, stmt, *pos)?;
+            let plan = analyze(plan, &ctx, *pos)?;
+            let plan = rewrite_casts(plan, &self.functions, *pos)?;
+            tr.add_sink(&plan, table, *pos)?;
+        }
+        Ok(tr.finish())
+    }
+
+    /// Plan a SELECT: results go to a `print` sink (as Flink's SQL client prints them).
+    pub fn plan_select(&self, q: &Query, pos: Pos) -> Result<StreamPlan> {
+        let ctx = Ctx::new(self);
+        let plan = SqlToRel::new(&ctx)
+            .sql_statement_to_plan(Statement::Query(Box::new(q.clone())))
+            .map_err(|e| df_err(e, pos))?;
+        let plan = analyze(plan, &ctx, pos)?;
+        let plan = rewrite_casts(plan, &self.functions, pos)?;
+        let columns = plan
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| Column {
+                name: f.name().clone(),
+                ty: FlinkTypeN {
+                    ty: FlinkType::from_arrow(f.data_type()).unwrap_or(FlinkType::String),
+                    nullable: true,
+                },
+                spec: ColumnSpec::Physical,
+                pos,
+                comment: None,
+            })
+            .collect();
+        let table = TableDef {
+            name: "__select".into(),
+            columns,
+            watermark: None,
+            primary_key: None,
+            connector: "print".into(),
+            options: Options::new([("connector".to_string(), "print".to_string())].into_iter().collect()),
+            caps: crate::catalog::ConnectorCaps { source: false, sink: true, bounded: false },
+            pos,
+        };
+        let mut tr = Translator::new(self.options());
+        tr.add_sink(&plan, Arc::new(table), pos)?;
+        Ok(tr.finish())
+    }
+
+    fn plan_insert(&self, ctx: &Ctx, stmt: &Statement, pos: Pos) -> Result<(Arc<TableDef>, LogicalPlan)> {
+        let Statement::Insert(ins) = stmt else {
+            return Err(SqlError::Internal("plan_insert on a non-INSERT".into()));
+        };
+        let Some((name, query)) = insert_parts(stmt) else {
+            return Err(SqlError::unsupported(pos, "INSERT without a query (or into a table function) is not supported"));
+        };
+        if ins.overwrite {
+            return Err(SqlError::unsupported(pos, "INSERT OVERWRITE is only supported in batch mode in Flink"));
+        }
+        let tname = object_name(name);
+        let table = match self.catalog.get(&tname) {
+            Some(CatalogEntry::Table(t)) => t.clone(),
+            Some(CatalogEntry::View(_)) => return Err(SqlError::validation(pos, format!("cannot INSERT INTO view '{tname}'"))),
+            None => return Err(self.unknown_table(&tname, pos)),
+        };
+        if !table.caps.sink {
+            return Err(SqlError::validation(pos, format!("connector '{}' of table '{tname}' cannot be used as a sink", table.connector)));
+        }
+        let input = SqlToRel::new(ctx)
+            .sql_statement_to_plan(Statement::Query(Box::new(query.clone())))
+            .map_err(|e| df_err(e, pos))?;
+        let sink_cols: Vec<&Column> = table.sink_columns().collect();
+        let targets: Vec<usize> = if ins.columns.is_empty() {
+            (0..sink_cols.len()).collect()
+        } else {
+            let mut v = Vec::new();
+            for c in &ins.columns {
+                let name = c.to_string();
+                let name = name.trim_matches('`');
+                match sink_cols.iter().position(|sc| sc.name == name) {
+                    Some(i) => v.push(i),
+                    None => return Err(SqlError::validation(pos, format!("unknown column '{name}' in INSERT INTO '{tname}'"))),
+                }
+            }
+            v
+        };
+        let in_fields = input.schema().fields().clone();
+        if in_fields.len() != targets.len() {
+            let q: Vec<String> = in_fields.iter().map(|f| format!("{} {}", f.name(), flink_name(f.data_type()))).collect();
+            let s: Vec<String> = targets.iter().map(|i| format!("{} {}", sink_cols[*i].name, sink_cols[*i].ty)).collect();
+            return Err(SqlError::validation(
+                pos,
+                format!(
+                    "column types of query result and sink for '{tname}' do not match: the query has {} columns, the sink {}.\nQuery schema: [{}]\nSink schema:  [{}]",
+                    in_fields.len(),
+                    targets.len(),
+                    q.join(", "),
+                    s.join(", ")
+                ),
+            ));
+        }
+        let in_cols = input.schema().columns();
+        let mut exprs = Vec::new();
+        for (si, sc) in sink_cols.iter().enumerate() {
+            let target = sc.ty.ty.to_arrow();
+            match targets.iter().position(|t| *t == si) {
+                Some(k) => {
+                    let from = in_fields[k].data_type();
+                    if !insert_compatible(from, &target) {
+                        return Err(SqlError::validation(
+                            pos,
+                            format!(
+                                "column types of query result and sink for '{tname}' do not match: column '{}' is {} in the query but {} in the sink",
+                                sc.name,
+                                flink_name(from),
+                                sc.ty.ty
+                            ),
+                        ));
+                    }
+                    let e = Expr::Column(in_cols[k].clone());
+                    let e = if from == &target { e } else { cast(e, target) };
+                    exprs.push(e.alias(sc.name.clone()));
+                }
+                None => {
+                    if !sc.ty.nullable {
+                        return Err(SqlError::validation(pos, format!("column '{}' of '{tname}' is NOT NULL and must be given a value", sc.name)));
+                    }
+                    exprs.push(cast(lit(datafusion_common::ScalarValue::Null), target).alias(sc.name.clone()));
+                }
+            }
+        }
+        let plan = LogicalPlanBuilder::from(input).project(exprs).and_then(|b| b.build()).map_err(|e| df_err(e, pos))?;
+        Ok((table, plan))
+    }
+}
+
+/// Flink's name for an Arrow type, for messages.
+fn flink_name(dt: &DataType) -> String {
+    FlinkType::from_arrow(dt).map(|t| t.to_string()).unwrap_or_else(|| dt.to_string())
+}
+
+/// Flink's implicit cast rules for INSERT: within the same family only.
+fn insert_compatible(from: &DataType, to: &DataType) -> bool {
+    use DataType::*;
+    let family = |t: &DataType| -> u8 {
+        match t {
+            Null => 0,
+            Boolean => 1,
+            Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32 | UInt64 | Float16 | Float32 | Float64 | Decimal128(_, _) | Decimal256(_, _) => 2,
+            Utf8 | LargeUtf8 | Utf8View => 3,
+            Binary | LargeBinary | BinaryView | FixedSizeBinary(_) => 4,
+            Date32 | Date64 => 5,
+            Time32(_) | Time64(_) => 6,
+            Timestamp(_, _) => 7,
+            Interval(_) | Duration(_) => 8,
+            List(_) | LargeList(_) | FixedSizeList(_, _) => 9,
+            Map(_, _) => 10,
+            Struct(_) => 11,
+            _ => 12,
+        }
+    };
+    let (a, b) = (family(from), family(to));
+    a == 0 || a == b
+}
+
+/// Run DataFusion's analyzer (type coercion) over a plan.
+pub(crate) fn analyze(plan: LogicalPlan, ctx: &Ctx, pos: Pos) -> Result<LogicalPlan> {
+    Analyzer::new().execute_and_check(plan, &ctx.options, |_, _| {}).map_err(|e| df_err(e, pos))
+}
+
+/// `CAST(x AS STRING)` renders values as Flink does, not as Arrow's cast kernel does.
+fn rewrite_casts(plan: LogicalPlan, functions: &FunctionSet, pos: Pos) -> Result<LogicalPlan> {
+    let f = functions.cast_to_string.clone();
+    plan.transform_up(|p| {
+        p.map_expressions(|e| {
+            e.transform_up(|e| match e {
+                Expr::Cast(c) if c.field.data_type() == &DataType::Utf8 => {
+                    Ok(Transformed::yes(Expr::ScalarFunction(ScalarFunction::new_udf(f.clone(), vec![*c.expr]))))
+                }
+                Expr::TryCast(c) if c.field.data_type() == &DataType::Utf8 => {
+                    Ok(Transformed::yes(Expr::ScalarFunction(ScalarFunction::new_udf(f.clone(), vec![*c.expr]))))
+                }
+                other => Ok(Transformed::no(other)),
+            })
+        })
+    })
+    .map(|t| t.data)
+    .map_err(|e| df_err(e, pos))
+}
+
+#[allow(dead_code)]
+fn _unused(_: &Schema, _: &Field, _: &ast::Expr, _: &dyn ExprSchemable) {}

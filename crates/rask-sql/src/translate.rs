@@ -1,0 +1,238 @@
+//! Translation of an analysed DataFusion `LogicalPlan` into Rask's [`StreamPlan`]: scans become
+//! sources, filters and projections fuse into Calc operators with compiled physical
+//! expressions, the watermark node becomes a watermark assigner, INSERT targets become sinks.
+//! Plan shapes the streaming engine cannot run yet are rejected with a message naming them.
+
+use std::sync::Arc;
+
+use arrow::array::{new_null_array, ArrayRef, RecordBatch, RecordBatchOptions};
+use arrow::datatypes::{Schema, SchemaRef};
+use datafusion_common::{DFSchema, ScalarValue};
+use datafusion_expr::execution_props::ExecutionProps;
+use datafusion_expr::logical_plan::LogicalPlan;
+use datafusion_expr::physical_planning_context::PhysicalPlanningContext;
+use datafusion_expr::{ColumnarValue, Expr};
+use datafusion_physical_expr::{create_physical_expr, PhysicalExpr};
+use rask_types::options::Options;
+use rask_types::Pos;
+
+use crate::catalog::TableDef;
+use crate::context::PhysicalScan;
+use crate::error::{Result, SqlError};
+use crate::plan::{CalcStep, Exchange, Input, NodeId, NodeKind, PlanNode, StreamPlan};
+use crate::session::df_err;
+use crate::watermark_node::WatermarkAssigner;
+
+pub struct Translator {
+    nodes: Vec<PlanNode>,
+    props: ExecutionProps,
+    config: Options,
+}
+
+fn arrow_schema(s: &DFSchema) -> SchemaRef {
+    Arc::new(s.as_arrow().clone())
+}
+
+/// Flink-style expression text without table qualifiers.
+fn show(e: &Expr) -> String {
+    e.human_display().to_string()
+}
+
+impl Translator {
+    pub fn new(config: Options) -> Self {
+        Translator { nodes: Vec::new(), props: ExecutionProps::new(), config }
+    }
+
+    pub fn finish(self) -> StreamPlan {
+        StreamPlan { nodes: self.nodes, config: self.config }
+    }
+
+    fn push(&mut self, name: String, kind: NodeKind, inputs: Vec<Input>, schema: SchemaRef) -> NodeId {
+        let id = self.nodes.len();
+        self.nodes.push(PlanNode { id, name, kind, inputs, schema });
+        id
+    }
+
+    fn physical(&self, e: &Expr, schema: &DFSchema, pos: Pos) -> Result<Arc<dyn PhysicalExpr>> {
+        create_physical_expr(e, schema, &self.props, &PhysicalPlanningContext::default()).map_err(|err| df_err(err, pos))
+    }
+
+    /// Append a step to `input` if it is a Calc nobody else uses; otherwise start a new Calc.
+    fn calc(&mut self, input: NodeId, step: CalcStep, desc: String, schema: SchemaRef) -> NodeId {
+        let fusable = matches!(self.nodes[input].kind, NodeKind::Calc { .. })
+            && self.nodes.iter().all(|n| n.inputs.iter().all(|i| i.node != input));
+        if fusable {
+            let n = &mut self.nodes[input];
+            if let NodeKind::Calc { steps } = &mut n.kind {
+                steps.push(step);
+            }
+            n.name = format!("{}, {desc})", n.name.trim_end_matches(')'));
+            n.schema = schema;
+            return input;
+        }
+        self.push(format!("Calc({desc})"), NodeKind::Calc { steps: vec![step] }, vec![Input { node: input, exchange: Exchange::Forward }], schema)
+    }
+
+    /// Add one INSERT (its plan ends in the projection onto the sink's columns).
+    pub fn add_sink(&mut self, plan: &LogicalPlan, table: Arc<TableDef>, pos: Pos) -> Result<()> {
+        let input = self.node(plan, pos)?;
+        let schema = arrow_schema(plan.schema());
+        let parallel_keyed = table.primary_key.is_some()
+            && self.config.get("table.exec.sink.keyed-shuffle").map(|v| !v.eq_ignore_ascii_case("NONE")).unwrap_or(true);
+        let exchange = match (&table.primary_key, parallel_keyed) {
+            (Some(pk), true) => {
+                let cols: Vec<usize> = pk.iter().filter_map(|k| schema.index_of(k).ok()).collect();
+                if cols.len() == pk.len() { Exchange::Hash(cols) } else { Exchange::Forward }
+            }
+            _ => Exchange::Forward,
+        };
+        let fields: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+        let name = if table.name == "__select" {
+            format!("Sink(print, fields=[{}])", fields.join(", "))
+        } else {
+            format!("Sink(table=[{}], fields=[{}])", table.name, fields.join(", "))
+        };
+        self.push(name, NodeKind::Sink { table }, vec![Input { node: input, exchange }], schema);
+        Ok(())
+    }
+
+    fn node(&mut self, plan: &LogicalPlan, pos: Pos) -> Result<NodeId> {
+        match plan {
+            LogicalPlan::TableScan(scan) => {
+                let Some(src) = scan.source.downcast_ref::<PhysicalScan>() else {
+                    return Err(SqlError::Internal(format!("scan of unknown source {}", scan.table_name)));
+                };
+                let table = src.table.clone();
+                if !table.caps.source {
+                    return Err(SqlError::validation(
+                        pos,
+                        format!("connector '{}' of table '{}' cannot be used as a source", table.connector, table.name),
+                    ));
+                }
+                let cols: Vec<String> = src.schema.fields().iter().map(|f| f.name().clone()).collect();
+                let mut id = self.push(
+                    format!("TableSourceScan(table=[{}], connector=[{}], fields=[{}])", table.name, table.connector, cols.join(", ")),
+                    NodeKind::Source { table },
+                    vec![],
+                    src.schema.clone(),
+                );
+                if let Some(proj) = &scan.projection {
+                    let full = DFSchema::try_from_qualified_schema(scan.table_name.clone(), &src.schema).map_err(|e| df_err(e, pos))?;
+                    let exprs: Vec<Expr> = proj.iter().map(|i| Expr::Column(full.columns()[*i].clone())).collect();
+                    let phys = exprs.iter().map(|e| self.physical(e, &full, pos)).collect::<Result<Vec<_>>>()?;
+                    let desc = format!("select=[{}]", exprs.iter().map(show).collect::<Vec<_>>().join(", "));
+                    id = self.calc(id, CalcStep::Project(phys, arrow_schema(&scan.projected_schema)), desc, arrow_schema(&scan.projected_schema));
+                }
+                for f in &scan.filters {
+                    let p = self.physical(f, &scan.projected_schema, pos)?;
+                    id = self.calc(id, CalcStep::Filter(p), format!("where=[{}]", show(f)), arrow_schema(&scan.projected_schema));
+                }
+                Ok(id)
+            }
+            LogicalPlan::Projection(p) => {
+                let input = self.node(&p.input, pos)?;
+                let in_schema = p.input.schema();
+                // A projection that only renames/reorders nothing is free: skip it.
+                let identity = p.expr.len() == in_schema.fields().len()
+                    && p.expr.iter().enumerate().all(|(i, e)| match e.clone().unalias() {
+                        Expr::Column(c) => in_schema.index_of_column(&c).ok() == Some(i),
+                        _ => false,
+                    })
+                    && p.schema.fields().iter().zip(in_schema.fields()).all(|(a, b)| a.name() == b.name());
+                if identity {
+                    return Ok(input);
+                }
+                let phys = p.expr.iter().map(|e| self.physical(e, in_schema, pos)).collect::<Result<Vec<_>>>()?;
+                let desc = format!("select=[{}]", p.expr.iter().map(show).collect::<Vec<_>>().join(", "));
+                let schema = arrow_schema(&p.schema);
+                Ok(self.calc(input, CalcStep::Project(phys, schema.clone()), desc, schema))
+            }
+            LogicalPlan::Filter(f) => {
+                let input = self.node(&f.input, pos)?;
+                let phys = self.physical(&f.predicate, f.input.schema(), pos)?;
+                let schema = arrow_schema(f.input.schema());
+                Ok(self.calc(input, CalcStep::Filter(phys), format!("where=[{}]", show(&f.predicate)), schema))
+            }
+            LogicalPlan::SubqueryAlias(a) => self.node(&a.input, pos),
+            LogicalPlan::Extension(ext) => {
+                let Some(w) = ext.node.as_any().downcast_ref::<WatermarkAssigner>() else {
+                    return Err(SqlError::Internal(format!("unknown plan extension {}", ext.node.name())));
+                };
+                let input = self.node(&w.input, pos)?;
+                let expr = self.physical(&w.expr, w.input.schema(), pos)?;
+                let schema = arrow_schema(w.input.schema());
+                let name = format!("WatermarkAssigner(rowtime=[{}], watermark=[{}])", schema.field(w.rowtime).name(), show(&w.expr));
+                Ok(self.push(
+                    name,
+                    NodeKind::Watermark { rowtime: w.rowtime, expr },
+                    vec![Input { node: input, exchange: Exchange::Forward }],
+                    schema,
+                ))
+            }
+            LogicalPlan::Union(u) => {
+                let mut inputs = Vec::new();
+                for i in &u.inputs {
+                    inputs.push(Input { node: self.node(i, pos)?, exchange: Exchange::Forward });
+                }
+                let schema = arrow_schema(&u.schema);
+                Ok(self.push("Union(all=[true])".into(), NodeKind::Union, inputs, schema))
+            }
+            LogicalPlan::Values(v) => {
+                let schema = arrow_schema(&v.schema);
+                let batch = self.eval_values(&v.values, &schema, pos)?;
+                let n = batch.num_rows();
+                Ok(self.push(format!("Values(tuples=[{n} rows])"), NodeKind::Values { batch }, vec![], schema))
+            }
+            LogicalPlan::EmptyRelation(e) => {
+                let schema = arrow_schema(&e.schema);
+                let rows = if e.produce_one_row { 1 } else { 0 };
+                let cols: Vec<ArrayRef> = schema.fields().iter().map(|f| new_null_array(f.data_type(), rows)).collect();
+                let batch = RecordBatch::try_new_with_options(schema.clone(), cols, &RecordBatchOptions::new().with_row_count(Some(rows)))
+                    .map_err(|e| SqlError::Internal(e.to_string()))?;
+                Ok(self.push(format!("Values(tuples=[{rows} rows])"), NodeKind::Values { batch }, vec![], schema))
+            }
+            LogicalPlan::Aggregate(_) => Err(SqlError::unsupported(pos, "GROUP BY / aggregate functions are not supported by the streaming engine yet")),
+            LogicalPlan::Join(_) => Err(SqlError::unsupported(pos, "joins are not supported by the streaming engine yet")),
+            LogicalPlan::Window(_) => Err(SqlError::unsupported(pos, "OVER windows are not supported by the streaming engine yet")),
+            LogicalPlan::Sort(_) => Err(SqlError::unsupported(
+                pos,
+                "ORDER BY on a stream is not supported (Flink only allows it on a time attribute; use Top-N with ROW_NUMBER instead)",
+            )),
+            LogicalPlan::Limit(_) => Err(SqlError::unsupported(pos, "LIMIT is not supported by the streaming engine yet")),
+            LogicalPlan::Distinct(_) => Err(SqlError::unsupported(pos, "SELECT DISTINCT is not supported by the streaming engine yet")),
+            other => Err(SqlError::unsupported(pos, format!("'{}' is not supported in a streaming job", other.display()))),
+        }
+    }
+
+    fn eval_values(&self, rows: &[Vec<Expr>], schema: &SchemaRef, pos: Pos) -> Result<RecordBatch> {
+        let empty = DFSchema::empty();
+        let one = RecordBatch::try_new_with_options(Arc::new(Schema::empty()), vec![], &RecordBatchOptions::new().with_row_count(Some(1)))
+            .map_err(|e| SqlError::Internal(e.to_string()))?;
+        let mut cols: Vec<Vec<ScalarValue>> = vec![Vec::with_capacity(rows.len()); schema.fields().len()];
+        for row in rows {
+            for (i, e) in row.iter().enumerate() {
+                let p = self.physical(e, &empty, pos)?;
+                let v = p.evaluate(&one).map_err(|e| df_err(e, pos))?;
+                let s = match v {
+                    ColumnarValue::Scalar(s) => s,
+                    ColumnarValue::Array(a) => ScalarValue::try_from_array(&a, 0).map_err(|e| df_err(e, pos))?,
+                };
+                let s = s.cast_to(schema.field(i).data_type()).map_err(|e| df_err(e, pos))?;
+                cols[i].push(s);
+            }
+        }
+        let arrays = cols
+            .into_iter()
+            .zip(schema.fields())
+            .map(|(vals, f)| {
+                if vals.is_empty() {
+                    Ok(new_null_array(f.data_type(), 0))
+                } else {
+                    ScalarValue::iter_to_array(vals).map_err(|e| df_err(e, pos))
+                }
+            })
+            .collect::<Result<Vec<_>>>()?;
+        RecordBatch::try_new_with_options(schema.clone(), arrays, &RecordBatchOptions::new().with_row_count(Some(rows.len())))
+            .map_err(|e| SqlError::validation(pos, format!("VALUES: {e}")))
+    }
+}

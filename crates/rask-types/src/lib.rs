@@ -1,0 +1,20 @@
+//! Rask's shared vocabulary, depended on by every other crate: Flink SQL types and their Arrow
+//! representation, changelog row kinds and the batch that flows between operators, stable key
+//! hashing into key groups, connector option specifications, and the fault classification used
+//! by every crate's error type.
+
+pub mod batch;
+pub mod error;
+pub mod keygroup;
+pub mod options;
+pub mod types;
+pub mod value_fmt;
+
+pub use batch::{RowKind, StreamBatch};
+pub use error::{Fault, Pos};
+pub use types::FlinkType;
+
+/// Watermark value meaning "no watermark yet" (Flink's Long.MIN_VALUE).
+pub const WATERMARK_MIN: i64 = i64::MIN;
+/// Watermark emitted at the end of bounded input (Flink's Long.MAX_VALUE): fires every timer.
+pub const WATERMARK_MAX: i64 = i64::MAX;

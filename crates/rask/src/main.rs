@@ -1,0 +1,93 @@
+//! `rask`: run Flink SQL scripts as streaming jobs (`rask run`), explain their plans
+//! (`rask explain`), work interactively (`rask sql`) and list connectors.
+
+mod cluster;
+mod progress;
+mod script;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "rask", version, about = "Rask: Flink SQL streaming jobs on your own machines")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone, Debug)]
+pub struct ExecArgs {
+    /// Total parallelism when running in one process (worker threads). Overrides
+    /// `SET 'parallelism.default'`.
+    #[arg(short, long)]
+    pub parallelism: Option<usize>,
+    /// Run as a cluster of this many local processes connected over TCP on 127.0.0.1
+    /// (`rask run` starts and supervises them).
+    #[arg(long)]
+    pub processes: Option<usize>,
+    /// Worker threads per process in a multi-process run.
+    #[arg(long, default_value_t = 1)]
+    pub workers: usize,
+    /// Join a multi-process run as process number N (0-based); requires --hosts.
+    #[arg(long, requires = "hosts")]
+    pub process_index: Option<usize>,
+    /// Comma-separated host:port of every process of a multi-process run, in process order.
+    #[arg(long, value_delimiter = ',')]
+    pub hosts: Vec<String>,
+    /// Rows per batch read by sources.
+    #[arg(long, default_value_t = 8192)]
+    pub batch_size: usize,
+    /// Progress display: auto (live line on a terminal, periodic log lines otherwise), plain, none.
+    #[arg(long, default_value = "auto")]
+    pub progress: String,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a SQL script: DDL, SET, then its INSERT/SELECT statements as one streaming job,
+    /// until its bounded sources end (or Ctrl-C for unbounded ones).
+    Run {
+        script: PathBuf,
+        #[command(flatten)]
+        exec: ExecArgs,
+    },
+    /// Print the streaming plan of a script's INSERT/SELECT statements.
+    Explain {
+        script: PathBuf,
+        #[arg(short, long)]
+        parallelism: Option<usize>,
+    },
+    /// Interactive SQL shell: statements end with ';'.
+    Sql {
+        #[command(flatten)]
+        exec: ExecArgs,
+    },
+    /// List the connectors and their options.
+    Connectors,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("RASK_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let r = match cli.command {
+        Command::Run { script, exec } => script::run_file(&script, &exec),
+        Command::Explain { script, parallelism } => script::explain_file(&script, parallelism),
+        Command::Sql { exec } => script::shell(&exec),
+        Command::Connectors => {
+            script::list_connectors();
+            Ok(())
+        }
+    };
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
