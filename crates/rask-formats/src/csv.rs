@@ -363,9 +363,10 @@ fn convert_inner(cfg: &CsvConfig, col: &mut Column, text: &str, name: &str) -> R
         Data::List { child, .. } => {
             // Flink reads an empty or blank value as an empty array.
             if !trim_java(text).is_empty() {
-                let ename = format!("{name}[]");
                 for elem in text.split(cfg.array_delimiter.as_str()) {
-                    convert_text(cfg, child, elem, &ename)?;
+                    // Name the element in the message only when there is one (no per-row allocation).
+                    convert_text(cfg, child, elem, name)
+                        .map_err(|e| e.replacen(&format!("field '{name}'"), &format!("field '{name}[]'"), 1))?;
                 }
             }
             col.close_nested();

@@ -489,8 +489,39 @@ impl JsonDecoder {
     }
 }
 
-fn path_join(path: &str, name: &str) -> String {
-    if path.is_empty() { name.to_string() } else { format!("{path}.{name}") }
+/// Where a value sits in the record (`r.x`, `arr[]`), rendered only for error messages so
+/// decoding allocates nothing per field.
+#[derive(Clone, Copy)]
+struct Path<'p> {
+    parent: Option<&'p Path<'p>>,
+    name: &'p str,
+}
+
+impl Path<'_> {
+    const ROOT: Path<'static> = Path { parent: None, name: "" };
+
+    fn render(&self) -> String {
+        let mut parts = Vec::new();
+        let mut p = Some(self);
+        while let Some(x) = p {
+            parts.push(x.name);
+            p = x.parent;
+        }
+        let mut out = String::new();
+        for n in parts.iter().rev().filter(|n| !n.is_empty()) {
+            if !out.is_empty() && *n != "[]" {
+                out.push('.');
+            }
+            out.push_str(n);
+        }
+        out
+    }
+}
+
+impl std::fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.render())
+    }
 }
 
 /// Read one value (any token, NULL-safe) into `col`.
@@ -499,7 +530,7 @@ fn read_value<'a>(
     p: &mut Parser<'a>,
     shape: &Shape,
     col: &mut Column,
-    path: &str,
+    path: &Path<'_>,
 ) -> Result<(), DecErr> {
     let start = {
         p.ws();
@@ -542,7 +573,7 @@ fn convert<'a>(
     col: &mut Column,
     tok: Tok<'a>,
     start: usize,
-    path: &str,
+    path: &Path<'_>,
 ) -> Result<(), DecErr> {
     let field_err = |msg: String| DecErr::Field(format!("field '{path}': {msg}"));
     // Containers given to a scalar column: consume them first so parsing can go on.
@@ -671,7 +702,7 @@ fn convert<'a>(
                 return Err(field_err(format!("expected a JSON array, got {}", tok.describe())));
             }
             let mut first = true;
-            let elem_path = format!("{path}[]");
+            let elem_path = Path { parent: Some(path), name: "[]" };
             while p.arr_next(first)? {
                 first = false;
                 read_value(set, p, inner, child, &elem_path)?;
@@ -686,7 +717,7 @@ fn convert<'a>(
             let mut first = true;
             while let Some(k) = p.obj_next(first)? {
                 first = false;
-                let vpath = path_join(path, &k);
+                let vpath = Path { parent: Some(path), name: &k };
                 keys.push_bytes(k.as_bytes());
                 read_value(set, p, inner, values, &vpath)?;
             }
@@ -711,7 +742,7 @@ fn read_row<'a>(
     p: &mut Parser<'a>,
     shape: &RowShape,
     cols: &mut [Column],
-    path: &str,
+    path: &Path<'_>,
 ) -> Result<(), DecErr> {
     let base = cols.first().map(|c| c.len()).unwrap_or(0);
     let mut seen_small: u64 = 0;
@@ -726,7 +757,7 @@ fn read_row<'a>(
                     // The last duplicate wins.
                     cols[idx].truncate(base);
                 }
-                let fpath = path_join(path, &key);
+                let fpath = Path { parent: Some(path), name: &key };
                 read_value(set, p, &shape.fields[idx], &mut cols[idx], &fpath)?;
                 if cols.len() > 64 {
                     seen_big[idx] = true;
@@ -746,7 +777,7 @@ fn read_row<'a>(
             if set.fail_on_missing {
                 return Err(DecErr::Field(format!(
                     "field '{}' is missing in the JSON data",
-                    path_join(path, &shape.names[idx])
+                    Path { parent: Some(path), name: &shape.names[idx] }
                 )));
             }
             col.push_null();
@@ -848,7 +879,7 @@ impl JsonDecoder {
         match tok {
             Tok::Null => Ok(false),
             Tok::Obj => {
-                read_row(&self.set, p, &self.shape, &mut self.cols, "")?;
+                read_row(&self.set, p, &self.shape, &mut self.cols, &Path::ROOT)?;
                 for (f, c) in self.schema.fields().iter().zip(&self.cols) {
                     if !f.is_nullable() && c.valid.last() == Some(&false) {
                         return Err(DecErr::Field(format!("field '{}': NULL for a NOT NULL column", f.name())));
@@ -951,7 +982,7 @@ impl JsonEncoder {
         })
     }
 
-    fn write_value(&self, out: &mut String, a: &ArrayRef, i: usize, path: &str) -> Result<(), FormatError> {
+    fn write_value(&self, out: &mut String, a: &ArrayRef, i: usize, path: &Path<'_>) -> Result<(), FormatError> {
         if a.is_null(i) {
             out.push_str("null");
             return Ok(());
@@ -1051,7 +1082,7 @@ impl JsonEncoder {
         fields: &Fields,
         cols: &[ArrayRef],
         i: usize,
-        path: &str,
+        path: &Path<'_>,
     ) -> Result<(), FormatError> {
         out.push('{');
         let mut first = true;
@@ -1065,7 +1096,7 @@ impl JsonEncoder {
             first = false;
             write_json_string(out, f.name());
             out.push(':');
-            self.write_value(out, c, i, &path_join(path, f.name()))?;
+            self.write_value(out, c, i, &Path { parent: Some(path), name: f.name() })?;
         }
         out.push('}');
         Ok(())
@@ -1150,7 +1181,7 @@ impl RecordEncoder for JsonEncoder {
         let mut s = String::with_capacity(128);
         for i in 0..batch.num_rows() {
             s.clear();
-            self.write_object(&mut s, &fields, batch.columns(), i, "")?;
+            self.write_object(&mut s, &fields, batch.columns(), i, &Path::ROOT)?;
             out.push(s.as_bytes().to_vec());
         }
         Ok(())

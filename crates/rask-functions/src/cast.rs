@@ -31,8 +31,10 @@ pub fn to_string_array(col: &ArrayRef) -> Result<ArrayRef> {
     let col = unpack_dictionary(col)?;
     let mut out = StringBuilder::with_capacity(col.len(), col.len() * 8);
     let mut buf = String::new();
+    // Logical nulls: a NullArray (CAST(NULL AS STRING)) has no null buffer but is all NULL.
+    let nulls = col.logical_nulls();
     for r in 0..col.len() {
-        if col.is_null(r) {
+        if nulls.as_ref().is_some_and(|n| n.is_null(r)) {
             out.append_null();
             continue;
         }

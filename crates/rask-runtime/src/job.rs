@@ -8,7 +8,75 @@ use std::time::{Duration, Instant};
 
 use rask_sql::StreamPlan;
 use timely::dataflow::ProbeHandle;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+
+use timely::communication::allocator::ProcessBuilder;
+use timely::communication::allocator::zero_copy::initialize::initialize_networking_from_sockets;
+use timely::communication::{AllocatorBuilder, Hooks};
 use timely::{CommunicationConfig, WorkerConfig};
+
+/// How long the processes of a cluster wait for each other at start.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Connect this process to every other one: connect to lower-numbered processes, accept
+/// higher-numbered ones; each connection starts with the connecting process's index (u64,
+/// big-endian), the handshake timely's own networking uses. Unlike timely's, this reports
+/// failures as errors (with a deadline) instead of printing to stdout.
+fn connect_cluster(addresses: &[String], me: usize, timeout: Duration) -> Result<Vec<Option<TcpStream>>> {
+    let deadline = Instant::now() + timeout;
+    let listener = TcpListener::bind(&addresses[me])
+        .map_err(|e| RuntimeError::External(format!("process {me}: cannot listen on {}: {e}", addresses[me])))?;
+    listener.set_nonblocking(true).map_err(|e| RuntimeError::External(e.to_string()))?;
+    let n = addresses.len();
+    let mut sockets: Vec<Option<TcpStream>> = (0..n).map(|_| None).collect();
+    for (i, addr) in addresses.iter().enumerate().take(me) {
+        loop {
+            match TcpStream::connect(addr) {
+                Ok(mut s) => {
+                    let _ = s.set_nodelay(true);
+                    s.write_all(&(me as u64).to_be_bytes())
+                        .map_err(|e| RuntimeError::External(format!("process {me}: handshake with process {i} at {addr}: {e}")))?;
+                    sockets[i] = Some(s);
+                    break;
+                }
+                Err(e) if Instant::now() >= deadline => {
+                    return Err(RuntimeError::External(format!(
+                        "process {me}: cannot connect to process {i} at {addr} within {timeout:?}: {e}"
+                    )));
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(50)),
+            }
+        }
+    }
+    let mut missing = n - me - 1;
+    while missing > 0 {
+        match listener.accept() {
+            Ok((mut s, _)) => {
+                s.set_nonblocking(false).map_err(|e| RuntimeError::External(e.to_string()))?;
+                let _ = s.set_nodelay(true);
+                let mut b = [0u8; 8];
+                s.read_exact(&mut b).map_err(|e| RuntimeError::External(format!("process {me}: handshake: {e}")))?;
+                let who = u64::from_be_bytes(b) as usize;
+                if who <= me || who >= n || sockets[who].is_some() {
+                    return Err(RuntimeError::External(format!("process {me}: unexpected connection from process {who}")));
+                }
+                sockets[who] = Some(s);
+                missing -= 1;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if Instant::now() >= deadline {
+                    return Err(RuntimeError::External(format!(
+                        "process {me}: {missing} process(es) did not connect within {timeout:?}"
+                    )));
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => return Err(RuntimeError::External(format!("process {me}: accept: {e}"))),
+        }
+    }
+    Ok(sockets)
+}
 
 use crate::connector::{ConnectorRegistry, PrintTarget};
 use crate::engine::{build_dataflow, EngineConfig, Shared};
@@ -90,10 +158,19 @@ pub fn run_job(plan: Arc<StreamPlan>, registry: ConnectorRegistry, opts: JobOpti
         Cluster::Processes { threads, process, .. } => threads * process,
         Cluster::Local { .. } => 0,
     };
-    let config = timely::Config { communication, worker: WorkerConfig::default() };
+    let (builders, guard): (Vec<AllocatorBuilder>, Box<dyn std::any::Any + Send>) = match communication {
+        CommunicationConfig::Cluster { threads, process, addresses, .. } => {
+            let sockets = connect_cluster(&addresses, process, CONNECT_TIMEOUT)?;
+            let process_allocators = ProcessBuilder::new_typed_vector(threads, Hooks::default().refill, None);
+            let (tcp, guard) = initialize_networking_from_sockets(process_allocators, sockets, process, threads, Hooks::default())
+                .map_err(|e| RuntimeError::External(format!("cannot start the cluster network: {e}")))?;
+            (tcp.into_iter().map(AllocatorBuilder::Tcp).collect(), Box::new(guard))
+        }
+        other => other.try_build().map_err(|e| RuntimeError::External(format!("cannot start the workers: {e}")))?,
+    };
     let start = Instant::now();
     let sh = shared.clone();
-    let guards = timely::execute(config, move |worker| {
+    let guards = timely::execute::execute_from(builders, guard, WorkerConfig::default(), move |worker| {
         let probe = ProbeHandle::<Epoch>::new();
         let local_index = worker.index() - first_local;
         let plan = plan.clone();

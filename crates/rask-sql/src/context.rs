@@ -8,7 +8,8 @@ use std::sync::Arc;
 use arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
 use datafusion_common::config::ConfigOptions;
 use datafusion_common::{plan_err, DataFusionError, Result as DfResult, TableReference};
-use datafusion_expr::planner::TypePlanner;
+use datafusion_expr::expr::ScalarFunction;
+use datafusion_expr::planner::{ExprPlanner, PlannerResult, TypePlanner};
 use datafusion_expr::{
     AggregateUDF, HigherOrderUDF, LogicalPlan, ScalarUDF, TableProviderFilterPushDown, TableSource, WindowUDF,
 };
@@ -54,12 +55,38 @@ impl TableSource for InlinedSource {
     }
 }
 
+/// SQL syntax forms that must resolve to Flink's functions (`SUBSTRING(s FROM a FOR b)`).
+#[derive(Debug)]
+pub struct FlinkExprPlanner {
+    substr: Option<Arc<ScalarUDF>>,
+}
+
+impl ExprPlanner for FlinkExprPlanner {
+    fn plan_substring(&self, args: Vec<datafusion_expr::Expr>) -> DfResult<PlannerResult<Vec<datafusion_expr::Expr>>> {
+        match &self.substr {
+            Some(f) => Ok(PlannerResult::Planned(datafusion_expr::Expr::ScalarFunction(ScalarFunction::new_udf(f.clone(), args)))),
+            None => Ok(PlannerResult::Original(args)),
+        }
+    }
+}
+
 /// Flink type names in CAST targets.
 #[derive(Debug)]
 pub struct FlinkTypePlanner;
 
 impl TypePlanner for FlinkTypePlanner {
     fn plan_type(&self, sql_type: &SqlType) -> DfResult<Option<DataType>> {
+        // Flink types from CAST targets arrive as one back-quoted custom type name.
+        if let SqlType::Custom(name, mods) = sql_type {
+            if mods.is_empty() && name.0.len() == 1 {
+                if let Some(id) = name.0[0].as_ident().filter(|i| i.quote_style == Some('`')) {
+                    return match crate::parser::parse_type_str(&id.value) {
+                        Ok(t) => Ok(Some(t.ty.to_arrow())),
+                        Err(e) => datafusion_common::plan_err!("invalid type {}: {e}", id.value),
+                    };
+                }
+            }
+        }
         let text = sql_type.to_string();
         let upper = text.to_ascii_uppercase();
         // Only the names DataFusion does not know, or maps differently from Flink.
@@ -87,6 +114,8 @@ pub struct Ctx<'a> {
     pub functions: &'a FunctionSet,
     pub options: ConfigOptions,
     pub type_planner: Arc<dyn TypePlanner>,
+    /// Array/map literals, `arr[i]`, `m['k']`, `row.field`.
+    pub expr_planners: Vec<Arc<dyn ExprPlanner>>,
     /// Guards against views that reference themselves.
     pub depth: Cell<usize>,
 }
@@ -98,7 +127,16 @@ impl<'a> Ctx<'a> {
         options.sql_parser.parse_float_as_decimal = true;
         options.sql_parser.map_string_types_to_utf8view = false;
         options.execution.time_zone = Some("+00:00".to_string());
-        Ctx { session, functions: session.functions(), options, type_planner: Arc::new(FlinkTypePlanner), depth: Cell::new(0) }
+        Ctx { session, functions: session.functions(), options, type_planner: Arc::new(FlinkTypePlanner), expr_planners: vec![
+                Arc::new(FlinkExprPlanner { substr: session.functions().scalar("substr") }),
+                Arc::new(datafusion_functions::core::planner::CoreFunctionPlanner::default()),
+                Arc::new(datafusion_functions::unicode::planner::UnicodeFunctionPlanner),
+                Arc::new(datafusion_functions::datetime::planner::DatetimeFunctionPlanner),
+                Arc::new(datafusion_functions_nested::planner::NestedFunctionPlanner),
+                Arc::new(datafusion_functions_nested::planner::FieldAccessPlanner),
+                Arc::new(datafusion_functions_aggregate::planner::AggregateFunctionPlanner),
+            ],
+            depth: Cell::new(0) }
     }
 }
 
@@ -112,6 +150,10 @@ impl ContextProvider for Ctx<'_> {
         let r = self.session.table_source(self, &key);
         self.depth.set(self.depth.get() - 1);
         r.map_err(|e| DataFusionError::Plan(e.to_string()))
+    }
+
+    fn get_expr_planners(&self) -> &[Arc<dyn ExprPlanner>] {
+        &self.expr_planners
     }
 
     fn get_type_planner(&self) -> Option<Arc<dyn TypePlanner>> {

@@ -35,6 +35,9 @@ impl FunctionSet {
         for f in datafusion_functions::all_default_functions() {
             add(f);
         }
+        for f in datafusion_functions_nested::all_default_nested_functions() {
+            add(f);
+        }
         for f in rask_functions::flink_scalar_functions() {
             add(f);
         }

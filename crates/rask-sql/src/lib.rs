@@ -3,6 +3,7 @@
 //! → [`translate`] → [`plan::StreamPlan`], the runtime's input. This crate never depends on
 //! the runtime or on connector code: connectors are seen through [`catalog::ConnectorCatalog`].
 
+pub mod ast_rewrite;
 pub mod catalog;
 pub mod context;
 pub mod error;

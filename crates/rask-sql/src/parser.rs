@@ -350,7 +350,103 @@ impl<'a> Cursor<'a> {
     }
 }
 
+/// Rewrite Flink-only syntax that sqlparser does not know into equivalent tokens:
+/// - the target type of `CAST`/`TRY_CAST` is parsed with Flink's type grammar (`MAP<K, V>`,
+///   `ROW<…>`, `TIMESTAMP_LTZ(3)`, `STRING`, …) and passed on as one quoted custom type name,
+///   which the type planner maps back to the Flink type;
+/// - `MAP[k1, v1, k2, v2]` becomes the map literal `MAP {k1: v1, k2: v2}`.
+fn rewrite_flink_tokens(toks: &[TokenWithSpan]) -> Vec<TokenWithSpan> {
+    let mut out: Vec<TokenWithSpan> = Vec::with_capacity(toks.len());
+    let mut i = 0;
+    // Stack of open MAP[ brackets: (depth of bracket nesting, number of commas seen).
+    let mut map_stack: Vec<(usize, usize)> = Vec::new();
+    let mut depth = 0usize;
+    while i < toks.len() {
+        let t = &toks[i];
+        match &t.token {
+            Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case("MAP") && matches!(toks.get(i + 1).map(|t| &t.token), Some(Token::LBracket)) => {
+                out.push(t.clone());
+                let mut lb = toks[i + 1].clone();
+                lb.token = Token::LBrace;
+                out.push(lb);
+                depth += 1;
+                map_stack.push((depth, 0));
+                i += 2;
+                continue;
+            }
+            Token::LBracket | Token::LParen | Token::LBrace => depth += 1,
+            Token::RBracket if map_stack.last().is_some_and(|(d, _)| *d == depth) => {
+                map_stack.pop();
+                depth = depth.saturating_sub(1);
+                let mut rb = t.clone();
+                rb.token = Token::RBrace;
+                out.push(rb);
+                i += 1;
+                continue;
+            }
+            Token::RBracket | Token::RParen | Token::RBrace => depth = depth.saturating_sub(1),
+            Token::Comma => {
+                if let Some((d, commas)) = map_stack.last_mut() {
+                    if *d == depth {
+                        *commas += 1;
+                        if *commas % 2 == 1 {
+                            let mut c = t.clone();
+                            c.token = Token::Colon;
+                            out.push(c);
+                            i += 1;
+                            continue;
+                        }
+                    }
+                }
+            }
+            Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case("AS") => {
+                // Is this the AS of a CAST(... AS type)? Find the enclosing '(' and the word before it.
+                let mut d = 0i64;
+                let mut j = out.len();
+                let mut is_cast = false;
+                while j > 0 {
+                    j -= 1;
+                    match &out[j].token {
+                        Token::RParen | Token::RBracket | Token::RBrace => d += 1,
+                        Token::LParen | Token::LBracket | Token::LBrace => {
+                            if d == 0 {
+                                is_cast = matches!(&out[j].token, Token::LParen)
+                                    && j > 0
+                                    && matches!(&out[j - 1].token, Token::Word(w) if w.value.eq_ignore_ascii_case("CAST") || w.value.eq_ignore_ascii_case("TRY_CAST"));
+                                break;
+                            }
+                            d -= 1;
+                        }
+                        _ => {}
+                    }
+                }
+                if is_cast {
+                    let rest: Vec<TokenWithSpan> = toks[i + 1..].to_vec();
+                    let end_pos = Pos::new(t.span.end.line, t.span.end.column);
+                    let mut c = Cursor::new(&rest, end_pos);
+                    if let Ok(ty) = parse_type(&mut c) {
+                        if !c.pending_gt && matches!(c.peek(), Token::RParen) {
+                            out.push(t.clone());
+                            let mut tt = rest[0].clone();
+                            tt.token = Token::Word(Word { value: ty.to_string(), quote_style: Some('`'), keyword: Keyword::NoKeyword });
+                            out.push(tt);
+                            i += 1 + c.i;
+                            continue;
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        out.push(t.clone());
+        i += 1;
+    }
+    out
+}
+
 fn parse_statement(toks: &[TokenWithSpan], pos: Pos) -> Result<FlinkStatement> {
+    let rewritten = rewrite_flink_tokens(toks);
+    let toks: &[TokenWithSpan] = &rewritten;
     let end_pos = toks.last().map(|t| Pos::new(t.span.end.line, t.span.end.column)).unwrap_or(pos);
     let mut c = Cursor::new(toks, end_pos);
     let first = c.peek().clone();

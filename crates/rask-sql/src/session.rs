@@ -453,8 +453,10 @@ impl Session {
 
     fn view_plan(&self, ctx: &Ctx, v: &ViewDef, pos: Pos) -> Result<LogicalPlan> {
         let sql_to_rel = SqlToRel::new(ctx);
+        let mut q = v.query.clone();
+        crate::ast_rewrite::flink_names(&mut q);
         let plan = sql_to_rel
-            .sql_statement_to_plan(Statement::Query(Box::new(v.query.clone())))
+            .sql_statement_to_plan(Statement::Query(Box::new(q)))
             .map_err(|e| df_err(e, pos))?;
         let plan = if v.columns.is_empty() {
             plan
@@ -515,8 +517,10 @@ impl Session {
     /// Plan a SELECT: results go to a `print` sink (as Flink's SQL client prints them).
     pub fn plan_select(&self, q: &Query, pos: Pos) -> Result<StreamPlan> {
         let ctx = Ctx::new(self);
+        let mut q = q.clone();
+        crate::ast_rewrite::flink_names(&mut q);
         let plan = SqlToRel::new(&ctx)
-            .sql_statement_to_plan(Statement::Query(Box::new(q.clone())))
+            .sql_statement_to_plan(Statement::Query(Box::new(q)))
             .map_err(|e| df_err(e, pos))?;
         let plan = analyze(plan, &ctx, pos)?;
         let plan = rewrite_casts(plan, &self.functions, pos)?;
@@ -569,8 +573,10 @@ impl Session {
         if !table.caps.sink {
             return Err(SqlError::validation(pos, format!("connector '{}' of table '{tname}' cannot be used as a sink", table.connector)));
         }
+        let mut query = query.clone();
+        crate::ast_rewrite::flink_names(&mut query);
         let input = SqlToRel::new(ctx)
-            .sql_statement_to_plan(Statement::Query(Box::new(query.clone())))
+            .sql_statement_to_plan(Statement::Query(Box::new(query)))
             .map_err(|e| df_err(e, pos))?;
         let sink_cols: Vec<&Column> = table.sink_columns().collect();
         let targets: Vec<usize> = if ins.columns.is_empty() {
@@ -621,7 +627,7 @@ impl Session {
                         ));
                     }
                     let e = Expr::Column(in_cols[k].clone());
-                    let e = if from == &target { e } else { cast(e, target) };
+                    let e = coerce_to(e, from, &target, &self.functions);
                     exprs.push(e.alias(sc.name.clone()));
                 }
                 None => {
@@ -635,6 +641,28 @@ impl Session {
         let plan = LogicalPlanBuilder::from(input).project(exprs).and_then(|b| b.build()).map_err(|e| df_err(e, pos))?;
         Ok((table, plan))
     }
+}
+
+/// Convert `e` of type `from` to `to` for a sink column: rows are matched by position (Flink),
+/// not by field name (Arrow), everything else is a cast.
+fn coerce_to(e: Expr, from: &DataType, to: &DataType, functions: &FunctionSet) -> Expr {
+    if from == to {
+        return e;
+    }
+    if let (DataType::Struct(ff), DataType::Struct(tf)) = (from, to) {
+        if ff.len() == tf.len() {
+            if let (Some(get_field), Some(named_struct)) = (functions.scalar("get_field"), functions.scalar("named_struct")) {
+                let mut args = Vec::new();
+                for (f, t) in ff.iter().zip(tf.iter()) {
+                    let inner = Expr::ScalarFunction(ScalarFunction::new_udf(get_field.clone(), vec![e.clone(), lit(f.name().clone())]));
+                    args.push(lit(t.name().clone()));
+                    args.push(coerce_to(inner, f.data_type(), t.data_type(), functions));
+                }
+                return Expr::ScalarFunction(ScalarFunction::new_udf(named_struct, args));
+            }
+        }
+    }
+    cast(e, to.clone())
 }
 
 /// Flink's name for an Arrow type, for messages.

@@ -51,9 +51,12 @@ pub struct FlinkTypeN {
     pub nullable: bool,
 }
 
+/// Precision 0 is whole seconds (so `CAST(ts AS TIMESTAMP(0))` truncates as in Flink);
+/// 1–3 milliseconds, 4–6 microseconds, 7–9 nanoseconds.
 fn unit_for_precision(p: u8) -> TimeUnit {
     match p {
-        0..=3 => TimeUnit::Millisecond,
+        0 => TimeUnit::Second,
+        1..=3 => TimeUnit::Millisecond,
         4..=6 => TimeUnit::Microsecond,
         _ => TimeUnit::Nanosecond,
     }
@@ -84,6 +87,7 @@ impl FlinkType {
             FlinkType::Double => DataType::Float64,
             FlinkType::Date => DataType::Date32,
             FlinkType::Time(p) => match unit_for_precision(*p) {
+                TimeUnit::Second => DataType::Time32(TimeUnit::Second),
                 TimeUnit::Millisecond => DataType::Time32(TimeUnit::Millisecond),
                 u => DataType::Time64(u),
             },

@@ -1,0 +1,82 @@
+//! Rewrites of the parsed query before DataFusion plans it, so that it follows Flink's rules:
+//! an unaliased select expression that is not a plain column is named `EXPR$<position>`, as
+//! Calcite does (DataFusion would otherwise derive clashing names such as `CAST(ts AS DATE)` → `ts`).
+
+use std::ops::ControlFlow;
+
+use datafusion_sql::sqlparser::ast::{CeilFloorKind, DateTimeField, Expr, Ident, Query, SelectItem, SetExpr, VisitMut, VisitorMut};
+use datafusion_sql::sqlparser::dialect::GenericDialect;
+use datafusion_sql::sqlparser::parser::Parser;
+
+struct FlinkNames;
+
+fn name_set_expr(body: &mut SetExpr) {
+    match body {
+        SetExpr::Select(sel) => {
+            for (i, item) in sel.projection.iter_mut().enumerate() {
+                if let SelectItem::UnnamedExpr(e) = item {
+                    if !matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) {
+                        let expr = std::mem::replace(e, Expr::Identifier(Ident::new("")));
+                        *item = SelectItem::ExprWithAlias { expr, alias: Ident::with_quote('`', format!("EXPR${i}")) };
+                    }
+                }
+            }
+        }
+        SetExpr::SetOperation { left, right, .. } => {
+            name_set_expr(left);
+            name_set_expr(right);
+        }
+        SetExpr::Query(q) => name_set_expr(&mut q.body),
+        _ => {}
+    }
+}
+
+fn unit_name(f: &DateTimeField) -> Option<&'static str> {
+    Some(match f {
+        DateTimeField::Year | DateTimeField::Years => "year",
+        DateTimeField::Quarter => "quarter",
+        DateTimeField::Month | DateTimeField::Months => "month",
+        DateTimeField::Week(_) | DateTimeField::Weeks => "week",
+        DateTimeField::Day | DateTimeField::Days => "day",
+        DateTimeField::Hour | DateTimeField::Hours => "hour",
+        DateTimeField::Minute | DateTimeField::Minutes => "minute",
+        DateTimeField::Second | DateTimeField::Seconds => "second",
+        DateTimeField::Millisecond | DateTimeField::Milliseconds => "millisecond",
+        _ => return None,
+    })
+}
+
+fn parse_expr(text: &str) -> Option<Expr> {
+    Parser::new(&GenericDialect {}).try_with_sql(text).ok()?.parse_expr().ok()
+}
+
+impl VisitorMut for FlinkNames {
+    type Break = ();
+    fn pre_visit_query(&mut self, q: &mut Query) -> ControlFlow<()> {
+        name_set_expr(&mut q.body);
+        ControlFlow::Continue(())
+    }
+
+    /// `FLOOR(ts TO unit)` → `date_trunc`; `CEIL(ts TO unit)` → the next unit boundary.
+    fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+        let replacement = match e {
+            Expr::Floor { expr, field: CeilFloorKind::DateTimeField(f) } => unit_name(f).and_then(|u| parse_expr(&format!("date_trunc('{u}', {expr})"))),
+            Expr::Ceil { expr, field: CeilFloorKind::DateTimeField(f) } => unit_name(f).and_then(|u| {
+                let unit = if u == "quarter" { "3 month".to_string() } else { format!("1 {u}") };
+                parse_expr(&format!(
+                    "CASE WHEN date_trunc('{u}', {expr}) = {expr} THEN {expr} ELSE date_trunc('{u}', {expr}) + INTERVAL '{unit}' END"
+                ))
+            }),
+            _ => None,
+        };
+        if let Some(r) = replacement {
+            *e = r;
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// Apply Flink's naming to every (sub)query.
+pub fn flink_names(q: &mut Query) {
+    let _ = q.visit(&mut FlinkNames);
+}
