@@ -4,7 +4,10 @@
 
 use std::ops::ControlFlow;
 
-use datafusion_sql::sqlparser::ast::{CeilFloorKind, DateTimeField, Expr, Ident, Query, SelectItem, SetExpr, VisitMut, VisitorMut};
+use datafusion_sql::sqlparser::ast::{
+    CeilFloorKind, DateTimeField, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, Query, SelectItem, SetExpr, Value, VisitMut,
+    VisitorMut,
+};
 use datafusion_sql::sqlparser::dialect::GenericDialect;
 use datafusion_sql::sqlparser::parser::Parser;
 
@@ -67,6 +70,18 @@ impl VisitorMut for FlinkNames {
                     "CASE WHEN date_trunc('{u}', {expr}) = {expr} THEN {expr} ELSE date_trunc('{u}', {expr}) + INTERVAL '{unit}' END"
                 ))
             }),
+            // TIMESTAMPADD(SECOND, n, ts) / TIMESTAMPDIFF(DAY, a, b): the unit keyword becomes a literal.
+            Expr::Function(f)
+                if f.name.to_string().eq_ignore_ascii_case("timestampadd") || f.name.to_string().eq_ignore_ascii_case("timestampdiff") =>
+            {
+                if let FunctionArguments::List(list) = &mut f.args {
+                    if let Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Identifier(id)))) = list.args.first_mut() {
+                        let unit = id.value.to_ascii_uppercase();
+                        list.args[0] = FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(Value::SingleQuotedString(unit).into())));
+                    }
+                }
+                None
+            }
             _ => None,
         };
         if let Some(r) = replacement {

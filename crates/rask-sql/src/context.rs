@@ -149,7 +149,7 @@ impl ContextProvider for Ctx<'_> {
         self.depth.set(self.depth.get() + 1);
         let r = self.session.table_source(self, &key);
         self.depth.set(self.depth.get() - 1);
-        r.map_err(|e| DataFusionError::Plan(e.to_string()))
+        r.map_err(|e| DataFusionError::Plan(e.message()))
     }
 
     fn get_expr_planners(&self) -> &[Arc<dyn ExprPlanner>] {

@@ -34,6 +34,14 @@ impl SqlError {
     pub fn unsupported(pos: Pos, message: impl Into<String>) -> Self {
         SqlError::Unsupported { pos, message: message.into() }
     }
+    /// The message without kind and position.
+    pub fn message(&self) -> String {
+        match self {
+            SqlError::Parse { message, .. } | SqlError::Validation { message, .. } | SqlError::Unsupported { message, .. } => message.clone(),
+            SqlError::Internal(m) => m.clone(),
+        }
+    }
+
     /// Position of the error, if it has one.
     pub fn pos(&self) -> Option<Pos> {
         match self {

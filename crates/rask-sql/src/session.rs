@@ -446,7 +446,7 @@ impl Session {
             let wexpr = sql_to_rel
                 .sql_to_expr(w.expr.clone(), plan.schema(), &mut pc)
                 .map_err(|e| df_err(e, w.pos))?;
-            plan = LogicalPlan::Extension(Extension { node: Arc::new(WatermarkAssigner { input: plan, rowtime, expr: wexpr }) });
+            plan = LogicalPlan::Extension(Extension { node: Arc::new(WatermarkAssigner { input: plan, rowtime, expr: wexpr, text: w.expr.to_string() }) });
         }
         Ok(plan)
     }
@@ -509,6 +509,7 @@ impl Session {
             let (table, plan) = self.plan_insert(&ctx, stmt, *pos)?;
             let plan = analyze(plan, &ctx, *pos)?;
             let plan = rewrite_casts(plan, &self.functions, *pos)?;
+            let plan = optimize(plan, &ctx, *pos)?;
             tr.add_sink(&plan, table, *pos)?;
         }
         Ok(tr.finish())
@@ -524,6 +525,7 @@ impl Session {
             .map_err(|e| df_err(e, pos))?;
         let plan = analyze(plan, &ctx, pos)?;
         let plan = rewrite_casts(plan, &self.functions, pos)?;
+        let plan = optimize(plan, &ctx, pos)?;
         let columns = plan
             .schema()
             .fields()
@@ -697,6 +699,16 @@ fn insert_compatible(from: &DataType, to: &DataType) -> bool {
 /// Run DataFusion's analyzer (type coercion) over a plan.
 pub(crate) fn analyze(plan: LogicalPlan, ctx: &Ctx, pos: Pos) -> Result<LogicalPlan> {
     Analyzer::new().execute_and_check(plan, &ctx.options, |_, _| {}).map_err(|e| df_err(e, pos))
+}
+
+/// The logical optimizations a streaming plan gets: expression simplification (constant
+/// folding, COALESCE/IN rewrites). Time functions are volatile here, so they are never folded.
+pub(crate) fn optimize(plan: LogicalPlan, ctx: &Ctx, pos: Pos) -> Result<LogicalPlan> {
+    let rules: Vec<Arc<dyn datafusion_optimizer::OptimizerRule + Send + Sync>> =
+        vec![Arc::new(datafusion_optimizer::simplify_expressions::SimplifyExpressions::new())];
+    let config = datafusion_optimizer::OptimizerContext::new_with_config_options(Arc::new(ctx.options.clone()))
+        .without_query_execution_start_time();
+    datafusion_optimizer::Optimizer::with_rules(rules).optimize(plan, &config, |_, _| {}).map_err(|e| df_err(e, pos))
 }
 
 /// `CAST(x AS STRING)` renders values as Flink does, not as Arrow's cast kernel does.

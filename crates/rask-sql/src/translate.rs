@@ -35,7 +35,14 @@ fn arrow_schema(s: &DFSchema) -> SchemaRef {
 
 /// Flink-style expression text without table qualifiers.
 fn show(e: &Expr) -> String {
-    e.human_display().to_string()
+    match e {
+        Expr::Alias(a) => {
+            let inner = a.expr.human_display().to_string();
+            let bare = inner.rsplit('.').next().unwrap_or(&inner);
+            if bare == a.name { inner } else { format!("{inner} AS {}", a.name) }
+        }
+        _ => e.human_display().to_string(),
+    }
 }
 
 impl Translator {
@@ -161,7 +168,7 @@ impl Translator {
                 let input = self.node(&w.input, pos)?;
                 let expr = self.physical(&w.expr, w.input.schema(), pos)?;
                 let schema = arrow_schema(w.input.schema());
-                let name = format!("WatermarkAssigner(rowtime=[{}], watermark=[{}])", schema.field(w.rowtime).name(), show(&w.expr));
+                let name = format!("WatermarkAssigner(rowtime=[{}], watermark=[{}])", schema.field(w.rowtime).name(), w.text);
                 Ok(self.push(
                     name,
                     NodeKind::Watermark { rowtime: w.rowtime, expr },

@@ -14,6 +14,8 @@ pub struct WatermarkAssigner {
     /// Index of the rowtime column in the input schema.
     pub rowtime: usize,
     pub expr: Expr,
+    /// The watermark expression as written, for EXPLAIN.
+    pub text: String,
 }
 
 impl PartialOrd for WatermarkAssigner {
@@ -37,13 +39,14 @@ impl UserDefinedLogicalNodeCore for WatermarkAssigner {
     }
     fn fmt_for_explain(&self, f: &mut fmt::Formatter) -> fmt::Result {
         let (_, field) = self.input.schema().qualified_field(self.rowtime);
-        write!(f, "WatermarkAssigner(rowtime=[{}], watermark=[{}])", field.name(), self.expr)
+        write!(f, "WatermarkAssigner(rowtime=[{}], watermark=[{}])", field.name(), self.text)
     }
     fn with_exprs_and_inputs(&self, mut exprs: Vec<Expr>, mut inputs: Vec<LogicalPlan>) -> DfResult<Self> {
         Ok(WatermarkAssigner {
             input: inputs.swap_remove(0),
             rowtime: self.rowtime,
             expr: exprs.swap_remove(0),
+            text: self.text.clone(),
         })
     }
 }

@@ -156,6 +156,9 @@ pub fn run_file(path: &Path, exec: &ExecArgs) -> Result<()> {
         return crate::cluster::run_local_cluster(path, n, exec);
     }
     let mut session = Session::new(Arc::new(builtin_registry()));
+    if let Some(p) = exec.parallelism {
+        session.set_option("parallelism.default", &p.to_string());
+    }
     let verbose = exec.process_index.is_none() && exec.progress != "none";
     match execute_script(&mut session, &sql, &file, verbose)? {
         Some(plan) => run_plan(plan, exec),

@@ -62,9 +62,8 @@ impl FsOptions {
                 return Err(format!("option 'format' = '{f}' is not supported by the filesystem connector; use one of: {}", FORMATS.join(", ")));
             }
         }
-        crate::validate_specs("connector 'filesystem'", opts, &specs(opts))?;
         let format = opts.string("format", "");
-        // Options of another format are a mistake worth reporting.
+        // Options of another format are a mistake worth reporting as such.
         for k in opts.raw().keys() {
             if let Some((prefix, _)) = k.split_once('.') {
                 if FORMATS.contains(&prefix) && prefix != format {
@@ -72,6 +71,7 @@ impl FsOptions {
                 }
             }
         }
+        crate::validate_specs("connector 'filesystem'", opts, &specs(opts))?;
         Ok(FsOptions {
             path: PathBuf::from(opts.string("path", "")),
             format,

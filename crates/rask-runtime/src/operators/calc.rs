@@ -28,8 +28,8 @@ impl Calc {
             }
             match step {
                 CalcStep::Filter(e) => {
-                    let v = e.evaluate(&b.data).map_err(|e| RuntimeError::from(e).context(&self.name))?;
-                    let arr = v.into_array(b.num_rows()).map_err(|e| RuntimeError::from(e).context(&self.name))?;
+                    let v = e.evaluate(&b.data).map_err(RuntimeError::from)?;
+                    let arr = v.into_array(b.num_rows()).map_err(RuntimeError::from)?;
                     if arr.data_type() != &DataType::Boolean {
                         return Err(RuntimeError::Internal(format!("{}: filter produced {}", self.name, arr.data_type())));
                     }
@@ -43,8 +43,8 @@ impl Calc {
                     let n = b.num_rows();
                     let mut cols: Vec<ArrayRef> = Vec::with_capacity(exprs.len());
                     for (e, f) in exprs.iter().zip(schema.fields()) {
-                        let v = e.evaluate(&b.data).map_err(|e| RuntimeError::from(e).context(&self.name))?;
-                        let mut a = v.into_array(n).map_err(|e| RuntimeError::from(e).context(&self.name))?;
+                        let v = e.evaluate(&b.data).map_err(RuntimeError::from)?;
+                        let mut a = v.into_array(n).map_err(RuntimeError::from)?;
                         if a.data_type() != f.data_type() {
                             // Functions may return an equivalent physical type (e.g. Utf8View).
                             a = arrow::compute::cast(&a, f.data_type())
