@@ -46,7 +46,7 @@ impl Column {
             DataType::Boolean => Data::Bool(Vec::new()),
             DataType::Int8 => Data::I8(Vec::new()),
             DataType::Int16 => Data::I16(Vec::new()),
-            DataType::Int32 | DataType::Date32 | DataType::Time32(TimeUnit::Millisecond) => {
+            DataType::Int32 | DataType::Date32 | DataType::Time32(TimeUnit::Millisecond | TimeUnit::Second) => {
                 Data::I32(Vec::new())
             }
             DataType::Int64

@@ -308,6 +308,8 @@ fn convert_inner(cfg: &CsvConfig, col: &mut Column, text: &str, name: &str) -> R
             let x = match &dt {
                 DataType::Int32 => int(i32::MIN as i64, i32::MAX as i64)? as i32,
                 DataType::Date32 => values::parse_lenient_date(text).ok_or_else(|| bad("a date like 2024-01-31"))?,
+                // TIME(0) keeps whole seconds (Flink truncates), TIME(1..3) milliseconds.
+                DataType::Time32(TimeUnit::Second) => (values::parse_time(text, false).ok_or_else(|| bad("a time like 10:30:00"))? / 1_000_000_000) as i32,
                 _ => (values::parse_time(text, false).ok_or_else(|| bad("a time like 10:30:00"))? / 1_000_000) as i32,
             };
             v.push(x);

@@ -927,7 +927,7 @@ mod tests {
         assert_eq!(stmts.len(), 1);
         let FlinkStatement::CreateTable(t) = &stmts[0].stmt else { panic!() };
         assert_eq!(t.name, "orders");
-        assert_eq!(t.columns.len(), 8);
+        assert_eq!(t.columns.len(), 9);
         assert_eq!(t.primary_key, Some(vec!["id".to_string()]));
         assert_eq!(t.watermark.as_ref().unwrap().column, "ts");
         assert_eq!(t.options.len(), 2);

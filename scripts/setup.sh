@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Install and start what the tests need. The foundation needs nothing beyond the Rust
+# toolchain; connectors that test against real services (Kafka, databases) add their setup
+# here, so that a fresh machine and CI get it without manual steps.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/env.sh
+mkdir -p "$CARGO_TARGET_DIR"
