@@ -89,6 +89,13 @@ impl Translator {
         let exchange = match (&table.primary_key, parallel_keyed) {
             (Some(pk), true) => {
                 let cols: Vec<usize> = pk.iter().filter_map(|k| schema.index_of(k).ok()).collect();
+                for c in &cols {
+                    let f = schema.field(*c);
+                    let probe = arrow::array::new_empty_array(f.data_type());
+                    if let Err(e) = rask_types::keygroup::hash_rows(&[probe], 0) {
+                        return Err(SqlError::validation(pos, format!("primary key column '{}' of '{}': {e}", f.name(), table.name)));
+                    }
+                }
                 if cols.len() == pk.len() { Exchange::Hash(cols) } else { Exchange::Forward }
             }
             _ => Exchange::Forward,
