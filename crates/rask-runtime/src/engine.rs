@@ -358,6 +358,7 @@ impl Driver {
                 self.all_idle = false;
                 if w > self.last_wm {
                     self.last_wm = w;
+                    self.shared.metrics.nodes[self.id].input_watermarks[self.local_index].store(w, Ordering::Relaxed);
                     self.op.on_watermark(w, out)?;
                 }
                 Ok(())

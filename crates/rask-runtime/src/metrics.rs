@@ -18,6 +18,8 @@ pub struct NodeMetrics {
     pub records_out: AtomicU64,
     /// Output watermark per local worker (ms; `i64::MIN` = none yet).
     pub watermarks: Vec<AtomicI64>,
+    /// Combined input watermark per local worker (what the operator has seen).
+    pub input_watermarks: Vec<AtomicI64>,
     pub source: Arc<SourceMetrics>,
 }
 
@@ -39,6 +41,7 @@ impl JobMetrics {
                     records_in: AtomicU64::new(0),
                     records_out: AtomicU64::new(0),
                     watermarks: (0..local_workers).map(|_| AtomicI64::new(WATERMARK_MIN)).collect(),
+                    input_watermarks: (0..local_workers).map(|_| AtomicI64::new(WATERMARK_MIN)).collect(),
                     source: Arc::new(SourceMetrics::default()),
                 })
                 .collect(),
@@ -62,12 +65,10 @@ impl JobMetrics {
 
     /// The lowest watermark arriving at any sink (`None` if no watermark yet).
     pub fn sink_watermark(&self) -> Option<i64> {
-        // A sink's input watermark is the output watermark of the operator feeding it; sinks
-        // record it themselves.
         self.nodes
             .iter()
             .filter(|n| n.is_sink)
-            .flat_map(|n| n.watermarks.iter().map(|w| w.load(Ordering::Relaxed)))
+            .flat_map(|n| n.input_watermarks.iter().map(|w| w.load(Ordering::Relaxed)))
             .filter(|w| *w != WATERMARK_MIN)
             .min()
     }

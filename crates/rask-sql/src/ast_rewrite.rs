@@ -95,3 +95,8 @@ impl VisitorMut for FlinkNames {
 pub fn flink_names(q: &mut Query) {
     let _ = q.visit(&mut FlinkNames);
 }
+
+/// Apply the expression rewrites to a standalone expression (computed columns, watermarks).
+pub fn flink_expr(e: &mut Expr) {
+    let _ = e.visit(&mut FlinkNames);
+}

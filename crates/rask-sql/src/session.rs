@@ -424,7 +424,9 @@ impl Session {
                 ColumnSpec::Physical => Expr::Column(DfColumn::new(Some(tref.clone()), c.name.clone())),
                 ColumnSpec::Computed(ast_expr) => {
                     let mut pc = PlannerContext::new();
-                    let e = sql_to_rel.sql_to_expr(ast_expr.clone(), &df_schema, &mut pc).map_err(|e| {
+                    let mut ast_expr = ast_expr.clone();
+                    crate::ast_rewrite::flink_expr(&mut ast_expr);
+                    let e = sql_to_rel.sql_to_expr(ast_expr, &df_schema, &mut pc).map_err(|e| {
                         let err = df_err(e, c.pos);
                         match err {
                             SqlError::Validation { pos, message } => SqlError::validation(pos, format!("computed column '{}': {message}", c.name)),
@@ -443,8 +445,10 @@ impl Session {
                 SqlError::validation(w.pos, format!("watermark column '{}' is not defined in table '{}'", w.column, def.name))
             })?;
             let mut pc = PlannerContext::new();
+            let mut wast = w.expr.clone();
+            crate::ast_rewrite::flink_expr(&mut wast);
             let wexpr = sql_to_rel
-                .sql_to_expr(w.expr.clone(), plan.schema(), &mut pc)
+                .sql_to_expr(wast, plan.schema(), &mut pc)
                 .map_err(|e| df_err(e, w.pos))?;
             plan = LogicalPlan::Extension(Extension { node: Arc::new(WatermarkAssigner { input: plan, rowtime, expr: wexpr, text: w.expr.to_string() }) });
         }
