@@ -315,6 +315,21 @@ fn values_stream<'s>(
 
 type Drain = Box<dyn FnMut(&mut dyn FnMut(Epoch, Msg))>;
 
+/// Erase an input handle's puller type (it differs per pact) behind a closure that hands every
+/// received message to `f` with its epoch.
+fn boxed_drain<P>(mut h: timely::dataflow::operators::generic::InputHandleCore<Epoch, Batch, P>) -> Drain
+where
+    P: timely::communication::Pull<timely::dataflow::channels::Message<Epoch, Batch>> + 'static,
+{
+    Box::new(move |f: &mut dyn FnMut(Epoch, Msg)| {
+        h.for_each(|cap, data| {
+            if let (Some(t), Some(m)) = (cap.least(), data.0.take()) {
+                f(*t, m)
+            }
+        })
+    })
+}
+
 /// The driver around an [`Operator`]: alignment, watermark combining, timers, emission.
 struct Driver {
     op: Box<dyn Operator>,
@@ -423,40 +438,19 @@ fn operator_stream<'s>(
     for (stream, exchange) in inputs {
         match exchange {
             Exchange::Forward => {
-                let mut h = builder.new_input(stream, Pipeline);
-                drains.push(Box::new(move |f: &mut dyn FnMut(Epoch, Msg)| {
-                    h.for_each(|cap, data| {
-                        if let (Some(t), Some(m)) = (cap.least(), data.0.take()) {
-                            f(*t, m)
-                        }
-                    })
-                }));
+                drains.push(boxed_drain(builder.new_input(stream, Pipeline)));
                 trackers.push(InputWatermarks::new(vec![index as u32]));
             }
             Exchange::Hash(keys) => {
                 let keys = Arc::new(keys);
                 let maxp = cfg.max_parallelism;
                 let pact = DistributorPact(move |_peers: usize| KeyGroupDistributor { keys: keys.clone(), max_parallelism: maxp, error: None });
-                let mut h = builder.new_input(stream, pact);
-                drains.push(Box::new(move |f: &mut dyn FnMut(Epoch, Msg)| {
-                    h.for_each(|cap, data| {
-                        if let (Some(t), Some(m)) = (cap.least(), data.0.take()) {
-                            f(*t, m)
-                        }
-                    })
-                }));
+                drains.push(boxed_drain(builder.new_input(stream, pact)));
                 trackers.push(InputWatermarks::new((0..peers as u32).collect()));
             }
             Exchange::Single => {
                 let pact = DistributorPact(|_peers: usize| SingleDistributor);
-                let mut h = builder.new_input(stream, pact);
-                drains.push(Box::new(move |f: &mut dyn FnMut(Epoch, Msg)| {
-                    h.for_each(|cap, data| {
-                        if let (Some(t), Some(m)) = (cap.least(), data.0.take()) {
-                            f(*t, m)
-                        }
-                    })
-                }));
+                drains.push(boxed_drain(builder.new_input(stream, pact)));
                 trackers.push(InputWatermarks::new((0..peers as u32).collect()));
             }
         }

@@ -15,26 +15,16 @@ use crate::batch::StreamBatch;
 /// Java's `Double.toString`: shortest round-trip digits, decimal form for 1e-3 <= |x| < 1e7,
 /// otherwise `d.dddE±n`; always at least one fractional digit.
 pub fn java_double(v: f64) -> String {
-    if v.is_nan() {
-        return "NaN".into();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 { "Infinity".into() } else { "-Infinity".into() };
-    }
-    if v == 0.0 {
-        return if v.is_sign_negative() { "-0.0".into() } else { "0.0".into() };
-    }
-    let a = v.abs();
-    if (1e-3..1e7).contains(&a) {
-        let s = format!("{v}");
-        if s.contains('.') { s } else { format!("{s}.0") }
-    } else {
-        sci(format!("{v:e}"))
-    }
+    java_float_text(v, format!("{v}"), format!("{v:e}"))
 }
 
-/// Java's `Float.toString` (same rules, float precision).
+/// Java's `Float.toString` (same rules, with float precision digits).
 pub fn java_float(v: f32) -> String {
+    java_float_text(v as f64, format!("{v}"), format!("{v:e}"))
+}
+
+/// `plain` / `exp` are Rust's shortest renderings of the value at its own precision.
+fn java_float_text(v: f64, plain: String, exp: String) -> String {
     if v.is_nan() {
         return "NaN".into();
     }
@@ -44,12 +34,10 @@ pub fn java_float(v: f32) -> String {
     if v == 0.0 {
         return if v.is_sign_negative() { "-0.0".into() } else { "0.0".into() };
     }
-    let a = v.abs();
-    if (1e-3..1e7).contains(&a) {
-        let s = format!("{v}");
-        if s.contains('.') { s } else { format!("{s}.0") }
+    if (1e-3..1e7).contains(&v.abs()) {
+        if plain.contains('.') { plain } else { format!("{plain}.0") }
     } else {
-        sci(format!("{v:e}"))
+        sci(exp)
     }
 }
 
