@@ -5,7 +5,7 @@
 use std::ops::ControlFlow;
 
 use datafusion_sql::sqlparser::ast::{
-    CeilFloorKind, DateTimeField, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, Query, SelectItem, SetExpr, Value, VisitMut,
+    BinaryOperator, CeilFloorKind, DateTimeField, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, Query, SelectItem, SetExpr, Value, VisitMut,
     VisitorMut,
 };
 use datafusion_sql::sqlparser::dialect::GenericDialect;
@@ -70,6 +70,13 @@ impl VisitorMut for FlinkNames {
                     "CASE WHEN date_trunc('{u}', {expr}) = {expr} THEN {expr} ELSE date_trunc('{u}', {expr}) + INTERVAL '{unit}' END"
                 ))
             }),
+            // n * INTERVAL '1' SECOND → __rask_interval_mul(INTERVAL '1' SECOND, n)
+            Expr::BinaryOp { left, op: BinaryOperator::Multiply, right }
+                if matches!(**left, Expr::Interval(_)) || matches!(**right, Expr::Interval(_)) =>
+            {
+                let (iv, k) = if matches!(**left, Expr::Interval(_)) { (left, right) } else { (right, left) };
+                parse_expr(&format!("__rask_interval_mul({iv}, {k})"))
+            }
             // TIMESTAMPADD(SECOND, n, ts) / TIMESTAMPDIFF(DAY, a, b): the unit keyword becomes a literal.
             Expr::Function(f)
                 if f.name.to_string().eq_ignore_ascii_case("timestampadd") || f.name.to_string().eq_ignore_ascii_case("timestampdiff") =>

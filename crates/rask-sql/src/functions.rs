@@ -41,6 +41,7 @@ impl FunctionSet {
         for f in rask_functions::flink_scalar_functions() {
             add(f);
         }
+        add(Arc::new(ScalarUDF::new_from_impl(IntervalMul::new())));
         for f in [
             TimeFn::new("proctime", TimeKind::ProcTime),
             TimeFn::new("now", TimeKind::Now),
@@ -50,6 +51,12 @@ impl FunctionSet {
             TimeFn::new("current_date", TimeKind::CurrentDate),
         ] {
             add(Arc::new(ScalarUDF::new_from_impl(f)));
+        }
+        // Flink names for DataFusion functions that exist under another name.
+        for (flink, df) in [("sign", "signum"), ("ceiling", "ceil"), ("lcase", "lower"), ("ucase", "upper")] {
+            if let Some(f) = scalars.get(df).cloned() {
+                scalars.entry(flink.to_string()).or_insert(f);
+            }
         }
         let mut aggregates = HashMap::new();
         for f in datafusion_functions_aggregate::all_default_aggregate_functions() {
@@ -121,5 +128,65 @@ impl ScalarUDFImpl for TimeFn {
             return Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&arr, 0)?));
         }
         Ok(ColumnarValue::Array(arr))
+    }
+}
+
+/// `n * INTERVAL '1' SECOND` (Flink allows multiplying intervals by numbers; DataFusion does
+/// not): the AST rewrite turns the product into `__rask_interval_mul(interval, n)`.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct IntervalMul {
+    signature: Signature,
+}
+
+impl IntervalMul {
+    pub fn new() -> Self {
+        IntervalMul { signature: Signature::user_defined(Volatility::Immutable) }
+    }
+}
+
+impl Default for IntervalMul {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ScalarUDFImpl for IntervalMul {
+    fn name(&self) -> &str {
+        "__rask_interval_mul"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn coerce_types(&self, arg_types: &[DataType]) -> DfResult<Vec<DataType>> {
+        if arg_types.len() != 2 || !arg_types[1].is_numeric() && arg_types[1] != DataType::Null {
+            return datafusion_common::plan_err!("an interval can only be multiplied by a number, not by {:?}", arg_types.get(1));
+        }
+        Ok(vec![DataType::Interval(arrow::datatypes::IntervalUnit::MonthDayNano), DataType::Float64])
+    }
+    fn return_type(&self, _args: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Interval(arrow::datatypes::IntervalUnit::MonthDayNano))
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        use arrow::array::{Array, AsArray, IntervalMonthDayNanoArray};
+        use arrow::datatypes::{Float64Type, IntervalMonthDayNano, IntervalMonthDayNanoType};
+        let n = args.number_rows;
+        let iv = args.args[0].to_array(n)?;
+        let k = args.args[1].to_array(n)?;
+        let iv = iv.as_primitive::<IntervalMonthDayNanoType>();
+        let k = k.as_primitive::<Float64Type>();
+        let out: IntervalMonthDayNanoArray = (0..n)
+            .map(|i| {
+                if iv.is_null(i) || k.is_null(i) {
+                    return None;
+                }
+                let (v, f) = (iv.value(i), k.value(i));
+                // Whole months and days scale exactly; a fractional factor spills into nanoseconds.
+                let months = v.months as f64 * f;
+                let days = v.days as f64 * f;
+                let nanos = v.nanoseconds as f64 * f + days.fract() * 86_400e9;
+                Some(IntervalMonthDayNano::new(months.trunc() as i32, days.trunc() as i32, nanos.round() as i64))
+            })
+            .collect();
+        Ok(ColumnarValue::Array(Arc::new(out)))
     }
 }
