@@ -69,11 +69,10 @@ impl Shared {
     }
     /// Record the first failure; every worker stops.
     pub fn fail(&self, e: RuntimeError) {
-        if let Ok(mut f) = self.failure.lock() {
-            if f.is_none() {
+        if let Ok(mut f) = self.failure.lock()
+            && f.is_none() {
                 *f = Some(e);
             }
-        }
         self.failed.store(true, Ordering::SeqCst);
     }
     pub fn failed(&self) -> bool {
@@ -300,12 +299,11 @@ fn values_stream<'s>(
         let mut batch = batch;
         move |output| {
             let Some(c) = cap.as_ref() else { return };
-            if let Some(b) = batch.take() {
-                if b.num_rows() > 0 {
+            if let Some(b) = batch.take()
+                && b.num_rows() > 0 {
                     shared.metrics.nodes[id].records_out.fetch_add(b.num_rows() as u64, Ordering::Relaxed);
                     output.session(c).give_container(&mut Batch::data(b));
                 }
-            }
             output.session(c).give_container(&mut Batch::watermark(sender, WATERMARK_MAX));
             shared.metrics.nodes[id].watermarks[local_index].store(WATERMARK_MAX, Ordering::Relaxed);
             cap = None;

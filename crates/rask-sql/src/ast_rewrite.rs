@@ -17,12 +17,11 @@ fn name_set_expr(body: &mut SetExpr) {
     match body {
         SetExpr::Select(sel) => {
             for (i, item) in sel.projection.iter_mut().enumerate() {
-                if let SelectItem::UnnamedExpr(e) = item {
-                    if !matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) {
+                if let SelectItem::UnnamedExpr(e) = item
+                    && !matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) {
                         let expr = std::mem::replace(e, Expr::Identifier(Ident::new("")));
                         *item = SelectItem::ExprWithAlias { expr, alias: Ident::with_quote('`', format!("EXPR${i}")) };
                     }
-                }
             }
         }
         SetExpr::SetOperation { left, right, .. } => {
@@ -81,12 +80,11 @@ impl VisitorMut for FlinkNames {
             Expr::Function(f)
                 if f.name.to_string().eq_ignore_ascii_case("timestampadd") || f.name.to_string().eq_ignore_ascii_case("timestampdiff") =>
             {
-                if let FunctionArguments::List(list) = &mut f.args {
-                    if let Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Identifier(id)))) = list.args.first_mut() {
+                if let FunctionArguments::List(list) = &mut f.args
+                    && let Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Identifier(id)))) = list.args.first_mut() {
                         let unit = id.value.to_ascii_uppercase();
                         list.args[0] = FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(Value::SingleQuotedString(unit).into())));
                     }
-                }
                 None
             }
             _ => None,

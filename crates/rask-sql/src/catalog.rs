@@ -29,6 +29,7 @@ pub trait ConnectorCatalog: Send + Sync {
     fn validate(&self, connector: &str, options: &Options, schema: &SchemaRef) -> Result<ConnectorCaps, String>;
 }
 
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum ColumnSpec {
     Physical,

@@ -77,16 +77,14 @@ pub struct FlinkTypePlanner;
 impl TypePlanner for FlinkTypePlanner {
     fn plan_type(&self, sql_type: &SqlType) -> DfResult<Option<DataType>> {
         // Flink types from CAST targets arrive as one back-quoted custom type name.
-        if let SqlType::Custom(name, mods) = sql_type {
-            if mods.is_empty() && name.0.len() == 1 {
-                if let Some(id) = name.0[0].as_ident().filter(|i| i.quote_style == Some('`')) {
+        if let SqlType::Custom(name, mods) = sql_type
+            && mods.is_empty() && name.0.len() == 1
+                && let Some(id) = name.0[0].as_ident().filter(|i| i.quote_style == Some('`')) {
                     return match crate::parser::parse_type_str(&id.value) {
                         Ok(t) => Ok(Some(t.ty.to_arrow())),
                         Err(e) => datafusion_common::plan_err!("invalid type {}: {e}", id.value),
                     };
                 }
-            }
-        }
         let text = sql_type.to_string();
         let upper = text.to_ascii_uppercase();
         // Only the names DataFusion does not know, or maps differently from Flink.

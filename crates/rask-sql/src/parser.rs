@@ -21,6 +21,8 @@ pub struct Located {
     pub text: String,
 }
 
+/// Statements are built once per script line; their size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum FlinkStatement {
     CreateTable(CreateTable),
@@ -55,6 +57,7 @@ pub struct CreateTable {
     pub partitioned_by: Vec<String>,
 }
 
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum ColumnKind {
     Physical(FlinkTypeN),
@@ -99,11 +102,10 @@ fn map_parser_error(e: ParserError, fallback: Pos) -> SqlError {
     if let Some(idx) = msg.rfind(" at Line: ") {
         let tail = &msg[idx + 10..];
         let mut it = tail.split(", Column: ");
-        if let (Some(l), Some(c)) = (it.next(), it.next()) {
-            if let (Ok(l), Ok(c)) = (l.trim().parse(), c.trim().parse()) {
+        if let (Some(l), Some(c)) = (it.next(), it.next())
+            && let (Ok(l), Ok(c)) = (l.trim().parse(), c.trim().parse()) {
                 return SqlError::parse(Pos::new(l, c), msg[..idx].to_string());
             }
-        }
     }
     SqlError::parse(fallback, msg)
 }
@@ -132,7 +134,9 @@ pub fn parse_script(sql: &str) -> Result<Vec<Located>> {
     let toks = tokenize(sql)?;
     let mut out = Vec::new();
     let mut i = 0;
-    let mut pending_set: Option<(Vec<(Box<Statement>, Pos)>, Pos, usize)> = None;
+    // An open `BEGIN STATEMENT SET;`: its INSERTs so far and where it began.
+    type PendingSet = (Vec<(Box<Statement>, Pos)>, Pos, usize);
+    let mut pending_set: Option<PendingSet> = None;
     while i < toks.len() {
         if matches!(toks[i].token, Token::SemiColon) {
             i += 1;
@@ -386,8 +390,8 @@ fn rewrite_flink_tokens(toks: &[TokenWithSpan]) -> Vec<TokenWithSpan> {
             }
             Token::RBracket | Token::RParen | Token::RBrace => depth = depth.saturating_sub(1),
             Token::Comma => {
-                if let Some((d, commas)) = map_stack.last_mut() {
-                    if *d == depth {
+                if let Some((d, commas)) = map_stack.last_mut()
+                    && *d == depth {
                         *commas += 1;
                         if *commas % 2 == 1 {
                             let mut c = t.clone();
@@ -397,7 +401,6 @@ fn rewrite_flink_tokens(toks: &[TokenWithSpan]) -> Vec<TokenWithSpan> {
                             continue;
                         }
                     }
-                }
             }
             Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case("AS") => {
                 // Is this the AS of a CAST(... AS type)? Find the enclosing '(' and the word before it.
@@ -424,8 +427,8 @@ fn rewrite_flink_tokens(toks: &[TokenWithSpan]) -> Vec<TokenWithSpan> {
                     let rest: Vec<TokenWithSpan> = toks[i + 1..].to_vec();
                     let end_pos = Pos::new(t.span.end.line, t.span.end.column);
                     let mut c = Cursor::new(&rest, end_pos);
-                    if let Ok(ty) = parse_type(&mut c) {
-                        if !c.pending_gt && matches!(c.peek(), Token::RParen) {
+                    if let Ok(ty) = parse_type(&mut c)
+                        && !c.pending_gt && matches!(c.peek(), Token::RParen) {
                             out.push(t.clone());
                             let mut tt = rest[0].clone();
                             tt.token = Token::Word(Word { value: ty.to_string(), quote_style: Some('`'), keyword: Keyword::NoKeyword });
@@ -433,7 +436,6 @@ fn rewrite_flink_tokens(toks: &[TokenWithSpan]) -> Vec<TokenWithSpan> {
                             i += 1 + c.i;
                             continue;
                         }
-                    }
                 }
             }
             _ => {}

@@ -655,9 +655,9 @@ fn coerce_to(e: Expr, from: &DataType, to: &DataType, functions: &FunctionSet) -
     if from == to {
         return e;
     }
-    if let (DataType::Struct(ff), DataType::Struct(tf)) = (from, to) {
-        if ff.len() == tf.len() {
-            if let (Some(get_field), Some(named_struct)) = (functions.scalar("get_field"), functions.scalar("named_struct")) {
+    if let (DataType::Struct(ff), DataType::Struct(tf)) = (from, to)
+        && ff.len() == tf.len()
+            && let (Some(get_field), Some(named_struct)) = (functions.scalar("get_field"), functions.scalar("named_struct")) {
                 let mut args = Vec::new();
                 for (f, t) in ff.iter().zip(tf.iter()) {
                     let inner = Expr::ScalarFunction(ScalarFunction::new_udf(get_field.clone(), vec![e.clone(), lit(f.name().clone())]));
@@ -666,8 +666,6 @@ fn coerce_to(e: Expr, from: &DataType, to: &DataType, functions: &FunctionSet) -
                 }
                 return Expr::ScalarFunction(ScalarFunction::new_udf(named_struct, args));
             }
-        }
-    }
     cast(e, to.clone())
 }
 

@@ -61,9 +61,9 @@ fn java_time(out: &mut String, t: NaiveTime) {
 
 fn java_fraction(out: &mut String, nanos: u32) {
     if nanos == 0 {
-    } else if nanos % 1_000_000 == 0 {
+    } else if nanos.is_multiple_of(1_000_000) {
         let _ = write!(out, ".{:03}", nanos / 1_000_000);
-    } else if nanos % 1000 == 0 {
+    } else if nanos.is_multiple_of(1000) {
         let _ = write!(out, ".{:06}", nanos / 1000);
     } else {
         let _ = write!(out, ".{nanos:09}");

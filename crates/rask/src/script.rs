@@ -22,12 +22,11 @@ use crate::ExecArgs;
 /// Render a SQL error with the offending line and a caret under the column.
 pub fn render_sql_error(e: &SqlError, sql: &str, file: &str) -> anyhow::Error {
     let mut msg = format!("{file}: {e}");
-    if let Some(pos) = e.pos().filter(|p| !p.is_unknown()) {
-        if let Some(line) = sql.lines().nth(pos.line as usize - 1) {
+    if let Some(pos) = e.pos().filter(|p| !p.is_unknown())
+        && let Some(line) = sql.lines().nth(pos.line as usize - 1) {
             let n = pos.line.to_string();
             msg.push_str(&format!("\n {n} | {line}\n {} | {}^", " ".repeat(n.len()), " ".repeat(pos.column.saturating_sub(1) as usize)));
         }
-    }
     anyhow!(msg)
 }
 

@@ -99,11 +99,10 @@ impl DatagenPlan {
                     }
                 };
                 let (min, max) = (num("min")?, num("max")?);
-                if let (Some(a), Some(b)) = (min, max) {
-                    if a > b {
+                if let (Some(a), Some(b)) = (min, max)
+                    && a > b {
                         return Err(format!("option '{}' ({a}) must not be greater than '{}' ({b})", key("min"), key("max")));
                     }
-                }
                 FieldGen::Random {
                     min,
                     max,

@@ -57,19 +57,17 @@ pub fn parse_size(v: &str) -> Result<u64, String> {
 
 impl FsOptions {
     pub fn from_options(opts: &Options, _schema: &SchemaRef) -> Result<Self, String> {
-        if let Some(f) = opts.get("format") {
-            if !FORMATS.contains(&f) {
+        if let Some(f) = opts.get("format")
+            && !FORMATS.contains(&f) {
                 return Err(format!("option 'format' = '{f}' is not supported by the filesystem connector; use one of: {}", FORMATS.join(", ")));
             }
-        }
         let format = opts.string("format", "");
         // Options of another format are a mistake worth reporting as such.
         for k in opts.raw().keys() {
-            if let Some((prefix, _)) = k.split_once('.') {
-                if FORMATS.contains(&prefix) && prefix != format {
+            if let Some((prefix, _)) = k.split_once('.')
+                && FORMATS.contains(&prefix) && prefix != format {
                     return Err(format!("option '{k}' is for format '{prefix}' but the table's format is '{format}'"));
                 }
-            }
         }
         crate::validate_specs("connector 'filesystem'", opts, &specs(opts))?;
         Ok(FsOptions {

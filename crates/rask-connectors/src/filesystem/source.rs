@@ -174,11 +174,10 @@ impl SourceReader for FileReader {
                     )));
                 }
             }
-            if self.decoder.buffered() >= self.batch_size {
-                if let Some(b) = self.flush_batch()? {
+            if self.decoder.buffered() >= self.batch_size
+                && let Some(b) = self.flush_batch()? {
                     return Ok(SourceEvent::Batch(b));
                 }
-            }
         }
     }
 }

@@ -101,12 +101,11 @@ impl Operator for WatermarkAssigner {
         if self.max_candidate > self.emitted {
             self.emitted = self.max_candidate;
             out.watermark(self.emitted);
-        } else if let Some(t) = self.idle_timeout {
-            if !self.idle && self.last_row.elapsed() >= t {
+        } else if let Some(t) = self.idle_timeout
+            && !self.idle && self.last_row.elapsed() >= t {
                 self.idle = true;
                 out.idle();
             }
-        }
         if !self.idle {
             self.arm(out);
         }
