@@ -187,10 +187,18 @@ pub fn run_job(plan: Arc<StreamPlan>, registry: ConnectorRegistry, opts: JobOpti
         }
     })
     .map_err(|e| RuntimeError::External(format!("cannot start the timely cluster: {e}")))?;
-    for g in guards.join() {
-        if let Err(e) = g {
-            shared.fail(RuntimeError::Internal(format!("a worker thread panicked: {e}")));
+    // Joining drops timely's communication guard, which panics if a network thread died
+    // (another process of the cluster went away): report that as an external failure.
+    let joined = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || guards.join()));
+    match joined {
+        Ok(results) => {
+            for g in results {
+                if let Err(e) = g {
+                    shared.fail(RuntimeError::Internal(format!("a worker thread panicked: {e}")));
+                }
+            }
         }
+        Err(_) => shared.fail(RuntimeError::External("lost the connection to another process of the job".into())),
     }
     if let Some(e) = shared.take_failure() {
         return Err(e);

@@ -39,10 +39,21 @@ pub fn run_local_cluster(script: &Path, n: usize, exec: &ExecArgs) -> Result<()>
             .arg(if exec.progress == "auto" { "plain".to_string() } else { exec.progress.clone() });
         children.push(cmd.spawn().with_context(|| format!("starting process {i}"))?);
     }
-    // Supervise: wait for all; on the first failure stop the rest.
+    // Supervise: wait for all; on the first failure stop the rest; forward Ctrl-C so that
+    // every process cancels its part of the job and prints its summary.
+    let cancel = crate::script::cancel_flag();
+    let mut forwarded = false;
     let mut failed: Option<String> = None;
     let mut done = vec![false; n];
     while done.iter().any(|d| !d) {
+        if cancel.load(std::sync::atomic::Ordering::Relaxed) && !forwarded {
+            forwarded = true;
+            for (i, c) in children.iter().enumerate() {
+                if !done[i] {
+                    let _ = Command::new("kill").arg("-INT").arg(c.id().to_string()).status();
+                }
+            }
+        }
         for (i, c) in children.iter_mut().enumerate() {
             if done[i] {
                 continue;

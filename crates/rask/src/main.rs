@@ -73,6 +73,26 @@ fn main() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("RASK_LOG").unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
         .init();
+    // When another process of a cluster dies, timely's network threads panic in the survivors;
+    // say what happened in one line instead of a backtrace (the supervisor restarts or fails).
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let thread = std::thread::current();
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| info.payload().downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        let comms = msg.starts_with("Send thread panic") || msg.starts_with("Recv thread panic") || msg.contains("MergeQueue poisoned");
+        if thread.name().is_some_and(|n| n.starts_with("timely:")) || comms {
+            if !comms {
+                eprintln!("[rask] lost the connection to another process of the job ({msg}); stopping");
+            }
+        } else {
+            default_hook(info);
+        }
+    }));
     let cli = Cli::parse();
     let r = match cli.command {
         Command::Run { script, exec } => script::run_file(&script, &exec),

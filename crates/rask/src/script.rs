@@ -86,7 +86,7 @@ fn execute_script(session: &mut Session, sql: &str, file: &str, verbose: bool) -
     Ok(Some(merge(jobs, session.options())))
 }
 
-fn cancel_flag() -> Arc<AtomicBool> {
+pub fn cancel_flag() -> Arc<AtomicBool> {
     static FLAG: OnceLock<Arc<Mutex<Arc<AtomicBool>>>> = OnceLock::new();
     let holder = FLAG.get_or_init(|| {
         let h: Arc<Mutex<Arc<AtomicBool>>> = Arc::new(Mutex::new(Arc::new(AtomicBool::new(false))));
