@@ -115,3 +115,36 @@ fn cancel_stops_an_unbounded_job() {
     assert!(s.cancelled);
     assert!(s.records_in > 0);
 }
+
+#[test]
+fn a_monitored_directory_picks_up_new_files_and_filters_by_pattern() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("in");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(d.join("a.json"), "{\"v\": 1}\n{\"v\": 2}\n").unwrap();
+    std::fs::write(d.join("skip.txt"), "{\"v\": 100}\n").unwrap();
+    let sql = format!(
+        "CREATE TABLE s (v INT) WITH ('connector'='filesystem','path'='{}','format'='json',
+           'source.monitor-interval'='50ms', 'source.path.regex-pattern'='.*\\.json');
+         CREATE TABLE o (v INT) WITH ('connector'='print');
+         INSERT INTO o SELECT v * 10 FROM s;",
+        d.display()
+    );
+    let p = plan(&sql);
+    assert!(!p.is_bounded(), "a monitored source is unbounded");
+    let cancel = Arc::new(AtomicBool::new(false));
+    let c2 = cancel.clone();
+    let d2 = d.clone();
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(400));
+        std::fs::write(d2.join("b.json"), "{\"v\": 3}\n").unwrap();
+        std::thread::sleep(Duration::from_millis(600));
+        c2.store(true, Ordering::SeqCst);
+    });
+    let (r, _, mut lines) = run(p, 2, cancel);
+    t.join().unwrap();
+    assert!(r.unwrap().cancelled);
+    lines.iter_mut().for_each(|l| *l = l.split("> ").last().unwrap().to_string());
+    lines.sort();
+    assert_eq!(lines, vec!["+I[10]", "+I[20]", "+I[30]"]);
+}

@@ -36,6 +36,8 @@ pub struct FsOptions {
     pub format: String,
     pub monitor_interval: Option<Duration>,
     pub file_size: u64,
+    pub rollover: Duration,
+    pub path_regex: Option<regex::Regex>,
     pub options: Options,
 }
 
@@ -75,6 +77,14 @@ impl FsOptions {
             format,
             monitor_interval: opts.duration("source.monitor-interval")?.filter(|d| !d.is_zero()),
             file_size: parse_size(&opts.string("sink.rolling-policy.file-size", "128MB")).map_err(|e| format!("option 'sink.rolling-policy.file-size': {e}"))?,
+            rollover: opts.duration("sink.rolling-policy.rollover-interval")?.unwrap_or(Duration::from_secs(1800)),
+            path_regex: match opts.get("source.path.regex-pattern") {
+                None => None,
+                Some(p) => Some(
+                    regex::Regex::new(&format!("^(?:{p})$"))
+                        .map_err(|e| format!("option 'source.path.regex-pattern': invalid regular expression '{p}': {e}"))?,
+                ),
+            },
             options: opts.clone(),
         })
     }

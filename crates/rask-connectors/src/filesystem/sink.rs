@@ -1,6 +1,6 @@
 //! Writing rows as part files: each subtask writes `.part-<job>-<subtask>-<n>.inprogress`
 //! files in the directory, encoded by the format, and renames them to `part-<job>-<subtask>-<n>`
-//! when they roll (size) or when the input ends. (Committing on checkpoints, Flink's
+//! when they roll (size, or age checked on the next write) or when the input ends. (Committing on checkpoints, Flink's
 //! exactly-once FileSink protocol, builds on this with the checkpoint coordinator.)
 
 use std::fs::File;
@@ -21,6 +21,8 @@ pub struct PartFileWriter {
     subtask: usize,
     counter: u64,
     max_size: u64,
+    rollover: std::time::Duration,
+    opened: std::time::Instant,
     encoder: Box<dyn RecordEncoder>,
     current: Option<(PathBuf, BufWriter<File>, u64)>,
     records: Vec<Vec<u8>>,
@@ -38,6 +40,8 @@ impl PartFileWriter {
             subtask: ctx.subtask,
             counter: 0,
             max_size: opts.file_size.max(1),
+            rollover: opts.rollover,
+            opened: std::time::Instant::now(),
             encoder,
             current: None,
             records: Vec::new(),
@@ -69,7 +73,11 @@ impl SinkWriter for PartFileWriter {
         self.records.clear();
         self.encoder.encode(&batch.data, &mut self.records).map_err(|e| RuntimeError::User(e.to_string()))?;
         for r in std::mem::take(&mut self.records) {
+            if self.current.is_some() && self.opened.elapsed() >= self.rollover {
+                self.roll()?;
+            }
             if self.current.is_none() {
+                self.opened = std::time::Instant::now();
                 let tmp = self.dir.join(format!(".part-{}-{}-{}.inprogress", self.job, self.subtask, self.counter));
                 self.counter += 1;
                 let f = File::create(&tmp).map_err(|e| RuntimeError::External(format!("cannot create '{}': {e}", tmp.display())))?;

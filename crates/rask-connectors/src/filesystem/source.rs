@@ -33,6 +33,16 @@ pub struct FileReader {
     line: Vec<u8>,
 }
 
+/// FNV-1a of the path: stable across processes and runs.
+fn path_hash(p: &Path) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in p.to_string_lossy().as_bytes() {
+        h ^= *b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
 fn list_files(root: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     let meta = std::fs::metadata(root)?;
     if meta.is_file() {
@@ -86,16 +96,31 @@ impl FileReader {
             }
             return Err(RuntimeError::User(format!("cannot read path '{}': {e}", self.opts.path.display())));
         }
+        if let Some(re) = &self.opts.path_regex {
+            // Flink matches the pattern against the whole path.
+            files.retain(|f| re.is_match(&f.to_string_lossy()));
+        }
         files.sort();
         let new: Vec<PathBuf> = files.into_iter().filter(|f| !self.seen.contains(f)).collect();
         for (i, f) in new.into_iter().enumerate() {
-            let owner = (self.seen.len() + i) % self.parallelism;
+            // A one-off listing is the same on every subtask: deal files round-robin. A monitored
+            // directory is listed by each subtask at its own moments, so the owner must depend
+            // on the path alone.
+            let owner = if self.opts.monitor_interval.is_some() {
+                (path_hash(&f) % self.parallelism as u64) as usize
+            } else {
+                (self.seen.len() + i) % self.parallelism
+            };
             if owner == self.subtask {
                 self.queue.push(f.clone());
             }
         }
+        self.seen.extend(self.queue.iter().cloned());
         let mut all = Vec::new();
         let _ = list_files(&self.opts.path, &mut all);
+        if let Some(re) = &self.opts.path_regex {
+            all.retain(|f| re.is_match(&f.to_string_lossy()));
+        }
         self.seen.extend(all);
         self.queue.sort();
         self.queue.reverse(); // pop() takes the smallest
