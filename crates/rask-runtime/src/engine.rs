@@ -30,7 +30,7 @@ use timely::progress::frontier::MutableAntichain;
 
 use crate::connector::{ConnectorRegistry, PrintTarget, SinkContext, SourceContext, SourceEvent};
 use crate::container::{Batch, Msg};
-use crate::epoch::{checkpoint_of, next_tick, Epoch, IN_FLIGHT_EPOCHS};
+use crate::epoch::{checkpoint_of, first_epoch_of, next_tick, Epoch, IN_FLIGHT_EPOCHS};
 use crate::error::{Result, RuntimeError};
 use crate::exchange::{KeyGroupDistributor, SingleDistributor};
 use crate::metrics::JobMetrics;
@@ -53,6 +53,15 @@ pub struct EngineConfig {
     pub print: Arc<dyn PrintTarget>,
     pub watermark_interval: Duration,
     pub idle_timeout: Option<Duration>,
+    /// `execution.checkpointing.interval`: sources move to the next checkpoint's epochs at this
+    /// interval (wall-clock aligned, so every source of every process agrees on the numbering).
+    pub checkpoint_interval: Option<Duration>,
+}
+
+/// The checkpoint due now: wall-clock slots of the interval (at least 10 ms, as in Flink).
+fn checkpoint_due(interval: Duration) -> u64 {
+    let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+    ms / (interval.as_millis() as u64).max(10)
 }
 
 /// State shared by all worker threads of one process.
@@ -113,7 +122,7 @@ pub fn build_dataflow(
                     metrics: shared.metrics.nodes[node.id].source.clone(),
                 };
                 let reader = connector.create_source(table, &ctx).map_err(|e| e.context(format!("source '{}'", table.name)))?;
-                source_stream(scope, node, reader, shared.clone(), probe.clone(), local_index)
+                source_stream(scope, node, reader, shared.clone(), probe.clone(), local_index, cfg.checkpoint_interval)
             }
             NodeKind::Values { batch } => {
                 let b = if index == 0 { Some(StreamBatch::inserts(batch.clone())) } else { None };
@@ -179,6 +188,7 @@ fn source_stream<'s>(
     shared: Arc<Shared>,
     probe: ProbeHandle<Epoch>,
     local_index: usize,
+    checkpoint_interval: Option<Duration>,
 ) -> Stream<'s, Epoch, Batch> {
     let id = node.id;
     let name = node.name.clone();
@@ -220,6 +230,7 @@ fn source_stream<'s>(
                 None
             }
         };
+        let mut started: std::collections::VecDeque<Epoch> = std::collections::VecDeque::from([*cap.time()]);
         let mut cap = Some(cap);
         let mut in_epoch = 0usize;
         let mut last_tick = Instant::now();
@@ -234,11 +245,30 @@ fn source_stream<'s>(
                 cap = None;
                 return;
             }
-            let e = *c.time();
-            if e >= IN_FLIGHT_EPOCHS && probe.less_than(&(e + 1 - IN_FLIGHT_EPOCHS)) {
-                activator.activate_after(Duration::from_micros(200));
-                return;
+            // Flow control: the epoch started IN_FLIGHT_EPOCHS epochs ago must be finished
+            // everywhere before this source produces more.
+            if started.len() > IN_FLIGHT_EPOCHS as usize {
+                let old = started[started.len() - 1 - IN_FLIGHT_EPOCHS as usize];
+                if probe.less_equal(&old) {
+                    activator.activate_after(Duration::from_micros(200));
+                    return;
+                }
             }
+            // A checkpoint is due: move to its first epoch; the jump is the barrier.
+            if let Some(interval) = checkpoint_interval {
+                let due = checkpoint_due(interval);
+                if due > checkpoint_of(*c.time()) {
+                    c.downgrade(&first_epoch_of(due));
+                    started.push_back(*c.time());
+                    in_epoch = 0;
+                    last_tick = Instant::now();
+                    activator.activate_after(interval.min(IDLE_TICK));
+                }
+            }
+            while started.len() > IN_FLIGHT_EPOCHS as usize + 1 {
+                started.pop_front();
+            }
+            let e = *c.time();
             for _ in 0..EPOCH_BATCHES {
                 match rx.try_recv() {
                     Ok(FromReader::Batch(b)) => {
@@ -250,6 +280,7 @@ fn source_stream<'s>(
                         in_epoch += 1;
                         if in_epoch >= EPOCH_BATCHES {
                             c.downgrade(&next_tick(e));
+                            started.push_back(next_tick(e));
                             in_epoch = 0;
                             last_tick = Instant::now();
                             activator.activate();
@@ -271,6 +302,7 @@ fn source_stream<'s>(
                     Err(TryRecvError::Empty) => {
                         if last_tick.elapsed() >= IDLE_TICK {
                             c.downgrade(&next_tick(e));
+                            started.push_back(next_tick(e));
                             in_epoch = 0;
                             last_tick = Instant::now();
                         }

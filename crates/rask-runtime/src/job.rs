@@ -139,6 +139,7 @@ pub fn run_job(plan: Arc<StreamPlan>, registry: ConnectorRegistry, opts: JobOpti
             .filter(|d| !d.is_zero())
             .unwrap_or(Duration::from_millis(200)),
         idle_timeout: plan.config.duration("table.exec.source.idle-timeout").ok().flatten().filter(|d| !d.is_zero()),
+        checkpoint_interval: plan.config.duration("execution.checkpointing.interval").ok().flatten().filter(|d| !d.is_zero()),
     };
     let shared = Arc::new(Shared::new(metrics.clone(), opts.cancel.clone()));
     let communication = match &opts.cluster {

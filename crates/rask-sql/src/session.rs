@@ -217,7 +217,12 @@ impl Session {
         match k {
             "parallelism.default" => int(1),
             "pipeline.max-parallelism" => int(1),
-            "table.exec.source.idle-timeout" | "execution.checkpointing.interval" => rask_types::options::parse_duration(v)
+            "execution.checkpointing.interval" => match rask_types::options::parse_duration(v) {
+                Ok(d) if d.as_millis() >= 10 => Ok(()),
+                Ok(_) => Err(SqlError::validation(pos, "checkpoint interval must be larger than or equal to 10 ms")),
+                Err(e) => Err(SqlError::validation(pos, format!("'{k}': {e}"))),
+            },
+            "table.exec.source.idle-timeout" => rask_types::options::parse_duration(v)
                 .map(|_| ())
                 .map_err(|e| SqlError::validation(pos, format!("'{k}': {e}"))),
             "table.local-time-zone" if !v.eq_ignore_ascii_case("UTC") && v != "+00:00" && v != "Z" => Err(SqlError::unsupported(

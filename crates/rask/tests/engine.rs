@@ -148,3 +148,47 @@ fn a_monitored_directory_picks_up_new_files_and_filters_by_pattern() {
     lines.sort();
     assert_eq!(lines, vec!["+I[10]", "+I[20]", "+I[30]"]);
 }
+
+/// Visible (committed) part files under `dir`.
+fn committed_rows(dir: &std::path::Path) -> usize {
+    let Ok(rd) = std::fs::read_dir(dir) else { return 0 };
+    rd.flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("part-"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap().lines().count())
+        .sum()
+}
+
+#[test]
+fn checkpoint_barriers_reach_sinks_at_the_interval() {
+    for (interval, expect_files) in [(Some("100 ms"), true), (None, false)] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let set = interval.map(|i| format!("SET 'execution.checkpointing.interval' = '{i}';")).unwrap_or_default();
+        let sql = format!(
+            "{set}
+             CREATE TABLE g (id BIGINT) WITH ('connector'='datagen', 'rows-per-second'='2000');
+             CREATE TABLE o (id BIGINT) WITH ('connector'='filesystem', 'path'='{}', 'format'='csv');
+             INSERT INTO o SELECT id FROM g;",
+            out.display()
+        );
+        let cancel = Arc::new(AtomicBool::new(false));
+        let c2 = cancel.clone();
+        let out2 = out.clone();
+        // Look at the directory while the job runs: files are committed (made visible) only at
+        // checkpoints, as with Flink's FileSink in streaming mode.
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(1200));
+            let visible = committed_rows(&out2);
+            c2.store(true, Ordering::SeqCst);
+            visible
+        });
+        let (r, _, _) = run(plan(&sql), 2, cancel);
+        let visible = t.join().unwrap();
+        assert!(r.unwrap().cancelled);
+        if expect_files {
+            assert!(visible > 0, "with checkpointing, part files are committed while the job runs");
+        } else {
+            assert_eq!(visible, 0, "without checkpointing, an unbounded job's part files stay in progress");
+        }
+    }
+}
