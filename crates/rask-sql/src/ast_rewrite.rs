@@ -76,6 +76,15 @@ impl VisitorMut for FlinkNames {
                 let (iv, k) = if matches!(**left, Expr::Interval(_)) { (left, right) } else { (right, left) };
                 parse_expr(&format!("__rask_interval_mul({iv}, {k})"))
             }
+            // IF(c, a, b) → CASE WHEN c THEN a ELSE b END: only the chosen branch is evaluated
+            // (IF(x <> 0, 1 / x, 0) must not fail on x = 0).
+            Expr::Function(f) if f.name.to_string().eq_ignore_ascii_case("if") => match &f.args {
+                FunctionArguments::List(list) if list.args.len() == 3 => {
+                    let a: Vec<String> = list.args.iter().map(|a| a.to_string()).collect();
+                    parse_expr(&format!("CASE WHEN {} THEN {} ELSE {} END", a[0], a[1], a[2]))
+                }
+                _ => None,
+            },
             // TIMESTAMPADD(SECOND, n, ts) / TIMESTAMPDIFF(DAY, a, b): the unit keyword becomes a literal.
             Expr::Function(f)
                 if f.name.to_string().eq_ignore_ascii_case("timestampadd") || f.name.to_string().eq_ignore_ascii_case("timestampdiff") =>
