@@ -25,6 +25,9 @@ use crate::watermark_node::WatermarkAssigner;
 
 pub struct Translator {
     nodes: Vec<PlanNode>,
+    /// Source node per table: a table read by several statements of a job is read once and
+    /// its rows feed every reader (Flink's `table.optimizer.reuse-source-enabled`, on by default).
+    sources: std::collections::HashMap<String, NodeId>,
     props: ExecutionProps,
     config: Options,
 }
@@ -47,7 +50,7 @@ fn show(e: &Expr) -> String {
 
 impl Translator {
     pub fn new(config: Options) -> Self {
-        Translator { nodes: Vec::new(), props: ExecutionProps::new(), config }
+        Translator { nodes: Vec::new(), sources: std::collections::HashMap::new(), props: ExecutionProps::new(), config }
     }
 
     pub fn finish(self) -> StreamPlan {
@@ -124,12 +127,21 @@ impl Translator {
                     ));
                 }
                 let cols: Vec<String> = src.schema.fields().iter().map(|f| f.name().clone()).collect();
-                let mut id = self.push(
-                    format!("TableSourceScan(table=[{}], connector=[{}], fields=[{}])", table.name, table.connector, cols.join(", ")),
-                    NodeKind::Source { table },
-                    vec![],
-                    src.schema.clone(),
-                );
+                let reuse = self.config.get("table.optimizer.reuse-source-enabled").is_none_or(|v| !v.eq_ignore_ascii_case("false"));
+                let mut id = match self.sources.get(&table.name) {
+                    Some(id) if reuse => *id,
+                    _ => {
+                        let name = table.name.clone();
+                        let id = self.push(
+                            format!("TableSourceScan(table=[{}], connector=[{}], fields=[{}])", table.name, table.connector, cols.join(", ")),
+                            NodeKind::Source { table },
+                            vec![],
+                            src.schema.clone(),
+                        );
+                        self.sources.insert(name, id);
+                        id
+                    }
+                };
                 if let Some(proj) = &scan.projection {
                     let full = DFSchema::try_from_qualified_schema(scan.table_name.clone(), &src.schema).map_err(|e| df_err(e, pos))?;
                     let exprs: Vec<Expr> = proj.iter().map(|i| Expr::Column(full.columns()[*i].clone())).collect();

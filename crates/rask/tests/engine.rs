@@ -192,3 +192,27 @@ fn checkpoint_barriers_reach_sinks_at_the_interval() {
         }
     }
 }
+
+#[test]
+fn a_source_read_by_two_statements_feeds_both_the_same_rows() {
+    let sql = "CREATE TABLE g (v INT) WITH ('connector'='datagen', 'number-of-rows'='50', 'fields.v.min'='1', 'fields.v.max'='1000000000');
+               CREATE TABLE a (v INT) WITH ('connector'='print', 'print-identifier'='a');
+               CREATE TABLE b (v INT) WITH ('connector'='print', 'print-identifier'='b');
+               EXECUTE STATEMENT SET BEGIN
+               INSERT INTO a SELECT v FROM g;
+               INSERT INTO b SELECT v FROM g WHERE v > 0;
+               END;";
+    let p = plan(sql);
+    assert_eq!(p.nodes.iter().filter(|n| matches!(n.kind, rask_sql::plan::NodeKind::Source { .. })).count(), 1, "one shared source");
+    for threads in [1, 2] {
+        let (r, _, lines) = run(p.clone(), threads, Arc::new(AtomicBool::new(false)));
+        r.unwrap();
+        let side = |id: &str| {
+            let mut v: Vec<String> = lines.iter().filter(|l| l.starts_with(id)).map(|l| l.split("> ").last().unwrap().to_string()).collect();
+            v.sort();
+            v
+        };
+        assert_eq!(side("a").len(), 50);
+        assert_eq!(side("a"), side("b"), "threads={threads}");
+    }
+}
