@@ -159,6 +159,7 @@ fn make_operator(
             cfg.idle_timeout,
         )),
         NodeKind::Union => Box::new(operators::union::Union),
+        NodeKind::Limit { skip, fetch } => Box::new(operators::limit::Limit::new(*skip, *fetch)),
         NodeKind::Sink { table } => {
             let connector = registry
                 .get(&table.connector)

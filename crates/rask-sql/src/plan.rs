@@ -50,6 +50,9 @@ pub enum NodeKind {
     Watermark { rowtime: usize, expr: Arc<dyn PhysicalExpr> },
     /// `UNION ALL` of the inputs (same schema).
     Union,
+    /// `LIMIT fetch OFFSET skip` on a stream: the first rows to arrive (one instance, fed by a
+    /// single exchange), as Flink's streaming limit.
+    Limit { skip: usize, fetch: Option<usize> },
     /// Writes rows to a table through its connector.
     Sink { table: Arc<TableDef> },
 }
@@ -103,7 +106,7 @@ impl StreamPlan {
     fn explain_node(&self, id: NodeId, depth: usize, p: usize, out: &mut String) {
         let n = &self.nodes[id];
         let par = match &n.kind {
-            NodeKind::Values { .. } => 1,
+            NodeKind::Values { .. } | NodeKind::Limit { .. } => 1,
             _ => p,
         };
         let _ = writeln!(out, "{}{} [parallelism={par}]", indent(depth), n.name);

@@ -224,7 +224,24 @@ impl Translator {
                 pos,
                 "ORDER BY on a stream is not supported (Flink only allows it on a time attribute; use Top-N with ROW_NUMBER instead)",
             )),
-            LogicalPlan::Limit(_) => Err(SqlError::unsupported(pos, "LIMIT is not supported by the streaming engine yet")),
+            LogicalPlan::Limit(l) => {
+                use datafusion_expr::logical_plan::{FetchType, SkipType};
+                let skip = match l.get_skip_type().map_err(|e| df_err(e, pos))? {
+                    SkipType::Literal(n) => n,
+                    SkipType::UnsupportedExpr => return Err(SqlError::unsupported(pos, "OFFSET must be a constant")),
+                };
+                let fetch = match l.get_fetch_type().map_err(|e| df_err(e, pos))? {
+                    FetchType::Literal(n) => n,
+                    FetchType::UnsupportedExpr => return Err(SqlError::unsupported(pos, "LIMIT must be a constant")),
+                };
+                let input = self.node(&l.input, pos)?;
+                let schema = arrow_schema(l.input.schema());
+                let name = match fetch {
+                    Some(f) => format!("Limit(offset=[{skip}], fetch=[{f}])"),
+                    None => format!("Limit(offset=[{skip}], fetch=[unlimited])"),
+                };
+                Ok(self.push(name, NodeKind::Limit { skip, fetch }, vec![Input { node: input, exchange: Exchange::Single }], schema))
+            }
             LogicalPlan::Distinct(_) => Err(SqlError::unsupported(pos, "SELECT DISTINCT is not supported by the streaming engine yet")),
             other => Err(SqlError::unsupported(pos, format!("'{}' is not supported in a streaming job", other.display()))),
         }

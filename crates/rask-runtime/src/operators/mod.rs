@@ -1,6 +1,7 @@
 //! The built-in operators, one per file, each implementing [`crate::operator::Operator`].
 
 pub mod calc;
+pub mod limit;
 pub mod sink;
 pub mod union;
 pub mod watermark;
