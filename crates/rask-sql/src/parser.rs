@@ -55,6 +55,17 @@ pub struct CreateTable {
     pub options: Vec<(String, String, Pos)>,
     pub comment: Option<String>,
     pub partitioned_by: Vec<String>,
+    pub like: Option<LikeClause>,
+}
+
+/// `LIKE source (INCLUDING ALL, EXCLUDING OPTIONS, …)`.
+#[derive(Debug, Clone)]
+pub struct LikeClause {
+    pub source: String,
+    pub pos: Pos,
+    /// (strategy, feature) in the order written: strategy is INCLUDING | EXCLUDING |
+    /// OVERWRITING; feature is ALL | CONSTRAINTS | GENERATED | METADATA | OPTIONS | PARTITIONS | WATERMARKS.
+    pub options: Vec<(String, String)>,
 }
 
 #[allow(clippy::large_enum_variant)]
@@ -624,6 +635,7 @@ fn parse_create_table(c: &mut Cursor, temporary: bool) -> Result<CreateTable> {
         options: vec![],
         comment: None,
         partitioned_by: vec![],
+        like: None,
     };
     if c.eat(&Token::LParen) {
         loop {
@@ -697,7 +709,30 @@ fn parse_create_table(c: &mut Cursor, temporary: bool) -> Result<CreateTable> {
         }
     }
     if c.eat_word("LIKE") {
-        return Err(SqlError::unsupported(c.pos(), "CREATE TABLE … LIKE is not supported yet"));
+        let pos = c.pos();
+        let source = c.object_name()?;
+        let mut options = Vec::new();
+        if c.eat(&Token::LParen) {
+            loop {
+                let strategy = c.ident()?.to_ascii_uppercase();
+                if !matches!(strategy.as_str(), "INCLUDING" | "EXCLUDING" | "OVERWRITING") {
+                    return Err(SqlError::parse(c.pos(), format!("expected INCLUDING, EXCLUDING or OVERWRITING, found '{strategy}'")));
+                }
+                let feature = c.ident()?.to_ascii_uppercase();
+                if !matches!(feature.as_str(), "ALL" | "CONSTRAINTS" | "GENERATED" | "METADATA" | "OPTIONS" | "PARTITIONS" | "WATERMARKS") {
+                    return Err(SqlError::parse(
+                        c.pos(),
+                        format!("unknown LIKE option '{feature}'; expected ALL, CONSTRAINTS, GENERATED, METADATA, OPTIONS, PARTITIONS or WATERMARKS"),
+                    ));
+                }
+                options.push((strategy, feature));
+                if !c.eat(&Token::Comma) {
+                    break;
+                }
+            }
+            c.expect(&Token::RParen)?;
+        }
+        t.like = Some(LikeClause { source, pos, options });
     }
     Ok(t)
 }

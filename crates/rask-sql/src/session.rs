@@ -240,7 +240,92 @@ impl Session {
     // DDL
     // ----------------------------------------------------------------------------------------
 
+    /// Merge `CREATE TABLE … LIKE src (…)` into a plain definition, with Flink's rules: the
+    /// source's columns come first; per feature INCLUDING (merge, clashes are errors),
+    /// EXCLUDING (drop) or OVERWRITING (the new definition wins); default INCLUDING ALL,
+    /// OVERWRITING OPTIONS.
+    fn merge_like(&self, ct: &CreateTable) -> Result<CreateTable> {
+        let Some(like) = &ct.like else { return Ok(ct.clone()) };
+        let src = match self.catalog.get(&like.source) {
+            Some(CatalogEntry::Table(t)) => t.clone(),
+            Some(CatalogEntry::View(_)) => return Err(SqlError::validation(like.pos, format!("LIKE needs a table, but '{}' is a view", like.source))),
+            None => return Err(self.unknown_table(&like.source, like.pos)),
+        };
+        let features = ["CONSTRAINTS", "GENERATED", "METADATA", "OPTIONS", "PARTITIONS", "WATERMARKS"];
+        let mut strategy: BTreeMap<&str, String> = features.iter().map(|f| (*f, "INCLUDING".to_string())).collect();
+        strategy.insert("OPTIONS", "OVERWRITING".into());
+        for (st, feat) in &like.options {
+            if feat == "ALL" {
+                for f in features {
+                    strategy.insert(f, st.clone());
+                }
+            } else if let Some(f) = features.iter().find(|f| *f == feat) {
+                strategy.insert(f, st.clone());
+            }
+        }
+        let keep = |f: &str| strategy.get(f).is_some_and(|s| s != "EXCLUDING");
+        let mut out = ct.clone();
+        out.like = None;
+        let mut columns = Vec::new();
+        for c in &src.columns {
+            let kind = match &c.spec {
+                ColumnSpec::Physical => ColumnKind::Physical(c.ty.clone()),
+                ColumnSpec::Computed(e) if keep("GENERATED") => ColumnKind::Computed(e.clone()),
+                ColumnSpec::Metadata { key, is_virtual } if keep("METADATA") => {
+                    ColumnKind::Metadata { ty: c.ty.clone(), key: Some(key.clone()), is_virtual: *is_virtual }
+                }
+                _ => continue,
+            };
+            if ct.columns.iter().any(|n| n.name == c.name) {
+                return Err(SqlError::validation(like.pos, format!("column '{}' is defined both in '{}' and in the new table", c.name, src.name)));
+            }
+            columns.push(crate::parser::ColumnDef { name: c.name.clone(), pos: c.pos, kind, comment: c.comment.clone() });
+        }
+        columns.extend(ct.columns.iter().cloned());
+        out.columns = columns;
+        if let Some(w) = &src.watermark {
+            match (strategy["WATERMARKS"].as_str(), &ct.watermark) {
+                ("EXCLUDING", _) | ("OVERWRITING", Some(_)) => {}
+                ("INCLUDING", Some(_)) => {
+                    return Err(SqlError::validation(like.pos, format!("both '{}' and the new table define a watermark; use OVERWRITING WATERMARKS", src.name)));
+                }
+                _ => out.watermark = Some(crate::parser::WatermarkDef { column: w.column.clone(), expr: w.expr.clone(), pos: w.pos }),
+            }
+        }
+        if let Some(pk) = &src.primary_key {
+            match (strategy["CONSTRAINTS"].as_str(), &ct.primary_key) {
+                ("EXCLUDING", _) | ("OVERWRITING", Some(_)) => {}
+                ("INCLUDING", Some(_)) => {
+                    return Err(SqlError::validation(like.pos, format!("both '{}' and the new table define a primary key; use OVERWRITING CONSTRAINTS", src.name)));
+                }
+                _ => out.primary_key = Some(pk.clone()),
+            }
+        }
+        match strategy["OPTIONS"].as_str() {
+            "EXCLUDING" => {}
+            mode => {
+                let mut opts: Vec<(String, String, Pos)> = Vec::new();
+                for (k, v) in src.options.raw() {
+                    opts.push((k.clone(), v.clone(), like.pos));
+                }
+                for (k, v, p) in &ct.options {
+                    match opts.iter_mut().find(|(ek, _, _)| ek == k) {
+                        Some(_) if mode == "INCLUDING" => {
+                            return Err(SqlError::validation(*p, format!("option '{k}' is defined both in '{}' and in the new table; use OVERWRITING OPTIONS", src.name)));
+                        }
+                        Some(e) => *e = (k.clone(), v.clone(), *p),
+                        None => opts.push((k.clone(), v.clone(), *p)),
+                    }
+                }
+                out.options = opts;
+            }
+        }
+        Ok(out)
+    }
+
     fn create_table(&mut self, ct: &CreateTable) -> Result<Outcome> {
+        let merged = self.merge_like(ct)?;
+        let ct = &merged;
         if self.catalog.get(&ct.name).is_some() {
             if ct.if_not_exists {
                 return Ok(Outcome::Done(format!("Table '{}' already exists; skipped.", ct.name)));
