@@ -160,6 +160,9 @@ fn make_operator(
         )),
         NodeKind::Union => Box::new(operators::union::Union),
         NodeKind::Limit { skip, fetch } => Box::new(operators::limit::Limit::new(*skip, *fetch)),
+        NodeKind::WindowAssign { time_col, spec } => {
+            Box::new(operators::window_tvf::WindowAssign::new(*time_col, *spec, node.schema.clone()))
+        }
         NodeKind::Sink { table } => {
             let connector = registry
                 .get(&table.connector)

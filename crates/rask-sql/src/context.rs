@@ -154,6 +154,12 @@ impl ContextProvider for Ctx<'_> {
         &self.expr_planners
     }
 
+    fn get_table_function_source(&self, name: &str, args: Vec<datafusion_expr::Expr>) -> DfResult<Arc<dyn TableSource>> {
+        let plan = self.session.window_tvf(self, name, &args).map_err(|e| DataFusionError::Plan(e.message()))?;
+        let schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
+        Ok(Arc::new(InlinedSource { schema, plan }))
+    }
+
     fn get_type_planner(&self) -> Option<Arc<dyn TypePlanner>> {
         Some(self.type_planner.clone())
     }

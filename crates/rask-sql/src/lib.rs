@@ -13,6 +13,7 @@ pub mod plan;
 pub mod session;
 pub mod translate;
 pub mod watermark_node;
+pub mod window_tvf;
 
 pub use error::SqlError;
 pub use plan::StreamPlan;

@@ -457,8 +457,131 @@ fn rewrite_flink_tokens(toks: &[TokenWithSpan]) -> Vec<TokenWithSpan> {
     out
 }
 
+/// Parameter names of the window table functions, in positional order.
+fn window_tvf_params(name: &str) -> Option<&'static [&'static str]> {
+    Some(match name {
+        "TUMBLE" => &["DATA", "TIMECOL", "SIZE", "OFFSET"],
+        "HOP" => &["DATA", "TIMECOL", "SLIDE", "SIZE", "OFFSET"],
+        "CUMULATE" => &["DATA", "TIMECOL", "STEP", "SIZE", "OFFSET"],
+        _ => return None,
+    })
+}
+
+/// `TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), size))` (also with `NAME => value` arguments) becomes
+/// the table-function call `__rask_window_tumble('t', 'ts', size)`, which the planner resolves.
+fn rewrite_window_tvfs(toks: &[TokenWithSpan]) -> Result<Vec<TokenWithSpan>> {
+    let mut out = Vec::with_capacity(toks.len());
+    let mut i = 0;
+    while i < toks.len() {
+        let is_tvf = is_word(&toks[i].token, "TABLE")
+            && matches!(toks.get(i + 1).map(|t| &t.token), Some(Token::LParen))
+            && matches!(toks.get(i + 2).map(|t| &t.token), Some(Token::Word(w)) if window_tvf_params(&w.value.to_ascii_uppercase()).is_some())
+            && matches!(toks.get(i + 3).map(|t| &t.token), Some(Token::LParen));
+        if !is_tvf {
+            out.push(toks[i].clone());
+            i += 1;
+            continue;
+        }
+        let Token::Word(fname) = &toks[i + 2].token else { unreachable!() };
+        let fname = fname.value.to_ascii_uppercase();
+        let params = window_tvf_params(&fname).unwrap_or(&[]);
+        let fpos = pos_of(&toks[i + 2]);
+        // Split the arguments at top-level commas, up to the function's ')'.
+        let mut j = i + 4;
+        let mut depth = 0i32;
+        let mut args: Vec<Vec<TokenWithSpan>> = vec![Vec::new()];
+        loop {
+            let Some(t) = toks.get(j) else {
+                return Err(SqlError::parse(fpos, format!("{fname}(…) is not closed")));
+            };
+            match &t.token {
+                Token::LParen => depth += 1,
+                Token::RParen if depth == 0 => break,
+                Token::RParen => depth -= 1,
+                Token::Comma if depth == 0 => {
+                    args.push(Vec::new());
+                    j += 1;
+                    continue;
+                }
+                _ => {}
+            }
+            args.last_mut().map(|a| a.push(t.clone()));
+            j += 1;
+        }
+        // j is at the function's ')'; the TABLE( ... ) must close right after.
+        if !matches!(toks.get(j + 1).map(|t| &t.token), Some(Token::RParen)) {
+            return Err(SqlError::parse(fpos, format!("expected ')' after {fname}(…) to close TABLE(…)")));
+        }
+        // Named arguments go to their positions.
+        let mut positional: Vec<Option<Vec<TokenWithSpan>>> = vec![None; params.len()];
+        let mut next = 0;
+        for a in args.into_iter().filter(|a| !a.is_empty()) {
+            let named = matches!(a.first().map(|t| &t.token), Some(Token::Word(_))) && matches!(a.get(1).map(|t| &t.token), Some(Token::RArrow));
+            let (slot, body) = if named {
+                let Token::Word(w) = &a[0].token else { unreachable!() };
+                let n = w.value.to_ascii_uppercase();
+                match params.iter().position(|p| *p == n) {
+                    Some(k) => (k, a[2..].to_vec()),
+                    None => {
+                        return Err(SqlError::parse(pos_of(&a[0]), format!("{fname} has no parameter '{}'; parameters: {}", w.value, params.join(", "))));
+                    }
+                }
+            } else {
+                (next, a)
+            };
+            if slot >= params.len() {
+                return Err(SqlError::parse(fpos, format!("too many arguments for {fname}; parameters: {}", params.join(", "))));
+            }
+            next = slot + 1;
+            // TABLE name → 'name'; DESCRIPTOR(col) → 'col'.
+            let body = match (body.first().map(|t| &t.token), body.get(1).map(|t| &t.token)) {
+                (Some(t0), Some(Token::Word(w))) if is_word(t0, "TABLE") && body.len() == 2 => {
+                    let mut t = body[1].clone();
+                    t.token = Token::SingleQuotedString(w.value.clone());
+                    vec![t]
+                }
+                (Some(t0), Some(Token::LParen)) if is_word(t0, "DESCRIPTOR") && body.len() == 4 => match &body[2].token {
+                    Token::Word(w) => {
+                        let mut t = body[2].clone();
+                        t.token = Token::SingleQuotedString(w.value.clone());
+                        vec![t]
+                    }
+                    _ => body,
+                },
+                _ => body,
+            };
+            positional[slot] = Some(body);
+        }
+        let mut call = toks[i + 2].clone();
+        call.token = Token::Word(Word { value: format!("__rask_window_{}", fname.to_ascii_lowercase()), quote_style: None, keyword: Keyword::NoKeyword });
+        out.push(call);
+        out.push(toks[i + 3].clone());
+        let required = params.len() - 1; // OFFSET is optional
+        for (k, a) in positional.into_iter().enumerate() {
+            match a {
+                Some(a) => {
+                    if k > 0 {
+                        let mut c = toks[i + 3].clone();
+                        c.token = Token::Comma;
+                        out.push(c);
+                    }
+                    out.extend(a);
+                }
+                None if k < required => {
+                    return Err(SqlError::parse(fpos, format!("{fname} needs the parameter {} ({})", params[k], params.join(", "))));
+                }
+                None => {}
+            }
+        }
+        out.push(toks[j].clone());
+        i = j + 2;
+    }
+    Ok(out)
+}
+
 fn parse_statement(toks: &[TokenWithSpan], pos: Pos) -> Result<FlinkStatement> {
-    let rewritten = rewrite_flink_tokens(toks);
+    let windowed = rewrite_window_tvfs(toks)?;
+    let rewritten = rewrite_flink_tokens(&windowed);
     let toks: &[TokenWithSpan] = &rewritten;
     let end_pos = toks.last().map(|t| Pos::new(t.span.end.line, t.span.end.column)).unwrap_or(pos);
     let mut c = Cursor::new(toks, end_pos);

@@ -50,6 +50,8 @@ pub enum NodeKind {
     Watermark { rowtime: usize, expr: Arc<dyn PhysicalExpr> },
     /// `UNION ALL` of the inputs (same schema).
     Union,
+    /// Window table function: appends window_start/window_end/window_time, one row per window.
+    WindowAssign { time_col: usize, spec: crate::window_tvf::WindowSpec },
     /// `LIMIT fetch OFFSET skip` on a stream: the first rows to arrive (one instance, fed by a
     /// single exchange), as Flink's streaming limit.
     Limit { skip: usize, fetch: Option<usize> },

@@ -523,7 +523,13 @@ impl Session {
                             other => other,
                         }
                     })?;
-                    e.alias(c.name.clone())
+                    if ast_expr_is_proctime(&c.spec) {
+                        let meta: std::collections::BTreeMap<String, String> =
+                            [(crate::window_tvf::TIME_ATTRIBUTE.to_string(), "proctime".to_string())].into_iter().collect();
+                        e.alias_with_metadata(c.name.clone(), Some(datafusion_common::metadata::FieldMetadata::from(meta)))
+                    } else {
+                        e.alias(c.name.clone())
+                    }
                 }
                 ColumnSpec::Metadata { .. } => cast(lit(datafusion_common::ScalarValue::Null), c.ty.ty.to_arrow()).alias(c.name.clone()),
             };
@@ -540,7 +546,8 @@ impl Session {
             let wexpr = sql_to_rel
                 .sql_to_expr(wast, plan.schema(), &mut pc)
                 .map_err(|e| df_err(e, w.pos))?;
-            plan = LogicalPlan::Extension(Extension { node: Arc::new(WatermarkAssigner { input: plan, rowtime, expr: wexpr, text: w.expr.to_string() }) });
+            let node = WatermarkAssigner::try_new(plan, rowtime, wexpr, w.expr.to_string()).map_err(|e| df_err(e, w.pos))?;
+            plan = LogicalPlan::Extension(Extension { node: Arc::new(node) });
         }
         Ok(plan)
     }
@@ -572,6 +579,73 @@ impl Session {
         };
         // Re-qualify with the view name so `v.col` resolves.
         LogicalPlanBuilder::from(plan).alias(v.name.clone()).and_then(|b| b.build()).map_err(|e| df_err(e, pos))
+    }
+
+    /// `__rask_window_tumble('t', 'ts', size [, offset])` (and hop/cumulate): the window table
+    /// function over table or view `t`, windowed on time attribute `ts`.
+    pub(crate) fn window_tvf(&self, ctx: &Ctx, name: &str, args: &[Expr]) -> Result<LogicalPlan> {
+        use crate::window_tvf::{WindowKind, WindowSpec, WindowTvf, TIME_ATTRIBUTE};
+        let pos = Pos::default();
+        let (kind, fname) = match name {
+            "__rask_window_tumble" => (WindowKind::Tumble, "TUMBLE"),
+            "__rask_window_hop" => (WindowKind::Hop, "HOP"),
+            "__rask_window_cumulate" => (WindowKind::Cumulate, "CUMULATE"),
+            other => return Err(SqlError::validation(pos, format!("unknown table function '{other}'"))),
+        };
+        let text = |i: usize, what: &str| -> Result<String> {
+            match args.get(i) {
+                Some(Expr::Literal(datafusion_common::ScalarValue::Utf8(Some(s)), _)) => Ok(s.clone()),
+                _ => Err(SqlError::validation(pos, format!("{fname}: the {what} argument must be {}", if i == 0 { "TABLE name" } else { "DESCRIPTOR(column)" }))),
+            }
+        };
+        let millis = |i: usize, what: &str| -> Result<i64> {
+            match args.get(i) {
+                Some(Expr::Literal(datafusion_common::ScalarValue::IntervalMonthDayNano(Some(v)), _)) if v.months == 0 => {
+                    Ok(v.days as i64 * 86_400_000 + v.nanoseconds / 1_000_000)
+                }
+                Some(Expr::Literal(datafusion_common::ScalarValue::IntervalDayTime(Some(v)), _)) => Ok(v.days as i64 * 86_400_000 + v.milliseconds as i64),
+                Some(other) => Err(SqlError::validation(pos, format!("{fname}: {what} must be a day-time INTERVAL literal, got {other}"))),
+                None => Err(SqlError::validation(pos, format!("{fname}: missing {what}"))),
+            }
+        };
+        let table = text(0, "first")?;
+        let time_col = text(1, "second")?;
+        let (size, step, off_at) = match kind {
+            WindowKind::Tumble => {
+                let s = millis(2, "size")?;
+                (s, s, 3)
+            }
+            WindowKind::Hop => (millis(3, "size")?, millis(2, "slide")?, 4),
+            WindowKind::Cumulate => (millis(3, "max size")?, millis(2, "step")?, 4),
+        };
+        let offset = if args.len() > off_at { millis(off_at, "offset")? } else { 0 };
+        if size <= 0 || step <= 0 {
+            return Err(SqlError::validation(pos, format!("{fname}: window size and slide/step must be positive")));
+        }
+        if kind != WindowKind::Tumble && size % step != 0 {
+            let what = if kind == WindowKind::Hop { "slide" } else { "step" };
+            return Err(SqlError::validation(pos, format!("{fname}: the window size must be an integral multiple of the {what}")));
+        }
+        let input = match self.catalog.get(&table) {
+            Some(CatalogEntry::Table(t)) => self.table_plan(ctx, t)?,
+            Some(CatalogEntry::View(v)) => self.view_plan(ctx, v, pos)?,
+            None => return Err(self.unknown_table(&table, pos)),
+        };
+        let idx = input.schema().index_of_column_by_name(None, &time_col).ok_or_else(|| {
+            SqlError::validation(pos, format!("{fname}: column '{time_col}' not found in '{table}'"))
+        })?;
+        let field = input.schema().field(idx);
+        if !field.metadata().contains_key(TIME_ATTRIBUTE) {
+            return Err(SqlError::validation(
+                pos,
+                format!(
+                    "{fname}: the window function requires the time column to be a time attribute (a rowtime with a WATERMARK, or PROCTIME()), but '{time_col}' is {}",
+                    flink_name(field.data_type())
+                ),
+            ));
+        }
+        let node = WindowTvf::try_new(input, idx, WindowSpec { kind, size, step, offset }).map_err(|e| df_err(e, pos))?;
+        Ok(LogicalPlan::Extension(Extension { node: Arc::new(node) }))
     }
 
     /// Called by the context provider for every table name in a query.
@@ -757,6 +831,10 @@ fn coerce_to(e: Expr, from: &DataType, to: &DataType, functions: &FunctionSet) -
                 return Expr::ScalarFunction(ScalarFunction::new_udf(named_struct, args));
             }
     cast(e, to.clone())
+}
+
+fn ast_expr_is_proctime(spec: &ColumnSpec) -> bool {
+    matches!(spec, ColumnSpec::Computed(e) if e.to_string().to_ascii_uppercase().replace(' ', "") == "PROCTIME()")
 }
 
 /// Flink's name for an Arrow type, for messages.

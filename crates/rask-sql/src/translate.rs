@@ -38,6 +38,15 @@ fn arrow_schema(s: &DFSchema) -> SchemaRef {
 
 /// Flink-style expression text without table qualifiers.
 fn show(e: &Expr) -> String {
+    let mut s = show_raw(e);
+    // Window TVFs are planned as generated table functions; their name is noise in a plan.
+    for f in ["__rask_window_tumble().", "__rask_window_hop().", "__rask_window_cumulate()."] {
+        s = s.replace(f, "");
+    }
+    s
+}
+
+fn show_raw(e: &Expr) -> String {
     match e {
         Expr::Alias(a) => {
             let inner = a.expr.human_display().to_string();
@@ -180,6 +189,18 @@ impl Translator {
                 Ok(self.calc(input, CalcStep::Filter(phys), format!("where=[{}]", show(&f.predicate)), schema))
             }
             LogicalPlan::SubqueryAlias(a) => self.node(&a.input, pos),
+            LogicalPlan::Extension(ext) if ext.node.as_any().downcast_ref::<crate::window_tvf::WindowTvf>().is_some() => {
+                let Some(w) = ext.node.as_any().downcast_ref::<crate::window_tvf::WindowTvf>() else { unreachable!() };
+                let input = self.node(&w.input, pos)?;
+                let schema = arrow_schema(&w.schema);
+                let name = crate::window_tvf::describe(&w.spec, w.input.schema().field(w.time_col).name());
+                Ok(self.push(
+                    name,
+                    NodeKind::WindowAssign { time_col: w.time_col, spec: w.spec },
+                    vec![Input { node: input, exchange: Exchange::Forward }],
+                    schema,
+                ))
+            }
             LogicalPlan::Extension(ext) => {
                 let Some(w) = ext.node.as_any().downcast_ref::<WatermarkAssigner>() else {
                     return Err(SqlError::Internal(format!("unknown plan extension {}", ext.node.name())));

@@ -5,7 +5,9 @@
 use std::cmp::Ordering;
 use std::fmt;
 
-use datafusion_common::{DFSchemaRef, Result as DfResult};
+use std::sync::Arc;
+
+use datafusion_common::{DFSchema, DFSchemaRef, Result as DfResult};
 use datafusion_expr::{Expr, LogicalPlan, UserDefinedLogicalNodeCore};
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -16,6 +18,30 @@ pub struct WatermarkAssigner {
     pub expr: Expr,
     /// The watermark expression as written, for EXPLAIN.
     pub text: String,
+    /// The input's schema with the rowtime column marked as a time attribute.
+    pub schema: DFSchemaRef,
+}
+
+impl WatermarkAssigner {
+    pub fn try_new(input: LogicalPlan, rowtime: usize, expr: Expr, text: String) -> DfResult<Self> {
+        let in_schema = input.schema();
+        let fields = in_schema
+            .iter()
+            .enumerate()
+            .map(|(i, (q, f))| {
+                let f = if i == rowtime {
+                    let mut m = f.metadata().clone();
+                    m.insert(crate::window_tvf::TIME_ATTRIBUTE.to_string(), "rowtime".to_string());
+                    Arc::new(f.as_ref().clone().with_metadata(m))
+                } else {
+                    f.clone()
+                };
+                (q.cloned(), f)
+            })
+            .collect();
+        let schema = Arc::new(DFSchema::new_with_metadata(fields, in_schema.metadata().clone())?);
+        Ok(WatermarkAssigner { input, rowtime, expr, text, schema })
+    }
 }
 
 impl PartialOrd for WatermarkAssigner {
@@ -32,7 +58,7 @@ impl UserDefinedLogicalNodeCore for WatermarkAssigner {
         vec![&self.input]
     }
     fn schema(&self) -> &DFSchemaRef {
-        self.input.schema()
+        &self.schema
     }
     fn expressions(&self) -> Vec<Expr> {
         vec![self.expr.clone()]
@@ -42,11 +68,6 @@ impl UserDefinedLogicalNodeCore for WatermarkAssigner {
         write!(f, "WatermarkAssigner(rowtime=[{}], watermark=[{}])", field.name(), self.text)
     }
     fn with_exprs_and_inputs(&self, mut exprs: Vec<Expr>, mut inputs: Vec<LogicalPlan>) -> DfResult<Self> {
-        Ok(WatermarkAssigner {
-            input: inputs.swap_remove(0),
-            rowtime: self.rowtime,
-            expr: exprs.swap_remove(0),
-            text: self.text.clone(),
-        })
+        WatermarkAssigner::try_new(inputs.swap_remove(0), self.rowtime, exprs.swap_remove(0), self.text.clone())
     }
 }

@@ -5,3 +5,4 @@ pub mod limit;
 pub mod sink;
 pub mod union;
 pub mod watermark;
+pub mod window_tvf;

@@ -1,0 +1,173 @@
+//! Window table functions (`TUMBLE`, `HOP`, `CUMULATE`) as a logical plan node: the input's
+//! columns plus `window_start`, `window_end` (TIMESTAMP(3)) and `window_time` (the time
+//! attribute's type, = window_end − 1 ms), one output row per window a row belongs to.
+
+use std::cmp::Ordering;
+use std::fmt;
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field, TimeUnit};
+use datafusion_common::{DFSchema, DFSchemaRef, Result as DfResult};
+use datafusion_expr::{Expr, LogicalPlan, UserDefinedLogicalNodeCore};
+
+/// Field metadata key marking a time attribute column (`rowtime` or `proctime`).
+pub const TIME_ATTRIBUTE: &str = "rask.time_attribute";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd)]
+pub enum WindowKind {
+    Tumble,
+    Hop,
+    Cumulate,
+}
+
+/// Window shape in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd)]
+pub struct WindowSpec {
+    pub kind: WindowKind,
+    pub size: i64,
+    /// HOP slide or CUMULATE step; equals `size` for TUMBLE.
+    pub step: i64,
+    pub offset: i64,
+}
+
+impl WindowSpec {
+    /// The windows containing `ts` (ms), as `(start, end)`, in ascending start (then end) order.
+    pub fn assign(&self, ts: i64, out: &mut Vec<(i64, i64)>) {
+        out.clear();
+        let floor = |t: i64, unit: i64| t - (t - self.offset).rem_euclid(unit);
+        match self.kind {
+            WindowKind::Tumble => {
+                let s = floor(ts, self.size);
+                out.push((s, s + self.size));
+            }
+            WindowKind::Hop => {
+                let last = floor(ts, self.step);
+                let mut s = last - self.size + self.step;
+                while s <= last {
+                    if s + self.size > ts {
+                        out.push((s, s + self.size));
+                    }
+                    s += self.step;
+                }
+            }
+            WindowKind::Cumulate => {
+                let s = floor(ts, self.size);
+                let mut e = floor(ts, self.step) + self.step;
+                while e <= s + self.size {
+                    out.push((s, e));
+                    e += self.step;
+                }
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct WindowTvf {
+    pub input: LogicalPlan,
+    pub time_col: usize,
+    pub spec: WindowSpec,
+    pub schema: DFSchemaRef,
+}
+
+impl PartialOrd for WindowTvf {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        (self.time_col, self.spec).partial_cmp(&(other.time_col, other.spec))
+    }
+}
+
+impl WindowTvf {
+    pub fn try_new(input: LogicalPlan, time_col: usize, spec: WindowSpec) -> DfResult<Self> {
+        let in_schema = input.schema();
+        let time_field = in_schema.field(time_col);
+        let mut fields: Vec<(Option<datafusion_common::TableReference>, Arc<Field>)> =
+            in_schema.iter().map(|(q, f)| (q.cloned(), f.clone())).collect();
+        // Columns of the input keep their values but are no longer time attributes (Flink).
+        for (_, f) in fields.iter_mut() {
+            if f.metadata().contains_key(TIME_ATTRIBUTE) {
+                let mut m = f.metadata().clone();
+                m.remove(TIME_ATTRIBUTE);
+                *f = Arc::new(f.as_ref().clone().with_metadata(m));
+            }
+        }
+        let ts3 = DataType::Timestamp(TimeUnit::Millisecond, None);
+        let wt_type = match time_field.data_type() {
+            DataType::Timestamp(_, tz) => DataType::Timestamp(TimeUnit::Millisecond, tz.clone()),
+            other => other.clone(),
+        };
+        fields.push((None, Arc::new(Field::new("window_start", ts3.clone(), false))));
+        fields.push((None, Arc::new(Field::new("window_end", ts3, false))));
+        let wt = Field::new("window_time", wt_type, false)
+            .with_metadata([(TIME_ATTRIBUTE.to_string(), "rowtime".to_string())].into_iter().collect());
+        fields.push((None, Arc::new(wt)));
+        let schema = Arc::new(DFSchema::new_with_metadata(fields, in_schema.metadata().clone())?);
+        Ok(WindowTvf { input, time_col, spec, schema })
+    }
+}
+
+impl UserDefinedLogicalNodeCore for WindowTvf {
+    fn name(&self) -> &str {
+        "WindowTableFunction"
+    }
+    fn inputs(&self) -> Vec<&LogicalPlan> {
+        vec![&self.input]
+    }
+    fn schema(&self) -> &DFSchemaRef {
+        &self.schema
+    }
+    fn expressions(&self) -> Vec<Expr> {
+        vec![]
+    }
+    fn fmt_for_explain(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "{}", describe(&self.spec, self.input.schema().field(self.time_col).name()))
+    }
+    fn with_exprs_and_inputs(&self, _exprs: Vec<Expr>, mut inputs: Vec<LogicalPlan>) -> DfResult<Self> {
+        WindowTvf::try_new(inputs.swap_remove(0), self.time_col, self.spec)
+    }
+}
+
+fn dur(ms: i64) -> String {
+    if ms % 3_600_000 == 0 {
+        format!("{} h", ms / 3_600_000)
+    } else if ms % 60_000 == 0 {
+        format!("{} min", ms / 60_000)
+    } else if ms % 1000 == 0 {
+        format!("{} s", ms / 1000)
+    } else {
+        format!("{ms} ms")
+    }
+}
+
+/// Flink-style description: `WindowTableFunction(window=[TUMBLE(time_col=[ts], size=[5 s])])`.
+pub fn describe(spec: &WindowSpec, time_col: &str) -> String {
+    let off = if spec.offset != 0 { format!(", offset=[{}]", dur(spec.offset)) } else { String::new() };
+    let w = match spec.kind {
+        WindowKind::Tumble => format!("TUMBLE(time_col=[{time_col}], size=[{}]{off})", dur(spec.size)),
+        WindowKind::Hop => format!("HOP(time_col=[{time_col}], size=[{}], slide=[{}]{off})", dur(spec.size), dur(spec.step)),
+        WindowKind::Cumulate => format!("CUMULATE(time_col=[{time_col}], max_size=[{}], step=[{}]{off})", dur(spec.size), dur(spec.step)),
+    };
+    format!("WindowTableFunction(window=[{w}])")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn w(kind: WindowKind, size: i64, step: i64, offset: i64, ts: i64) -> Vec<(i64, i64)> {
+        let mut v = Vec::new();
+        WindowSpec { kind, size, step, offset }.assign(ts, &mut v);
+        v
+    }
+
+    #[test]
+    fn assigns_like_flink() {
+        assert_eq!(w(WindowKind::Tumble, 5000, 5000, 0, 4999), vec![(0, 5000)]);
+        assert_eq!(w(WindowKind::Tumble, 5000, 5000, 0, 5000), vec![(5000, 10000)]);
+        assert_eq!(w(WindowKind::Tumble, 10000, 10000, 3000, 1000), vec![(-7000, 3000)]);
+        assert_eq!(w(WindowKind::Tumble, 5000, 5000, 0, -1), vec![(-5000, 0)]);
+        assert_eq!(w(WindowKind::Hop, 6000, 2000, 0, 3000), vec![(-2000, 4000), (0, 6000), (2000, 8000)]);
+        assert_eq!(w(WindowKind::Cumulate, 6000, 2000, 0, 1000), vec![(0, 2000), (0, 4000), (0, 6000)]);
+        assert_eq!(w(WindowKind::Cumulate, 6000, 2000, 0, 12500), vec![(12000, 14000), (12000, 16000), (12000, 18000)]);
+        assert_eq!(w(WindowKind::Cumulate, 6000, 2000, 0, 5000), vec![(0, 6000)]);
+    }
+}
