@@ -505,7 +505,7 @@ fn rewrite_window_tvfs(toks: &[TokenWithSpan]) -> Result<Vec<TokenWithSpan>> {
                 }
                 _ => {}
             }
-            args.last_mut().map(|a| a.push(t.clone()));
+            if let Some(a) = args.last_mut() { a.push(t.clone()) }
             j += 1;
         }
         // j is at the function's ')'; the TABLE( ... ) must close right after.

@@ -39,7 +39,7 @@ fn to_millis(a: &ArrayRef) -> Result<Vec<Option<i64>>> {
     };
     match a.data_type() {
         DataType::Timestamp(unit, _) => {
-            let unit = unit.clone();
+            let unit = *unit;
             let p: Vec<Option<i64>> = match unit {
                 TimeUnit::Second => a.as_primitive::<arrow::datatypes::TimestampSecondType>().iter().collect(),
                 TimeUnit::Millisecond => a.as_primitive::<arrow::datatypes::TimestampMillisecondType>().iter().collect(),
