@@ -129,7 +129,7 @@ pub fn build_dataflow(
                 values_stream(scope, node, b, shared.clone(), local_index)
             }
             _ => {
-                let op = make_operator(node, plan, registry, cfg, index, peers)?;
+                let op = make_operator(node, plan, registry, cfg, shared, index, peers)?;
                 let inputs = node.inputs.iter().map(|i| (streams[i.node].clone(), i.exchange.clone())).collect();
                 operator_stream(scope, node, inputs, op, cfg, shared.clone(), local_index)
             }
@@ -147,6 +147,7 @@ fn make_operator(
     plan: &StreamPlan,
     registry: &ConnectorRegistry,
     cfg: &EngineConfig,
+    shared: &Arc<Shared>,
     index: usize,
     peers: usize,
 ) -> Result<Box<dyn Operator>> {
@@ -161,7 +162,8 @@ fn make_operator(
         NodeKind::Union => Box::new(operators::union::Union),
         NodeKind::Limit { skip, fetch } => Box::new(operators::limit::Limit::new(*skip, *fetch)),
         NodeKind::WindowAssign { time_col, spec } => {
-            Box::new(operators::window_tvf::WindowAssign::new(*time_col, *spec, node.schema.clone()))
+            let late = shared.metrics.nodes[node.id].late_records_dropped.clone();
+            Box::new(operators::window_tvf::WindowAssign::new(*time_col, *spec, node.schema.clone(), late))
         }
         NodeKind::Sink { table } => {
             let connector = registry

@@ -122,6 +122,8 @@ pub struct JobSummary {
     pub records_in: u64,
     pub records_out: u64,
     pub skipped: u64,
+    /// Records dropped as late (behind the watermark for their window).
+    pub late_dropped: u64,
     pub cancelled: bool,
 }
 
@@ -209,6 +211,7 @@ pub fn run_job(plan: Arc<StreamPlan>, registry: ConnectorRegistry, opts: JobOpti
         records_in: metrics.source_records(),
         records_out: metrics.sink_records(),
         skipped: metrics.skipped_records(),
+        late_dropped: metrics.late_records_dropped(),
         cancelled: opts.cancel.load(std::sync::atomic::Ordering::Relaxed),
     })
 }

@@ -21,6 +21,9 @@ pub struct NodeMetrics {
     /// Combined input watermark per local worker (what the operator has seen).
     pub input_watermarks: Vec<AtomicI64>,
     pub source: Arc<SourceMetrics>,
+    /// Records dropped because they arrived after the watermark passed their window (Flink's
+    /// `numLateRecordsDropped`), summed over this process's instances.
+    pub late_records_dropped: Arc<AtomicU64>,
 }
 
 #[derive(Debug)]
@@ -43,6 +46,7 @@ impl JobMetrics {
                     watermarks: (0..local_workers).map(|_| AtomicI64::new(WATERMARK_MIN)).collect(),
                     input_watermarks: (0..local_workers).map(|_| AtomicI64::new(WATERMARK_MIN)).collect(),
                     source: Arc::new(SourceMetrics::default()),
+                    late_records_dropped: Arc::new(AtomicU64::new(0)),
                 })
                 .collect(),
         }
@@ -61,6 +65,11 @@ impl JobMetrics {
     /// Records skipped by `ignore-parse-errors`.
     pub fn skipped_records(&self) -> u64 {
         self.nodes.iter().map(|n| n.source.skipped_records.load(Ordering::Relaxed)).sum()
+    }
+
+    /// Late records dropped by all operators.
+    pub fn late_records_dropped(&self) -> u64 {
+        self.nodes.iter().map(|n| n.late_records_dropped.load(Ordering::Relaxed)).sum()
     }
 
     /// The lowest watermark arriving at any sink (`None` if no watermark yet).

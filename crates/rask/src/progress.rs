@@ -103,5 +103,5 @@ pub fn summary(s: &rask_runtime::JobSummary) -> String {
         human(s.records_in as f64 / secs),
         s.records_out,
         if s.skipped > 0 { format!(", {} malformed records skipped", s.skipped) } else { String::new() }
-    )
+    ) + &if s.late_dropped > 0 { format!(", {} late records dropped", s.late_dropped) } else { String::new() }
 }

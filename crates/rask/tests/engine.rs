@@ -216,3 +216,36 @@ fn a_source_read_by_two_statements_feeds_both_the_same_rows() {
         assert_eq!(side("a"), side("b"), "threads={threads}");
     }
 }
+
+#[test]
+fn late_rows_of_fired_windows_are_dropped_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("in");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(d.join("1.json"), "{\"v\": 1, \"ts\": \"2024-01-01 00:00:10\"}\n").unwrap();
+    let sql = format!(
+        "SET 'pipeline.auto-watermark-interval' = '20 ms';
+         CREATE TABLE s (v INT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '2' SECOND)
+           WITH ('connector'='filesystem','path'='{}','format'='json', 'source.monitor-interval'='20ms');
+         CREATE TABLE o (v INT, ws TIMESTAMP(3)) WITH ('connector'='print');
+         INSERT INTO o SELECT v, window_start FROM TABLE(TUMBLE(TABLE s, DESCRIPTOR(ts), INTERVAL '5' SECOND));",
+        d.display()
+    );
+    let cancel = Arc::new(AtomicBool::new(false));
+    let c2 = cancel.clone();
+    let d2 = d.clone();
+    let t = std::thread::spawn(move || {
+        // By now the watermark is 00:00:08, so the window [00:00:00, 00:00:05) has fired.
+        std::thread::sleep(Duration::from_millis(700));
+        std::fs::write(d2.join("2.json"), "{\"v\": 2, \"ts\": \"2024-01-01 00:00:01\"}\n{\"v\": 3, \"ts\": \"2024-01-01 00:00:09\"}\n").unwrap();
+        std::thread::sleep(Duration::from_millis(700));
+        c2.store(true, Ordering::SeqCst);
+    });
+    let (r, metrics, mut lines) = run(plan(&sql), 1, cancel);
+    t.join().unwrap();
+    let s = r.unwrap();
+    lines.sort();
+    assert_eq!(lines, vec!["+I[1, 2024-01-01T00:00:10]", "+I[3, 2024-01-01T00:00:05]"]);
+    assert_eq!(s.late_dropped, 1);
+    assert_eq!(metrics.late_records_dropped(), 1);
+}

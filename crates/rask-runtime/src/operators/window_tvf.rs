@@ -3,6 +3,7 @@
 //! A window that has already fired (its `window_time` is at or behind the current watermark) no
 //! longer takes rows: such late rows are dropped and counted, as in Flink.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, TimestampMillisecondArray, UInt32Array};
@@ -18,14 +19,15 @@ pub struct WindowAssign {
     spec: WindowSpec,
     schema: SchemaRef,
     watermark: i64,
-    /// Rows dropped because every window they belong to has fired.
-    pub late_dropped: u64,
+    /// Rows dropped because every window they belong to has fired (the operator's
+    /// `late_records_dropped` metric).
+    late_dropped: Arc<AtomicU64>,
     windows: Vec<(i64, i64)>,
 }
 
 impl WindowAssign {
-    pub fn new(time_col: usize, spec: WindowSpec, schema: SchemaRef) -> Self {
-        WindowAssign { time_col, spec, schema, watermark: WATERMARK_MIN, late_dropped: 0, windows: Vec::new() }
+    pub fn new(time_col: usize, spec: WindowSpec, schema: SchemaRef, late_dropped: Arc<AtomicU64>) -> Self {
+        WindowAssign { time_col, spec, schema, watermark: WATERMARK_MIN, late_dropped, windows: Vec::new() }
     }
 }
 
@@ -59,7 +61,7 @@ impl Operator for WindowAssign {
         let (mut starts, mut ends) = (Vec::with_capacity(times.len()), Vec::with_capacity(times.len()));
         for (i, t) in times.iter().enumerate() {
             let Some(t) = t else {
-                self.late_dropped += 1; // a row without event time belongs to no window
+                self.late_dropped.fetch_add(1, Ordering::Relaxed); // a row without event time belongs to no window
                 continue;
             };
             self.spec.assign(*t, &mut self.windows);
@@ -74,7 +76,7 @@ impl Operator for WindowAssign {
                 kept = true;
             }
             if !kept {
-                self.late_dropped += 1;
+                self.late_dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
         if rows.is_empty() {
@@ -119,7 +121,8 @@ mod tests {
             Field::new("window_time", ts, false),
         ]));
         let spec = WindowSpec { kind: WindowKind::Hop, size: 6000, step: 2000, offset: 0 };
-        let mut op = WindowAssign::new(0, spec, out_schema);
+        let late = Arc::new(AtomicU64::new(0));
+        let mut op = WindowAssign::new(0, spec, out_schema, late.clone());
         let mut out = Emitter::default();
         op.on_watermark(4999, &mut out).unwrap();
         // 1000 belongs to [-4000,2000), [-2000,4000), [0,6000): only the last has not fired.
@@ -131,7 +134,7 @@ mod tests {
         op.on_batch(0, b, &mut out).unwrap();
         let rows: usize = out.batches.iter().map(|b| b.num_rows()).sum();
         assert_eq!(rows, 2);
-        assert_eq!(op.late_dropped, 2);
+        assert_eq!(late.load(Ordering::Relaxed), 2);
         let ends = out.batches[0].data.column(2).as_primitive::<arrow::datatypes::TimestampMillisecondType>().values().to_vec();
         assert_eq!(ends, vec![6000, 6000]);
     }
