@@ -236,9 +236,9 @@ fn late_rows_of_fired_windows_are_dropped_and_counted() {
     let d2 = d.clone();
     let t = std::thread::spawn(move || {
         // By now the watermark is 00:00:08, so the window [00:00:00, 00:00:05) has fired.
-        std::thread::sleep(Duration::from_millis(700));
+        std::thread::sleep(Duration::from_millis(1500));
         std::fs::write(d2.join("2.json"), "{\"v\": 2, \"ts\": \"2024-01-01 00:00:01\"}\n{\"v\": 3, \"ts\": \"2024-01-01 00:00:09\"}\n").unwrap();
-        std::thread::sleep(Duration::from_millis(700));
+        std::thread::sleep(Duration::from_millis(1500));
         c2.store(true, Ordering::SeqCst);
     });
     let (r, metrics, mut lines) = run(plan(&sql), 1, cancel);
