@@ -138,7 +138,7 @@ fn a_monitored_directory_picks_up_new_files_and_filters_by_pattern() {
     let t = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(400));
         std::fs::write(d2.join("b.json"), "{\"v\": 3}\n").unwrap();
-        std::thread::sleep(Duration::from_millis(600));
+        std::thread::sleep(Duration::from_millis(1500));
         c2.store(true, Ordering::SeqCst);
     });
     let (r, _, mut lines) = run(p, 2, cancel);
