@@ -57,6 +57,27 @@ impl PrintTarget for Stdout {
     }
 }
 
+/// Collects `print` output in memory (tests, result previews).
+#[derive(Debug, Default)]
+pub struct MemoryPrint {
+    lines: std::sync::Mutex<Vec<String>>,
+}
+
+impl MemoryPrint {
+    /// Everything printed so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.lines.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+}
+
+impl PrintTarget for MemoryPrint {
+    fn print_lines(&self, lines: &[String]) {
+        if let Ok(mut l) = self.lines.lock() {
+            l.extend(lines.iter().cloned());
+        }
+    }
+}
+
 /// Counters a source updates (shared by all subtasks of the source in this process).
 #[derive(Debug, Default)]
 pub struct SourceMetrics {

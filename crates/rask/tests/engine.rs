@@ -4,24 +4,17 @@
 //! unbounded job.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rask_connectors::builtin_registry;
-use rask_runtime::connector::PrintTarget;
+use rask_runtime::connector::MemoryPrint;
 use rask_runtime::metrics::JobMetrics;
 use rask_runtime::{run_job, Cluster, JobOptions};
 use rask_sql::parser::parse_script;
 use rask_sql::{Outcome, Session, StreamPlan};
 use rask_types::WATERMARK_MAX;
 
-#[derive(Default)]
-struct Capture(Mutex<Vec<String>>);
-impl PrintTarget for Capture {
-    fn print_lines(&self, lines: &[String]) {
-        self.0.lock().unwrap().extend(lines.iter().cloned());
-    }
-}
 
 fn plan(sql: &str) -> StreamPlan {
     let mut s = Session::new(Arc::new(builtin_registry()));
@@ -37,10 +30,10 @@ fn plan(sql: &str) -> StreamPlan {
 fn run(plan: StreamPlan, threads: usize, cancel: Arc<AtomicBool>) -> (Result<rask_runtime::JobSummary, rask_runtime::RuntimeError>, Arc<JobMetrics>, Vec<String>) {
     let plan = Arc::new(plan);
     let metrics = Arc::new(JobMetrics::new(&plan, threads));
-    let cap = Arc::new(Capture::default());
+    let cap = Arc::new(MemoryPrint::default());
     let opts = JobOptions { cluster: Cluster::Local { threads }, batch_size: 64, print: cap.clone(), cancel };
     let r = run_job(plan, builtin_registry(), opts, metrics.clone());
-    let lines = cap.0.lock().unwrap().clone();
+    let lines = cap.lines();
     (r, metrics, lines)
 }
 

@@ -14,23 +14,15 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use rask_connectors::builtin_registry;
-use rask_runtime::connector::PrintTarget;
+use rask_runtime::connector::MemoryPrint;
 use rask_runtime::metrics::JobMetrics;
 use rask_runtime::{run_job, Cluster, JobOptions};
 use rask_sql::parser::parse_script;
 use rask_sql::{Outcome, Session};
 
-#[derive(Default)]
-struct Capture(Mutex<Vec<String>>);
-
-impl PrintTarget for Capture {
-    fn print_lines(&self, lines: &[String]) {
-        self.0.lock().unwrap().extend(lines.iter().cloned());
-    }
-}
 
 /// `2> +I[..]` → `+I[..]`, `id:2> +I[..]` → `id> +I[..]`.
 fn strip_subtask(line: &str) -> String {
@@ -105,7 +97,7 @@ fn run_query(session: &mut Session, sql: &str, parallelism: usize) -> Result<Vec
             other => return Err(format!("expected a job, got {other:?}")),
         }
     }
-    let capture = Arc::new(Capture::default());
+    let capture = Arc::new(MemoryPrint::default());
     for plan in plans {
         let plan = Arc::new(plan);
         let metrics = Arc::new(JobMetrics::new(&plan, parallelism));
@@ -117,7 +109,7 @@ fn run_query(session: &mut Session, sql: &str, parallelism: usize) -> Result<Vec
         };
         run_job(plan, builtin_registry(), opts, metrics).map_err(|e| e.to_string())?;
     }
-    let lines = capture.0.lock().unwrap().iter().map(|l| strip_subtask(l)).collect();
+    let lines = capture.lines().iter().map(|l| strip_subtask(l)).collect();
     Ok(lines)
 }
 
