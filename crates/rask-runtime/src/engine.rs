@@ -64,6 +64,11 @@ fn checkpoint_due(interval: Duration) -> u64 {
     ms / (interval.as_millis() as u64).max(10)
 }
 
+/// The text of a panic payload.
+pub fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {
+    p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_else(|| "unknown panic".into())
+}
+
 /// State shared by all worker threads of one process.
 pub struct Shared {
     pub metrics: Arc<JobMetrics>,
@@ -206,7 +211,8 @@ fn source_stream<'s>(
         let thread_name = format!("rask-source-{id}-{sender}");
         let stop = shared.clone();
         let spawned = std::thread::Builder::new().name(thread_name).spawn(move || {
-            loop {
+            let failed = tx.clone();
+            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || loop {
                 if stop.stopped() {
                     return;
                 }
@@ -227,6 +233,10 @@ fn source_stream<'s>(
                 if last {
                     return;
                 }
+            }));
+            if let Err(p) = run {
+                // A connector bug must fail the job, never look like the end of the input.
+                let _ = failed.send(FromReader::Failed(RuntimeError::Internal(format!("source reader panicked: {}", panic_message(&p)))));
             }
         });
         let rx: Option<Receiver<FromReader>> = match spawned {
@@ -293,7 +303,12 @@ fn source_stream<'s>(
                             return;
                         }
                     }
-                    Ok(FromReader::End) | Err(TryRecvError::Disconnected) => {
+                    Err(TryRecvError::Disconnected) => {
+                        shared.fail(RuntimeError::Internal(format!("{name}: the source reader stopped without ending its input")));
+                        cap = None;
+                        return;
+                    }
+                    Ok(FromReader::End) => {
                         // End of bounded input: a final MAX watermark fires every event-time timer.
                         output.session(&*c).give_container(&mut Batch::watermark(sender, WATERMARK_MAX));
                         metrics.nodes[id].watermarks[local_index].store(WATERMARK_MAX, Ordering::Relaxed);

@@ -174,22 +174,16 @@ pub fn run_job(plan: Arc<StreamPlan>, registry: ConnectorRegistry, opts: JobOpti
     let start = Instant::now();
     let sh = shared.clone();
     let guards = timely::execute::execute_from(builders, guard, WorkerConfig::default(), move |worker| {
-        let probe = ProbeHandle::<Epoch>::new();
-        let local_index = worker.index() - first_local;
-        let plan = plan.clone();
-        let built = worker.dataflow::<Epoch, _, _>(|scope| build_dataflow(scope, &plan, &registry, &cfg, &sh, &probe, local_index));
-        if let Err(e) = built {
-            sh.fail(e);
-            return;
-        }
-        while !probe.done() {
-            if sh.stopped() {
-                break;
-            }
-            worker.step_or_park(Some(Duration::from_millis(20)));
+        // An operator panic on this worker must stop the others too (they would otherwise
+        // wait for its progress forever).
+        let sh2 = sh.clone();
+        let body = std::panic::AssertUnwindSafe(|| run_worker(worker, &plan, &registry, &cfg, &sh, first_local));
+        if let Err(p) = std::panic::catch_unwind(body) {
+            sh2.fail(RuntimeError::Internal(format!("worker panicked: {}", crate::engine::panic_message(&p))));
         }
     })
     .map_err(|e| RuntimeError::External(format!("cannot start the timely cluster: {e}")))?;
+
     // Joining drops timely's communication guard, which panics if a network thread died
     // (another process of the cluster went away): report that as an external failure.
     let joined = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || guards.join()));
@@ -214,4 +208,29 @@ pub fn run_job(plan: Arc<StreamPlan>, registry: ConnectorRegistry, opts: JobOpti
         late_dropped: metrics.late_records_dropped(),
         cancelled: opts.cancel.load(std::sync::atomic::Ordering::Relaxed),
     })
+}
+
+/// One worker: build the dataflow, then step until the sinks' probe says every epoch is done,
+/// or the job is cancelled or failed.
+fn run_worker(
+    worker: &mut timely::worker::Worker,
+    plan: &Arc<StreamPlan>,
+    registry: &ConnectorRegistry,
+    cfg: &EngineConfig,
+    sh: &Arc<Shared>,
+    first_local: usize,
+) {
+    let probe = ProbeHandle::<Epoch>::new();
+    let local_index = worker.index() - first_local;
+    let built = worker.dataflow::<Epoch, _, _>(|scope| build_dataflow(scope, plan, registry, cfg, sh, &probe, local_index));
+    if let Err(e) = built {
+        sh.fail(e);
+        return;
+    }
+    while !probe.done() {
+        if sh.stopped() {
+            break;
+        }
+        worker.step_or_park(Some(Duration::from_millis(20)));
+    }
 }

@@ -242,3 +242,91 @@ fn late_rows_of_fired_windows_are_dropped_and_counted() {
     assert_eq!(s.late_dropped, 1);
     assert_eq!(metrics.late_records_dropped(), 1);
 }
+
+mod panicky {
+    //! A connector that panics, to check that bugs fail the job instead of hanging it or
+    //! silently truncating the input.
+    use arrow::datatypes::SchemaRef;
+    use rask_runtime::connector::{Connector, SinkContext, SinkWriter, SourceContext, SourceEvent, SourceReader};
+    use rask_runtime::error::Result;
+    use rask_sql::catalog::{ConnectorCaps, TableDef};
+    use rask_types::options::{OptionKind, OptionSpec, Options};
+    use rask_types::StreamBatch;
+
+    pub struct Panicky;
+    struct Reader(usize);
+    struct Writer;
+
+    impl SourceReader for Reader {
+        fn next(&mut self) -> Result<SourceEvent> {
+            self.0 += 1;
+            if self.0 > 3 {
+                panic!("reader bug");
+            }
+            Ok(SourceEvent::Idle)
+        }
+    }
+    impl SinkWriter for Writer {
+        fn write(&mut self, _b: &StreamBatch) -> Result<()> {
+            panic!("sink bug");
+        }
+        fn flush(&mut self) -> Result<()> {
+            Ok(())
+        }
+    }
+    impl Connector for Panicky {
+        fn name(&self) -> &'static str {
+            "panicky"
+        }
+        fn description(&self) -> &'static str {
+            "panics (tests only)"
+        }
+        fn option_specs(&self, _o: &Options) -> Vec<OptionSpec> {
+            vec![]
+        }
+        fn validate(&self, _o: &Options, _s: &SchemaRef) -> std::result::Result<ConnectorCaps, String> {
+            Ok(ConnectorCaps { source: true, sink: true, bounded: false })
+        }
+        fn create_source(&self, _t: &TableDef, _c: &SourceContext) -> Result<Box<dyn SourceReader>> {
+            Ok(Box::new(Reader(0)))
+        }
+        fn create_sink(&self, _t: &TableDef, _c: &SinkContext) -> Result<Box<dyn SinkWriter>> {
+            Ok(Box::new(Writer))
+        }
+    }
+}
+
+#[test]
+fn panics_in_connectors_fail_the_job_instead_of_hanging_or_truncating() {
+    let mut registry = builtin_registry();
+    registry.register(Arc::new(panicky::Panicky));
+    for (sql, want) in [
+        (
+            "CREATE TABLE s (v INT) WITH ('connector'='panicky'); CREATE TABLE o (v INT) WITH ('connector'='blackhole'); INSERT INTO o SELECT v FROM s;",
+            "source reader panicked: reader bug",
+        ),
+        (
+            "CREATE TABLE s (v INT) WITH ('connector'='datagen', 'number-of-rows'='100'); CREATE TABLE o (v INT) WITH ('connector'='panicky'); INSERT INTO o SELECT v FROM s;",
+            "worker panicked: sink bug",
+        ),
+    ] {
+        let mut session = Session::new(Arc::new(registry.clone()));
+        let mut job = None;
+        for st in parse_script(sql).unwrap() {
+            if let Outcome::Job(p) = session.execute(&st).unwrap() {
+                job = Some(p);
+            }
+        }
+        let plan = Arc::new(job.unwrap());
+        let metrics = Arc::new(JobMetrics::new(&plan, 2));
+        let opts = JobOptions {
+            cluster: Cluster::Local { threads: 2 },
+            batch_size: 16,
+            print: Arc::new(MemoryPrint::default()),
+            cancel: Arc::new(AtomicBool::new(false)),
+        };
+        let e = run_job(plan, registry.clone(), opts, metrics).unwrap_err();
+        assert_eq!(e.fault(), rask_types::Fault::Internal);
+        assert!(e.to_string().contains(want), "{e}");
+    }
+}
