@@ -69,6 +69,12 @@ impl VisitorMut for FlinkNames {
                     "CASE WHEN date_trunc('{u}', {expr}) = {expr} THEN {expr} ELSE date_trunc('{u}', {expr}) + INTERVAL '{unit}' END"
                 ))
             }),
+            // An approximate literal (with an exponent, `1.5e10`) is a DOUBLE in Flink, while
+            // exact literals (`12.5`) are DECIMAL.
+            Expr::Value(v) if matches!(&v.value, Value::Number(n, _) if n.contains(['e', 'E'])) => match &v.value {
+                Value::Number(n, _) => parse_expr(&format!("CAST('{n}' AS DOUBLE)")),
+                _ => None,
+            },
             // n * INTERVAL '1' SECOND → __rask_interval_mul(INTERVAL '1' SECOND, n)
             Expr::BinaryOp { left, op: BinaryOperator::Multiply, right }
                 if matches!(**left, Expr::Interval(_)) || matches!(**right, Expr::Interval(_)) =>

@@ -190,3 +190,78 @@ impl ScalarUDFImpl for IntervalMul {
         Ok(ColumnarValue::Array(Arc::new(out)))
     }
 }
+
+/// Java's numeric narrowing, used for `CAST(x AS TINYINT|SMALLINT|INT|BIGINT)` from a number:
+/// integers wrap (two's complement), floating point saturates and NaN becomes 0, decimals
+/// truncate toward zero then wrap — Flink's cast semantics (Rust's `as` is exactly Java's).
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct JavaNarrow {
+    name: String,
+    target: DataType,
+    signature: Signature,
+}
+
+impl JavaNarrow {
+    pub fn new(target: DataType) -> Self {
+        JavaNarrow { name: format!("__rask_java_cast_{}", target).to_ascii_lowercase(), target, signature: Signature::any(1, Volatility::Immutable) }
+    }
+}
+
+impl ScalarUDFImpl for JavaNarrow {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _args: &[DataType]) -> DfResult<DataType> {
+        Ok(self.target.clone())
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        use arrow::array::{Array, AsArray, Int16Array, Int32Array, Int64Array, Int8Array};
+        use arrow::datatypes as adt;
+        let a = args.args[0].to_array(args.number_rows)?;
+        // Every source value as i64 (wrapping) or as f64 (saturating on the final cast).
+        enum V {
+            I(Vec<Option<i64>>),
+            F(Vec<Option<f64>>),
+        }
+        let v = match a.data_type() {
+            DataType::Int8 => V::I(a.as_primitive::<adt::Int8Type>().iter().map(|x| x.map(|x| x as i64)).collect()),
+            DataType::Int16 => V::I(a.as_primitive::<adt::Int16Type>().iter().map(|x| x.map(|x| x as i64)).collect()),
+            DataType::Int32 => V::I(a.as_primitive::<adt::Int32Type>().iter().map(|x| x.map(|x| x as i64)).collect()),
+            DataType::Int64 => V::I(a.as_primitive::<adt::Int64Type>().iter().collect()),
+            DataType::UInt8 => V::I(a.as_primitive::<adt::UInt8Type>().iter().map(|x| x.map(|x| x as i64)).collect()),
+            DataType::UInt16 => V::I(a.as_primitive::<adt::UInt16Type>().iter().map(|x| x.map(|x| x as i64)).collect()),
+            DataType::UInt32 => V::I(a.as_primitive::<adt::UInt32Type>().iter().map(|x| x.map(|x| x as i64)).collect()),
+            DataType::UInt64 => V::I(a.as_primitive::<adt::UInt64Type>().iter().map(|x| x.map(|x| x as i64)).collect()),
+            DataType::Float32 => V::F(a.as_primitive::<adt::Float32Type>().iter().map(|x| x.map(|x| x as f64)).collect()),
+            DataType::Float64 => V::F(a.as_primitive::<adt::Float64Type>().iter().collect()),
+            DataType::Decimal128(_, s) => {
+                // Scale s: value = x / 10^s (a negative scale multiplies).
+                let p = 10i128.checked_pow(s.unsigned_abs() as u32).unwrap_or(i128::MAX);
+                let neg = *s < 0;
+                V::I(a
+                    .as_primitive::<adt::Decimal128Type>()
+                    .iter()
+                    .map(|x| x.map(|x| if neg { x.wrapping_mul(p) as i64 } else { (x / p) as i64 }))
+                    .collect())
+            }
+            DataType::Null => V::I(vec![None; a.len()]),
+            other => return datafusion_common::exec_err!("cannot narrow {other} to {}", self.target),
+        };
+        let out: ArrayRef = match (&self.target, v) {
+            (DataType::Int8, V::I(v)) => Arc::new(v.into_iter().map(|x| x.map(|x| x as i8)).collect::<Int8Array>()),
+            (DataType::Int16, V::I(v)) => Arc::new(v.into_iter().map(|x| x.map(|x| x as i16)).collect::<Int16Array>()),
+            (DataType::Int32, V::I(v)) => Arc::new(v.into_iter().map(|x| x.map(|x| x as i32)).collect::<Int32Array>()),
+            (DataType::Int64, V::I(v)) => Arc::new(v.into_iter().collect::<Int64Array>()),
+            // Java: (byte)/(short) of a double goes through int.
+            (DataType::Int8, V::F(v)) => Arc::new(v.into_iter().map(|x| x.map(|x| x as i32 as i8)).collect::<Int8Array>()),
+            (DataType::Int16, V::F(v)) => Arc::new(v.into_iter().map(|x| x.map(|x| x as i32 as i16)).collect::<Int16Array>()),
+            (DataType::Int32, V::F(v)) => Arc::new(v.into_iter().map(|x| x.map(|x| x as i32)).collect::<Int32Array>()),
+            (DataType::Int64, V::F(v)) => Arc::new(v.into_iter().map(|x| x.map(|x| x as i64)).collect::<Int64Array>()),
+            (t, _) => return datafusion_common::exec_err!("cannot narrow to {t}"),
+        };
+        Ok(ColumnarValue::Array(out))
+    }
+}

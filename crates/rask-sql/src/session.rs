@@ -881,12 +881,35 @@ pub(crate) fn optimize(plan: LogicalPlan, ctx: &Ctx, pos: Pos) -> Result<Logical
     datafusion_optimizer::Optimizer::with_rules(rules).optimize(plan, &config, |_, _| {}).map_err(|e| df_err(e, pos))
 }
 
-/// `CAST(x AS STRING)` renders values as Flink does, not as Arrow's cast kernel does.
+/// `CAST(x AS STRING)` renders values as Flink does, not as Arrow's cast kernel does; numeric
+/// casts to integer types narrow as Java does (wrap / saturate) instead of failing on overflow.
 fn rewrite_casts(plan: LogicalPlan, functions: &FunctionSet, pos: Pos) -> Result<LogicalPlan> {
     let f = functions.cast_to_string.clone();
+    let narrow = |t: &DataType| -> Option<Arc<datafusion_expr::ScalarUDF>> {
+        matches!(t, DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64)
+            .then(|| Arc::new(datafusion_expr::ScalarUDF::new_from_impl(crate::functions::JavaNarrow::new(t.clone()))))
+    };
+    let numeric = |t: &DataType| t.is_numeric() && !matches!(t, DataType::Decimal256(_, _));
     plan.transform_up(|p| {
+        // Expressions of single-input nodes (projections, filters) are typed by that input.
+        let input_schema = match p.inputs().as_slice() {
+            [one] => Some(one.schema().clone()),
+            _ => None,
+        };
         p.map_expressions(|e| {
             e.transform_up(|e| match e {
+                Expr::Cast(c) if narrow(c.field.data_type()).is_some()
+                    && input_schema.as_ref().and_then(|s| c.expr.get_type(s).ok()).is_some_and(|t| numeric(&t) && &t != c.field.data_type()) =>
+                {
+                    let udf = narrow(c.field.data_type()).ok_or_else(|| DataFusionError::Internal("narrow".into()))?;
+                    Ok(Transformed::yes(Expr::ScalarFunction(ScalarFunction::new_udf(udf, vec![*c.expr]))))
+                }
+                Expr::TryCast(c) if narrow(c.field.data_type()).is_some()
+                    && input_schema.as_ref().and_then(|s| c.expr.get_type(s).ok()).is_some_and(|t| numeric(&t) && &t != c.field.data_type()) =>
+                {
+                    let udf = narrow(c.field.data_type()).ok_or_else(|| DataFusionError::Internal("narrow".into()))?;
+                    Ok(Transformed::yes(Expr::ScalarFunction(ScalarFunction::new_udf(udf, vec![*c.expr]))))
+                }
                 Expr::Cast(c) if c.field.data_type() == &DataType::Utf8 => {
                     Ok(Transformed::yes(Expr::ScalarFunction(ScalarFunction::new_udf(f.clone(), vec![*c.expr]))))
                 }
