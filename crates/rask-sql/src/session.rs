@@ -889,7 +889,23 @@ fn rewrite_casts(plan: LogicalPlan, functions: &FunctionSet, pos: Pos) -> Result
         matches!(t, DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64)
             .then(|| Arc::new(datafusion_expr::ScalarUDF::new_from_impl(crate::functions::JavaNarrow::new(t.clone()))))
     };
-    let numeric = |t: &DataType| t.is_numeric() && !matches!(t, DataType::Decimal256(_, _));
+    // Only conversions that can lose range: floats and decimals to integers, and integers to
+    // narrower integers. Widening casts (often inserted by type coercion) stay native casts.
+    let width = |t: &DataType| -> u32 {
+        match t {
+            DataType::Int8 | DataType::UInt8 => 8,
+            DataType::Int16 | DataType::UInt16 => 16,
+            DataType::Int32 | DataType::UInt32 => 32,
+            DataType::Int64 => 64,
+            _ => 128,
+        }
+    };
+    let narrowing = move |src: &DataType, dst: &DataType| -> bool {
+        if !src.is_numeric() || matches!(src, DataType::Decimal256(_, _)) {
+            return false;
+        }
+        !src.is_integer() || width(src) > width(dst) || (src.is_unsigned_integer() && width(src) == width(dst))
+    };
     plan.transform_up(|p| {
         // Expressions of single-input nodes (projections, filters) are typed by that input.
         let input_schema = match p.inputs().as_slice() {
@@ -899,13 +915,13 @@ fn rewrite_casts(plan: LogicalPlan, functions: &FunctionSet, pos: Pos) -> Result
         p.map_expressions(|e| {
             e.transform_up(|e| match e {
                 Expr::Cast(c) if narrow(c.field.data_type()).is_some()
-                    && input_schema.as_ref().and_then(|s| c.expr.get_type(s).ok()).is_some_and(|t| numeric(&t) && &t != c.field.data_type()) =>
+                    && input_schema.as_ref().and_then(|s| c.expr.get_type(s).ok()).is_some_and(|t| narrowing(&t, c.field.data_type())) =>
                 {
                     let udf = narrow(c.field.data_type()).ok_or_else(|| DataFusionError::Internal("narrow".into()))?;
                     Ok(Transformed::yes(Expr::ScalarFunction(ScalarFunction::new_udf(udf, vec![*c.expr]))))
                 }
                 Expr::TryCast(c) if narrow(c.field.data_type()).is_some()
-                    && input_schema.as_ref().and_then(|s| c.expr.get_type(s).ok()).is_some_and(|t| numeric(&t) && &t != c.field.data_type()) =>
+                    && input_schema.as_ref().and_then(|s| c.expr.get_type(s).ok()).is_some_and(|t| narrowing(&t, c.field.data_type())) =>
                 {
                     let udf = narrow(c.field.data_type()).ok_or_else(|| DataFusionError::Internal("narrow".into()))?;
                     Ok(Transformed::yes(Expr::ScalarFunction(ScalarFunction::new_udf(udf, vec![*c.expr]))))
