@@ -185,6 +185,38 @@ fn make_operator(
     })
 }
 
+/// A source's epoch bookkeeping: the recent epochs it started (flow control waits on the one
+/// `IN_FLIGHT_EPOCHS` back), batches given in the open epoch, and when it last advanced.
+struct SourceClock {
+    started: std::collections::VecDeque<Epoch>,
+    in_epoch: usize,
+    last_tick: Instant,
+}
+
+impl SourceClock {
+    fn new(first: Epoch) -> Self {
+        SourceClock { started: std::collections::VecDeque::from([first]), in_epoch: 0, last_tick: Instant::now() }
+    }
+
+    /// Flow control: the epoch started `IN_FLIGHT_EPOCHS` epochs ago must be finished everywhere
+    /// before this source produces more.
+    fn may_produce(&self, probe: &ProbeHandle<Epoch>) -> bool {
+        let n = IN_FLIGHT_EPOCHS as usize;
+        self.started.len() <= n || !probe.less_equal(&self.started[self.started.len() - 1 - n])
+    }
+
+    /// Move the source's capability to epoch `to`.
+    fn advance(&mut self, cap: &mut Capability<Epoch>, to: Epoch) {
+        cap.downgrade(&to);
+        self.started.push_back(to);
+        while self.started.len() > IN_FLIGHT_EPOCHS as usize + 1 {
+            self.started.pop_front();
+        }
+        self.in_epoch = 0;
+        self.last_tick = Instant::now();
+    }
+}
+
 enum FromReader {
     Batch(StreamBatch),
     End,
@@ -246,10 +278,8 @@ fn source_stream<'s>(
                 None
             }
         };
-        let mut started: std::collections::VecDeque<Epoch> = std::collections::VecDeque::from([*cap.time()]);
+        let mut clock = SourceClock::new(*cap.time());
         let mut cap = Some(cap);
-        let mut in_epoch = 0usize;
-        let mut last_tick = Instant::now();
         let metrics = shared.metrics.clone();
         move |output| {
             let Some(c) = cap.as_mut() else { return };
@@ -261,28 +291,17 @@ fn source_stream<'s>(
                 cap = None;
                 return;
             }
-            // Flow control: the epoch started IN_FLIGHT_EPOCHS epochs ago must be finished
-            // everywhere before this source produces more.
-            if started.len() > IN_FLIGHT_EPOCHS as usize {
-                let old = started[started.len() - 1 - IN_FLIGHT_EPOCHS as usize];
-                if probe.less_equal(&old) {
-                    activator.activate_after(Duration::from_micros(200));
-                    return;
-                }
+            if !clock.may_produce(&probe) {
+                activator.activate_after(Duration::from_micros(200));
+                return;
             }
             // A checkpoint is due: move to its first epoch; the jump is the barrier.
             if let Some(interval) = checkpoint_interval {
                 let due = checkpoint_due(interval);
                 if due > checkpoint_of(*c.time()) {
-                    c.downgrade(&first_epoch_of(due));
-                    started.push_back(*c.time());
-                    in_epoch = 0;
-                    last_tick = Instant::now();
+                    clock.advance(c, first_epoch_of(due));
                     activator.activate_after(interval.min(IDLE_TICK));
                 }
-            }
-            while started.len() > IN_FLIGHT_EPOCHS as usize + 1 {
-                started.pop_front();
             }
             let e = *c.time();
             for _ in 0..EPOCH_BATCHES {
@@ -293,12 +312,9 @@ fn source_stream<'s>(
                         }
                         metrics.nodes[id].records_out.fetch_add(b.num_rows() as u64, Ordering::Relaxed);
                         output.session(&*c).give_container(&mut Batch::data(b));
-                        in_epoch += 1;
-                        if in_epoch >= EPOCH_BATCHES {
-                            c.downgrade(&next_tick(e));
-                            started.push_back(next_tick(e));
-                            in_epoch = 0;
-                            last_tick = Instant::now();
+                        clock.in_epoch += 1;
+                        if clock.in_epoch >= EPOCH_BATCHES {
+                            clock.advance(c, next_tick(e));
                             activator.activate();
                             return;
                         }
@@ -321,11 +337,8 @@ fn source_stream<'s>(
                         return;
                     }
                     Err(TryRecvError::Empty) => {
-                        if last_tick.elapsed() >= IDLE_TICK {
-                            c.downgrade(&next_tick(e));
-                            started.push_back(next_tick(e));
-                            in_epoch = 0;
-                            last_tick = Instant::now();
+                        if clock.last_tick.elapsed() >= IDLE_TICK {
+                            clock.advance(c, next_tick(e));
                         }
                         activator.activate_after(IDLE_TICK);
                         return;
@@ -468,6 +481,26 @@ impl Driver {
         self.cap = None;
         self.stash.clear();
     }
+
+    /// Run one operator callback with a fresh emitter, send what it emitted, and fail the
+    /// operator if the callback failed. Returns whether the operator is still alive.
+    fn step(
+        &mut self,
+        output: &mut timely::dataflow::channels::pushers::Output<Epoch, Batch>,
+        activator: &timely::scheduling::Activator,
+        f: impl FnOnce(&mut Driver, &mut Emitter) -> Result<()>,
+    ) -> bool {
+        let mut out = Emitter::default();
+        let r = f(self, &mut out);
+        self.flush(out, output, activator);
+        match r {
+            Ok(()) => true,
+            Err(e) => {
+                self.fail(e);
+                false
+            }
+        }
+    }
 }
 
 fn operator_stream<'s>(
@@ -495,7 +528,7 @@ fn operator_stream<'s>(
             Exchange::Hash(keys) => {
                 let keys = Arc::new(keys);
                 let maxp = cfg.max_parallelism;
-                let pact = DistributorPact(move |_peers: usize| KeyGroupDistributor { keys: keys.clone(), max_parallelism: maxp, error: None });
+                let pact = DistributorPact(move |_peers: usize| KeyGroupDistributor { keys: keys.clone(), max_parallelism: maxp });
                 drains.push(boxed_drain(builder.new_input(stream, pact)));
                 trackers.push(InputWatermarks::new((0..peers as u32).collect()));
             }
@@ -542,11 +575,7 @@ fn operator_stream<'s>(
             let open = d.cap.as_ref().map(|c| *c.time()).unwrap_or(0);
             for (i, t, m) in arrived {
                 if t <= open {
-                    let mut out = Emitter::default();
-                    let r = d.deliver(i, m, &mut out);
-                    d.flush(out, &mut output, &activator);
-                    if let Err(e) = r {
-                        d.fail(e);
+                    if !d.step(&mut output, &activator, |d, out| d.deliver(i, m, out)) {
                         return;
                     }
                 } else {
@@ -556,11 +585,7 @@ fn operator_stream<'s>(
             // 2. Processing-time timers.
             if d.timer.is_some_and(|t| t <= Instant::now()) {
                 d.timer = None;
-                let mut out = Emitter::default();
-                let r = d.op.on_timer(&mut out);
-                d.flush(out, &mut output, &activator);
-                if let Err(e) = r {
-                    d.fail(e);
+                if !d.step(&mut output, &activator, |d, out| d.op.on_timer(out)) {
                     return;
                 }
             }
@@ -578,11 +603,7 @@ fn operator_stream<'s>(
                     Some(t) if t <= open => {
                         if let Some(events) = d.stash.remove(&t) {
                             for (i, m) in events {
-                                let mut out = Emitter::default();
-                                let r = d.deliver(i, m, &mut out);
-                                d.flush(out, &mut output, &activator);
-                                if let Err(e) = r {
-                                    d.fail(e);
+                                if !d.step(&mut output, &activator, |d, out| d.deliver(i, m, out)) {
                                     return;
                                 }
                             }
@@ -592,14 +613,10 @@ fn operator_stream<'s>(
                     }
                     Some(t) => {
                         // Every event before `t` has been delivered.
-                        if checkpoint_of(t) > checkpoint_of(open) {
-                            let mut out = Emitter::default();
-                            let r = d.op.on_checkpoint(checkpoint_of(t) - 1, &mut out);
-                            d.flush(out, &mut output, &activator);
-                            if let Err(e) = r {
-                                d.fail(e);
-                                return;
-                            }
+                        if checkpoint_of(t) > checkpoint_of(open)
+                            && !d.step(&mut output, &activator, |d, out| d.op.on_checkpoint(checkpoint_of(t) - 1, out))
+                        {
+                            return;
                         }
                         if let Some(c) = d.cap.as_mut() {
                             c.downgrade(&t);
@@ -614,12 +631,12 @@ fn operator_stream<'s>(
                         for t in d.trackers.iter_mut() {
                             t.finish();
                         }
-                        let mut out = Emitter::default();
-                        let r = d.op.on_close(&mut out);
-                        out.wake_after = None;
-                        d.flush(out, &mut output, &activator);
-                        if let Err(e) = r {
-                            d.fail(e);
+                        let closed = d.step(&mut output, &activator, |d, out| {
+                            let r = d.op.on_close(out);
+                            out.wake_after = None; // nothing runs after close
+                            r
+                        });
+                        if !closed {
                             return;
                         }
                         d.cap = None;

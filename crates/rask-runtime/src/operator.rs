@@ -46,15 +46,6 @@ impl Emitter {
     }
 }
 
-/// Context given to operators when they are created.
-#[derive(Debug, Clone)]
-pub struct OperatorContext {
-    /// This instance's index (the timely worker index).
-    pub subtask: usize,
-    pub parallelism: usize,
-    pub name: String,
-}
-
 pub trait Operator {
     /// A batch arrived on input `input`.
     fn on_batch(&mut self, input: usize, batch: StreamBatch, out: &mut Emitter) -> Result<()>;

@@ -131,9 +131,6 @@ impl Catalog {
     pub fn remove(&mut self, name: &str) -> Option<CatalogEntry> {
         self.entries.remove(name)
     }
-    pub fn tables(&self) -> impl Iterator<Item = &str> {
-        self.entries.iter().filter(|(_, e)| matches!(e, CatalogEntry::Table(_))).map(|(k, _)| k.as_str())
-    }
     pub fn views(&self) -> impl Iterator<Item = &str> {
         self.entries.iter().filter(|(_, e)| matches!(e, CatalogEntry::View(_))).map(|(k, _)| k.as_str())
     }

@@ -5,7 +5,7 @@
 use std::cell::Cell;
 use std::sync::Arc;
 
-use arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
+use arrow::datatypes::{DataType, FieldRef, SchemaRef};
 use datafusion_common::config::ConfigOptions;
 use datafusion_common::{plan_err, DataFusionError, Result as DfResult, TableReference};
 use datafusion_expr::expr::ScalarFunction;
@@ -207,11 +207,6 @@ impl ContextProvider for Ctx<'_> {
     fn higher_order_function_names(&self) -> Vec<String> {
         vec![]
     }
-}
-
-/// Arrow schema of a table's full row (physical, metadata and computed columns).
-pub fn full_schema(fields: Vec<Field>) -> SchemaRef {
-    Arc::new(Schema::new(fields))
 }
 
 /// `ObjectName` → "a.b.c".

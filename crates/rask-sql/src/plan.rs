@@ -90,11 +90,6 @@ impl StreamPlan {
         })
     }
 
-    /// Number of nodes consuming each node's output.
-    pub fn consumers(&self, id: NodeId) -> usize {
-        self.nodes.iter().map(|n| n.inputs.iter().filter(|i| i.node == id).count()).sum()
-    }
-
     /// The plan as a tree per sink, Flink `EXPLAIN` style, with parallelism and exchanges.
     pub fn explain(&self, parallelism: usize) -> String {
         let mut out = String::new();

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::datatypes::{DataType, SchemaRef};
 use datafusion_common::{Column as DfColumn, DFSchema, DataFusionError, TableReference};
 use datafusion_expr::expr::ScalarFunction;
 use datafusion_expr::logical_plan::{Extension, LogicalPlan, LogicalPlanBuilder};
@@ -12,7 +12,7 @@ use datafusion_expr::{cast, lit, Expr, ExprSchemable, TableSource};
 use datafusion_optimizer::Analyzer;
 use datafusion_common::tree_node::{Transformed, TreeNode};
 use datafusion_sql::planner::{PlannerContext, SqlToRel};
-use datafusion_sql::sqlparser::ast::{self, Query, Statement};
+use datafusion_sql::sqlparser::ast::{Query, Statement};
 use rask_types::options::Options;
 use rask_types::types::{FlinkType, FlinkTypeN};
 use rask_types::Pos;
@@ -884,11 +884,11 @@ pub(crate) fn optimize(plan: LogicalPlan, ctx: &Ctx, pos: Pos) -> Result<Logical
 /// `CAST(x AS STRING)` renders values as Flink does, not as Arrow's cast kernel does; numeric
 /// casts to integer types narrow as Java does (wrap / saturate) instead of failing on overflow.
 fn rewrite_casts(plan: LogicalPlan, functions: &FunctionSet, pos: Pos) -> Result<LogicalPlan> {
-    let f = functions.cast_to_string.clone();
-    let narrow = |t: &DataType| -> Option<Arc<datafusion_expr::ScalarUDF>> {
-        matches!(t, DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64)
-            .then(|| Arc::new(datafusion_expr::ScalarUDF::new_from_impl(crate::functions::JavaNarrow::new(t.clone()))))
-    };
+    let to_string = functions.cast_to_string.clone();
+    let narrow_udfs: Vec<(DataType, Arc<datafusion_expr::ScalarUDF>)> = [DataType::Int8, DataType::Int16, DataType::Int32, DataType::Int64]
+        .into_iter()
+        .map(|t| (t.clone(), Arc::new(datafusion_expr::ScalarUDF::new_from_impl(crate::functions::JavaNarrow::new(t)))))
+        .collect();
     // Only conversions that can lose range: floats and decimals to integers, and integers to
     // narrower integers. Widening casts (often inserted by type coercion) stay native casts.
     let width = |t: &DataType| -> u32 {
@@ -900,7 +900,7 @@ fn rewrite_casts(plan: LogicalPlan, functions: &FunctionSet, pos: Pos) -> Result
             _ => 128,
         }
     };
-    let narrowing = move |src: &DataType, dst: &DataType| -> bool {
+    let narrowing = |src: &DataType, dst: &DataType| -> bool {
         if !src.is_numeric() || matches!(src, DataType::Decimal256(_, _)) {
             return false;
         }
@@ -913,32 +913,29 @@ fn rewrite_casts(plan: LogicalPlan, functions: &FunctionSet, pos: Pos) -> Result
             _ => None,
         };
         p.map_expressions(|e| {
-            e.transform_up(|e| match e {
-                Expr::Cast(c) if narrow(c.field.data_type()).is_some()
-                    && input_schema.as_ref().and_then(|s| c.expr.get_type(s).ok()).is_some_and(|t| narrowing(&t, c.field.data_type())) =>
-                {
-                    let udf = narrow(c.field.data_type()).ok_or_else(|| DataFusionError::Internal("narrow".into()))?;
-                    Ok(Transformed::yes(Expr::ScalarFunction(ScalarFunction::new_udf(udf, vec![*c.expr]))))
-                }
-                Expr::TryCast(c) if narrow(c.field.data_type()).is_some()
-                    && input_schema.as_ref().and_then(|s| c.expr.get_type(s).ok()).is_some_and(|t| narrowing(&t, c.field.data_type())) =>
-                {
-                    let udf = narrow(c.field.data_type()).ok_or_else(|| DataFusionError::Internal("narrow".into()))?;
-                    Ok(Transformed::yes(Expr::ScalarFunction(ScalarFunction::new_udf(udf, vec![*c.expr]))))
-                }
-                Expr::Cast(c) if c.field.data_type() == &DataType::Utf8 => {
-                    Ok(Transformed::yes(Expr::ScalarFunction(ScalarFunction::new_udf(f.clone(), vec![*c.expr]))))
-                }
-                Expr::TryCast(c) if c.field.data_type() == &DataType::Utf8 => {
-                    Ok(Transformed::yes(Expr::ScalarFunction(ScalarFunction::new_udf(f.clone(), vec![*c.expr]))))
-                }
-                other => Ok(Transformed::no(other)),
+            e.transform_up(|e| {
+                let (inner, target) = match &e {
+                    Expr::Cast(c) => (&c.expr, c.field.data_type()),
+                    Expr::TryCast(c) => (&c.expr, c.field.data_type()),
+                    _ => return Ok(Transformed::no(e)),
+                };
+                let udf = if target == &DataType::Utf8 {
+                    Some(to_string.clone())
+                } else {
+                    narrow_udfs.iter().find(|(t, _)| t == target).map(|(_, u)| u.clone()).filter(|_| {
+                        input_schema.as_ref().and_then(|s| inner.get_type(s).ok()).is_some_and(|src| narrowing(&src, target))
+                    })
+                };
+                let Some(udf) = udf else { return Ok(Transformed::no(e)) };
+                let inner = match e {
+                    Expr::Cast(c) => *c.expr,
+                    Expr::TryCast(c) => *c.expr,
+                    other => return Ok(Transformed::no(other)),
+                };
+                Ok(Transformed::yes(Expr::ScalarFunction(ScalarFunction::new_udf(udf, vec![inner]))))
             })
         })
     })
     .map(|t| t.data)
     .map_err(|e| df_err(e, pos))
 }
-
-#[allow(dead_code)]
-fn _unused(_: &Schema, _: &Field, _: &ast::Expr, _: &dyn ExprSchemable) {}

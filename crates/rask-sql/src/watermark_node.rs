@@ -30,9 +30,7 @@ impl WatermarkAssigner {
             .enumerate()
             .map(|(i, (q, f))| {
                 let f = if i == rowtime {
-                    let mut m = f.metadata().clone();
-                    m.insert(crate::window_tvf::TIME_ATTRIBUTE.to_string(), "rowtime".to_string());
-                    Arc::new(f.as_ref().clone().with_metadata(m))
+                    Arc::new(crate::window_tvf::with_time_attribute(f, Some("rowtime")))
                 } else {
                     f.clone()
                 };

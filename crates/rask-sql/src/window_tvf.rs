@@ -13,6 +13,16 @@ use datafusion_expr::{Expr, LogicalPlan, UserDefinedLogicalNodeCore};
 /// Field metadata key marking a time attribute column (`rowtime` or `proctime`).
 pub const TIME_ATTRIBUTE: &str = "rask.time_attribute";
 
+/// `field` marked as a time attribute of `kind` (`rowtime` / `proctime`), or unmarked (`None`).
+pub fn with_time_attribute(field: &Field, kind: Option<&str>) -> Field {
+    let mut m = field.metadata().clone();
+    match kind {
+        Some(k) => m.insert(TIME_ATTRIBUTE.to_string(), k.to_string()),
+        None => m.remove(TIME_ATTRIBUTE),
+    };
+    field.clone().with_metadata(m)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd)]
 pub enum WindowKind {
     Tumble,
@@ -85,9 +95,7 @@ impl WindowTvf {
         // Columns of the input keep their values but are no longer time attributes (Flink).
         for (_, f) in fields.iter_mut() {
             if f.metadata().contains_key(TIME_ATTRIBUTE) {
-                let mut m = f.metadata().clone();
-                m.remove(TIME_ATTRIBUTE);
-                *f = Arc::new(f.as_ref().clone().with_metadata(m));
+                *f = Arc::new(with_time_attribute(f, None));
             }
         }
         let ts3 = DataType::Timestamp(TimeUnit::Millisecond, None);
@@ -97,8 +105,7 @@ impl WindowTvf {
         };
         fields.push((None, Arc::new(Field::new("window_start", ts3.clone(), false))));
         fields.push((None, Arc::new(Field::new("window_end", ts3, false))));
-        let wt = Field::new("window_time", wt_type, false)
-            .with_metadata([(TIME_ATTRIBUTE.to_string(), "rowtime".to_string())].into_iter().collect());
+        let wt = with_time_attribute(&Field::new("window_time", wt_type, false), Some("rowtime"));
         fields.push((None, Arc::new(wt)));
         let schema = Arc::new(DFSchema::new_with_metadata(fields, in_schema.metadata().clone())?);
         Ok(WindowTvf { input, time_col, spec, schema })

@@ -30,9 +30,10 @@ fn combine(h: u64, v: u64) -> u64 {
     fmix64(h ^ v.wrapping_add(0x9E37_79B9_7F4A_7C15).wrapping_add(h << 6).wrapping_add(h >> 2))
 }
 
-/// FNV-1a over bytes, then finalised: stable and good enough for partitioning.
+/// FNV-1a over bytes, then finalised: stable across processes, runs and builds, and good
+/// enough for partitioning.
 #[inline]
-fn hash_bytes(b: &[u8]) -> u64 {
+pub fn hash_bytes(b: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for x in b {
         h ^= *x as u64;

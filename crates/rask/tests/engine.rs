@@ -250,7 +250,7 @@ mod panicky {
     use rask_runtime::connector::{Connector, SinkContext, SinkWriter, SourceContext, SourceEvent, SourceReader};
     use rask_runtime::error::Result;
     use rask_sql::catalog::{ConnectorCaps, TableDef};
-    use rask_types::options::{OptionKind, OptionSpec, Options};
+    use rask_types::options::{OptionSpec, Options};
     use rask_types::StreamBatch;
 
     pub struct Panicky;

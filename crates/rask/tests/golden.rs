@@ -10,6 +10,7 @@
 //! - `explain` + SQL + `----` + plan: `EXPLAIN` output at parallelism 1 (skipped at 2);
 //! - `rows` + SQL + `----` + table rows (`a | b`): SHOW / DESCRIBE output;
 //! - `files NAME` + `----` + lines: the lines of the files under `$DIR/NAME` (sorted).
+//!
 //! `$DIR` in SQL and expected text is replaced by the test's temporary directory.
 
 use std::path::{Path, PathBuf};
@@ -27,10 +28,10 @@ use rask_sql::{Outcome, Session};
 /// `2> +I[..]` → `+I[..]`, `id:2> +I[..]` → `id> +I[..]`.
 fn strip_subtask(line: &str) -> String {
     if let Some((prefix, rest)) = line.split_once("> ") {
-        if let Some((id, n)) = prefix.rsplit_once(':') {
-            if n.chars().all(|c| c.is_ascii_digit()) {
-                return format!("{id}> {rest}");
-            }
+        if let Some((id, n)) = prefix.rsplit_once(':')
+            && n.chars().all(|c| c.is_ascii_digit())
+        {
+            return format!("{id}> {rest}");
         }
         if prefix.chars().all(|c| c.is_ascii_digit()) {
             return rest.to_string();

@@ -33,16 +33,6 @@ pub struct FileReader {
     line: Vec<u8>,
 }
 
-/// FNV-1a of the path: stable across processes and runs.
-fn path_hash(p: &Path) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in p.to_string_lossy().as_bytes() {
-        h ^= *b as u64;
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
-}
-
 fn list_files(root: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     let meta = std::fs::metadata(root)?;
     if meta.is_file() {
@@ -107,7 +97,7 @@ impl FileReader {
             // directory is listed by each subtask at its own moments, so the owner must depend
             // on the path alone.
             let owner = if self.opts.monitor_interval.is_some() {
-                (path_hash(&f) % self.parallelism as u64) as usize
+                (rask_types::keygroup::hash_bytes(f.to_string_lossy().as_bytes()) % self.parallelism as u64) as usize
             } else {
                 (self.seen.len() + i) % self.parallelism
             };

@@ -1,8 +1,6 @@
 //! Calc: a fused chain of filters and projections with compiled DataFusion physical
 //! expressions, evaluated batch at a time (Flink's `StreamExecCalc`).
 
-use std::sync::Arc;
-
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, RecordBatchOptions};
 use arrow::datatypes::DataType;
 use rask_sql::plan::CalcStep;
@@ -68,6 +66,3 @@ impl Operator for Calc {
         Ok(())
     }
 }
-
-#[allow(dead_code)]
-fn _assert_send(_: Arc<Calc>) {}
