@@ -166,9 +166,14 @@ fn make_operator(
         )),
         NodeKind::Union => Box::new(operators::union::Union),
         NodeKind::Limit { skip, fetch } => Box::new(operators::limit::Limit::new(*skip, *fetch)),
-        NodeKind::WindowAssign { time_col, spec } => {
+        NodeKind::WindowAssign { time_col, spec, drop_late } => {
             let late = shared.metrics.nodes[node.id].late_records_dropped.clone();
-            Box::new(operators::window_tvf::WindowAssign::new(*time_col, *spec, node.schema.clone(), late))
+            Box::new(operators::window_tvf::WindowAssign::new(*time_col, *spec, *drop_late, node.schema.clone(), late))
+        }
+        NodeKind::WindowAggregate(agg) => {
+            let late = shared.metrics.nodes[node.id].late_records_dropped.clone();
+            let input = plan.nodes[node.inputs[0].node].schema.clone();
+            Box::new(operators::window_agg::WindowAggregate::new((**agg).clone(), input, node.schema.clone(), late)?)
         }
         NodeKind::Sink { table } => {
             let connector = registry

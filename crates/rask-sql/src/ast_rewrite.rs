@@ -102,6 +102,16 @@ impl VisitorMut for FlinkNames {
                     }
                 None
             }
+            // LISTAGG(x [, sep]) → STRING_AGG(x, sep), Flink's default separator being ','.
+            Expr::Function(f) if f.name.to_string().eq_ignore_ascii_case("listagg") => {
+                if let FunctionArguments::List(list) = &mut f.args {
+                    if list.args.len() == 1 {
+                        list.args.push(FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(Value::SingleQuotedString(",".into()).into()))));
+                    }
+                    f.name = datafusion_sql::sqlparser::ast::ObjectName::from(vec![Ident::new("string_agg")]);
+                }
+                None
+            }
             _ => None,
         };
         if let Some(r) = replacement {

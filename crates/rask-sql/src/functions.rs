@@ -65,6 +65,7 @@ impl FunctionSet {
                 aggregates.insert(a.to_ascii_lowercase(), f.clone());
             }
         }
+        crate::aggregates::flink_aggregates(&mut aggregates);
         FunctionSet { scalars, aggregates, cast_to_string: rask_functions::cast_to_string() }
     }
 

@@ -3,6 +3,7 @@
 //! → [`translate`] → [`plan::StreamPlan`], the runtime's input. This crate never depends on
 //! the runtime or on connector code: connectors are seen through [`catalog::ConnectorCatalog`].
 
+pub mod aggregates;
 pub mod ast_rewrite;
 pub mod catalog;
 pub mod context;
@@ -13,6 +14,7 @@ pub mod plan;
 pub mod session;
 pub mod translate;
 pub mod watermark_node;
+pub mod window_agg;
 pub mod window_tvf;
 
 pub use error::SqlError;

@@ -51,7 +51,11 @@ pub enum NodeKind {
     /// `UNION ALL` of the inputs (same schema).
     Union,
     /// Window table function: appends window_start/window_end/window_time, one row per window.
-    WindowAssign { time_col: usize, spec: crate::window_tvf::WindowSpec },
+    /// With `drop_late`, rows whose windows have all fired are dropped (and counted); a window
+    /// aggregation's slice assigner leaves that decision to the aggregation.
+    WindowAssign { time_col: usize, spec: crate::window_tvf::WindowSpec, drop_late: bool },
+    /// Window aggregation over slices (see [`crate::window_agg`]).
+    WindowAggregate(Box<crate::window_agg::WindowAggregate>),
     /// `LIMIT fetch OFFSET skip` on a stream: the first rows to arrive (one instance, fed by a
     /// single exchange), as Flink's streaming limit.
     Limit { skip: usize, fetch: Option<usize> },

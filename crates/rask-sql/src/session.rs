@@ -838,7 +838,7 @@ fn ast_expr_is_proctime(spec: &ColumnSpec) -> bool {
 }
 
 /// Flink's name for an Arrow type, for messages.
-fn flink_name(dt: &DataType) -> String {
+pub(crate) fn flink_name(dt: &DataType) -> String {
     FlinkType::from_arrow(dt).map(|t| t.to_string()).unwrap_or_else(|| dt.to_string())
 }
 

@@ -30,16 +30,23 @@ pub struct Translator {
     sources: std::collections::HashMap<String, NodeId>,
     props: ExecutionProps,
     config: Options,
+    /// Set while translating a window aggregation's input: its window table function becomes
+    /// a slice assigner (see [`crate::window_agg`]).
+    pub(crate) slicing: bool,
 }
 
-fn arrow_schema(s: &DFSchema) -> SchemaRef {
+pub(crate) fn arrow_schema(s: &DFSchema) -> SchemaRef {
     Arc::new(s.as_arrow().clone())
 }
 
 /// Flink-style expression text without table qualifiers.
-fn show(e: &Expr) -> String {
-    let mut s = show_raw(e);
-    // Window TVFs are planned as generated table functions; their name is noise in a plan.
+pub(crate) fn show(e: &Expr) -> String {
+    strip_tvf_names(&show_raw(e))
+}
+
+/// Window TVFs are planned as generated table functions; their name is noise in a plan.
+pub(crate) fn strip_tvf_names(s: &str) -> String {
+    let mut s = s.to_string();
     for f in ["__rask_window_tumble().", "__rask_window_hop().", "__rask_window_cumulate()."] {
         s = s.replace(f, "");
     }
@@ -59,25 +66,25 @@ fn show_raw(e: &Expr) -> String {
 
 impl Translator {
     pub fn new(config: Options) -> Self {
-        Translator { nodes: Vec::new(), sources: std::collections::HashMap::new(), props: ExecutionProps::new(), config }
+        Translator { nodes: Vec::new(), sources: std::collections::HashMap::new(), props: ExecutionProps::new(), config, slicing: false }
     }
 
     pub fn finish(self) -> StreamPlan {
         StreamPlan { nodes: self.nodes, config: self.config }
     }
 
-    fn push(&mut self, name: String, kind: NodeKind, inputs: Vec<Input>, schema: SchemaRef) -> NodeId {
+    pub(crate) fn push(&mut self, name: String, kind: NodeKind, inputs: Vec<Input>, schema: SchemaRef) -> NodeId {
         let id = self.nodes.len();
         self.nodes.push(PlanNode { id, name, kind, inputs, schema });
         id
     }
 
-    fn physical(&self, e: &Expr, schema: &DFSchema, pos: Pos) -> Result<Arc<dyn PhysicalExpr>> {
+    pub(crate) fn physical(&self, e: &Expr, schema: &DFSchema, pos: Pos) -> Result<Arc<dyn PhysicalExpr>> {
         create_physical_expr(e, schema, &self.props, &PhysicalPlanningContext::default()).map_err(|err| df_err(err, pos))
     }
 
     /// Append a step to `input` if it is a Calc nobody else uses; otherwise start a new Calc.
-    fn calc(&mut self, input: NodeId, step: CalcStep, desc: String, schema: SchemaRef) -> NodeId {
+    pub(crate) fn calc(&mut self, input: NodeId, step: CalcStep, desc: String, schema: SchemaRef) -> NodeId {
         let fusable = matches!(self.nodes[input].kind, NodeKind::Calc { .. })
             && self.nodes.iter().all(|n| n.inputs.iter().all(|i| i.node != input));
         if fusable {
@@ -122,7 +129,7 @@ impl Translator {
         Ok(())
     }
 
-    fn node(&mut self, plan: &LogicalPlan, pos: Pos) -> Result<NodeId> {
+    pub(crate) fn node(&mut self, plan: &LogicalPlan, pos: Pos) -> Result<NodeId> {
         match plan {
             LogicalPlan::TableScan(scan) => {
                 let Some(src) = scan.source.downcast_ref::<PhysicalScan>() else {
@@ -191,12 +198,24 @@ impl Translator {
             LogicalPlan::SubqueryAlias(a) => self.node(&a.input, pos),
             LogicalPlan::Extension(ext) if ext.node.as_any().downcast_ref::<crate::window_tvf::WindowTvf>().is_some() => {
                 let Some(w) = ext.node.as_any().downcast_ref::<crate::window_tvf::WindowTvf>() else { unreachable!() };
+                let slicing = std::mem::replace(&mut self.slicing, false);
                 let input = self.node(&w.input, pos)?;
                 let schema = arrow_schema(&w.schema);
-                let name = crate::window_tvf::describe(&w.spec, w.input.schema().field(w.time_col).name());
+                let time_name = w.input.schema().field(w.time_col).name();
+                let (name, spec) = if slicing {
+                    let spec = crate::window_agg::slicing_spec(&w.spec);
+                    let name = format!(
+                        "WindowSlicer(window=[{}], slice=[{}])",
+                        crate::window_tvf::describe_window(&w.spec, time_name),
+                        crate::window_tvf::describe_duration(spec.size)
+                    );
+                    (name, spec)
+                } else {
+                    (crate::window_tvf::describe(&w.spec, time_name), w.spec)
+                };
                 Ok(self.push(
                     name,
-                    NodeKind::WindowAssign { time_col: w.time_col, spec: w.spec },
+                    NodeKind::WindowAssign { time_col: w.time_col, spec, drop_late: !slicing },
                     vec![Input { node: input, exchange: Exchange::Forward }],
                     schema,
                 ))
@@ -238,7 +257,7 @@ impl Translator {
                     .map_err(|e| SqlError::Internal(e.to_string()))?;
                 Ok(self.push(format!("Values(tuples=[{rows} rows])"), NodeKind::Values { batch }, vec![], schema))
             }
-            LogicalPlan::Aggregate(_) => Err(SqlError::unsupported(pos, "GROUP BY / aggregate functions are not supported by the streaming engine yet")),
+            LogicalPlan::Aggregate(agg) => self.aggregate(agg, pos),
             LogicalPlan::Join(_) => Err(SqlError::unsupported(pos, "joins are not supported by the streaming engine yet")),
             LogicalPlan::Window(_) => Err(SqlError::unsupported(pos, "OVER windows are not supported by the streaming engine yet")),
             LogicalPlan::Sort(_) => Err(SqlError::unsupported(

@@ -41,6 +41,41 @@ pub struct WindowSpec {
 }
 
 impl WindowSpec {
+    /// The width of the slices windows are built from: a tumbling window is one slice, a
+    /// hopping window `size / slide` slices of `slide`, a cumulating window's windows share
+    /// its `step`-wide slices.
+    pub fn slice(&self) -> i64 {
+        match self.kind {
+            WindowKind::Tumble => self.size,
+            WindowKind::Hop | WindowKind::Cumulate => self.step,
+        }
+    }
+
+    /// The start of the window ending at `end`.
+    pub fn window_start(&self, end: i64) -> i64 {
+        match self.kind {
+            WindowKind::Tumble | WindowKind::Hop => end - self.size,
+            WindowKind::Cumulate => (end - 1) - (end - 1 - self.offset).rem_euclid(self.size),
+        }
+    }
+
+    /// The ends of the windows that contain the slice ending at `slice_end`, ascending.
+    pub fn window_ends(&self, slice_end: i64) -> impl Iterator<Item = i64> + use<> {
+        let last = self.last_window_end(slice_end);
+        let step = self.slice();
+        (0..).map(move |i| slice_end + i * step).take_while(move |e| *e <= last)
+    }
+
+    /// The end of the last window that contains the slice ending at `slice_end`: once it has
+    /// fired, the slice is no longer needed and rows for it are late.
+    pub fn last_window_end(&self, slice_end: i64) -> i64 {
+        match self.kind {
+            WindowKind::Tumble => slice_end,
+            WindowKind::Hop => slice_end + self.size - self.step,
+            WindowKind::Cumulate => self.window_start(slice_end) + self.size,
+        }
+    }
+
     /// The windows containing `ts` (ms), as `(start, end)`, in ascending start (then end) order.
     pub fn assign(&self, ts: i64, out: &mut Vec<(i64, i64)>) {
         out.clear();
@@ -147,13 +182,23 @@ fn dur(ms: i64) -> String {
 
 /// Flink-style description: `WindowTableFunction(window=[TUMBLE(time_col=[ts], size=[5 s])])`.
 pub fn describe(spec: &WindowSpec, time_col: &str) -> String {
+    format!("WindowTableFunction(window=[{}])", describe_window(spec, time_col))
+}
+
+/// The window part of a description: `TUMBLE(time_col=[ts], size=[5 s])`.
+pub fn describe_window(spec: &WindowSpec, time_col: &str) -> String {
     let off = if spec.offset != 0 { format!(", offset=[{}]", dur(spec.offset)) } else { String::new() };
     let w = match spec.kind {
         WindowKind::Tumble => format!("TUMBLE(time_col=[{time_col}], size=[{}]{off})", dur(spec.size)),
         WindowKind::Hop => format!("HOP(time_col=[{time_col}], size=[{}], slide=[{}]{off})", dur(spec.size), dur(spec.step)),
         WindowKind::Cumulate => format!("CUMULATE(time_col=[{time_col}], max_size=[{}], step=[{}]{off})", dur(spec.size), dur(spec.step)),
     };
-    format!("WindowTableFunction(window=[{w}])")
+    w
+}
+
+/// A duration the way Flink's plans print it (`5 s`, `1 min`).
+pub fn describe_duration(ms: i64) -> String {
+    dur(ms)
 }
 
 #[cfg(test)]

@@ -4,5 +4,6 @@ pub mod calc;
 pub mod limit;
 pub mod sink;
 pub mod union;
+pub mod window_agg;
 pub mod watermark;
 pub mod window_tvf;

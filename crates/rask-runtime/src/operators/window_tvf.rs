@@ -17,6 +17,9 @@ use crate::operator::{Emitter, Operator};
 pub struct WindowAssign {
     time_col: usize,
     spec: WindowSpec,
+    /// Drop rows whose windows have all fired (a standalone TVF); a window aggregation's slice
+    /// assigner keeps them and lets the aggregation decide.
+    drop_late: bool,
     schema: SchemaRef,
     watermark: i64,
     /// Rows dropped because every window they belong to has fired (the operator's
@@ -26,8 +29,8 @@ pub struct WindowAssign {
 }
 
 impl WindowAssign {
-    pub fn new(time_col: usize, spec: WindowSpec, schema: SchemaRef, late_dropped: Arc<AtomicU64>) -> Self {
-        WindowAssign { time_col, spec, schema, watermark: WATERMARK_MIN, late_dropped, windows: Vec::new() }
+    pub fn new(time_col: usize, spec: WindowSpec, drop_late: bool, schema: SchemaRef, late_dropped: Arc<AtomicU64>) -> Self {
+        WindowAssign { time_col, spec, drop_late, schema, watermark: WATERMARK_MIN, late_dropped, windows: Vec::new() }
     }
 }
 
@@ -67,7 +70,7 @@ impl Operator for WindowAssign {
             self.spec.assign(*t, &mut self.windows);
             let mut kept = false;
             for (s, e) in &self.windows {
-                if e - 1 <= self.watermark {
+                if self.drop_late && e - 1 <= self.watermark {
                     continue; // this window has fired
                 }
                 rows.push(i as u32);
@@ -122,7 +125,7 @@ mod tests {
         ]));
         let spec = WindowSpec { kind: WindowKind::Hop, size: 6000, step: 2000, offset: 0 };
         let late = Arc::new(AtomicU64::new(0));
-        let mut op = WindowAssign::new(0, spec, out_schema, late.clone());
+        let mut op = WindowAssign::new(0, spec, true, out_schema, late.clone());
         let mut out = Emitter::default();
         op.on_watermark(4999, &mut out).unwrap();
         // 1000 belongs to [-4000,2000), [-2000,4000), [0,6000): only the last has not fired.

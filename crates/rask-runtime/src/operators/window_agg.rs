@@ -1,0 +1,345 @@
+//! Window aggregation on slices (Flink's slicing window operator). Each row arrives with the
+//! end of the slice it falls in (a slice is the whole window for TUMBLE, `slide` wide for HOP,
+//! `step` wide for CUMULATE) and is aggregated into that slice's accumulator for its key: work
+//! per row is one update, however many windows overlap. When the watermark passes a window's
+//! end, the window is computed by merging the states of its slices (a TUMBLE window evaluates
+//! its single slice directly), emitted once (append-only), and slices no later window needs
+//! are dropped. Rows whose windows have all fired are late: dropped and counted, as in Flink.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, TimestampMillisecondArray, UInt32Array};
+use arrow::compute::take;
+use arrow::datatypes::{DataType, SchemaRef, TimestampMillisecondType};
+use arrow::row::{RowConverter, SortField};
+use datafusion_expr::{EmitTo, GroupsAccumulator};
+use datafusion_functions_aggregate_common::aggregate::groups_accumulator::GroupsAccumulatorAdapter;
+use datafusion_physical_expr::aggregate::AggregateFunctionExpr;
+use rask_sql::window_agg::{GroupOutput, WindowAggregate as Plan, WindowColumn};
+use rask_types::{StreamBatch, WATERMARK_MIN};
+
+use crate::error::{Result, RuntimeError};
+use crate::operator::{Emitter, Operator};
+
+fn internal(e: impl std::fmt::Display) -> RuntimeError {
+    RuntimeError::Internal(format!("window aggregation: {e}"))
+}
+
+/// Grouping keys (in Arrow's row format) interned to small ids, reference-counted by the
+/// slices that hold them so that keys of expired windows are forgotten.
+#[derive(Default)]
+struct KeyTable {
+    index: HashMap<Box<[u8]>, u32>,
+    rows: Vec<Box<[u8]>>,
+    refs: Vec<u32>,
+    free: Vec<u32>,
+}
+
+impl KeyTable {
+    fn intern(&mut self, key: &[u8]) -> u32 {
+        if let Some(id) = self.index.get(key) {
+            return *id;
+        }
+        let boxed: Box<[u8]> = key.into();
+        let id = match self.free.pop() {
+            Some(id) => {
+                self.rows[id as usize] = boxed.clone();
+                id
+            }
+            None => {
+                self.rows.push(boxed.clone());
+                self.refs.push(0);
+                (self.rows.len() - 1) as u32
+            }
+        };
+        self.index.insert(boxed, id);
+        id
+    }
+
+    fn release(&mut self, id: u32) {
+        let r = &mut self.refs[id as usize];
+        *r -= 1;
+        if *r == 0 {
+            let row = std::mem::take(&mut self.rows[id as usize]);
+            self.index.remove(&row);
+            self.free.push(id);
+        }
+    }
+}
+
+/// Accumulator states taken out of a slice (when a window containing it was first computed).
+struct Part {
+    groups: usize,
+    states: Vec<Vec<ArrayRef>>,
+}
+
+#[derive(Default)]
+struct Slice {
+    group_of: HashMap<u32, u32>,
+    /// Group index → key id.
+    key_ids: Vec<u32>,
+    live: Option<Vec<Box<dyn GroupsAccumulator>>>,
+    frozen: Vec<Part>,
+}
+
+impl Slice {
+    fn freeze(&mut self) -> Result<()> {
+        if let Some(mut live) = self.live.take() {
+            let states = live.iter_mut().map(|a| a.state(EmitTo::All)).collect::<datafusion_common::Result<Vec<_>>>().map_err(internal)?;
+            self.frozen.push(Part { groups: self.key_ids.len(), states });
+        }
+        Ok(())
+    }
+}
+
+pub struct WindowAggregate {
+    plan: Plan,
+    schema: SchemaRef,
+    converter: RowConverter,
+    keys: KeyTable,
+    slices: BTreeMap<i64, Slice>,
+    /// Ends of windows that hold rows and have not fired yet.
+    pending: BTreeSet<i64>,
+    watermark: i64,
+    late_dropped: Arc<AtomicU64>,
+    /// Key id → window group while a window is computed (`u32::MAX`: not in the window).
+    scratch: Vec<u32>,
+}
+
+fn new_accumulator(agg: &Arc<AggregateFunctionExpr>) -> Result<Box<dyn GroupsAccumulator>> {
+    if agg.groups_accumulator_supported() {
+        agg.create_groups_accumulator().map_err(internal)
+    } else {
+        let a = agg.clone();
+        Ok(Box::new(GroupsAccumulatorAdapter::new(move || a.create_accumulator())))
+    }
+}
+
+impl WindowAggregate {
+    pub fn new(plan: Plan, input: SchemaRef, schema: SchemaRef, late_dropped: Arc<AtomicU64>) -> Result<Self> {
+        let fields = (0..plan.keys).map(|i| SortField::new(input.field(i).data_type().clone())).collect();
+        let converter = RowConverter::new(fields).map_err(internal)?;
+        Ok(WindowAggregate {
+            plan,
+            schema,
+            converter,
+            keys: KeyTable::default(),
+            slices: BTreeMap::new(),
+            pending: BTreeSet::new(),
+            watermark: WATERMARK_MIN,
+            late_dropped,
+            scratch: Vec::new(),
+        })
+    }
+
+    fn accumulators(&self) -> Result<Vec<Box<dyn GroupsAccumulator>>> {
+        self.plan.aggs.iter().map(new_accumulator).collect()
+    }
+
+    /// Update the slice ending at `end` with the rows `rows` of `batch` (all rows if `None`).
+    fn update(&mut self, end: i64, batch: &RecordBatch, rows: Option<&[u32]>, groups: &[usize]) -> Result<()> {
+        let taken;
+        let batch = match rows {
+            None => batch,
+            Some(r) => {
+                let idx = UInt32Array::from(r.to_vec());
+                let cols = batch.columns().iter().map(|c| take(c, &idx, None)).collect::<std::result::Result<Vec<_>, _>>().map_err(internal)?;
+                taken = RecordBatch::try_new(batch.schema(), cols).map_err(internal)?;
+                &taken
+            }
+        };
+        if self.slices.get(&end).is_some_and(|s| s.live.is_none()) {
+            let accs = self.accumulators()?;
+            if let Some(s) = self.slices.get_mut(&end) {
+                s.live = Some(accs);
+            }
+        }
+        let Some(slice) = self.slices.get_mut(&end) else { return Err(internal("slice vanished")) };
+        let total = slice.key_ids.len();
+        let Some(live) = slice.live.as_mut() else { return Err(internal("slice without accumulators")) };
+        for (i, agg) in self.plan.aggs.iter().enumerate() {
+            let args = agg
+                .expressions()
+                .iter()
+                .map(|e| e.evaluate(batch).and_then(|v| v.into_array(batch.num_rows())))
+                .collect::<datafusion_common::Result<Vec<_>>>()
+                .map_err(internal)?;
+            let filter: Option<&BooleanArray> = self.plan.filters[i].map(|c| batch.column(c).as_boolean());
+            live[i].update_batch(&args, groups, filter, total).map_err(internal)?;
+        }
+        Ok(())
+    }
+
+    /// Compute and emit the window ending at `end`.
+    fn fire(&mut self, end: i64, out: &mut Emitter) -> Result<()> {
+        let start = self.plan.spec.window_start(end);
+        let ends: Vec<i64> = self.slices.range(start + 1..=end).map(|(e, _)| *e).collect();
+        if ends.is_empty() {
+            return Ok(());
+        }
+        let (key_ids, results) = if ends.len() == 1
+            && self.plan.spec.last_window_end(ends[0]) == end
+            && self.slices.get(&ends[0]).is_some_and(|s| s.frozen.is_empty())
+        {
+            // The window is one slice that no later window needs: evaluate it in place.
+            let Some(slice) = self.slices.get_mut(&ends[0]) else { return Err(internal("slice vanished")) };
+            let Some(mut live) = slice.live.take() else { return Err(internal("slice without accumulators")) };
+            let results = live.iter_mut().map(|a| a.evaluate(EmitTo::All)).collect::<datafusion_common::Result<Vec<_>>>().map_err(internal)?;
+            (slice.key_ids.clone(), results)
+        } else {
+            let mut accs = self.accumulators()?;
+            let mut key_ids: Vec<u32> = Vec::new();
+            if self.scratch.len() < self.keys.rows.len() {
+                self.scratch.resize(self.keys.rows.len(), u32::MAX);
+            }
+            for e in &ends {
+                let Some(slice) = self.slices.get_mut(e) else { continue };
+                slice.freeze()?;
+                let idx: Vec<usize> = slice
+                    .key_ids
+                    .iter()
+                    .map(|k| {
+                        let g = &mut self.scratch[*k as usize];
+                        if *g == u32::MAX {
+                            *g = key_ids.len() as u32;
+                            key_ids.push(*k);
+                        }
+                        *g as usize
+                    })
+                    .collect();
+                for part in &slice.frozen {
+                    for (a, states) in accs.iter_mut().zip(&part.states) {
+                        a.merge_batch(states, &idx[..part.groups], key_ids.len()).map_err(internal)?;
+                    }
+                }
+            }
+            for k in &key_ids {
+                self.scratch[*k as usize] = u32::MAX;
+            }
+            let results = accs.iter_mut().map(|a| a.evaluate(EmitTo::All)).collect::<datafusion_common::Result<Vec<_>>>().map_err(internal)?;
+            (key_ids, results)
+        };
+        let n = key_ids.len();
+        let key_cols = if self.plan.keys == 0 {
+            Vec::new()
+        } else {
+            let parser = self.converter.parser();
+            self.converter.convert_rows(key_ids.iter().map(|k| parser.parse(&self.keys.rows[*k as usize]))).map_err(internal)?
+        };
+        let mut cols: Vec<ArrayRef> = Vec::with_capacity(self.schema.fields().len());
+        for (i, g) in self.plan.groups.iter().enumerate() {
+            cols.push(match g {
+                GroupOutput::Key(k) => key_cols[*k].clone(),
+                GroupOutput::Window(w) => {
+                    let v = match w {
+                        WindowColumn::Start => start,
+                        WindowColumn::End => end,
+                        WindowColumn::Time => end - 1,
+                    };
+                    let tz = match self.schema.field(i).data_type() {
+                        DataType::Timestamp(_, tz) => tz.clone(),
+                        _ => None,
+                    };
+                    Arc::new(TimestampMillisecondArray::from(vec![v; n]).with_timezone_opt(tz))
+                }
+            });
+        }
+        cols.extend(results);
+        let rb = RecordBatch::try_new(self.schema.clone(), cols).map_err(internal)?;
+        out.emit(StreamBatch::inserts(rb));
+        Ok(())
+    }
+
+    /// Drop the slices no window after `fired` needs.
+    fn expire(&mut self, fired: i64) {
+        while let Some((&e, _)) = self.slices.first_key_value() {
+            if self.plan.spec.last_window_end(e) > fired {
+                break;
+            }
+            if let Some(slice) = self.slices.remove(&e) {
+                for k in slice.key_ids {
+                    self.keys.release(k);
+                }
+            }
+        }
+    }
+}
+
+impl Operator for WindowAggregate {
+    fn on_batch(&mut self, _input: usize, batch: StreamBatch, _out: &mut Emitter) -> Result<()> {
+        if batch.kinds.is_some() {
+            return Err(RuntimeError::Internal("window aggregation received an updating (changelog) input".into()));
+        }
+        let data = &batch.data;
+        let keys = self.plan.keys;
+        let rows = self.converter.convert_columns(&data.columns()[..keys]).map_err(internal)?;
+        let ends = data.column(keys).as_primitive::<TimestampMillisecondType>();
+        // Rows per slice, in arrival order; most batches fall in one slice.
+        let mut per_slice: Vec<(i64, Vec<u32>, Vec<usize>)> = Vec::new();
+        let mut late = 0u64;
+        for i in 0..data.num_rows() {
+            if ends.is_null(i) {
+                late += 1;
+                continue;
+            }
+            let end = ends.value(i);
+            if self.plan.spec.last_window_end(end) - 1 <= self.watermark {
+                late += 1;
+                continue;
+            }
+            let key = if keys == 0 { self.keys.intern(&[]) } else { self.keys.intern(rows.row(i).as_ref()) };
+            let slice = match self.slices.entry(end) {
+                std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    for w in self.plan.spec.window_ends(end) {
+                        if w - 1 > self.watermark {
+                            self.pending.insert(w);
+                        }
+                    }
+                    v.insert(Slice::default())
+                }
+            };
+            let group = match slice.group_of.get(&key) {
+                Some(g) => *g,
+                None => {
+                    let g = slice.key_ids.len() as u32;
+                    slice.group_of.insert(key, g);
+                    slice.key_ids.push(key);
+                    self.keys.refs[key as usize] += 1;
+                    g
+                }
+            };
+            match per_slice.iter_mut().find(|(e, _, _)| *e == end) {
+                Some((_, r, g)) => {
+                    r.push(i as u32);
+                    g.push(group as usize);
+                }
+                None => per_slice.push((end, vec![i as u32], vec![group as usize])),
+            }
+        }
+        if late > 0 {
+            self.late_dropped.fetch_add(late, Ordering::Relaxed);
+        }
+        let all = per_slice.len() == 1 && per_slice[0].1.len() == data.num_rows();
+        for (end, rows, groups) in per_slice {
+            self.update(end, data, if all { None } else { Some(&rows) }, &groups)?;
+        }
+        Ok(())
+    }
+
+    fn on_watermark(&mut self, watermark: i64, out: &mut Emitter) -> Result<()> {
+        self.watermark = watermark;
+        while let Some(&end) = self.pending.first() {
+            if end - 1 > watermark {
+                break;
+            }
+            self.pending.pop_first();
+            self.fire(end, out)?;
+            self.expire(end);
+        }
+        out.watermark(watermark);
+        Ok(())
+    }
+}

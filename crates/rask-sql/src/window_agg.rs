@@ -1,0 +1,269 @@
+//! Window aggregation planning: `GROUP BY window_start, window_end, …` over a window table
+//! function becomes a slice assigner (each row gets the one slice it falls in) → a projection
+//! of keys, slice end and aggregate arguments → a hash exchange on the keys → a
+//! [`WindowAggregate`] operator that aggregates per (key, slice) and merges slices into windows
+//! when the watermark passes a window's end. Work per row does not depend on how many windows
+//! overlap (HOP, CUMULATE), as in Flink's slicing window operators.
+
+use std::sync::Arc;
+
+use arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion_expr::expr::{AggregateFunction, NullTreatment};
+use datafusion_expr::logical_plan::{Aggregate, LogicalPlan};
+use datafusion_expr::{Expr, ExprSchemable};
+use datafusion_physical_expr::aggregate::{AggregateExprBuilder, AggregateFunctionExpr};
+use datafusion_physical_expr::expressions::Column as PhysColumn;
+use datafusion_physical_expr::PhysicalExpr;
+use rask_types::Pos;
+
+use crate::error::{Result, SqlError};
+use crate::plan::{CalcStep, Exchange, Input, NodeId, NodeKind};
+use crate::session::df_err;
+use crate::translate::{arrow_schema, show, Translator};
+use crate::window_tvf::{describe_window, WindowKind, WindowSpec, WindowTvf};
+
+/// One of the three columns a window table function adds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WindowColumn {
+    Start,
+    End,
+    Time,
+}
+
+/// Where a group-by output column of a window aggregation comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupOutput {
+    Window(WindowColumn),
+    /// The n-th key column of the operator's input.
+    Key(usize),
+}
+
+/// The window aggregation operator's plan. Its input has the key columns first (`0..keys`),
+/// then the slice end (TIMESTAMP(3)) at column `keys`, then the aggregates' arguments and
+/// filter flags; its output is the group-by columns (`groups`) and then one column per aggregate.
+#[derive(Debug, Clone)]
+pub struct WindowAggregate {
+    pub spec: WindowSpec,
+    pub keys: usize,
+    pub aggs: Vec<Arc<AggregateFunctionExpr>>,
+    /// Per aggregate: the input column of its `FILTER (WHERE …)` flag.
+    pub filters: Vec<Option<usize>>,
+    pub groups: Vec<GroupOutput>,
+}
+
+enum Arg {
+    Column(usize),
+    Literal(Expr),
+}
+
+/// The window table function feeding a plan's output columns, and which output columns are
+/// its window columns. `Ok(None)`: the plan is not (a projection/filter of) a window TVF.
+struct Windowed<'a> {
+    tvf: &'a WindowTvf,
+    cols: Vec<Option<WindowColumn>>,
+}
+
+fn references_window(e: &Expr, schema: &datafusion_common::DFSchema, cols: &[Option<WindowColumn>]) -> bool {
+    e.column_refs().iter().any(|c| schema.index_of_column(c).ok().and_then(|i| cols.get(i).copied().flatten()).is_some())
+}
+
+fn trace(plan: &LogicalPlan) -> std::result::Result<Option<Windowed<'_>>, String> {
+    match plan {
+        LogicalPlan::Extension(ext) => {
+            let Some(tvf) = ext.node.as_any().downcast_ref::<WindowTvf>() else { return Ok(None) };
+            let n = tvf.input.schema().fields().len();
+            let mut cols = vec![None; n];
+            cols.extend([Some(WindowColumn::Start), Some(WindowColumn::End), Some(WindowColumn::Time)]);
+            Ok(Some(Windowed { tvf, cols }))
+        }
+        LogicalPlan::SubqueryAlias(a) => trace(&a.input),
+        LogicalPlan::Filter(f) => {
+            let Some(w) = trace(&f.input)? else { return Ok(None) };
+            if references_window(&f.predicate, f.input.schema(), &w.cols) {
+                return Err(format!(
+                    "a filter on window_start/window_end/window_time before a window aggregation is not supported ({})",
+                    show(&f.predicate)
+                ));
+            }
+            Ok(Some(w))
+        }
+        LogicalPlan::Projection(p) => {
+            let Some(w) = trace(&p.input)? else { return Ok(None) };
+            let schema = p.input.schema();
+            let mut cols = Vec::with_capacity(p.expr.len());
+            for e in &p.expr {
+                match e.clone().unalias() {
+                    Expr::Column(c) => cols.push(schema.index_of_column(&c).ok().and_then(|i| w.cols[i])),
+                    other if references_window(&other, schema, &w.cols) => {
+                        return Err(format!(
+                            "an expression on window_start/window_end/window_time ({}) is only supported after the window aggregation",
+                            show(&other)
+                        ));
+                    }
+                    _ => cols.push(None),
+                }
+            }
+            Ok(Some(Windowed { tvf: w.tvf, cols }))
+        }
+        _ => Ok(None),
+    }
+}
+
+impl Translator {
+    pub(crate) fn aggregate(&mut self, agg: &Aggregate, pos: Pos) -> Result<NodeId> {
+        let windowed = trace(&agg.input).map_err(|m| SqlError::unsupported(pos, m))?;
+        let Some(w) = windowed else {
+            return Err(SqlError::unsupported(
+                pos,
+                "GROUP BY without a window (an updating aggregation) is not supported yet: group by window_start and window_end of a TUMBLE/HOP/CUMULATE table function",
+            ));
+        };
+        let in_schema = agg.input.schema();
+        let mut groups = Vec::new();
+        let mut keys: Vec<Expr> = Vec::new();
+        let mut end_col = None;
+        let mut has_start = false;
+        for g in &agg.group_expr {
+            if matches!(g, Expr::GroupingSet(_)) {
+                return Err(SqlError::unsupported(pos, "GROUPING SETS / ROLLUP / CUBE on a window aggregation are not supported yet"));
+            }
+            let wc = match g {
+                Expr::Column(c) => in_schema.index_of_column(c).ok().and_then(|i| w.cols[i].map(|wc| (wc, i))),
+                _ => None,
+            };
+            match wc {
+                Some((wc, i)) => {
+                    if wc == WindowColumn::End {
+                        end_col = Some(i);
+                    }
+                    has_start |= wc == WindowColumn::Start;
+                    groups.push(GroupOutput::Window(wc));
+                }
+                None => {
+                    if references_window(g, in_schema, &w.cols) {
+                        return Err(SqlError::unsupported(pos, format!("grouping by an expression on a window column ({}) is not supported", show(g))));
+                    }
+                    groups.push(GroupOutput::Key(keys.len()));
+                    keys.push(g.clone());
+                }
+            }
+        }
+        let (Some(end_col), true) = (end_col, has_start) else {
+            return Err(SqlError::validation(
+                pos,
+                "a window aggregation must group by both window_start and window_end of the window table function",
+            ));
+        };
+
+        // The aggregate calls, their arguments and filters.
+        let mut pre: Vec<Expr> = keys.clone();
+        pre.push(Expr::Column(in_schema.columns()[end_col].clone()));
+        let mut calls = Vec::new();
+        for e in &agg.aggr_expr {
+            let (name, inner) = match e {
+                Expr::Alias(a) => (a.name.clone(), a.expr.as_ref()),
+                other => (other.schema_name().to_string(), other),
+            };
+            let Expr::AggregateFunction(AggregateFunction { func, params }) = inner else {
+                return Err(SqlError::Internal(format!("unexpected aggregate expression {inner}")));
+            };
+            if !params.order_by.is_empty() {
+                return Err(SqlError::unsupported(pos, format!("ORDER BY inside {} is not supported", func.name())));
+            }
+            for a in params.args.iter().chain(params.filter.as_deref()) {
+                if references_window(a, in_schema, &w.cols) {
+                    return Err(SqlError::unsupported(pos, format!("an aggregate over window columns ({}) is not supported", show(a))));
+                }
+            }
+            // Literal arguments (LISTAGG's separator) stay literals; the others are computed
+            // before the exchange.
+            let mut args = Vec::with_capacity(params.args.len());
+            for a in &params.args {
+                if matches!(a, Expr::Literal(..)) {
+                    args.push(Arg::Literal(a.clone()));
+                } else {
+                    args.push(Arg::Column(pre.len()));
+                    pre.push(a.clone());
+                }
+            }
+            let filter = params.filter.as_ref().map(|f| {
+                pre.push(f.as_ref().clone());
+                pre.len() - 1
+            });
+            // Flink's FIRST_VALUE / LAST_VALUE skip NULLs.
+            let ignore_nulls = matches!(params.null_treatment, Some(NullTreatment::IgnoreNulls))
+                || (params.null_treatment.is_none() && matches!(func.name(), "first_value" | "last_value"));
+            calls.push((name, func.clone(), args, params.distinct, ignore_nulls, filter));
+        }
+
+        // Slice assignment happens where the TVF is; then the pre-projection.
+        self.slicing = true;
+        let input = self.node(&agg.input, pos)?;
+        self.slicing = false;
+        let mut fields = Vec::with_capacity(pre.len());
+        for (i, e) in pre.iter().enumerate() {
+            let (_, f) = e.to_field(in_schema).map_err(|e| df_err(e, pos))?;
+            let (dt, nullable) = (f.data_type().clone(), f.is_nullable());
+            let name = if i < keys.len() { format!("$k{i}") } else if i == keys.len() { "$slice_end".into() } else { format!("$a{i}") };
+            fields.push(Field::new(name, dt, nullable));
+        }
+        let pre_schema: SchemaRef = Arc::new(Schema::new(fields));
+        let phys = pre.iter().map(|e| self.physical(e, in_schema, pos)).collect::<Result<Vec<_>>>()?;
+        let desc = format!(
+            "select=[{}]",
+            pre.iter().map(show).collect::<Vec<_>>().join(", ")
+        );
+        let input = self.calc(input, CalcStep::Project(phys, pre_schema.clone()), desc, pre_schema.clone());
+
+        let mut aggs = Vec::new();
+        let mut filters = Vec::new();
+        for (name, func, args, distinct, ignore_nulls, filter) in calls {
+            let mut arg_exprs: Vec<Arc<dyn PhysicalExpr>> = Vec::with_capacity(args.len());
+            for a in args {
+                arg_exprs.push(match a {
+                    Arg::Column(i) => Arc::new(PhysColumn::new(pre_schema.field(i).name(), i)),
+                    Arg::Literal(e) => self.physical(&e, &datafusion_common::DFSchema::empty(), pos)?,
+                });
+            }
+            let built = AggregateExprBuilder::new(func, arg_exprs)
+                .schema(pre_schema.clone())
+                .alias(name)
+                .with_distinct(distinct)
+                .with_ignore_nulls(ignore_nulls)
+                .build()
+                .map_err(|e| df_err(e, pos))?;
+            aggs.push(Arc::new(built));
+            filters.push(filter);
+        }
+
+        let exchange = if keys.is_empty() {
+            Exchange::Single
+        } else {
+            for (i, k) in keys.iter().enumerate() {
+                let probe = arrow::array::new_empty_array(pre_schema.field(i).data_type());
+                if let Err(e) = rask_types::keygroup::hash_rows(&[probe], 0) {
+                    return Err(SqlError::unsupported(pos, format!("grouping by {}: {e}", show(k))));
+                }
+            }
+            Exchange::Hash((0..keys.len()).collect())
+        };
+        let schema = arrow_schema(&agg.schema);
+        let time_name = w.tvf.input.schema().field(w.tvf.time_col).name().clone();
+        let group_names: Vec<String> = keys.iter().map(show).collect();
+        let out_names: Vec<String> = schema.fields().iter().map(|f| crate::translate::strip_tvf_names(f.name())).collect();
+        let name = format!(
+            "WindowAggregate(groupBy=[{}], window=[{}], select=[{}])",
+            group_names.join(", "),
+            describe_window(&w.tvf.spec, &time_name),
+            out_names.join(", ")
+        );
+        let plan = WindowAggregate { spec: w.tvf.spec, keys: keys.len(), aggs, filters, groups };
+        Ok(self.push(name, NodeKind::WindowAggregate(Box::new(plan)), vec![Input { node: input, exchange }], schema))
+    }
+}
+
+/// The slice assigner a window aggregation reads: a tumbling assignment by the slice width.
+pub(crate) fn slicing_spec(spec: &WindowSpec) -> WindowSpec {
+    let slice = spec.slice();
+    WindowSpec { kind: WindowKind::Tumble, size: slice, step: slice, offset: spec.offset }
+}
