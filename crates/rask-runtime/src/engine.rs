@@ -173,7 +173,8 @@ fn make_operator(
         NodeKind::WindowAggregate(agg) => {
             let late = shared.metrics.nodes[node.id].late_records_dropped.clone();
             let input = plan.nodes[node.inputs[0].node].schema.clone();
-            Box::new(operators::window_agg::WindowAggregate::new((**agg).clone(), input, node.schema.clone(), late)?)
+            let fire = shared.metrics.nodes[node.id].window_fire_max_us.clone();
+            Box::new(operators::window_agg::WindowAggregate::new((**agg).clone(), input, node.schema.clone(), late, fire)?)
         }
         NodeKind::Sink { table } => {
             let connector = registry

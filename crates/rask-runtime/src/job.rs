@@ -124,6 +124,8 @@ pub struct JobSummary {
     pub skipped: u64,
     /// Records dropped as late (behind the watermark for their window).
     pub late_dropped: u64,
+    /// Longest time a window operator took to emit the windows a watermark closed (µs).
+    pub window_fire_max_us: u64,
     pub cancelled: bool,
 }
 
@@ -206,6 +208,7 @@ pub fn run_job(plan: Arc<StreamPlan>, registry: ConnectorRegistry, opts: JobOpti
         records_out: metrics.sink_records(),
         skipped: metrics.skipped_records(),
         late_dropped: metrics.late_records_dropped(),
+        window_fire_max_us: metrics.window_fire_max_us(),
         cancelled: opts.cancel.load(std::sync::atomic::Ordering::Relaxed),
     })
 }

@@ -24,6 +24,9 @@ pub struct NodeMetrics {
     /// Records dropped because they arrived after the watermark passed their window (Flink's
     /// `numLateRecordsDropped`), summed over this process's instances.
     pub late_records_dropped: Arc<AtomicU64>,
+    /// Longest time (µs) a window operator took from a watermark's arrival to having emitted
+    /// the windows it closed (the latency a window result adds after its watermark).
+    pub window_fire_max_us: Arc<AtomicU64>,
 }
 
 #[derive(Debug)]
@@ -47,6 +50,7 @@ impl JobMetrics {
                     input_watermarks: (0..local_workers).map(|_| AtomicI64::new(WATERMARK_MIN)).collect(),
                     source: Arc::new(SourceMetrics::default()),
                     late_records_dropped: Arc::new(AtomicU64::new(0)),
+                    window_fire_max_us: Arc::new(AtomicU64::new(0)),
                 })
                 .collect(),
         }
@@ -70,6 +74,11 @@ impl JobMetrics {
     /// Late records dropped by all operators.
     pub fn late_records_dropped(&self) -> u64 {
         self.nodes.iter().map(|n| n.late_records_dropped.load(Ordering::Relaxed)).sum()
+    }
+
+    /// The longest window firing (µs) of any window operator.
+    pub fn window_fire_max_us(&self) -> u64 {
+        self.nodes.iter().map(|n| n.window_fire_max_us.load(Ordering::Relaxed)).max().unwrap_or(0)
     }
 
     /// The lowest watermark arriving at any sink (`None` if no watermark yet).

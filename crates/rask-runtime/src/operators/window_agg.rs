@@ -104,6 +104,8 @@ pub struct WindowAggregate {
     pending: BTreeSet<i64>,
     watermark: i64,
     late_dropped: Arc<AtomicU64>,
+    /// Longest `on_watermark` that fired windows, in µs (metric `window_fire_max_us`).
+    fire_max_us: Arc<AtomicU64>,
     /// Key id → window group while a window is computed (`u32::MAX`: not in the window).
     scratch: Vec<u32>,
 }
@@ -118,7 +120,7 @@ fn new_accumulator(agg: &Arc<AggregateFunctionExpr>) -> Result<Box<dyn GroupsAcc
 }
 
 impl WindowAggregate {
-    pub fn new(plan: Plan, input: SchemaRef, schema: SchemaRef, late_dropped: Arc<AtomicU64>) -> Result<Self> {
+    pub fn new(plan: Plan, input: SchemaRef, schema: SchemaRef, late_dropped: Arc<AtomicU64>, fire_max_us: Arc<AtomicU64>) -> Result<Self> {
         let fields = (0..plan.keys).map(|i| SortField::new(input.field(i).data_type().clone())).collect();
         let converter = RowConverter::new(fields).map_err(internal)?;
         Ok(WindowAggregate {
@@ -130,6 +132,7 @@ impl WindowAggregate {
             pending: BTreeSet::new(),
             watermark: WATERMARK_MIN,
             late_dropped,
+            fire_max_us,
             scratch: Vec::new(),
         })
     }
@@ -331,6 +334,8 @@ impl Operator for WindowAggregate {
 
     fn on_watermark(&mut self, watermark: i64, out: &mut Emitter) -> Result<()> {
         self.watermark = watermark;
+        let started = std::time::Instant::now();
+        let mut fired = false;
         while let Some(&end) = self.pending.first() {
             if end - 1 > watermark {
                 break;
@@ -338,6 +343,10 @@ impl Operator for WindowAggregate {
             self.pending.pop_first();
             self.fire(end, out)?;
             self.expire(end);
+            fired = true;
+        }
+        if fired {
+            self.fire_max_us.fetch_max(started.elapsed().as_micros() as u64, Ordering::Relaxed);
         }
         out.watermark(watermark);
         Ok(())
