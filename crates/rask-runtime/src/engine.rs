@@ -166,15 +166,19 @@ fn make_operator(
         )),
         NodeKind::Union => Box::new(operators::union::Union),
         NodeKind::Limit { skip, fetch } => Box::new(operators::limit::Limit::new(*skip, *fetch)),
-        NodeKind::WindowAssign { time_col, spec, drop_late } => {
+        NodeKind::WindowAssign { time_col, spec } => {
             let late = shared.metrics.nodes[node.id].late_records_dropped.clone();
-            Box::new(operators::window_tvf::WindowAssign::new(*time_col, *spec, *drop_late, node.schema.clone(), late))
+            Box::new(operators::window_tvf::WindowAssign::new(*time_col, *spec, node.schema.clone(), late))
         }
         NodeKind::WindowAggregate(agg) => {
             let late = shared.metrics.nodes[node.id].late_records_dropped.clone();
             let input = plan.nodes[node.inputs[0].node].schema.clone();
             let fire = shared.metrics.nodes[node.id].window_fire_max_us.clone();
-            Box::new(operators::window_agg::WindowAggregate::new((**agg).clone(), input, node.schema.clone(), late, fire)?)
+            if agg.spec.kind == rask_sql::window_tvf::WindowKind::Session {
+                Box::new(operators::session_agg::SessionAggregate::new((**agg).clone(), input, node.schema.clone(), late, fire)?)
+            } else {
+                Box::new(operators::window_agg::WindowAggregate::new((**agg).clone(), input, node.schema.clone(), late, fire)?)
+            }
         }
         NodeKind::Sink { table } => {
             let connector = registry
@@ -469,13 +473,19 @@ impl Driver {
         }
         let Some(cap) = self.cap.as_ref() else { return };
         let mut session = output.activate();
-        for b in out.batches {
+        let mut marks = out.marks.iter().peekable();
+        for (i, b) in out.batches.into_iter().enumerate() {
+            while let Some((_, w)) = marks.next_if(|(at, _)| *at <= i) {
+                session.give(cap, &mut Batch::watermark(self.sender, *w));
+            }
             self.shared.metrics.nodes[self.id].records_out.fetch_add(b.num_rows() as u64, Ordering::Relaxed);
             session.give(cap, &mut Batch::data(b));
         }
-        if let Some(w) = out.watermark {
-            self.shared.metrics.nodes[self.id].watermarks[self.local_index].store(w, Ordering::Relaxed);
-            session.give(cap, &mut Batch::watermark(self.sender, w));
+        for (_, w) in marks {
+            session.give(cap, &mut Batch::watermark(self.sender, *w));
+        }
+        if let Some((_, w)) = out.marks.last() {
+            self.shared.metrics.nodes[self.id].watermarks[self.local_index].store(*w, Ordering::Relaxed);
         } else if out.idle {
             session.give(cap, &mut Batch::idle(self.sender));
         }

@@ -19,7 +19,8 @@ use crate::error::Result;
 #[derive(Default)]
 pub struct Emitter {
     pub(crate) batches: Vec<StreamBatch>,
-    pub(crate) watermark: Option<i64>,
+    /// Watermarks in emission order, each with the number of batches emitted before it.
+    pub(crate) marks: Vec<(usize, i64)>,
     pub(crate) idle: bool,
     pub(crate) wake_after: Option<Duration>,
 }
@@ -31,10 +32,20 @@ impl Emitter {
             self.batches.push(b);
         }
     }
-    /// Advance this operator's output watermark.
+    /// Advance this operator's output watermark (after the batches emitted so far).
     pub fn watermark(&mut self, wm: i64) {
-        self.watermark = Some(self.watermark.map_or(wm, |w| w.max(wm)));
+        let n = self.batches.len();
+        match self.marks.last_mut() {
+            Some((at, w)) if *at == n => *w = (*w).max(wm),
+            Some((_, w)) if *w >= wm => {}
+            _ => self.marks.push((n, wm)),
+        }
         self.idle = false;
+    }
+
+    /// The last watermark emitted, if any.
+    pub fn last_watermark(&self) -> Option<i64> {
+        self.marks.last().map(|(_, w)| *w)
     }
     /// Declare this operator's output idle (it holds no watermark back downstream).
     pub fn idle(&mut self) {

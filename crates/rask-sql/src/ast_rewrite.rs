@@ -11,7 +11,11 @@ use datafusion_sql::sqlparser::ast::{
 use datafusion_sql::sqlparser::dialect::GenericDialect;
 use datafusion_sql::sqlparser::parser::Parser;
 
-struct FlinkNames;
+#[derive(Default)]
+struct FlinkNames {
+    /// The first rewrite that failed (the query cannot be planned as written).
+    error: Option<String>,
+}
 
 fn name_set_expr(body: &mut SetExpr) {
     match body {
@@ -56,6 +60,9 @@ impl VisitorMut for FlinkNames {
     type Break = ();
     fn pre_visit_query(&mut self, q: &mut Query) -> ControlFlow<()> {
         name_set_expr(&mut q.body);
+        if let Err(e) = legacy_windows(&mut q.body) {
+            self.error.get_or_insert(e);
+        }
         ControlFlow::Continue(())
     }
 
@@ -121,12 +128,114 @@ impl VisitorMut for FlinkNames {
     }
 }
 
-/// Apply Flink's naming to every (sub)query.
-pub fn flink_names(q: &mut Query) {
-    let _ = q.visit(&mut FlinkNames);
+/// Apply Flink's naming and rewrites to every (sub)query.
+pub fn flink_names(q: &mut Query) -> Result<(), String> {
+    let mut v = FlinkNames::default();
+    let _ = q.visit(&mut v);
+    v.error.map_or(Ok(()), Err)
 }
 
 /// Apply the expression rewrites to a standalone expression (computed columns, watermarks).
 pub fn flink_expr(e: &mut Expr) {
-    let _ = e.visit(&mut FlinkNames);
+    let _ = e.visit(&mut FlinkNames::default());
+}
+
+/// The legacy group window functions: `GROUP BY TUMBLE(ts, size)`, `HOP(ts, slide, size)`,
+/// `SESSION(ts, gap)`, with `TUMBLE_START(…)`/`_END`/`_ROWTIME` (and the HOP_/SESSION_
+/// equivalents) in the select list.
+fn legacy_kind(name: &str) -> Option<&'static str> {
+    Some(match name.to_ascii_uppercase().as_str() {
+        "TUMBLE" => "tumble",
+        "HOP" => "hop",
+        "SESSION" => "session",
+        _ => return None,
+    })
+}
+
+fn function_args(f: &datafusion_sql::sqlparser::ast::Function) -> Vec<String> {
+    match &f.args {
+        FunctionArguments::List(l) => l.args.iter().map(|a| a.to_string()).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// `SELECT … FROM t GROUP BY TUMBLE(ts, i), k` → `SELECT … FROM TABLE(TUMBLE(TABLE t,
+/// DESCRIPTOR(ts), i)) GROUP BY window_start, window_end, k`, the auxiliary functions becoming
+/// `window_start`, `window_end` and `window_time` (as Flink's planner does).
+fn legacy_windows(body: &mut SetExpr) -> Result<(), String> {
+    use datafusion_sql::sqlparser::ast::{GroupByExpr, TableFactor};
+    match body {
+        SetExpr::SetOperation { left, right, .. } => {
+            legacy_windows(left)?;
+            return legacy_windows(right);
+        }
+        SetExpr::Query(q) => return legacy_windows(&mut q.body),
+        _ => {}
+    }
+    let SetExpr::Select(sel) = body else { return Ok(()) };
+    let GroupByExpr::Expressions(groups, _) = &mut sel.group_by else { return Ok(()) };
+    let Some(at) = groups.iter().position(|g| matches!(g, Expr::Function(f) if legacy_kind(&f.name.to_string()).is_some())) else {
+        return Ok(());
+    };
+    let Expr::Function(f) = &groups[at] else { return Ok(()) };
+    let fname = f.name.to_string().to_ascii_uppercase();
+    let kind = legacy_kind(&fname).unwrap_or("tumble");
+    let args = function_args(f);
+    if args.len() < 2 {
+        return Err(format!("{fname}(time_attr, interval…) in GROUP BY needs a time attribute and its intervals"));
+    }
+    let time_col = args[0].trim_matches('`').to_string();
+    let [from] = sel.from.as_mut_slice() else {
+        return Err(format!("a GROUP BY {fname}(…) window needs exactly one table in FROM"));
+    };
+    if !from.joins.is_empty() {
+        return Err(format!("a GROUP BY {fname}(…) window over a join is not supported; window each input first"));
+    }
+    let TableFactor::Table { name, alias, args: None, .. } = &from.relation else {
+        return Err(format!("a GROUP BY {fname}(…) window needs a table or view name in FROM (not a subquery)"));
+    };
+    let table = name.to_string();
+    let mut call = format!("__rask_window_{kind}('{table}', '{time_col}', {}", args[1..].join(", "));
+    groups.remove(at);
+    if kind == "session" {
+        let keys: Vec<String> = groups.iter().map(|g| g.to_string()).collect();
+        call.push_str(&format!(", '{}'", keys.join(",")));
+    }
+    call.push(')');
+    let alias_text = alias.as_ref().map(|a| format!(" AS {a}")).unwrap_or_default();
+    let parsed = Parser::new(&GenericDialect {})
+        .try_with_sql(&format!("SELECT * FROM {call}{alias_text}"))
+        .and_then(|mut p| p.parse_query())
+        .map_err(|e| format!("{fname}: {e}"))?;
+    let SetExpr::Select(tvf) = *parsed.body else { return Err(format!("{fname}: internal rewrite error")) };
+    let Some(rel) = tvf.from.into_iter().next() else { return Err(format!("{fname}: internal rewrite error")) };
+    from.relation = rel.relation;
+    groups.insert(at, Expr::Identifier(Ident::new("window_time")));
+    groups.insert(at, Expr::Identifier(Ident::new("window_end")));
+    groups.insert(at, Expr::Identifier(Ident::new("window_start")));
+    // Auxiliary functions → window columns.
+    struct Aux;
+    impl VisitorMut for Aux {
+        type Break = ();
+        fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+            if let Expr::Function(f) = e {
+                let n = f.name.to_string().to_ascii_uppercase();
+                let col = ["TUMBLE_", "HOP_", "SESSION_"].iter().find_map(|p| n.strip_prefix(p)).and_then(|rest| match rest {
+                    "START" => Some("window_start"),
+                    "END" => Some("window_end"),
+                    "ROWTIME" | "PROCTIME" => Some("window_time"),
+                    _ => None,
+                });
+                if let Some(c) = col {
+                    *e = Expr::Identifier(Ident::new(c));
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = sel.projection.visit(&mut Aux);
+    if let Some(h) = sel.having.as_mut() {
+        let _ = h.visit(&mut Aux);
+    }
+    Ok(())
 }

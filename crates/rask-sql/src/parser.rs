@@ -463,6 +463,7 @@ fn window_tvf_params(name: &str) -> Option<&'static [&'static str]> {
         "TUMBLE" => &["DATA", "TIMECOL", "SIZE", "OFFSET"],
         "HOP" => &["DATA", "TIMECOL", "SLIDE", "SIZE", "OFFSET"],
         "CUMULATE" => &["DATA", "TIMECOL", "STEP", "SIZE", "OFFSET"],
+        "SESSION" => &["DATA", "TIMECOL", "GAP"],
         _ => return None,
     })
 }
@@ -513,6 +514,7 @@ fn rewrite_window_tvfs(toks: &[TokenWithSpan]) -> Result<Vec<TokenWithSpan>> {
             return Err(SqlError::parse(fpos, format!("expected ')' after {fname}(…) to close TABLE(…)")));
         }
         // Named arguments go to their positions.
+        let mut partition: Option<TokenWithSpan> = None;
         let mut positional: Vec<Option<Vec<TokenWithSpan>>> = vec![None; params.len()];
         let mut next = 0;
         for a in args.into_iter().filter(|a| !a.is_empty()) {
@@ -533,7 +535,24 @@ fn rewrite_window_tvfs(toks: &[TokenWithSpan]) -> Result<Vec<TokenWithSpan>> {
                 return Err(SqlError::parse(fpos, format!("too many arguments for {fname}; parameters: {}", params.join(", "))));
             }
             next = slot + 1;
-            // TABLE name → 'name'; DESCRIPTOR(col) → 'col'.
+            // TABLE name → 'name'; DESCRIPTOR(col) → 'col'; SESSION's `TABLE name PARTITION BY
+            // k` / `PARTITION BY (k1, k2)` → 'name' plus a trailing 'k1,k2' argument.
+            let body = if slot == 0 && fname == "SESSION" && body.len() > 4 && is_word(&body[2].token, "PARTITION") && is_word(&body[3].token, "BY") {
+                let mut keys = Vec::new();
+                for t in &body[4..] {
+                    match &t.token {
+                        Token::Word(w) => keys.push(w.value.clone()),
+                        Token::LParen | Token::RParen | Token::Comma => {}
+                        _ => return Err(SqlError::parse(pos_of(t), "PARTITION BY of SESSION expects column names")),
+                    }
+                }
+                let mut t = body[4].clone();
+                t.token = Token::SingleQuotedString(keys.join(","));
+                partition = Some(t);
+                body[..2].to_vec()
+            } else {
+                body
+            };
             let body = match (body.first().map(|t| &t.token), body.get(1).map(|t| &t.token)) {
                 (Some(t0), Some(Token::Word(w))) if is_word(t0, "TABLE") && body.len() == 2 => {
                     let mut t = body[1].clone();
@@ -556,7 +575,7 @@ fn rewrite_window_tvfs(toks: &[TokenWithSpan]) -> Result<Vec<TokenWithSpan>> {
         call.token = Token::Word(Word { value: format!("__rask_window_{}", fname.to_ascii_lowercase()), quote_style: None, keyword: Keyword::NoKeyword });
         out.push(call);
         out.push(toks[i + 3].clone());
-        let required = params.len() - 1; // OFFSET is optional
+        let required = if fname == "SESSION" { params.len() } else { params.len() - 1 }; // OFFSET is optional
         for (k, a) in positional.into_iter().enumerate() {
             match a {
                 Some(a) => {
@@ -572,6 +591,12 @@ fn rewrite_window_tvfs(toks: &[TokenWithSpan]) -> Result<Vec<TokenWithSpan>> {
                 }
                 None => {}
             }
+        }
+        if let Some(p) = partition {
+            let mut c = toks[i + 3].clone();
+            c.token = Token::Comma;
+            out.push(c);
+            out.push(p);
         }
         out.push(toks[j].clone());
         i = j + 2;

@@ -50,10 +50,9 @@ pub enum NodeKind {
     Watermark { rowtime: usize, expr: Arc<dyn PhysicalExpr> },
     /// `UNION ALL` of the inputs (same schema).
     Union,
-    /// Window table function: appends window_start/window_end/window_time, one row per window.
-    /// With `drop_late`, rows whose windows have all fired are dropped (and counted); a window
-    /// aggregation's slice assigner leaves that decision to the aggregation.
-    WindowAssign { time_col: usize, spec: crate::window_tvf::WindowSpec, drop_late: bool },
+    /// Window table function: appends window_start/window_end/window_time, one row per window
+    /// (a window aggregation's slice assigner: one row per slice).
+    WindowAssign { time_col: usize, spec: crate::window_tvf::WindowSpec },
     /// Window aggregation over slices (see [`crate::window_agg`]).
     WindowAggregate(Box<crate::window_agg::WindowAggregate>),
     /// `LIMIT fetch OFFSET skip` on a stream: the first rows to arrive (one instance, fed by a

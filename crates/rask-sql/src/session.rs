@@ -555,7 +555,7 @@ impl Session {
     fn view_plan(&self, ctx: &Ctx, v: &ViewDef, pos: Pos) -> Result<LogicalPlan> {
         let sql_to_rel = SqlToRel::new(ctx);
         let mut q = v.query.clone();
-        crate::ast_rewrite::flink_names(&mut q);
+        crate::ast_rewrite::flink_names(&mut q).map_err(|m| SqlError::validation(pos, m))?;
         let plan = sql_to_rel
             .sql_statement_to_plan(Statement::Query(Box::new(q)))
             .map_err(|e| df_err(e, pos))?;
@@ -590,6 +590,7 @@ impl Session {
             "__rask_window_tumble" => (WindowKind::Tumble, "TUMBLE"),
             "__rask_window_hop" => (WindowKind::Hop, "HOP"),
             "__rask_window_cumulate" => (WindowKind::Cumulate, "CUMULATE"),
+            "__rask_window_session" => (WindowKind::Session, "SESSION"),
             other => return Err(SqlError::validation(pos, format!("unknown table function '{other}'"))),
         };
         let text = |i: usize, what: &str| -> Result<String> {
@@ -617,12 +618,16 @@ impl Session {
             }
             WindowKind::Hop => (millis(3, "size")?, millis(2, "slide")?, 4),
             WindowKind::Cumulate => (millis(3, "max size")?, millis(2, "step")?, 4),
+            WindowKind::Session => {
+                let g = millis(2, "gap")?;
+                (g, g, usize::MAX)
+            }
         };
-        let offset = if args.len() > off_at { millis(off_at, "offset")? } else { 0 };
+        let offset = if off_at != usize::MAX && args.len() > off_at { millis(off_at, "offset")? } else { 0 };
         if size <= 0 || step <= 0 {
             return Err(SqlError::validation(pos, format!("{fname}: window size and slide/step must be positive")));
         }
-        if kind != WindowKind::Tumble && size % step != 0 {
+        if matches!(kind, WindowKind::Hop | WindowKind::Cumulate) && size % step != 0 {
             let what = if kind == WindowKind::Hop { "slide" } else { "step" };
             return Err(SqlError::validation(pos, format!("{fname}: the window size must be an integral multiple of the {what}")));
         }
@@ -644,7 +649,17 @@ impl Session {
                 ),
             ));
         }
-        let node = WindowTvf::try_new(input, idx, WindowSpec { kind, size, step, offset }).map_err(|e| df_err(e, pos))?;
+        let mut partition = Vec::new();
+        if kind == WindowKind::Session && args.len() > 3 {
+            for k in text(3, "partition")?.split(',') {
+                let i = input.schema().index_of_column_by_name(None, k).ok_or_else(|| {
+                    SqlError::validation(pos, format!("{fname}: PARTITION BY column '{k}' not found in '{table}'"))
+                })?;
+                partition.push(i);
+            }
+        }
+        let mut node = WindowTvf::try_new(input, idx, WindowSpec { kind, size, step, offset }).map_err(|e| df_err(e, pos))?;
+        node.partition = partition;
         Ok(LogicalPlan::Extension(Extension { node: Arc::new(node) }))
     }
 
@@ -687,7 +702,7 @@ impl Session {
     pub fn plan_select(&self, q: &Query, pos: Pos) -> Result<StreamPlan> {
         let ctx = Ctx::new(self);
         let mut q = q.clone();
-        crate::ast_rewrite::flink_names(&mut q);
+        crate::ast_rewrite::flink_names(&mut q).map_err(|m| SqlError::validation(pos, m))?;
         let plan = SqlToRel::new(&ctx)
             .sql_statement_to_plan(Statement::Query(Box::new(q)))
             .map_err(|e| df_err(e, pos))?;
@@ -744,7 +759,7 @@ impl Session {
             return Err(SqlError::validation(pos, format!("connector '{}' of table '{tname}' cannot be used as a sink", table.connector)));
         }
         let mut query = query.clone();
-        crate::ast_rewrite::flink_names(&mut query);
+        crate::ast_rewrite::flink_names(&mut query).map_err(|m| SqlError::validation(pos, m))?;
         let input = SqlToRel::new(ctx)
             .sql_statement_to_plan(Statement::Query(Box::new(query)))
             .map_err(|e| df_err(e, pos))?;

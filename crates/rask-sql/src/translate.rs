@@ -199,23 +199,33 @@ impl Translator {
             LogicalPlan::Extension(ext) if ext.node.as_any().downcast_ref::<crate::window_tvf::WindowTvf>().is_some() => {
                 let Some(w) = ext.node.as_any().downcast_ref::<crate::window_tvf::WindowTvf>() else { unreachable!() };
                 let slicing = std::mem::replace(&mut self.slicing, false);
+                if w.spec.kind == crate::window_tvf::WindowKind::Session && !slicing {
+                    return Err(SqlError::unsupported(
+                        pos,
+                        "the SESSION window table function is only supported in a window aggregation (GROUP BY window_start, window_end)",
+                    ));
+                }
                 let input = self.node(&w.input, pos)?;
                 let schema = arrow_schema(&w.schema);
                 let time_name = w.input.schema().field(w.time_col).name();
                 let (name, spec) = if slicing {
                     let spec = crate::window_agg::slicing_spec(&w.spec);
-                    let name = format!(
-                        "WindowSlicer(window=[{}], slice=[{}])",
-                        crate::window_tvf::describe_window(&w.spec, time_name),
-                        crate::window_tvf::describe_duration(spec.size)
-                    );
+                    let name = if w.spec.kind == crate::window_tvf::WindowKind::Session {
+                        format!("WindowSlicer(window=[{}], rows=[by event time])", crate::window_tvf::describe_window(&w.spec, time_name))
+                    } else {
+                        format!(
+                            "WindowSlicer(window=[{}], slice=[{}])",
+                            crate::window_tvf::describe_window(&w.spec, time_name),
+                            crate::window_tvf::describe_duration(spec.size)
+                        )
+                    };
                     (name, spec)
                 } else {
                     (crate::window_tvf::describe(&w.spec, time_name), w.spec)
                 };
                 Ok(self.push(
                     name,
-                    NodeKind::WindowAssign { time_col: w.time_col, spec, drop_late: !slicing },
+                    NodeKind::WindowAssign { time_col: w.time_col, spec },
                     vec![Input { node: input, exchange: Exchange::Forward }],
                     schema,
                 ))

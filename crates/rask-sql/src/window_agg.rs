@@ -155,6 +155,30 @@ impl Translator {
             ));
         };
 
+        if w.tvf.spec.kind == WindowKind::Session {
+            // Sessions are per PARTITION BY key; grouping by other keys would need Flink's
+            // updating session semantics.
+            let part: std::collections::BTreeSet<String> =
+                w.tvf.partition.iter().map(|i| w.tvf.input.schema().field(*i).name().clone()).collect();
+            let grouped: std::collections::BTreeSet<String> = keys
+                .iter()
+                .map(|k| match k {
+                    Expr::Column(c) => c.name.clone(),
+                    other => show(other),
+                })
+                .collect();
+            if part != grouped {
+                return Err(SqlError::unsupported(
+                    pos,
+                    format!(
+                        "a SESSION window aggregation must group by exactly its PARTITION BY columns ([{}]), but groups by [{}]",
+                        part.into_iter().collect::<Vec<_>>().join(", "),
+                        grouped.into_iter().collect::<Vec<_>>().join(", ")
+                    ),
+                ));
+            }
+        }
+
         // The aggregate calls, their arguments and filters.
         let mut pre: Vec<Expr> = keys.clone();
         pre.push(Expr::Column(in_schema.columns()[end_col].clone()));
@@ -264,6 +288,11 @@ impl Translator {
 
 /// The slice assigner a window aggregation reads: a tumbling assignment by the slice width.
 pub(crate) fn slicing_spec(spec: &WindowSpec) -> WindowSpec {
+    if spec.kind == WindowKind::Session {
+        // Session windows are not sliced: each row's "slice" is its own millisecond, so the
+        // slice end is the row's time + 1 ms.
+        return WindowSpec { kind: WindowKind::Tumble, size: 1, step: 1, offset: 0 };
+    }
     let slice = spec.slice();
     WindowSpec { kind: WindowKind::Tumble, size: slice, step: slice, offset: spec.offset }
 }

@@ -28,6 +28,9 @@ pub enum WindowKind {
     Tumble,
     Hop,
     Cumulate,
+    /// Session windows (`size` = the gap): merging windows, computed by the session
+    /// aggregation, never sliced.
+    Session,
 }
 
 /// Window shape in milliseconds.
@@ -46,7 +49,7 @@ impl WindowSpec {
     /// its `step`-wide slices.
     pub fn slice(&self) -> i64 {
         match self.kind {
-            WindowKind::Tumble => self.size,
+            WindowKind::Tumble | WindowKind::Session => self.size,
             WindowKind::Hop | WindowKind::Cumulate => self.step,
         }
     }
@@ -54,7 +57,7 @@ impl WindowSpec {
     /// The start of the window ending at `end`.
     pub fn window_start(&self, end: i64) -> i64 {
         match self.kind {
-            WindowKind::Tumble | WindowKind::Hop => end - self.size,
+            WindowKind::Tumble | WindowKind::Hop | WindowKind::Session => end - self.size,
             WindowKind::Cumulate => (end - 1) - (end - 1 - self.offset).rem_euclid(self.size),
         }
     }
@@ -70,7 +73,7 @@ impl WindowSpec {
     /// fired, the slice is no longer needed and rows for it are late.
     pub fn last_window_end(&self, slice_end: i64) -> i64 {
         match self.kind {
-            WindowKind::Tumble => slice_end,
+            WindowKind::Tumble | WindowKind::Session => slice_end,
             WindowKind::Hop => slice_end + self.size - self.step,
             WindowKind::Cumulate => self.window_start(slice_end) + self.size,
         }
@@ -81,7 +84,7 @@ impl WindowSpec {
         out.clear();
         let floor = |t: i64, unit: i64| t - (t - self.offset).rem_euclid(unit);
         match self.kind {
-            WindowKind::Tumble => {
+            WindowKind::Tumble | WindowKind::Session => {
                 let s = floor(ts, self.size);
                 out.push((s, s + self.size));
             }
@@ -112,6 +115,8 @@ pub struct WindowTvf {
     pub input: LogicalPlan,
     pub time_col: usize,
     pub spec: WindowSpec,
+    /// SESSION's `PARTITION BY` columns (input column indices).
+    pub partition: Vec<usize>,
     pub schema: DFSchemaRef,
 }
 
@@ -143,7 +148,7 @@ impl WindowTvf {
         let wt = with_time_attribute(&Field::new("window_time", wt_type, false), Some("rowtime"));
         fields.push((None, Arc::new(wt)));
         let schema = Arc::new(DFSchema::new_with_metadata(fields, in_schema.metadata().clone())?);
-        Ok(WindowTvf { input, time_col, spec, schema })
+        Ok(WindowTvf { input, time_col, spec, partition: Vec::new(), schema })
     }
 }
 
@@ -164,7 +169,9 @@ impl UserDefinedLogicalNodeCore for WindowTvf {
         write!(f, "{}", describe(&self.spec, self.input.schema().field(self.time_col).name()))
     }
     fn with_exprs_and_inputs(&self, _exprs: Vec<Expr>, mut inputs: Vec<LogicalPlan>) -> DfResult<Self> {
-        WindowTvf::try_new(inputs.swap_remove(0), self.time_col, self.spec)
+        let mut w = WindowTvf::try_new(inputs.swap_remove(0), self.time_col, self.spec)?;
+        w.partition = self.partition.clone();
+        Ok(w)
     }
 }
 
@@ -192,6 +199,7 @@ pub fn describe_window(spec: &WindowSpec, time_col: &str) -> String {
         WindowKind::Tumble => format!("TUMBLE(time_col=[{time_col}], size=[{}]{off})", dur(spec.size)),
         WindowKind::Hop => format!("HOP(time_col=[{time_col}], size=[{}], slide=[{}]{off})", dur(spec.size), dur(spec.step)),
         WindowKind::Cumulate => format!("CUMULATE(time_col=[{time_col}], max_size=[{}], step=[{}]{off})", dur(spec.size), dur(spec.step)),
+        WindowKind::Session => format!("SESSION(time_col=[{time_col}], gap=[{}])", dur(spec.size)),
     };
     w
 }

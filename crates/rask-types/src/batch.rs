@@ -104,6 +104,11 @@ impl StreamBatch {
         Ok(StreamBatch { data, kinds })
     }
 
+    /// Rows `offset..offset + len` (zero-copy).
+    pub fn slice(&self, offset: usize, len: usize) -> StreamBatch {
+        StreamBatch { data: self.data.slice(offset, len), kinds: self.kinds.as_ref().map(|k| Arc::new(k.slice(offset, len))) }
+    }
+
     /// Replace the columns, keeping the row kinds (projection).
     pub fn with_data(&self, data: RecordBatch) -> StreamBatch {
         StreamBatch { data, kinds: self.kinds.clone() }

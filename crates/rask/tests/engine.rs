@@ -220,17 +220,20 @@ fn late_rows_of_fired_windows_are_dropped_and_counted() {
         "SET 'pipeline.auto-watermark-interval' = '20 ms';
          CREATE TABLE s (v INT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '2' SECOND)
            WITH ('connector'='filesystem','path'='{}','format'='json', 'source.monitor-interval'='20ms');
-         CREATE TABLE o (v INT, ws TIMESTAMP(3)) WITH ('connector'='print');
-         INSERT INTO o SELECT v, window_start FROM TABLE(TUMBLE(TABLE s, DESCRIPTOR(ts), INTERVAL '5' SECOND));",
+         CREATE TABLE o (ws TIMESTAMP(3), c BIGINT, v INT) WITH ('connector'='print');
+         INSERT INTO o SELECT window_start, COUNT(*), SUM(v) FROM TABLE(TUMBLE(TABLE s, DESCRIPTOR(ts), INTERVAL '5' SECOND))
+           GROUP BY window_start, window_end;",
         d.display()
     );
     let cancel = Arc::new(AtomicBool::new(false));
     let c2 = cancel.clone();
     let d2 = d.clone();
     let t = std::thread::spawn(move || {
-        // By now the watermark is 00:00:08, so the window [00:00:00, 00:00:05) has fired.
+        // By now the watermark is 00:00:08, so the window [00:00:00, 00:00:05) has fired: the
+        // row at 00:00:01 is late. The row at 00:00:20 fires [5, 10) and [10, 15).
         std::thread::sleep(Duration::from_millis(1500));
-        std::fs::write(d2.join("2.json"), "{\"v\": 2, \"ts\": \"2024-01-01 00:00:01\"}\n{\"v\": 3, \"ts\": \"2024-01-01 00:00:09\"}\n").unwrap();
+        let rows = ["{\"v\": 2, \"ts\": \"2024-01-01 00:00:01\"}", "{\"v\": 3, \"ts\": \"2024-01-01 00:00:09\"}", "{\"v\": 4, \"ts\": \"2024-01-01 00:00:20\"}"];
+        std::fs::write(d2.join("2.json"), rows.join("\n") + "\n").unwrap();
         std::thread::sleep(Duration::from_millis(1500));
         c2.store(true, Ordering::SeqCst);
     });
@@ -238,7 +241,7 @@ fn late_rows_of_fired_windows_are_dropped_and_counted() {
     t.join().unwrap();
     let s = r.unwrap();
     lines.sort();
-    assert_eq!(lines, vec!["+I[1, 2024-01-01T00:00:10]", "+I[3, 2024-01-01T00:00:05]"]);
+    assert_eq!(lines, vec!["+I[2024-01-01T00:00:05, 1, 3]", "+I[2024-01-01T00:00:10, 1, 1]"]);
     assert_eq!(s.late_dropped, 1);
     assert_eq!(metrics.late_records_dropped(), 1);
 }

@@ -3,6 +3,7 @@
 pub mod calc;
 pub mod limit;
 pub mod sink;
+pub mod session_agg;
 pub mod union;
 pub mod window_agg;
 pub mod watermark;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{DataType, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType};
 use datafusion_physical_expr::PhysicalExpr;
-use rask_types::{StreamBatch, WATERMARK_MAX, WATERMARK_MIN};
+use rask_types::{StreamBatch, WATERMARK_MAX};
 
 use crate::error::{Result, RuntimeError};
 use crate::operator::{Emitter, Operator};
@@ -35,8 +35,10 @@ impl WatermarkAssigner {
             expr,
             interval,
             idle_timeout,
-            max_candidate: WATERMARK_MIN,
-            emitted: WATERMARK_MIN,
+            // Flink's assigner starts both at 0: no watermark before the epoch is ever emitted
+            // (rows before 1970 are never late) until the end of input.
+            max_candidate: 0,
+            emitted: 0,
             last_row: Instant::now(),
             idle: false,
             timer_armed: false,
@@ -70,12 +72,35 @@ impl Operator for WatermarkAssigner {
     fn on_batch(&mut self, _input: usize, batch: StreamBatch, out: &mut Emitter) -> Result<()> {
         let v = self.expr.evaluate(&batch.data).map_err(|e| RuntimeError::from(e).context(&self.name))?;
         let arr = v.into_array(batch.num_rows()).map_err(|e| RuntimeError::from(e).context(&self.name))?;
-        if let Some(m) = max_millis(arr.as_ref())? {
-            self.max_candidate = self.max_candidate.max(m);
-        }
         self.last_row = Instant::now();
         self.idle = false;
-        out.emit(batch);
+        // As Flink's WatermarkAssignerOperator: besides the periodic emission, a watermark is
+        // emitted right after the row that advances it by more than the interval (in event
+        // time), so rows behind it in the same batch already see it.
+        let interval = self.interval.as_millis() as i64;
+        let fast = max_millis(arr.as_ref())?.is_some_and(|m| m.max(self.max_candidate) - self.emitted <= interval);
+        if fast || self.emitted == WATERMARK_MAX {
+            if let Some(m) = max_millis(arr.as_ref())? {
+                self.max_candidate = self.max_candidate.max(m);
+            }
+            out.emit(batch);
+        } else {
+            let values = crate::operators::window_tvf::to_millis(&arr)?;
+            let mut start = 0;
+            for (i, v) in values.iter().enumerate() {
+                let Some(v) = v else { continue };
+                self.max_candidate = self.max_candidate.max(*v);
+                if self.max_candidate - self.emitted > interval {
+                    out.emit(batch.slice(start, i + 1 - start));
+                    self.emitted = self.max_candidate;
+                    out.watermark(self.emitted);
+                    start = i + 1;
+                }
+            }
+            if start < batch.num_rows() {
+                out.emit(batch.slice(start, batch.num_rows() - start));
+            }
+        }
         self.arm(out);
         Ok(())
     }

@@ -23,22 +23,22 @@ use rask_types::{StreamBatch, WATERMARK_MIN};
 use crate::error::{Result, RuntimeError};
 use crate::operator::{Emitter, Operator};
 
-fn internal(e: impl std::fmt::Display) -> RuntimeError {
+pub(crate) fn internal(e: impl std::fmt::Display) -> RuntimeError {
     RuntimeError::Internal(format!("window aggregation: {e}"))
 }
 
 /// Grouping keys (in Arrow's row format) interned to small ids, reference-counted by the
 /// slices that hold them so that keys of expired windows are forgotten.
 #[derive(Default)]
-struct KeyTable {
+pub(crate) struct KeyTable {
     index: HashMap<Box<[u8]>, u32>,
-    rows: Vec<Box<[u8]>>,
-    refs: Vec<u32>,
+    pub(crate) rows: Vec<Box<[u8]>>,
+    pub(crate) refs: Vec<u32>,
     free: Vec<u32>,
 }
 
 impl KeyTable {
-    fn intern(&mut self, key: &[u8]) -> u32 {
+    pub(crate) fn intern(&mut self, key: &[u8]) -> u32 {
         if let Some(id) = self.index.get(key) {
             return *id;
         }
@@ -58,7 +58,7 @@ impl KeyTable {
         id
     }
 
-    fn release(&mut self, id: u32) {
+    pub(crate) fn release(&mut self, id: u32) {
         let r = &mut self.refs[id as usize];
         *r -= 1;
         if *r == 0 {
@@ -110,7 +110,7 @@ pub struct WindowAggregate {
     scratch: Vec<u32>,
 }
 
-fn new_accumulator(agg: &Arc<AggregateFunctionExpr>) -> Result<Box<dyn GroupsAccumulator>> {
+pub(crate) fn new_accumulator(agg: &Arc<AggregateFunctionExpr>) -> Result<Box<dyn GroupsAccumulator>> {
     if agg.groups_accumulator_supported() {
         agg.create_groups_accumulator().map_err(internal)
     } else {

@@ -1,0 +1,258 @@
+//! Session window aggregation (`SESSION(TABLE t PARTITION BY k, DESCRIPTOR(ts), gap)` grouped
+//! by `k, window_start, window_end`). Session windows merge, so they cannot be sliced: rows are
+//! kept (as references into the batches they came in) per session of their key; a row whose
+//! `[ts, ts + gap)` touches sessions of its key merges them (Flink's `TimeWindow.intersects`).
+//! When the watermark passes a session's end (last row + gap), its rows are aggregated in one
+//! vectorised pass with the other sessions that close at the same watermark, and emitted once.
+//! A row that would open a new session whose end has already passed the watermark is late:
+//! dropped and counted.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, TimestampMillisecondArray};
+use arrow::compute::interleave;
+use arrow::datatypes::{DataType, SchemaRef, TimestampMillisecondType};
+use arrow::row::{RowConverter, SortField};
+use datafusion_expr::EmitTo;
+use rask_sql::window_agg::{GroupOutput, WindowAggregate as Plan, WindowColumn};
+use rask_types::{StreamBatch, WATERMARK_MIN};
+
+use super::window_agg::{internal, new_accumulator, KeyTable};
+use crate::error::{Result, RuntimeError};
+use crate::operator::{Emitter, Operator};
+
+struct Session {
+    id: u64,
+    start: i64,
+    /// Exclusive: the last row's time + gap.
+    end: i64,
+    /// (stored batch, row) in arrival order.
+    rows: Vec<(u32, u32)>,
+}
+
+struct Stored {
+    batch: RecordBatch,
+    /// Rows of this batch still in open sessions.
+    live: usize,
+}
+
+pub struct SessionAggregate {
+    plan: Plan,
+    schema: SchemaRef,
+    converter: RowConverter,
+    gap: i64,
+    keys: KeyTable,
+    /// Open sessions per key id.
+    sessions: HashMap<u32, Vec<Session>>,
+    /// (end, key id, session id) of every open session.
+    timers: BTreeSet<(i64, u32, u64)>,
+    store: HashMap<u32, Stored>,
+    next_batch: u32,
+    next_session: u64,
+    watermark: i64,
+    late_dropped: Arc<AtomicU64>,
+    fire_max_us: Arc<AtomicU64>,
+}
+
+impl SessionAggregate {
+    pub fn new(plan: Plan, input: SchemaRef, schema: SchemaRef, late_dropped: Arc<AtomicU64>, fire_max_us: Arc<AtomicU64>) -> Result<Self> {
+        let fields = (0..plan.keys).map(|i| SortField::new(input.field(i).data_type().clone())).collect();
+        let converter = RowConverter::new(fields).map_err(internal)?;
+        let gap = plan.spec.size;
+        Ok(SessionAggregate {
+            plan,
+            schema,
+            converter,
+            gap,
+            keys: KeyTable::default(),
+            sessions: HashMap::new(),
+            timers: BTreeSet::new(),
+            store: HashMap::new(),
+            next_batch: 0,
+            next_session: 0,
+            watermark: WATERMARK_MIN,
+            late_dropped,
+            fire_max_us,
+        })
+    }
+
+    /// Aggregate and emit the sessions `fired` (key id, session).
+    fn emit(&mut self, fired: Vec<(u32, Session)>, out: &mut Emitter) -> Result<()> {
+        if fired.is_empty() {
+            return Ok(());
+        }
+        // Gather every row of the fired sessions into one batch, with its session as group.
+        let mut slots: HashMap<u32, usize> = HashMap::new();
+        let mut batches: Vec<&RecordBatch> = Vec::new();
+        let mut indices = Vec::new();
+        let mut groups = Vec::new();
+        for (g, (_, s)) in fired.iter().enumerate() {
+            for (b, r) in &s.rows {
+                let slot = *slots.entry(*b).or_insert_with(|| {
+                    batches.push(&self.store[b].batch);
+                    batches.len() - 1
+                });
+                indices.push((slot, *r as usize));
+                groups.push(g);
+            }
+        }
+        let ncols = batches[0].num_columns();
+        let mut cols = Vec::with_capacity(ncols);
+        for c in 0..ncols {
+            let arrays: Vec<&dyn Array> = batches.iter().map(|b| b.column(c).as_ref()).collect();
+            cols.push(interleave(&arrays, &indices).map_err(internal)?);
+        }
+        let rows = RecordBatch::try_new(batches[0].schema(), cols).map_err(internal)?;
+        let n = fired.len();
+        let mut results = Vec::with_capacity(self.plan.aggs.len());
+        for (i, agg) in self.plan.aggs.iter().enumerate() {
+            let mut acc = new_accumulator(agg)?;
+            let args = agg
+                .expressions()
+                .iter()
+                .map(|e| e.evaluate(&rows).and_then(|v| v.into_array(rows.num_rows())))
+                .collect::<datafusion_common::Result<Vec<_>>>()
+                .map_err(internal)?;
+            let filter: Option<&BooleanArray> = self.plan.filters[i].map(|c| rows.column(c).as_boolean());
+            acc.update_batch(&args, &groups, filter, n).map_err(internal)?;
+            results.push(acc.evaluate(EmitTo::All).map_err(internal)?);
+        }
+        let key_cols = if self.plan.keys == 0 {
+            Vec::new()
+        } else {
+            let parser = self.converter.parser();
+            self.converter.convert_rows(fired.iter().map(|(k, _)| parser.parse(&self.keys.rows[*k as usize]))).map_err(internal)?
+        };
+        let mut out_cols: Vec<ArrayRef> = Vec::with_capacity(self.schema.fields().len());
+        for (i, g) in self.plan.groups.iter().enumerate() {
+            out_cols.push(match g {
+                GroupOutput::Key(k) => key_cols[*k].clone(),
+                GroupOutput::Window(w) => {
+                    let vals: Vec<i64> = fired
+                        .iter()
+                        .map(|(_, s)| match w {
+                            WindowColumn::Start => s.start,
+                            WindowColumn::End => s.end,
+                            WindowColumn::Time => s.end - 1,
+                        })
+                        .collect();
+                    let tz = match self.schema.field(i).data_type() {
+                        DataType::Timestamp(_, tz) => tz.clone(),
+                        _ => None,
+                    };
+                    Arc::new(TimestampMillisecondArray::from(vals).with_timezone_opt(tz))
+                }
+            });
+        }
+        out_cols.extend(results);
+        let rb = RecordBatch::try_new(self.schema.clone(), out_cols).map_err(internal)?;
+        out.emit(StreamBatch::inserts(rb));
+        // Release the rows and keys of the fired sessions.
+        for (k, s) in &fired {
+            for (b, _) in &s.rows {
+                if let Some(st) = self.store.get_mut(b) {
+                    st.live -= 1;
+                    if st.live == 0 {
+                        self.store.remove(b);
+                    }
+                }
+            }
+            self.keys.release(*k);
+        }
+        Ok(())
+    }
+}
+
+impl Operator for SessionAggregate {
+    fn on_batch(&mut self, _input: usize, batch: StreamBatch, _out: &mut Emitter) -> Result<()> {
+        if batch.kinds.is_some() {
+            return Err(RuntimeError::Internal("session window aggregation received an updating (changelog) input".into()));
+        }
+        let data = batch.data;
+        let keys = self.plan.keys;
+        let rows = self.converter.convert_columns(&data.columns()[..keys]).map_err(internal)?;
+        let times = data.column(keys).as_primitive::<TimestampMillisecondType>();
+        let batch_id = self.next_batch;
+        self.next_batch = self.next_batch.wrapping_add(1);
+        let mut live = 0usize;
+        let mut late = 0u64;
+        for i in 0..data.num_rows() {
+            if times.is_null(i) {
+                late += 1;
+                continue;
+            }
+            let ts = times.value(i) - 1; // the slicer put the row's time + 1 ms
+            let (start, end) = (ts, ts + self.gap);
+            let key = if keys == 0 { self.keys.intern(&[]) } else { self.keys.intern(rows.row(i).as_ref()) };
+            let list = self.sessions.entry(key).or_default();
+            let overlapping: Vec<usize> = (0..list.len()).filter(|j| list[*j].start <= end && list[*j].end >= start).collect();
+            if overlapping.is_empty() {
+                if end - 1 <= self.watermark {
+                    late += 1;
+                    if self.keys.refs[key as usize] == 0 {
+                        self.keys.refs[key as usize] = 1;
+                        self.keys.release(key);
+                    }
+                    continue;
+                }
+                let id = self.next_session;
+                self.next_session += 1;
+                list.push(Session { id, start, end, rows: vec![(batch_id, i as u32)] });
+                self.timers.insert((end, key, id));
+                self.keys.refs[key as usize] += 1;
+            } else {
+                // Merge the touched sessions (and the row) into the first one.
+                let mut merged = Session { id: self.next_session, start, end, rows: vec![(batch_id, i as u32)] };
+                self.next_session += 1;
+                for j in overlapping.into_iter().rev() {
+                    let s = list.swap_remove(j);
+                    self.timers.remove(&(s.end, key, s.id));
+                    merged.start = merged.start.min(s.start);
+                    merged.end = merged.end.max(s.end);
+                    merged.rows.extend(s.rows);
+                    self.keys.refs[key as usize] -= 1;
+                }
+                merged.rows.sort_unstable();
+                self.timers.insert((merged.end, key, merged.id));
+                list.push(merged);
+                self.keys.refs[key as usize] += 1;
+            }
+            live += 1;
+        }
+        if late > 0 {
+            self.late_dropped.fetch_add(late, Ordering::Relaxed);
+        }
+        if live > 0 {
+            self.store.insert(batch_id, Stored { batch: data, live });
+        }
+        Ok(())
+    }
+
+    fn on_watermark(&mut self, watermark: i64, out: &mut Emitter) -> Result<()> {
+        self.watermark = watermark;
+        let started = std::time::Instant::now();
+        let mut fired = Vec::new();
+        while let Some(&(end, key, id)) = self.timers.first() {
+            if end - 1 > watermark {
+                break;
+            }
+            self.timers.pop_first();
+            if let Some(list) = self.sessions.get_mut(&key)
+                && let Some(j) = list.iter().position(|s| s.id == id)
+            {
+                fired.push((key, list.swap_remove(j)));
+                if list.is_empty() {
+                    self.sessions.remove(&key);
+                }
+            }
+        }
+        if !fired.is_empty() {
+            self.emit(fired, out)?;
+            self.fire_max_us.fetch_max(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        }
+        out.watermark(watermark);
+        Ok(())
+    }
+}
