@@ -352,3 +352,89 @@ impl Operator for WindowAggregate {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Int64Array, StringArray};
+    use arrow::datatypes::{Field, Schema, TimeUnit};
+    use datafusion_physical_expr::aggregate::AggregateExprBuilder;
+    use datafusion_physical_expr::expressions::Column;
+    use rask_sql::window_tvf::{WindowKind, WindowSpec};
+
+    /// HOP(size 6 s, slide 2 s) with SUM(v) per key: input is (key, slice end, v).
+    fn hop_sum() -> (WindowAggregate, Arc<AtomicU64>) {
+        let ts = DataType::Timestamp(TimeUnit::Millisecond, None);
+        let input = Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Utf8, true),
+            Field::new("slice_end", ts.clone(), false),
+            Field::new("v", DataType::Int64, true),
+        ]));
+        let sum = datafusion_functions_aggregate::sum::sum_udaf();
+        let agg = AggregateExprBuilder::new(sum, vec![Arc::new(Column::new("v", 2))]).schema(input.clone()).alias("s").build().unwrap();
+        let plan = Plan {
+            spec: WindowSpec { kind: WindowKind::Hop, size: 6000, step: 2000, offset: 0 },
+            keys: 1,
+            aggs: vec![Arc::new(agg)],
+            filters: vec![None],
+            groups: vec![GroupOutput::Key(0), GroupOutput::Window(WindowColumn::End)],
+        };
+        let out = Arc::new(Schema::new(vec![Field::new("k", DataType::Utf8, true), Field::new("we", ts, false), Field::new("s", DataType::Int64, true)]));
+        let late = Arc::new(AtomicU64::new(0));
+        (WindowAggregate::new(plan, input.clone(), out, late.clone(), Arc::new(AtomicU64::new(0))).unwrap(), late)
+    }
+
+    fn rows(k: &[&str], end: &[i64], v: &[i64]) -> StreamBatch {
+        let ts = DataType::Timestamp(TimeUnit::Millisecond, None);
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Utf8, true),
+            Field::new("slice_end", ts, false),
+            Field::new("v", DataType::Int64, true),
+        ]));
+        StreamBatch::inserts(
+            RecordBatch::try_new(
+                schema,
+                vec![Arc::new(StringArray::from(k.to_vec())), Arc::new(TimestampMillisecondArray::from(end.to_vec())), Arc::new(Int64Array::from(v.to_vec()))],
+            )
+            .unwrap(),
+        )
+    }
+
+    fn fired(out: &Emitter) -> Vec<(String, i64, i64)> {
+        let mut v = Vec::new();
+        for b in &out.batches {
+            let k = b.data.column(0).as_string::<i32>();
+            let e = b.data.column(1).as_primitive::<TimestampMillisecondType>();
+            let s = b.data.column(2).as_primitive::<arrow::datatypes::Int64Type>();
+            for i in 0..b.num_rows() {
+                v.push((k.value(i).to_string(), e.value(i), s.value(i)));
+            }
+        }
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn hop_windows_merge_slices_and_state_is_released() {
+        let (mut op, late) = hop_sum();
+        let mut out = Emitter::default();
+        op.on_batch(0, rows(&["a", "a", "b"], &[2000, 4000, 4000], &[1, 10, 100]), &mut out).unwrap();
+        op.on_watermark(3999, &mut out).unwrap();
+        assert_eq!(fired(&out), vec![("a".into(), 2000, 1), ("a".into(), 4000, 11), ("b".into(), 4000, 100)]);
+        // Slice 2000 is still needed by the window ending 6000: a row for it is not late.
+        let mut out = Emitter::default();
+        op.on_batch(0, rows(&["a"], &[2000], &[1000]), &mut out).unwrap();
+        assert_eq!(late.load(Ordering::Relaxed), 0);
+        op.on_watermark(7999, &mut out).unwrap();
+        assert_eq!(
+            fired(&out),
+            vec![("a".into(), 6000, 1011), ("a".into(), 8000, 10), ("b".into(), 6000, 100), ("b".into(), 8000, 100)]
+        );
+        // Every window of slice 2000 has fired now: its rows are late.
+        op.on_batch(0, rows(&["c"], &[2000], &[1]), &mut Emitter::default()).unwrap();
+        assert_eq!(late.load(Ordering::Relaxed), 1);
+        op.on_watermark(i64::MAX, &mut Emitter::default()).unwrap();
+        assert!(op.slices.is_empty() && op.pending.is_empty());
+        assert!(op.keys.index.is_empty(), "keys of expired slices are forgotten");
+    }
+}
