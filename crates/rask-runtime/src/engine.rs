@@ -180,6 +180,10 @@ fn make_operator(
                 Box::new(operators::window_agg::WindowAggregate::new((**agg).clone(), input, node.schema.clone(), late, fire)?)
             }
         }
+        NodeKind::WindowRank(rank) => {
+            let late = shared.metrics.nodes[node.id].late_records_dropped.clone();
+            Box::new(operators::window_rank::WindowRank::new((**rank).clone(), node.schema.clone(), late))
+        }
         NodeKind::Sink { table } => {
             let connector = registry
                 .get(&table.connector)

@@ -124,6 +124,8 @@ impl<'a> Ctx<'a> {
         options.sql_parser.enable_ident_normalization = false;
         options.sql_parser.parse_float_as_decimal = true;
         options.sql_parser.map_string_types_to_utf8view = false;
+        // Flink orders NULLs as the smallest value: ASC NULLS FIRST, DESC NULLS LAST.
+        options.sql_parser.default_null_ordering = "nulls_min".to_string();
         options.execution.time_zone = Some("+00:00".to_string());
         Ctx { session, functions: session.functions(), options, type_planner: Arc::new(FlinkTypePlanner), expr_planners: vec![
                 Arc::new(FlinkExprPlanner { substr: session.functions().scalar("substr") }),
@@ -176,8 +178,8 @@ impl ContextProvider for Ctx<'_> {
         self.functions.aggregate(name)
     }
 
-    fn get_window_meta(&self, _name: &str) -> Option<Arc<WindowUDF>> {
-        None
+    fn get_window_meta(&self, name: &str) -> Option<Arc<WindowUDF>> {
+        self.functions.windows.get(&name.to_ascii_lowercase()).cloned()
     }
 
     fn get_variable_type(&self, _variable_names: &[String]) -> Option<DataType> {
@@ -201,7 +203,7 @@ impl ContextProvider for Ctx<'_> {
     }
 
     fn udwf_names(&self) -> Vec<String> {
-        vec![]
+        self.functions.windows.keys().cloned().collect()
     }
 
     fn higher_order_function_names(&self) -> Vec<String> {

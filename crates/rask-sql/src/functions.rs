@@ -10,7 +10,7 @@ use arrow::array::{ArrayRef, Date32Array, TimestampMillisecondArray};
 use arrow::datatypes::{DataType, TimeUnit};
 use datafusion_common::{Result as DfResult, ScalarValue};
 use datafusion_expr::{
-    AggregateUDF, ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+    AggregateUDF, ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility, WindowUDF,
 };
 use rask_types::types::LTZ_TZ;
 
@@ -19,6 +19,8 @@ use rask_types::types::LTZ_TZ;
 pub struct FunctionSet {
     pub scalars: HashMap<String, Arc<ScalarUDF>>,
     pub aggregates: HashMap<String, Arc<AggregateUDF>>,
+    /// Window functions (`ROW_NUMBER`, …), usable in Top-N and deduplication.
+    pub windows: HashMap<String, Arc<WindowUDF>>,
     pub cast_to_string: Arc<ScalarUDF>,
 }
 
@@ -66,7 +68,11 @@ impl FunctionSet {
             }
         }
         crate::aggregates::flink_aggregates(&mut aggregates);
-        FunctionSet { scalars, aggregates, cast_to_string: rask_functions::cast_to_string() }
+        let windows = datafusion_functions_window::all_default_window_functions()
+            .into_iter()
+            .map(|f| (f.name().to_ascii_lowercase(), f))
+            .collect();
+        FunctionSet { scalars, aggregates, windows, cast_to_string: rask_functions::cast_to_string() }
     }
 
     pub fn scalar(&self, name: &str) -> Option<Arc<ScalarUDF>> {

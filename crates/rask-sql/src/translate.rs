@@ -33,6 +33,8 @@ pub struct Translator {
     /// Set while translating a window aggregation's input: its window table function becomes
     /// a slice assigner (see [`crate::window_agg`]).
     pub(crate) slicing: bool,
+    /// Window nodes under a Top-N filter (`rownum <= N`), with N.
+    rank_limits: Vec<(*const datafusion_expr::logical_plan::Window, usize)>,
 }
 
 pub(crate) fn arrow_schema(s: &DFSchema) -> SchemaRef {
@@ -66,7 +68,7 @@ fn show_raw(e: &Expr) -> String {
 
 impl Translator {
     pub fn new(config: Options) -> Self {
-        Translator { nodes: Vec::new(), sources: std::collections::HashMap::new(), props: ExecutionProps::new(), config, slicing: false }
+        Translator { nodes: Vec::new(), sources: std::collections::HashMap::new(), props: ExecutionProps::new(), config, slicing: false, rank_limits: Vec::new() }
     }
 
     pub fn finish(self) -> StreamPlan {
@@ -190,6 +192,12 @@ impl Translator {
                 Ok(self.calc(input, CalcStep::Project(phys, schema.clone()), desc, schema))
             }
             LogicalPlan::Filter(f) => {
+                if let Some((col, limit)) = crate::window_rank::rank_bound(&f.predicate)
+                    && let Ok(i) = f.input.schema().index_of_column(&col)
+                    && let Some(w) = crate::window_rank::row_number_source(&f.input, i)
+                {
+                    self.rank_limits.push((w as *const _, limit));
+                }
                 let input = self.node(&f.input, pos)?;
                 let phys = self.physical(&f.predicate, f.input.schema(), pos)?;
                 let schema = arrow_schema(f.input.schema());
@@ -269,7 +277,10 @@ impl Translator {
             }
             LogicalPlan::Aggregate(agg) => self.aggregate(agg, pos),
             LogicalPlan::Join(_) => Err(SqlError::unsupported(pos, "joins are not supported by the streaming engine yet")),
-            LogicalPlan::Window(_) => Err(SqlError::unsupported(pos, "OVER windows are not supported by the streaming engine yet")),
+            LogicalPlan::Window(w) => {
+                let limit = self.rank_limits.iter().find(|(p, _)| std::ptr::eq(*p, w)).map(|(_, l)| *l);
+                self.window_rank(w, limit, pos)
+            }
             LogicalPlan::Sort(_) => Err(SqlError::unsupported(
                 pos,
                 "ORDER BY on a stream is not supported (Flink only allows it on a time attribute; use Top-N with ROW_NUMBER instead)",

@@ -7,4 +7,5 @@ pub mod session_agg;
 pub mod union;
 pub mod window_agg;
 pub mod watermark;
+pub mod window_rank;
 pub mod window_tvf;
