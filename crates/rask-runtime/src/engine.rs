@@ -511,6 +511,7 @@ impl Driver {
         f: impl FnOnce(&mut Driver, &mut Emitter) -> Result<()>,
     ) -> bool {
         let mut out = Emitter::default();
+        rask_types::set_current_watermark(self.last_wm);
         let r = f(self, &mut out);
         self.flush(out, output, activator);
         match r {

@@ -44,6 +44,7 @@ impl FunctionSet {
             add(f);
         }
         add(Arc::new(ScalarUDF::new_from_impl(IntervalMul::new())));
+        add(Arc::new(ScalarUDF::new_from_impl(CurrentWatermark { signature: Signature::any(1, Volatility::Volatile) })));
         for f in [
             TimeFn::new("proctime", TimeKind::ProcTime),
             TimeFn::new("now", TimeKind::Now),
@@ -135,6 +136,40 @@ impl ScalarUDFImpl for TimeFn {
             return Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&arr, 0)?));
         }
         Ok(ColumnarValue::Array(arr))
+    }
+}
+
+/// `CURRENT_WATERMARK(ts)`: the watermark at the operator evaluating it, in the type of `ts`,
+/// NULL while there is none (or at the end of input, as Flink's MAX watermark is not a time).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct CurrentWatermark {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for CurrentWatermark {
+    fn name(&self) -> &str {
+        "current_watermark"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, args: &[DataType]) -> DfResult<DataType> {
+        match args.first() {
+            Some(DataType::Timestamp(_, tz)) => Ok(DataType::Timestamp(TimeUnit::Millisecond, tz.clone())),
+            other => datafusion_common::plan_err!(
+                "CURRENT_WATERMARK expects a rowtime attribute (TIMESTAMP(3) or TIMESTAMP_LTZ(3)), got {}",
+                other.map(|t| t.to_string()).unwrap_or_default()
+            ),
+        }
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let wm = rask_types::current_watermark();
+        let tz = match args.return_field.data_type() {
+            DataType::Timestamp(_, tz) => tz.clone(),
+            _ => None,
+        };
+        let v = (wm != rask_types::WATERMARK_MIN && wm != rask_types::WATERMARK_MAX).then_some(wm);
+        Ok(ColumnarValue::Scalar(ScalarValue::TimestampMillisecond(v, tz)))
     }
 }
 

@@ -49,6 +49,8 @@ pub struct WindowAggregate {
     /// Per aggregate: the input column of its `FILTER (WHERE …)` flag.
     pub filters: Vec<Option<usize>>,
     pub groups: Vec<GroupOutput>,
+    /// Windows on a `PROCTIME()` attribute fire by the wall clock, not by watermarks.
+    pub proctime: bool,
 }
 
 enum Arg {
@@ -281,7 +283,12 @@ impl Translator {
             describe_window(&w.tvf.spec, &time_name),
             out_names.join(", ")
         );
-        let plan = WindowAggregate { spec: w.tvf.spec, keys: keys.len(), aggs, filters, groups };
+        let time_field = w.tvf.input.schema().field(w.tvf.time_col);
+        let proctime = time_field.metadata().get(crate::window_tvf::TIME_ATTRIBUTE).is_some_and(|k| k == "proctime");
+        if proctime && w.tvf.spec.kind == WindowKind::Session {
+            return Err(SqlError::unsupported(pos, "SESSION windows on a processing-time attribute are not supported yet"));
+        }
+        let plan = WindowAggregate { spec: w.tvf.spec, keys: keys.len(), aggs, filters, groups, proctime };
         Ok(self.push(name, NodeKind::WindowAggregate(Box::new(plan)), vec![Input { node: input, exchange }], schema))
     }
 }

@@ -18,3 +18,18 @@ pub use types::FlinkType;
 pub const WATERMARK_MIN: i64 = i64::MIN;
 /// Watermark emitted at the end of bounded input (Flink's Long.MAX_VALUE): fires every timer.
 pub const WATERMARK_MAX: i64 = i64::MAX;
+
+thread_local! {
+    static CURRENT_WATERMARK: std::cell::Cell<i64> = const { std::cell::Cell::new(WATERMARK_MIN) };
+}
+
+/// The input watermark of the operator running on this thread (set by the engine before each
+/// operator callback; read by `CURRENT_WATERMARK(ts)`).
+pub fn set_current_watermark(wm: i64) {
+    CURRENT_WATERMARK.with(|c| c.set(wm));
+}
+
+/// See [`set_current_watermark`]; [`WATERMARK_MIN`] when the operator has none yet.
+pub fn current_watermark() -> i64 {
+    CURRENT_WATERMARK.with(|c| c.get())
+}

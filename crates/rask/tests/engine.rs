@@ -246,6 +246,44 @@ fn late_rows_of_fired_windows_are_dropped_and_counted() {
     assert_eq!(metrics.late_records_dropped(), 1);
 }
 
+#[test]
+fn processing_time_windows_fire_by_the_wall_clock() {
+    // 40 rows at 20 rows/s (2 s) into 300 ms processing-time windows: windows fire while the
+    // job runs (no watermark is involved); those still open when the input ends are not fired,
+    // as in Flink.
+    let sql = "CREATE TABLE g (id BIGINT, pt AS PROCTIME()) WITH ('connector'='datagen', 'fields.id.kind'='sequence',
+                 'fields.id.start'='1', 'fields.id.end'='40', 'rows-per-second'='20');
+               CREATE TABLE o (ws TIMESTAMP(3), we TIMESTAMP(3), c BIGINT, s BIGINT) WITH ('connector'='print');
+               INSERT INTO o SELECT window_start, window_end, COUNT(*), SUM(id)
+                 FROM TABLE(TUMBLE(TABLE g, DESCRIPTOR(pt), INTERVAL '300' MILLISECOND)) GROUP BY window_start, window_end;";
+    for threads in [1, 2] {
+        let (r, _, lines) = run(plan(sql), threads, Arc::new(AtomicBool::new(false)));
+        r.unwrap();
+        assert!(lines.len() >= 3, "expected several windows, got {lines:?}");
+        let mut total = 0;
+        for l in &lines {
+            let body = l.split_once("+I[").map(|(_, b)| b).unwrap_or(l); // drop the subtask prefix
+            let f: Vec<&str> = body.trim_end_matches(']').split(", ").collect();
+            let (ws, we) = (chrono_ms(f[0]), chrono_ms(f[1]));
+            assert_eq!(we - ws, 300, "{l}");
+            let c: i64 = f[2].parse().unwrap();
+            assert!(c > 0, "{l}");
+            total += c;
+        }
+        assert!(total <= 40 && total >= 20, "{total} rows in fired windows: {lines:?}");
+    }
+}
+
+fn chrono_ms(s: &str) -> i64 {
+    // 2026-11-22T18:40:01.300 (milliseconds may be omitted when zero)
+    let (date, time) = s.split_once('T').unwrap();
+    let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
+    let p: Vec<i64> = hms.split(':').map(|x| x.parse().unwrap()).collect();
+    let sec = p[0] * 3600 + p[1] * 60 + p.get(2).copied().unwrap_or(0);
+    let day: i64 = date.replace('-', "").parse().unwrap();
+    (day * 86_400 + sec) * 1000 + format!("{frac:0<3}")[..3].parse::<i64>().unwrap()
+}
+
 mod panicky {
     //! A connector that panics, to check that bugs fail the job instead of hanging it or
     //! silently truncating the input.

@@ -23,6 +23,11 @@ use rask_types::{StreamBatch, WATERMARK_MIN};
 use crate::error::{Result, RuntimeError};
 use crate::operator::{Emitter, Operator};
 
+/// Wall-clock milliseconds since the epoch (processing time).
+fn chrono_now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
 pub(crate) fn internal(e: impl std::fmt::Display) -> RuntimeError {
     RuntimeError::Internal(format!("window aggregation: {e}"))
 }
@@ -255,6 +260,33 @@ impl WindowAggregate {
         Ok(())
     }
 
+    /// Fire every pending window whose end has been passed by `time` (event or processing).
+    fn advance(&mut self, time: i64, out: &mut Emitter) -> Result<()> {
+        let started = std::time::Instant::now();
+        let mut fired = false;
+        while let Some(&end) = self.pending.first() {
+            if end - 1 > time {
+                break;
+            }
+            self.pending.pop_first();
+            self.fire(end, out)?;
+            self.expire(end);
+            fired = true;
+        }
+        if fired {
+            self.fire_max_us.fetch_max(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Processing time: wake up when the next window ends.
+    fn arm(&self, out: &mut Emitter) {
+        if let Some(end) = self.pending.first() {
+            let wait = (end - 1 - chrono_now_ms()).max(0) as u64;
+            out.wake_after(std::time::Duration::from_millis(wait));
+        }
+    }
+
     /// Drop the slices no window after `fired` needs.
     fn expire(&mut self, fired: i64) {
         while let Some((&e, _)) = self.slices.first_key_value() {
@@ -271,7 +303,7 @@ impl WindowAggregate {
 }
 
 impl Operator for WindowAggregate {
-    fn on_batch(&mut self, _input: usize, batch: StreamBatch, _out: &mut Emitter) -> Result<()> {
+    fn on_batch(&mut self, _input: usize, batch: StreamBatch, out: &mut Emitter) -> Result<()> {
         if batch.kinds.is_some() {
             return Err(RuntimeError::Internal("window aggregation received an updating (changelog) input".into()));
         }
@@ -282,12 +314,18 @@ impl Operator for WindowAggregate {
         // Rows per slice, in arrival order; most batches fall in one slice.
         let mut per_slice: Vec<(i64, Vec<u32>, Vec<usize>)> = Vec::new();
         let mut late = 0u64;
+        let proc_slice = self.plan.proctime.then(|| {
+            let (now, slice, off) = (chrono_now_ms(), self.plan.spec.slice(), self.plan.spec.offset);
+            now - (now - off).rem_euclid(slice) + slice
+        });
         for i in 0..data.num_rows() {
-            if ends.is_null(i) {
+            if ends.is_null(i) && proc_slice.is_none() {
                 late += 1;
                 continue;
             }
-            let end = ends.value(i);
+            // Processing time: the row belongs to the slice of this operator's clock (Flink's
+            // processing-time windows assign by the window operator's time).
+            let end = proc_slice.unwrap_or_else(|| ends.value(i));
             if self.plan.spec.last_window_end(end) - 1 <= self.watermark {
                 late += 1;
                 continue;
@@ -329,28 +367,29 @@ impl Operator for WindowAggregate {
         for (end, rows, groups) in per_slice {
             self.update(end, data, if all { None } else { Some(&rows) }, &groups)?;
         }
+        if self.plan.proctime {
+            self.arm(out);
+        }
         Ok(())
     }
 
     fn on_watermark(&mut self, watermark: i64, out: &mut Emitter) -> Result<()> {
-        self.watermark = watermark;
-        let started = std::time::Instant::now();
-        let mut fired = false;
-        while let Some(&end) = self.pending.first() {
-            if end - 1 > watermark {
-                break;
-            }
-            self.pending.pop_first();
-            self.fire(end, out)?;
-            self.expire(end);
-            fired = true;
-        }
-        if fired {
-            self.fire_max_us.fetch_max(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        if !self.plan.proctime {
+            self.watermark = watermark;
+            self.advance(watermark, out)?;
         }
         out.watermark(watermark);
         Ok(())
     }
+
+    fn on_timer(&mut self, out: &mut Emitter) -> Result<()> {
+        if self.plan.proctime {
+            self.advance(chrono_now_ms(), out)?;
+            self.arm(out);
+        }
+        Ok(())
+    }
+    // Processing-time windows still open at the end of input are not fired (as in Flink).
 }
 
 #[cfg(test)]
@@ -378,6 +417,7 @@ mod tests {
             aggs: vec![Arc::new(agg)],
             filters: vec![None],
             groups: vec![GroupOutput::Key(0), GroupOutput::Window(WindowColumn::End)],
+            proctime: false,
         };
         let out = Arc::new(Schema::new(vec![Field::new("k", DataType::Utf8, true), Field::new("we", ts, false), Field::new("s", DataType::Int64, true)]));
         let late = Arc::new(AtomicU64::new(0));
