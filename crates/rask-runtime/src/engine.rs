@@ -180,6 +180,12 @@ fn make_operator(
                 Box::new(operators::window_agg::WindowAggregate::new((**agg).clone(), input, node.schema.clone(), late, fire)?)
             }
         }
+        NodeKind::WindowJoin(join) => {
+            let late = shared.metrics.nodes[node.id].late_records_dropped.clone();
+            let left = plan.nodes[node.inputs[0].node].schema.clone();
+            let right = plan.nodes[node.inputs[1].node].schema.clone();
+            Box::new(operators::window_join::WindowJoin::new((**join).clone(), left, right, node.schema.clone(), late))
+        }
         NodeKind::WindowRank(rank) => {
             let late = shared.metrics.nodes[node.id].late_records_dropped.clone();
             Box::new(operators::window_rank::WindowRank::new((**rank).clone(), node.schema.clone(), late))

@@ -15,6 +15,7 @@ pub mod session;
 pub mod translate;
 pub mod watermark_node;
 pub mod window_agg;
+pub mod window_join;
 pub mod window_rank;
 pub mod window_tvf;
 

@@ -276,7 +276,7 @@ impl Translator {
                 Ok(self.push(format!("Values(tuples=[{rows} rows])"), NodeKind::Values { batch }, vec![], schema))
             }
             LogicalPlan::Aggregate(agg) => self.aggregate(agg, pos),
-            LogicalPlan::Join(_) => Err(SqlError::unsupported(pos, "joins are not supported by the streaming engine yet")),
+            LogicalPlan::Join(j) => self.join(j, pos),
             LogicalPlan::Window(w) => {
                 let limit = self.rank_limits.iter().find(|(p, _)| std::ptr::eq(*p, w)).map(|(_, l)| *l);
                 self.window_rank(w, limit, pos)

@@ -7,5 +7,6 @@ pub mod session_agg;
 pub mod union;
 pub mod window_agg;
 pub mod watermark;
+pub mod window_join;
 pub mod window_rank;
 pub mod window_tvf;

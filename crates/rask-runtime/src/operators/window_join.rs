@@ -1,0 +1,151 @@
+//! Window join: each side's rows are buffered per window (by `window_end`); when the watermark
+//! (the minimum of both inputs) passes a window's end, the window's rows are hash-joined on the
+//! keys (NULL keys never match) and the result is emitted once, with NULL-padded rows for the
+//! unmatched side(s) of LEFT/RIGHT/FULL joins. Rows of a window that has already been joined
+//! are late: dropped and counted.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, UInt32Array};
+use arrow::compute::{concat_batches, take};
+use arrow::datatypes::{SchemaRef, TimestampMillisecondType};
+use arrow::row::{RowConverter, SortField};
+use rask_sql::window_join::{WindowJoin as Plan, WindowJoinType};
+use rask_types::{StreamBatch, WATERMARK_MIN};
+
+use super::window_agg::internal;
+use crate::error::{Result, RuntimeError};
+use crate::operator::{Emitter, Operator};
+
+pub struct WindowJoin {
+    plan: Plan,
+    schema: SchemaRef,
+    /// Per window end: buffered (left, right) batches.
+    windows: BTreeMap<i64, [Vec<RecordBatch>; 2]>,
+    /// Schemas of the two inputs (for windows where a side has no rows).
+    inputs: [SchemaRef; 2],
+    watermark: i64,
+    late_dropped: Arc<AtomicU64>,
+}
+
+impl WindowJoin {
+    pub fn new(plan: Plan, left: SchemaRef, right: SchemaRef, schema: SchemaRef, late_dropped: Arc<AtomicU64>) -> Self {
+        WindowJoin { plan, schema, windows: BTreeMap::new(), inputs: [left, right], watermark: WATERMARK_MIN, late_dropped }
+    }
+
+    fn join(&self, sides: [Vec<RecordBatch>; 2], out: &mut Emitter) -> Result<()> {
+        let [l, r] = sides;
+        let left = concat_batches(&self.inputs[0], &l).map_err(internal)?;
+        let right = concat_batches(&self.inputs[1], &r).map_err(internal)?;
+        let key_rows = |b: &RecordBatch, keys: &[usize]| -> Result<(arrow::row::Rows, Vec<bool>)> {
+            let cols: Vec<ArrayRef> = keys.iter().map(|k| b.column(*k).clone()).collect();
+            let conv = RowConverter::new(cols.iter().map(|c| SortField::new(c.data_type().clone())).collect()).map_err(internal)?;
+            let rows = conv.convert_columns(&cols).map_err(internal)?;
+            let valid = (0..b.num_rows()).map(|i| cols.iter().all(|c| c.is_valid(i))).collect();
+            Ok((rows, valid))
+        };
+        let (lk, lvalid) = key_rows(&left, &self.plan.left_keys)?;
+        let (rk, rvalid) = key_rows(&right, &self.plan.right_keys)?;
+        let mut index: HashMap<&[u8], Vec<u32>> = HashMap::new();
+        for i in 0..right.num_rows() {
+            if rvalid[i] {
+                index.entry(rk.row(i).data()).or_default().push(i as u32);
+            }
+        }
+        let (mut li, mut ri): (Vec<Option<u32>>, Vec<Option<u32>>) = (Vec::new(), Vec::new());
+        let mut right_matched = vec![false; right.num_rows()];
+        let outer_left = matches!(self.plan.join_type, WindowJoinType::Left | WindowJoinType::Full);
+        let outer_right = matches!(self.plan.join_type, WindowJoinType::Right | WindowJoinType::Full);
+        for i in 0..left.num_rows() {
+            let matches = if lvalid[i] { index.get(lk.row(i).data()) } else { None };
+            match matches {
+                Some(m) => {
+                    for r in m {
+                        li.push(Some(i as u32));
+                        ri.push(Some(*r));
+                        right_matched[*r as usize] = true;
+                    }
+                }
+                None if outer_left => {
+                    li.push(Some(i as u32));
+                    ri.push(None);
+                }
+                None => {}
+            }
+        }
+        if outer_right {
+            for (r, m) in right_matched.iter().enumerate() {
+                if !m {
+                    li.push(None);
+                    ri.push(Some(r as u32));
+                }
+            }
+        }
+        if li.is_empty() {
+            return Ok(());
+        }
+        let (li, ri) = (UInt32Array::from(li), UInt32Array::from(ri));
+        let mut cols = Vec::with_capacity(self.schema.fields().len());
+        for c in left.columns() {
+            cols.push(take(c, &li, None).map_err(internal)?);
+        }
+        for c in right.columns() {
+            cols.push(take(c, &ri, None).map_err(internal)?);
+        }
+        let rb = RecordBatch::try_new(self.schema.clone(), cols).map_err(internal)?;
+        out.emit(StreamBatch::inserts(rb));
+        Ok(())
+    }
+}
+
+impl Operator for WindowJoin {
+    fn on_batch(&mut self, input: usize, batch: StreamBatch, _out: &mut Emitter) -> Result<()> {
+        if batch.kinds.is_some() {
+            return Err(RuntimeError::Internal("window join received an updating (changelog) input".into()));
+        }
+        let side = input.min(1);
+        let end_col = if side == 0 { self.plan.left_end } else { self.plan.right_end };
+        let data = batch.data;
+        let ends = data.column(end_col).as_primitive::<TimestampMillisecondType>();
+        let mut groups: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
+        let mut late = 0u64;
+        for i in 0..data.num_rows() {
+            let e = ends.value(i);
+            if e - 1 <= self.watermark {
+                late += 1;
+            } else {
+                groups.entry(e).or_default().push(i as u32);
+            }
+        }
+        if late > 0 {
+            self.late_dropped.fetch_add(late, Ordering::Relaxed);
+        }
+        let whole = groups.len() == 1 && late == 0;
+        for (e, rows) in groups {
+            let part = if whole {
+                data.clone()
+            } else {
+                let idx = UInt32Array::from(rows);
+                let cols = data.columns().iter().map(|c| take(c, &idx, None)).collect::<std::result::Result<Vec<_>, _>>().map_err(internal)?;
+                RecordBatch::try_new(data.schema(), cols).map_err(internal)?
+            };
+            self.windows.entry(e).or_default()[side].push(part);
+        }
+        Ok(())
+    }
+
+    fn on_watermark(&mut self, watermark: i64, out: &mut Emitter) -> Result<()> {
+        self.watermark = watermark;
+        while let Some(entry) = self.windows.first_entry() {
+            if *entry.key() - 1 > watermark {
+                break;
+            }
+            let sides = entry.remove();
+            self.join(sides, out)?;
+        }
+        out.watermark(watermark);
+        Ok(())
+    }
+}
