@@ -180,6 +180,11 @@ fn make_operator(
                 Box::new(operators::window_agg::WindowAggregate::new((**agg).clone(), input, node.schema.clone(), late, fire)?)
             }
         }
+        NodeKind::IntervalJoin(join) => {
+            let left = plan.nodes[node.inputs[0].node].schema.clone();
+            let right = plan.nodes[node.inputs[1].node].schema.clone();
+            Box::new(operators::interval_join::IntervalJoin::new((**join).clone(), left, right, node.schema.clone())?)
+        }
         NodeKind::WindowJoin(join) => {
             let late = shared.metrics.nodes[node.id].late_records_dropped.clone();
             let left = plan.nodes[node.inputs[0].node].schema.clone();

@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod context;
 pub mod error;
 pub mod functions;
+pub mod interval_join;
 pub mod parser;
 pub mod plan;
 pub mod session;

@@ -41,12 +41,6 @@ fn column_index(e: &Expr, plan: &LogicalPlan) -> Option<usize> {
 
 impl Translator {
     pub(crate) fn join(&mut self, j: &Join, pos: Pos) -> Result<NodeId> {
-        let (Some(lw), Some(rw)) = (window_columns(&j.left), window_columns(&j.right)) else {
-            return Err(SqlError::unsupported(
-                pos,
-                "regular joins are not supported yet; a window join needs both inputs windowed (window TVF or window aggregation) and ON l.window_start = r.window_start AND l.window_end = r.window_end",
-            ));
-        };
         let join_type = match j.join_type {
             JoinType::Inner => WindowJoinType::Inner,
             JoinType::Left => WindowJoinType::Left,
@@ -78,6 +72,15 @@ impl Translator {
                 residual.push(c.clone());
             }
         }
+        let (Some(lw), Some(rw)) = (window_columns(&j.left), window_columns(&j.right)) else {
+            if let Some(id) = self.interval_join(j, &on, residual, pos)? {
+                return Ok(id);
+            }
+            return Err(SqlError::unsupported(
+                pos,
+                "regular joins are not supported yet; supported are window joins (both inputs windowed, ON l.window_start = r.window_start AND l.window_end = r.window_end) and interval joins (l.ts BETWEEN r.ts - INTERVAL … AND r.ts + INTERVAL … on rowtime attributes)",
+            ));
+        };
         let filter = datafusion_expr::utils::conjunction(residual);
         let (mut start, mut end) = (false, None);
         let (mut left_keys, mut right_keys) = (Vec::new(), Vec::new());

@@ -1,6 +1,7 @@
 //! The built-in operators, one per file, each implementing [`crate::operator::Operator`].
 
 pub mod calc;
+pub mod interval_join;
 pub mod limit;
 pub mod sink;
 pub mod session_agg;
