@@ -180,6 +180,11 @@ fn make_operator(
                 Box::new(operators::window_agg::WindowAggregate::new((**agg).clone(), input, node.schema.clone(), late, fire)?)
             }
         }
+        NodeKind::OverAggregate(over) => {
+            let late = shared.metrics.nodes[node.id].late_records_dropped.clone();
+            let input = plan.nodes[node.inputs[0].node].schema.clone();
+            Box::new(operators::over_agg::OverAggregate::new((**over).clone(), input, node.schema.clone(), late)?)
+        }
         NodeKind::IntervalJoin(join) => {
             let left = plan.nodes[node.inputs[0].node].schema.clone();
             let right = plan.nodes[node.inputs[1].node].schema.clone();

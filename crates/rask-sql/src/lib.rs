@@ -10,6 +10,7 @@ pub mod context;
 pub mod error;
 pub mod functions;
 pub mod interval_join;
+pub mod over_agg;
 pub mod parser;
 pub mod plan;
 pub mod session;

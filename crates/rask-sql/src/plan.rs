@@ -55,6 +55,8 @@ pub enum NodeKind {
     WindowAssign { time_col: usize, spec: crate::window_tvf::WindowSpec },
     /// Window aggregation over slices (see [`crate::window_agg`]).
     WindowAggregate(Box<crate::window_agg::WindowAggregate>),
+    /// Over aggregation (see [`crate::over_agg`]).
+    OverAggregate(Box<crate::over_agg::OverAggregate>),
     /// Interval join on rowtime bounds (see [`crate::interval_join`]).
     IntervalJoin(Box<crate::interval_join::IntervalJoin>),
     /// Window join of two windowed inputs (see [`crate::window_join`]).

@@ -277,6 +277,13 @@ impl Translator {
             }
             LogicalPlan::Aggregate(agg) => self.aggregate(agg, pos),
             LogicalPlan::Join(j) => self.join(j, pos),
+            LogicalPlan::Window(w)
+                if w.window_expr.iter().all(|e| {
+                    matches!(e.clone().unalias(), Expr::WindowFunction(f) if matches!(f.fun, datafusion_expr::expr::WindowFunctionDefinition::AggregateUDF(_)))
+                }) =>
+            {
+                self.over_aggregate(w, pos)
+            }
             LogicalPlan::Window(w) => {
                 let limit = self.rank_limits.iter().find(|(p, _)| std::ptr::eq(*p, w)).map(|(_, l)| *l);
                 self.window_rank(w, limit, pos)

@@ -4,6 +4,7 @@ pub mod calc;
 pub mod interval_join;
 pub mod limit;
 pub mod sink;
+pub mod over_agg;
 pub mod session_agg;
 pub mod union;
 pub mod window_agg;
