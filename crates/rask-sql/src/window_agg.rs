@@ -36,6 +36,10 @@ pub enum GroupOutput {
     Window(WindowColumn),
     /// The n-th key column of the operator's input.
     Key(usize),
+    /// A grouping-set column this set does not group by.
+    Null,
+    /// The grouping id of this grouping set (DataFusion's `__grouping_id`).
+    GroupingId(u64),
 }
 
 /// The window aggregation operator's plan. Its input has the key columns first (`0..keys`),
@@ -60,7 +64,7 @@ enum Arg {
 
 /// The window table function feeding a plan's output columns, and which output columns are
 /// its window columns. `Ok(None)`: the plan is not (a projection/filter of) a window TVF.
-struct Windowed<'a> {
+pub(crate) struct Windowed<'a> {
     tvf: &'a WindowTvf,
     cols: Vec<Option<WindowColumn>>,
 }
@@ -120,15 +124,53 @@ impl Translator {
                 "GROUP BY without a window (an updating aggregation) is not supported yet: group by window_start and window_end of a TUMBLE/HOP/CUMULATE table function",
             ));
         };
+        let [Expr::GroupingSet(_)] = agg.group_expr.as_slice() else {
+            return self.aggregate_set(agg, &w, &agg.group_expr, None, None, pos);
+        };
+        // GROUPING SETS / ROLLUP / CUBE: one window aggregation per set over the same slices,
+        // each filling the columns its set does not group by with NULL, unioned.
+        let expanded = datafusion_expr::utils::enumerate_grouping_sets(agg.group_expr.clone()).map_err(|e| df_err(e, pos))?;
+        let [Expr::GroupingSet(gs)] = expanded.as_slice() else { return Err(SqlError::Internal("grouping sets did not expand".into())) };
+        let distinct: Vec<Expr> = gs.distinct_expr().into_iter().cloned().collect();
+        let sets: Vec<Vec<Expr>> = match gs {
+            datafusion_expr::GroupingSet::GroupingSets(sets) => sets.clone(),
+            _ => return Err(SqlError::Internal("grouping sets did not expand".into())),
+        };
+        if sets.iter().enumerate().any(|(i, s)| sets[..i].contains(s)) {
+            return Err(SqlError::unsupported(pos, "a grouping set listed twice is not supported"));
+        }
+        self.slicing = true;
+        let input = self.node(&agg.input, pos)?;
+        self.slicing = false;
+        let mut parts = Vec::new();
+        for set in &sets {
+            let n = distinct.len();
+            let gid: u64 = distinct.iter().enumerate().filter(|(_, d)| !set.contains(d)).map(|(i, _)| 1u64 << (n - 1 - i)).sum();
+            parts.push(self.aggregate_set(agg, &w, set, Some((&distinct, gid)), Some(input), pos)?);
+        }
+        let schema = arrow_schema(&agg.schema);
+        let inputs = parts.into_iter().map(|node| Input { node, exchange: Exchange::Forward }).collect();
+        Ok(self.push("Union(all=[true])".into(), NodeKind::Union, inputs, schema))
+    }
+
+    /// One window aggregation grouped by `set`. With `layout` (a grouping set of `distinct`
+    /// expressions and its grouping id), the output has every distinct expression (NULL where
+    /// the set does not group by it) and the grouping id; `input` is the shared slice assigner.
+    fn aggregate_set(
+        &mut self,
+        agg: &Aggregate,
+        w: &Windowed<'_>,
+        set: &[Expr],
+        layout: Option<(&[Expr], u64)>,
+        input: Option<NodeId>,
+        pos: Pos,
+    ) -> Result<NodeId> {
         let in_schema = agg.input.schema();
         let mut groups = Vec::new();
         let mut keys: Vec<Expr> = Vec::new();
         let mut end_col = None;
         let mut has_start = false;
-        for g in &agg.group_expr {
-            if matches!(g, Expr::GroupingSet(_)) {
-                return Err(SqlError::unsupported(pos, "GROUPING SETS / ROLLUP / CUBE on a window aggregation are not supported yet"));
-            }
+        for g in set {
             let wc = match g {
                 Expr::Column(c) => in_schema.index_of_column(c).ok().and_then(|i| w.cols[i].map(|wc| (wc, i))),
                 _ => None,
@@ -222,10 +264,28 @@ impl Translator {
             calls.push((name, func.clone(), args, params.distinct, ignore_nulls, filter));
         }
 
+        if let Some((distinct, gid)) = layout {
+            let mut out = Vec::with_capacity(distinct.len() + 1);
+            for d in distinct {
+                out.push(match set.iter().position(|g| g == d) {
+                    Some(p) => groups[p],
+                    None => GroupOutput::Null,
+                });
+            }
+            out.push(GroupOutput::GroupingId(gid));
+            groups = out;
+        }
         // Slice assignment happens where the TVF is; then the pre-projection.
-        self.slicing = true;
-        let input = self.node(&agg.input, pos)?;
-        self.slicing = false;
+        let shared = input.is_some();
+        let input = match input {
+            Some(i) => i,
+            None => {
+                self.slicing = true;
+                let i = self.node(&agg.input, pos)?;
+                self.slicing = false;
+                i
+            }
+        };
         let mut fields = Vec::with_capacity(pre.len());
         for (i, e) in pre.iter().enumerate() {
             let (_, f) = e.to_field(in_schema).map_err(|e| df_err(e, pos))?;
@@ -239,7 +299,12 @@ impl Translator {
             "select=[{}]",
             pre.iter().map(show).collect::<Vec<_>>().join(", ")
         );
-        let input = self.calc(input, CalcStep::Project(phys, pre_schema.clone()), desc, pre_schema.clone());
+        let input = if shared {
+            let step = CalcStep::Project(phys, pre_schema.clone());
+            self.push(format!("Calc({desc})"), NodeKind::Calc { steps: vec![step] }, vec![Input { node: input, exchange: Exchange::Forward }], pre_schema.clone())
+        } else {
+            self.calc(input, CalcStep::Project(phys, pre_schema.clone()), desc, pre_schema.clone())
+        };
 
         let mut aggs = Vec::new();
         let mut filters = Vec::new();

@@ -129,6 +129,11 @@ impl SessionAggregate {
         for (i, g) in self.plan.groups.iter().enumerate() {
             out_cols.push(match g {
                 GroupOutput::Key(k) => key_cols[*k].clone(),
+                GroupOutput::Null => arrow::array::new_null_array(self.schema.field(i).data_type(), fired.len()),
+                GroupOutput::GroupingId(g) => {
+                    let a: ArrayRef = Arc::new(arrow::array::UInt64Array::from(vec![*g; fired.len()]));
+                    arrow::compute::cast(&a, self.schema.field(i).data_type()).map_err(internal)?
+                }
                 GroupOutput::Window(w) => {
                     let vals: Vec<i64> = fired
                         .iter()

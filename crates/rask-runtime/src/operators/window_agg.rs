@@ -240,6 +240,11 @@ impl WindowAggregate {
         for (i, g) in self.plan.groups.iter().enumerate() {
             cols.push(match g {
                 GroupOutput::Key(k) => key_cols[*k].clone(),
+                GroupOutput::Null => arrow::array::new_null_array(self.schema.field(i).data_type(), n),
+                GroupOutput::GroupingId(g) => {
+                    let a: ArrayRef = Arc::new(arrow::array::UInt64Array::from(vec![*g; n]));
+                    arrow::compute::cast(&a, self.schema.field(i).data_type()).map_err(internal)?
+                }
                 GroupOutput::Window(w) => {
                     let v = match w {
                         WindowColumn::Start => start,
