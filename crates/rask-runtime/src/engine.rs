@@ -158,17 +158,28 @@ fn make_operator(
 ) -> Result<Box<dyn Operator>> {
     Ok(match &node.kind {
         NodeKind::Calc { steps } => Box::new(operators::calc::Calc::new(node.name.clone(), steps.clone())),
-        NodeKind::Watermark { expr, .. } => Box::new(operators::watermark::WatermarkAssigner::new(
-            node.name.clone(),
-            expr.clone(),
-            cfg.watermark_interval,
-            cfg.idle_timeout,
-        )),
+        NodeKind::Watermark { expr, rowtime } => {
+            // Exact per-row watermarks only matter to CURRENT_WATERMARK (see the assigner).
+            let per_row = plan.nodes.iter().any(|n| n.name.to_ascii_lowercase().contains("current_watermark("));
+            Box::new(operators::watermark::WatermarkAssigner::new(
+                node.name.clone(),
+                expr.clone(),
+                *rowtime,
+                per_row,
+                cfg.watermark_interval,
+                cfg.idle_timeout,
+            ))
+        }
         NodeKind::Union => Box::new(operators::union::Union),
         NodeKind::Limit { skip, fetch } => Box::new(operators::limit::Limit::new(*skip, *fetch)),
         NodeKind::WindowAssign { time_col, spec } => {
             let late = shared.metrics.nodes[node.id].late_records_dropped.clone();
             Box::new(operators::window_tvf::WindowAssign::new(*time_col, *spec, node.schema.clone(), late))
+        }
+        NodeKind::LocalWindowAggregate(agg) => {
+            let late = shared.metrics.nodes[node.id].late_records_dropped.clone();
+            let input = plan.nodes[node.inputs[0].node].schema.clone();
+            Box::new(operators::local_window_agg::LocalWindowAggregate::new((**agg).clone(), input, node.schema.clone(), late)?)
         }
         NodeKind::WindowAggregate(agg) => {
             let late = shared.metrics.nodes[node.id].late_records_dropped.clone();

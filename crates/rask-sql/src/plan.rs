@@ -53,6 +53,9 @@ pub enum NodeKind {
     /// Window table function: appends window_start/window_end/window_time, one row per window
     /// (a window aggregation's slice assigner: one row per slice).
     WindowAssign { time_col: usize, spec: crate::window_tvf::WindowSpec },
+    /// Local phase of a two-phase window aggregation: partial states per (key, slice),
+    /// flushed when the watermark passes a slice end (see [`crate::window_agg`]).
+    LocalWindowAggregate(Box<crate::window_agg::WindowAggregate>),
     /// Window aggregation over slices (see [`crate::window_agg`]).
     WindowAggregate(Box<crate::window_agg::WindowAggregate>),
     /// Over aggregation (see [`crate::over_agg`]).

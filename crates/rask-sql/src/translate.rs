@@ -75,6 +75,11 @@ impl Translator {
         StreamPlan { nodes: self.nodes, config: self.config }
     }
 
+    /// A session option (`SET 'k' = 'v'`) in force for this job.
+    pub(crate) fn config_value(&self, key: &str) -> Option<String> {
+        self.config.get(key).map(|v| v.to_string())
+    }
+
     pub(crate) fn push(&mut self, name: String, kind: NodeKind, inputs: Vec<Input>, schema: SchemaRef) -> NodeId {
         let id = self.nodes.len();
         self.nodes.push(PlanNode { id, name, kind, inputs, schema });

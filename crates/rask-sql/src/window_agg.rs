@@ -55,6 +55,9 @@ pub struct WindowAggregate {
     pub groups: Vec<GroupOutput>,
     /// Windows on a `PROCTIME()` attribute fire by the wall clock, not by watermarks.
     pub proctime: bool,
+    /// Two-phase aggregation, global side: the input carries, after the keys and the slice
+    /// end, each aggregate's partial state columns (from the local phase) to merge.
+    pub merge: bool,
 }
 
 enum Arg {
@@ -353,8 +356,32 @@ impl Translator {
         if proctime && w.tvf.spec.kind == WindowKind::Session {
             return Err(SqlError::unsupported(pos, "SESSION windows on a processing-time attribute are not supported yet"));
         }
-        let plan = WindowAggregate { spec: w.tvf.spec, keys: keys.len(), aggs, filters, groups, proctime };
-        Ok(self.push(name, NodeKind::WindowAggregate(Box::new(plan)), vec![Input { node: input, exchange }], schema))
+        let plan = WindowAggregate { spec: w.tvf.spec, keys: keys.len(), aggs, filters, groups, proctime, merge: false };
+        // Two-phase (local-global) aggregation for sliced event-time windows, as Flink's AUTO
+        // agg-phase strategy: a local aggregation per (key, slice) before the exchange ships
+        // partial states, which the global aggregation merges.
+        let strategy = self.config_value("table.optimizer.agg-phase-strategy").unwrap_or_else(|| "AUTO".into()).to_ascii_uppercase();
+        let two_phase = strategy != "ONE_PHASE" && w.tvf.spec.kind != WindowKind::Session && !proctime;
+        if !two_phase {
+            return Ok(self.push(name, NodeKind::WindowAggregate(Box::new(plan)), vec![Input { node: input, exchange }], schema));
+        }
+        let mut fields: Vec<Field> = pre_schema.fields().iter().take(keys.len() + 1).map(|f| f.as_ref().clone()).collect();
+        for (i, a) in plan.aggs.iter().enumerate() {
+            for f in a.state_fields().map_err(|e| df_err(e, pos))? {
+                fields.push(f.as_ref().clone().with_name(format!("$s{i}_{}", f.name())).with_nullable(true));
+            }
+        }
+        let local_schema: SchemaRef = Arc::new(Schema::new(fields));
+        let local_name = format!("LocalWindowAggregate(groupBy=[{}], window=[{}])", group_names.join(", "), describe_window(&w.tvf.spec, &time_name));
+        let local = self.push(
+            local_name,
+            NodeKind::LocalWindowAggregate(Box::new(plan.clone())),
+            vec![Input { node: input, exchange: Exchange::Forward }],
+            local_schema,
+        );
+        let global = WindowAggregate { merge: true, ..plan };
+        let name = name.replacen("WindowAggregate(", "GlobalWindowAggregate(", 1);
+        Ok(self.push(name, NodeKind::WindowAggregate(Box::new(global)), vec![Input { node: local, exchange }], schema))
     }
 }
 

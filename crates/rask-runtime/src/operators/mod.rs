@@ -3,6 +3,7 @@
 pub mod calc;
 pub mod interval_join;
 pub mod limit;
+pub mod local_window_agg;
 pub mod sink;
 pub mod over_agg;
 pub mod session_agg;

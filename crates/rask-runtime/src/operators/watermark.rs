@@ -18,6 +18,10 @@ use crate::operator::{Emitter, Operator};
 pub struct WatermarkAssigner {
     name: String,
     expr: Arc<dyn PhysicalExpr>,
+    rowtime: usize,
+    /// Emit a watermark right after every row that advances it (as Flink does) even when no
+    /// row of the batch could be affected: needed when the job reads `CURRENT_WATERMARK`.
+    per_row: bool,
     interval: Duration,
     idle_timeout: Option<Duration>,
     /// Largest watermark candidate seen (ms since epoch).
@@ -29,10 +33,12 @@ pub struct WatermarkAssigner {
 }
 
 impl WatermarkAssigner {
-    pub fn new(name: String, expr: Arc<dyn PhysicalExpr>, interval: Duration, idle_timeout: Option<Duration>) -> Self {
+    pub fn new(name: String, expr: Arc<dyn PhysicalExpr>, rowtime: usize, per_row: bool, interval: Duration, idle_timeout: Option<Duration>) -> Self {
         WatermarkAssigner {
             name,
             expr,
+            rowtime,
+            per_row,
             interval,
             idle_timeout,
             // Flink's assigner starts both at 0: no watermark before the epoch is ever emitted
@@ -86,19 +92,41 @@ impl Operator for WatermarkAssigner {
             out.emit(batch);
         } else {
             let values = crate::operators::window_tvf::to_millis(&arr)?;
+            let rowtimes = crate::operators::window_tvf::to_millis(batch.data.column(self.rowtime))?;
+            // A watermark Flink would have emitted after an earlier row of this batch and that
+            // has not been sent yet: it is sent before the first later row it could make late
+            // (rowtime <= watermark + 1, the widest lateness test of any operator), or with the
+            // row itself when exact per-row watermarks are needed (`CURRENT_WATERMARK`).
+            // Otherwise the batch stays whole and the watermark follows it.
+            let mut pending: Option<i64> = None;
             let mut start = 0;
             for (i, v) in values.iter().enumerate() {
+                if let (Some(w), Some(t)) = (pending, rowtimes[i])
+                    && t <= w.saturating_add(1)
+                {
+                    out.emit(batch.slice(start, i - start));
+                    out.watermark(w);
+                    pending = None;
+                    start = i;
+                }
                 let Some(v) = v else { continue };
                 self.max_candidate = self.max_candidate.max(*v);
                 if self.max_candidate - self.emitted > interval {
-                    out.emit(batch.slice(start, i + 1 - start));
                     self.emitted = self.max_candidate;
-                    out.watermark(self.emitted);
-                    start = i + 1;
+                    if self.per_row {
+                        out.emit(batch.slice(start, i + 1 - start));
+                        out.watermark(self.emitted);
+                        start = i + 1;
+                    } else {
+                        pending = Some(self.emitted);
+                    }
                 }
             }
             if start < batch.num_rows() {
                 out.emit(batch.slice(start, batch.num_rows() - start));
+            }
+            if let Some(w) = pending {
+                out.watermark(w);
             }
         }
         self.arm(out);

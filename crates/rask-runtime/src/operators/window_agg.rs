@@ -6,7 +6,9 @@
 //! its single slice directly), emitted once (append-only), and slices no later window needs
 //! are dropped. Rows whose windows have all fired are late: dropped and counted, as in Flink.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+
+use hashbrown::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -113,6 +115,8 @@ pub struct WindowAggregate {
     fire_max_us: Arc<AtomicU64>,
     /// Key id → window group while a window is computed (`u32::MAX`: not in the window).
     scratch: Vec<u32>,
+    /// Two-phase global side: each aggregate's partial-state columns in the input.
+    state_cols: Vec<std::ops::Range<usize>>,
 }
 
 pub(crate) fn new_accumulator(agg: &Arc<AggregateFunctionExpr>) -> Result<Box<dyn GroupsAccumulator>> {
@@ -128,7 +132,15 @@ impl WindowAggregate {
     pub fn new(plan: Plan, input: SchemaRef, schema: SchemaRef, late_dropped: Arc<AtomicU64>, fire_max_us: Arc<AtomicU64>) -> Result<Self> {
         let fields = (0..plan.keys).map(|i| SortField::new(input.field(i).data_type().clone())).collect();
         let converter = RowConverter::new(fields).map_err(internal)?;
+        let mut state_cols = Vec::new();
+        let mut at = plan.keys + 1;
+        for a in &plan.aggs {
+            let n = a.state_fields().map_err(internal)?.len();
+            state_cols.push(at..at + n);
+            at += n;
+        }
         Ok(WindowAggregate {
+            state_cols,
             plan,
             schema,
             converter,
@@ -167,6 +179,12 @@ impl WindowAggregate {
         let Some(slice) = self.slices.get_mut(&end) else { return Err(internal("slice vanished")) };
         let total = slice.key_ids.len();
         let Some(live) = slice.live.as_mut() else { return Err(internal("slice without accumulators")) };
+        if self.plan.merge {
+            for (i, cols) in self.state_cols.iter().enumerate() {
+                live[i].merge_batch(&batch.columns()[cols.clone()], groups, total).map_err(internal)?;
+            }
+            return Ok(());
+        }
         for (i, agg) in self.plan.aggs.iter().enumerate() {
             let args = agg
                 .expressions()
@@ -423,6 +441,7 @@ mod tests {
             filters: vec![None],
             groups: vec![GroupOutput::Key(0), GroupOutput::Window(WindowColumn::End)],
             proctime: false,
+            merge: false,
         };
         let out = Arc::new(Schema::new(vec![Field::new("k", DataType::Utf8, true), Field::new("we", ts, false), Field::new("s", DataType::Int64, true)]));
         let late = Arc::new(AtomicU64::new(0));
