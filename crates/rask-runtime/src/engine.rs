@@ -56,6 +56,9 @@ pub struct EngineConfig {
     /// `execution.checkpointing.interval`: sources move to the next checkpoint's epochs at this
     /// interval (wall-clock aligned, so every source of every process agrees on the numbering).
     pub checkpoint_interval: Option<Duration>,
+    /// `table.exec.mini-batch.*` when enabled: (allow-latency, size). Bounds how long and how
+    /// many rows the local phase of an aggregation buffers.
+    pub mini_batch: Option<(Duration, usize)>,
 }
 
 /// The checkpoint due now: wall-clock slots of the interval (at least 10 ms, as in Flink).
@@ -179,7 +182,7 @@ fn make_operator(
         NodeKind::LocalWindowAggregate(agg) => {
             let late = shared.metrics.nodes[node.id].late_records_dropped.clone();
             let input = plan.nodes[node.inputs[0].node].schema.clone();
-            Box::new(operators::local_window_agg::LocalWindowAggregate::new((**agg).clone(), input, node.schema.clone(), late)?)
+            Box::new(operators::local_window_agg::LocalWindowAggregate::new((**agg).clone(), input, node.schema.clone(), late, cfg.mini_batch)?)
         }
         NodeKind::WindowAggregate(agg) => {
             let late = shared.metrics.nodes[node.id].late_records_dropped.clone();

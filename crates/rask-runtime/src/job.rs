@@ -144,6 +144,11 @@ pub fn run_job(plan: Arc<StreamPlan>, registry: ConnectorRegistry, opts: JobOpti
             .unwrap_or(Duration::from_millis(200)),
         idle_timeout: plan.config.duration("table.exec.source.idle-timeout").ok().flatten().filter(|d| !d.is_zero()),
         checkpoint_interval: plan.config.duration("execution.checkpointing.interval").ok().flatten().filter(|d| !d.is_zero()),
+        mini_batch: plan.config.get("table.exec.mini-batch.enabled").filter(|v| v.eq_ignore_ascii_case("true")).map(|_| {
+            let latency = plan.config.duration("table.exec.mini-batch.allow-latency").ok().flatten().unwrap_or(Duration::from_secs(1));
+            let size = plan.config.int("table.exec.mini-batch.size").ok().flatten().filter(|n| *n > 0).unwrap_or(5000) as usize;
+            (latency, size)
+        }),
     };
     let shared = Arc::new(Shared::new(metrics.clone(), opts.cancel.clone()));
     let communication = match &opts.cluster {

@@ -33,18 +33,24 @@ pub struct LocalWindowAggregate {
     accs: Option<Vec<Box<dyn GroupsAccumulator>>>,
     min_end: i64,
     dropped: Arc<AtomicU64>,
+    /// Mini-batch bounds (`table.exec.mini-batch.allow-latency`, `.size`) when enabled.
+    mini_batch: Option<(std::time::Duration, usize)>,
+    buffered_rows: usize,
+    first_buffered: Option<std::time::Instant>,
 }
 
 impl LocalWindowAggregate {
-    pub fn new(plan: Plan, input: SchemaRef, schema: SchemaRef, dropped: Arc<AtomicU64>) -> Result<Self> {
+    pub fn new(plan: Plan, input: SchemaRef, schema: SchemaRef, dropped: Arc<AtomicU64>, mini_batch: Option<(std::time::Duration, usize)>) -> Result<Self> {
         let converter = RowConverter::new((0..plan.keys).map(|i| SortField::new(input.field(i).data_type().clone())).collect()).map_err(internal)?;
-        Ok(LocalWindowAggregate { plan, schema, converter, index: HashMap::new(), groups: Vec::new(), accs: None, min_end: i64::MAX, dropped })
+        Ok(LocalWindowAggregate { plan, schema, converter, index: HashMap::new(), groups: Vec::new(), accs: None, min_end: i64::MAX, dropped, mini_batch, buffered_rows: 0, first_buffered: None })
     }
 
     fn flush(&mut self, out: &mut Emitter) -> Result<()> {
         let Some(mut accs) = self.accs.take() else { return Ok(()) };
         let groups = std::mem::take(&mut self.groups);
         self.index.clear();
+        self.buffered_rows = 0;
+        self.first_buffered = None;
         self.min_end = i64::MAX;
         if groups.is_empty() {
             return Ok(());
@@ -137,7 +143,23 @@ impl Operator for LocalWindowAggregate {
             };
             accs[i].update_batch(&args, &group_idx, mask.as_ref(), total).map_err(internal)?;
         }
-        if self.groups.len() >= MAX_GROUPS {
+        self.buffered_rows += data.num_rows();
+        let full = self.mini_batch.is_some_and(|(_, size)| self.buffered_rows >= size);
+        if self.groups.len() >= MAX_GROUPS || full {
+            self.flush(out)?;
+        } else if let Some((latency, _)) = self.mini_batch
+            && self.first_buffered.is_none()
+        {
+            self.first_buffered = Some(std::time::Instant::now());
+            out.wake_after(latency);
+        }
+        Ok(())
+    }
+
+    fn on_timer(&mut self, out: &mut Emitter) -> Result<()> {
+        if let (Some((latency, _)), Some(first)) = (self.mini_batch, self.first_buffered)
+            && first.elapsed() >= latency
+        {
             self.flush(out)?;
         }
         Ok(())
