@@ -222,9 +222,16 @@ impl Session {
                 Ok(_) => Err(SqlError::validation(pos, "checkpoint interval must be larger than or equal to 10 ms")),
                 Err(e) => Err(SqlError::validation(pos, format!("'{k}': {e}"))),
             },
-            "table.exec.source.idle-timeout" => rask_types::options::parse_duration(v)
-                .map(|_| ())
-                .map_err(|e| SqlError::validation(pos, format!("'{k}': {e}"))),
+            "table.exec.source.idle-timeout" | "pipeline.auto-watermark-interval" | "table.exec.mini-batch.allow-latency" => {
+                rask_types::options::parse_duration(v).map(|_| ()).map_err(|e| SqlError::validation(pos, format!("'{k}': {e}")))
+            }
+            "table.exec.mini-batch.size" => int(1),
+            "table.exec.mini-batch.enabled" | "table.optimizer.reuse-source-enabled" if !v.eq_ignore_ascii_case("true") && !v.eq_ignore_ascii_case("false") => {
+                Err(SqlError::validation(pos, format!("'{k}' must be true or false, got '{v}'")))
+            }
+            "table.optimizer.agg-phase-strategy" if !["AUTO", "ONE_PHASE", "TWO_PHASE"].contains(&v.to_ascii_uppercase().as_str()) => {
+                Err(SqlError::validation(pos, format!("'{k}' must be AUTO, ONE_PHASE or TWO_PHASE, got '{v}'")))
+            }
             "table.local-time-zone" if !v.eq_ignore_ascii_case("UTC") && v != "+00:00" && v != "Z" => Err(SqlError::unsupported(
                 pos,
                 format!("'table.local-time-zone' = '{v}': only UTC is supported so far"),
