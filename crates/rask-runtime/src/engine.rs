@@ -453,6 +453,8 @@ struct Driver {
     shared: Arc<Shared>,
     local_index: usize,
     dead: bool,
+    /// `on_open` has been called.
+    opened: bool,
 }
 
 impl Driver {
@@ -608,9 +610,17 @@ fn operator_stream<'s>(
             shared,
             local_index,
             dead: false,
+            opened: false,
         }));
         move |frontiers: &[MutableAntichain<Epoch>]| {
             let mut d = driver.borrow_mut();
+            // 0. The first activation opens the operator (before any input arrives).
+            if !d.opened {
+                d.opened = true;
+                if !d.dead && d.cap.is_some() && !d.step(&mut output, &activator, |d, out| d.op.on_open(out)) {
+                    return;
+                }
+            }
             // 1. Read inputs: events of the open epoch go straight in, later ones wait.
             let mut arrived: Vec<(usize, Epoch, Msg)> = Vec::new();
             for (i, drain) in drains.iter_mut().enumerate() {

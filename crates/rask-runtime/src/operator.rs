@@ -58,6 +58,11 @@ impl Emitter {
 }
 
 pub trait Operator {
+    /// The operator starts, before any input: arm processing-time timers here.
+    fn on_open(&mut self, _out: &mut Emitter) -> Result<()> {
+        Ok(())
+    }
+
     /// A batch arrived on input `input`.
     fn on_batch(&mut self, input: usize, batch: StreamBatch, out: &mut Emitter) -> Result<()>;
 

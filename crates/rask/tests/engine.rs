@@ -247,6 +247,45 @@ fn late_rows_of_fired_windows_are_dropped_and_counted() {
 }
 
 #[test]
+fn an_idle_subtask_holds_windows_back_until_the_idle_timeout() {
+    // Parallelism 2, one file in a monitored (unbounded) directory: one source subtask reads
+    // it, the other has nothing. Without `table.exec.source.idle-timeout` the idle subtask
+    // holds the window aggregation's watermark back, so no window fires while the job runs;
+    // with it, the idle subtask stops counting and the windows behind the data fire.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("in");
+    std::fs::create_dir_all(&d).unwrap();
+    let body: String = (0..20).map(|i| format!("{{\"k\": \"k{}\", \"ts\": \"2024-01-01 00:00:{:02}\"}}\n", i % 3, i)).collect();
+    std::fs::write(d.join("1.json"), body).unwrap();
+    let run_for = |idle: &str| {
+        let sql = format!(
+            "{idle}
+             CREATE TABLE s (k STRING, ts TIMESTAMP(3), WATERMARK FOR ts AS ts)
+               WITH ('connector'='filesystem','path'='{}','format'='json', 'source.monitor-interval'='50ms');
+             CREATE TABLE o (ws TIMESTAMP(3), c BIGINT) WITH ('connector'='print');
+             INSERT INTO o SELECT window_start, COUNT(*) FROM TABLE(TUMBLE(TABLE s, DESCRIPTOR(ts), INTERVAL '5' SECOND))
+               GROUP BY window_start, window_end;",
+            d.display()
+        );
+        let cancel = Arc::new(AtomicBool::new(false));
+        let c2 = cancel.clone();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(2000));
+            c2.store(true, Ordering::SeqCst);
+        });
+        let (r, _, mut lines) = run(plan(&sql), 2, cancel);
+        t.join().unwrap();
+        r.unwrap();
+        lines.sort();
+        lines
+    };
+    assert_eq!(run_for(""), Vec::<String>::new(), "no window may fire while a subtask is idle without a timeout");
+    let fired = run_for("SET 'table.exec.source.idle-timeout' = '200 ms';");
+    let fired: Vec<String> = fired.iter().map(|l| l.split_once("> ").map_or(l.as_str(), |(_, r)| r).to_string()).collect();
+    assert_eq!(fired, vec!["+I[2024-01-01T00:00, 5]", "+I[2024-01-01T00:00:05, 5]", "+I[2024-01-01T00:00:10, 5]"]);
+}
+
+#[test]
 fn processing_time_windows_fire_by_the_wall_clock() {
     // 40 rows at 20 rows/s (2 s) into 300 ms processing-time windows: windows fire while the
     // job runs (no watermark is involved); those still open when the input ends are not fired,

@@ -75,6 +75,15 @@ pub fn max_millis(a: &dyn Array) -> Result<Option<i64>> {
 }
 
 impl Operator for WatermarkAssigner {
+    fn on_open(&mut self, out: &mut Emitter) -> Result<()> {
+        // A subtask that never receives a row must still become idle after the timeout.
+        self.last_row = Instant::now();
+        if self.idle_timeout.is_some() {
+            self.arm(out);
+        }
+        Ok(())
+    }
+
     fn on_batch(&mut self, _input: usize, batch: StreamBatch, out: &mut Emitter) -> Result<()> {
         let v = self.expr.evaluate(&batch.data).map_err(|e| RuntimeError::from(e).context(&self.name))?;
         let arr = v.into_array(batch.num_rows()).map_err(|e| RuntimeError::from(e).context(&self.name))?;
