@@ -127,7 +127,7 @@ impl Translator {
             }
         };
         if name != "row_number" {
-            return Err(unsupported(&format!("{} OVER (…) is not supported yet; window Top-N uses ROW_NUMBER()", name.to_ascii_uppercase())));
+            return Err(unsupported(&format!("{}() function is not supported on Window TopN currently, only ROW_NUMBER() is supported (as in Flink)", name.to_ascii_uppercase())));
         }
         let Some(limit) = limit else {
             return Err(unsupported(
