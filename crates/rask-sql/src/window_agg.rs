@@ -58,6 +58,9 @@ pub struct WindowAggregate {
     /// Two-phase aggregation, global side: the input carries, after the keys and the slice
     /// end, each aggregate's partial state columns (from the local phase) to merge.
     pub merge: bool,
+    /// The input rows already carry their window (from an upstream window operator): each
+    /// window is one "slice" ending at its `window_end`.
+    pub attached: bool,
 }
 
 enum Arg {
@@ -70,6 +73,9 @@ enum Arg {
 pub(crate) struct Windowed<'a> {
     tvf: &'a WindowTvf,
     cols: Vec<Option<WindowColumn>>,
+    /// The window columns come from an upstream window operator (a window aggregation, Top-N
+    /// or join), not a TVF: every row already belongs to exactly one window.
+    attached: bool,
 }
 
 fn references_window(e: &Expr, schema: &datafusion_common::DFSchema, cols: &[Option<WindowColumn>]) -> bool {
@@ -83,9 +89,20 @@ fn trace(plan: &LogicalPlan) -> std::result::Result<Option<Windowed<'_>>, String
             let n = tvf.input.schema().fields().len();
             let mut cols = vec![None; n];
             cols.extend([Some(WindowColumn::Start), Some(WindowColumn::End), Some(WindowColumn::Time)]);
-            Ok(Some(Windowed { tvf, cols }))
+            Ok(Some(Windowed { tvf, cols, attached: false }))
         }
         LogicalPlan::SubqueryAlias(a) => trace(&a.input),
+        LogicalPlan::Aggregate(_) | LogicalPlan::Window(_) | LogicalPlan::Join(_) => {
+            // The output of a window operator keeps its window columns (Flink's window
+            // properties): a window aggregation over it groups each window's rows.
+            let (Some(cols), Some(tvf)) = (crate::window_rank::window_columns(plan), crate::window_rank::window_source(plan)) else {
+                return Ok(None);
+            };
+            if tvf.spec.kind == WindowKind::Session {
+                return Err("a window aggregation over the result of a SESSION window operator is not supported yet".into());
+            }
+            Ok(Some(Windowed { tvf, cols, attached: true }))
+        }
         LogicalPlan::Filter(f) => {
             let Some(w) = trace(&f.input)? else { return Ok(None) };
             if references_window(&f.predicate, f.input.schema(), &w.cols) {
@@ -112,7 +129,7 @@ fn trace(plan: &LogicalPlan) -> std::result::Result<Option<Windowed<'_>>, String
                     _ => cols.push(None),
                 }
             }
-            Ok(Some(Windowed { tvf: w.tvf, cols }))
+            Ok(Some(Windowed { tvf: w.tvf, cols, attached: w.attached }))
         }
         _ => Ok(None),
     }
@@ -142,7 +159,7 @@ impl Translator {
         if sets.iter().enumerate().any(|(i, s)| sets[..i].contains(s)) {
             return Err(SqlError::unsupported(pos, "a grouping set listed twice is not supported"));
         }
-        self.slicing = true;
+        self.slicing = !w.attached;
         let input = self.node(&agg.input, pos)?;
         self.slicing = false;
         let mut parts = Vec::new();
@@ -283,7 +300,7 @@ impl Translator {
         let input = match input {
             Some(i) => i,
             None => {
-                self.slicing = true;
+                self.slicing = !w.attached;
                 let i = self.node(&agg.input, pos)?;
                 self.slicing = false;
                 i
@@ -356,7 +373,7 @@ impl Translator {
         if proctime && w.tvf.spec.kind == WindowKind::Session {
             return Err(SqlError::unsupported(pos, "SESSION windows on a processing-time attribute are not supported yet"));
         }
-        let plan = WindowAggregate { spec: w.tvf.spec, keys: keys.len(), aggs, filters, groups, proctime, merge: false };
+        let plan = WindowAggregate { spec: w.tvf.spec, keys: keys.len(), aggs, filters, groups, proctime, merge: false, attached: w.attached };
         // Two-phase (local-global) aggregation for sliced event-time windows, as Flink's AUTO
         // agg-phase strategy: a local aggregation per (key, slice) before the exchange ships
         // partial states, which the global aggregation merges.

@@ -54,12 +54,31 @@ pub(crate) fn window_columns(plan: &LogicalPlan) -> Option<Vec<Option<WindowColu
             let inner = window_columns(&p.input)?;
             Some(p.expr.iter().map(|e| bare_column(e, p.input.schema()).and_then(|i| inner[i])).collect())
         }
+        LogicalPlan::Join(j) => {
+            let mut cols = window_columns(&j.left)?;
+            cols.extend(window_columns(&j.right)?);
+            Some(cols)
+        }
         LogicalPlan::Aggregate(a) => {
             let inner = window_columns(&a.input)?;
             let mut cols: Vec<Option<WindowColumn>> = a.group_expr.iter().map(|e| bare_column(e, a.input.schema()).and_then(|i| inner[i])).collect();
             cols.extend(std::iter::repeat_n(None, a.aggr_expr.len()));
             Some(cols)
         }
+        _ => None,
+    }
+}
+
+/// The window TVF under the window columns of `plan` (see [`window_columns`]).
+pub(crate) fn window_source(plan: &LogicalPlan) -> Option<&WindowTvf> {
+    match plan {
+        LogicalPlan::Extension(ext) => ext.node.as_any().downcast_ref::<WindowTvf>(),
+        LogicalPlan::SubqueryAlias(a) => window_source(&a.input),
+        LogicalPlan::Filter(f) => window_source(&f.input),
+        LogicalPlan::Window(w) => window_source(&w.input),
+        LogicalPlan::Projection(p) => window_source(&p.input),
+        LogicalPlan::Aggregate(a) => window_source(&a.input),
+        LogicalPlan::Join(j) => window_source(&j.left),
         _ => None,
     }
 }

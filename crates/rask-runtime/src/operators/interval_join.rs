@@ -158,11 +158,11 @@ impl Operator for IntervalJoin {
             let Some(t) = *t else { continue };
             let mut matched = false;
             if valid {
-                let key = rows.row(i);
+                let key: &[u8] = if keys.is_empty() { &[] } else { rows.row(i).data() };
                 // Other side's times that match: left tl needs tr in [tl - upper, tl - lower];
                 // right tr needs tl in [tr + lower, tr + upper].
                 let (lo, hi) = if side == 0 { (t - self.plan.upper, t - self.plan.lower) } else { (t + self.plan.lower, t + self.plan.upper) };
-                if let Some(entries) = self.sides[other].by_key.get_mut(key.as_ref()) {
+                if let Some(entries) = self.sides[other].by_key.get_mut(key) {
                     for e in entries.iter_mut().filter(|e| e.ts >= lo && e.ts <= hi) {
                         e.matched = true;
                         matched = true;
@@ -174,7 +174,7 @@ impl Operator for IntervalJoin {
             if valid && expires > self.watermark {
                 let seq = self.seq;
                 self.seq += 1;
-                let key: Box<[u8]> = rows.row(i).as_ref().into();
+                let key: Box<[u8]> = if keys.is_empty() { Box::from(&[][..]) } else { rows.row(i).as_ref().into() };
                 let s = &mut self.sides[side];
                 s.by_key.entry(key.clone()).or_default().push(Entry { seq, at, ts: t, matched });
                 s.expiry.insert((expires, seq), key);

@@ -105,8 +105,8 @@ impl Operator for OverAggregate {
                 late += 1;
                 continue;
             };
-            let key = rows.row(i);
-            let state = self.keys.entry(key.as_ref().into()).or_insert_with(|| KeyState { last_processed: WATERMARK_MIN, ..Default::default() });
+            let key: &[u8] = if self.plan.partition.is_empty() { &[] } else { rows.row(i).data() };
+            let state = self.keys.entry(key.into()).or_insert_with(|| KeyState { last_processed: WATERMARK_MIN, ..Default::default() });
             let behind = if bounded { t <= state.last_processed } else { t <= self.watermark };
             if behind {
                 late += 1;

@@ -201,12 +201,16 @@ impl WindowAggregate {
     /// Compute and emit the window ending at `end`.
     fn fire(&mut self, end: i64, out: &mut Emitter) -> Result<()> {
         let start = self.plan.spec.window_start(end);
-        let ends: Vec<i64> = self.slices.range(start + 1..=end).map(|(e, _)| *e).collect();
+        let ends: Vec<i64> = if self.plan.attached {
+            self.slices.get(&end).map(|_| vec![end]).unwrap_or_default()
+        } else {
+            self.slices.range(start + 1..=end).map(|(e, _)| *e).collect()
+        };
         if ends.is_empty() {
             return Ok(());
         }
         let (key_ids, results) = if ends.len() == 1
-            && self.plan.spec.last_window_end(ends[0]) == end
+            && self.last_end(ends[0]) == end
             && self.slices.get(&ends[0]).is_some_and(|s| s.frozen.is_empty())
         {
             // The window is one slice that no later window needs: evaluate it in place.
@@ -283,6 +287,11 @@ impl WindowAggregate {
         Ok(())
     }
 
+    /// The end of the last window that needs the slice ending at `slice_end`.
+    fn last_end(&self, slice_end: i64) -> i64 {
+        if self.plan.attached { slice_end } else { self.plan.spec.last_window_end(slice_end) }
+    }
+
     /// Fire every pending window whose end has been passed by `time` (event or processing).
     fn advance(&mut self, time: i64, out: &mut Emitter) -> Result<()> {
         let started = std::time::Instant::now();
@@ -313,7 +322,7 @@ impl WindowAggregate {
     /// Drop the slices no window after `fired` needs.
     fn expire(&mut self, fired: i64) {
         while let Some((&e, _)) = self.slices.first_key_value() {
-            if self.plan.spec.last_window_end(e) > fired {
+            if self.last_end(e) > fired {
                 break;
             }
             if let Some(slice) = self.slices.remove(&e) {
@@ -349,7 +358,7 @@ impl Operator for WindowAggregate {
             // Processing time: the row belongs to the slice of this operator's clock (Flink's
             // processing-time windows assign by the window operator's time).
             let end = proc_slice.unwrap_or_else(|| ends.value(i));
-            if self.plan.spec.last_window_end(end) - 1 <= self.watermark {
+            if self.last_end(end) - 1 <= self.watermark {
                 late += 1;
                 continue;
             }
@@ -357,7 +366,8 @@ impl Operator for WindowAggregate {
             let slice = match self.slices.entry(end) {
                 std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
                 std::collections::btree_map::Entry::Vacant(v) => {
-                    for w in self.plan.spec.window_ends(end) {
+                    let ends: Vec<i64> = if self.plan.attached { vec![end] } else { self.plan.spec.window_ends(end).collect() };
+                    for w in ends {
                         if w - 1 > self.watermark {
                             self.pending.insert(w);
                         }
@@ -442,6 +452,7 @@ mod tests {
             groups: vec![GroupOutput::Key(0), GroupOutput::Window(WindowColumn::End)],
             proctime: false,
             merge: false,
+            attached: false,
         };
         let out = Arc::new(Schema::new(vec![Field::new("k", DataType::Utf8, true), Field::new("we", ts, false), Field::new("s", DataType::Int64, true)]));
         let late = Arc::new(AtomicU64::new(0));

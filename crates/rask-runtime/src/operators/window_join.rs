@@ -51,7 +51,8 @@ impl WindowJoin {
         let mut index: HashMap<&[u8], Vec<u32>> = HashMap::new();
         for i in 0..right.num_rows() {
             if rvalid[i] {
-                index.entry(rk.row(i).data()).or_default().push(i as u32);
+                let k: &[u8] = if self.plan.right_keys.is_empty() { &[] } else { rk.row(i).data() };
+                index.entry(k).or_default().push(i as u32);
             }
         }
         let (mut li, mut ri): (Vec<Option<u32>>, Vec<Option<u32>>) = (Vec::new(), Vec::new());
@@ -59,7 +60,8 @@ impl WindowJoin {
         let outer_left = matches!(self.plan.join_type, WindowJoinType::Left | WindowJoinType::Full);
         let outer_right = matches!(self.plan.join_type, WindowJoinType::Right | WindowJoinType::Full);
         for i in 0..left.num_rows() {
-            let matches = if lvalid[i] { index.get(lk.row(i).data()) } else { None };
+            let k: &[u8] = if self.plan.left_keys.is_empty() { &[] } else { lk.row(i).data() };
+            let matches = if lvalid[i] { index.get(k) } else { None };
             match matches {
                 Some(m) => {
                     for r in m {
