@@ -163,7 +163,7 @@ fn make_operator(
         NodeKind::Calc { steps } => Box::new(operators::calc::Calc::new(node.name.clone(), steps.clone())),
         NodeKind::Watermark { expr, rowtime } => {
             // Exact per-row watermarks only matter to CURRENT_WATERMARK (see the assigner).
-            let per_row = plan.nodes.iter().any(|n| n.name.to_ascii_lowercase().contains("current_watermark("));
+            let per_row = plan.uses_current_watermark();
             Box::new(operators::watermark::WatermarkAssigner::new(
                 node.name.clone(),
                 expr.clone(),
@@ -481,12 +481,7 @@ impl Driver {
         match combine(&self.trackers) {
             Some(w) => {
                 self.all_idle = false;
-                if w > self.last_wm {
-                    self.last_wm = w;
-                    self.shared.metrics.nodes[self.id].input_watermarks[self.local_index].store(w, Ordering::Relaxed);
-                    self.op.on_watermark(w, out)?;
-                }
-                Ok(())
+                self.advance(w, out)
             }
             None => {
                 if !self.all_idle {
@@ -496,6 +491,16 @@ impl Driver {
                 Ok(())
             }
         }
+    }
+
+    /// The combined input watermark is `w`: pass it on if it advanced.
+    fn advance(&mut self, w: i64, out: &mut Emitter) -> Result<()> {
+        if w > self.last_wm {
+            self.last_wm = w;
+            self.shared.metrics.nodes[self.id].input_watermarks[self.local_index].store(w, Ordering::Relaxed);
+            self.op.on_watermark(w, out)?;
+        }
+        Ok(())
     }
 
     /// Send what the operator emitted, at the open epoch.

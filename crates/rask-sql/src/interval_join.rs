@@ -4,8 +4,7 @@
 //! other side can match them any more, joining every arriving row against the other side's
 //! buffer (INNER, LEFT, RIGHT, FULL; unmatched rows are emitted NULL-padded when they expire).
 
-use datafusion_common::ScalarValue;
-use datafusion_expr::logical_plan::{Join, JoinType, LogicalPlan};
+use datafusion_expr::logical_plan::{Join, LogicalPlan};
 use datafusion_expr::{Expr, Operator};
 use rask_types::Pos;
 
@@ -13,7 +12,7 @@ use crate::error::{Result, SqlError};
 use crate::plan::{CalcStep, Exchange, Input, NodeId, NodeKind};
 use crate::translate::{arrow_schema, show, Translator};
 use crate::window_join::WindowJoinType;
-use crate::window_tvf::TIME_ATTRIBUTE;
+use crate::window_tvf::{interval_millis, TIME_ATTRIBUTE};
 
 /// The interval join operator's plan: a left row at `tl` and a right row at `tr` with equal
 /// keys join when `lower <= tl - tr <= upper` (milliseconds). Output = left then right columns.
@@ -28,14 +27,6 @@ pub struct IntervalJoin {
     pub upper: i64,
 }
 
-fn interval_ms(v: &ScalarValue) -> Option<i64> {
-    match v {
-        ScalarValue::IntervalMonthDayNano(Some(i)) if i.months == 0 => Some(i.days as i64 * 86_400_000 + i.nanoseconds / 1_000_000),
-        ScalarValue::IntervalDayTime(Some(i)) => Some(i.days as i64 * 86_400_000 + i.milliseconds as i64),
-        _ => None,
-    }
-}
-
 /// `col`, `col + INTERVAL`, `col - INTERVAL` → (column, offset ms).
 fn time_plus(e: &Expr) -> Option<(&datafusion_common::Column, i64)> {
     match e {
@@ -44,7 +35,7 @@ fn time_plus(e: &Expr) -> Option<(&datafusion_common::Column, i64)> {
         Expr::BinaryExpr(b) if matches!(b.op, Operator::Plus | Operator::Minus) => {
             let (c, off) = time_plus(&b.left)?;
             let Expr::Literal(v, _) = b.right.as_ref() else { return None };
-            let ms = interval_ms(v)?;
+            let ms = interval_millis(v)?;
             Some((c, if b.op == Operator::Plus { off + ms } else { off - ms }))
         }
         _ => None,
@@ -85,7 +76,7 @@ fn bound(e: &Expr, j: &Join) -> Option<(usize, usize, Option<i64>, Option<i64>)>
 impl Translator {
     /// Plan `j` as an interval join if its condition bounds the inputs' rowtimes; `Ok(None)` if
     /// it has no such bounds.
-    pub(crate) fn interval_join(&mut self, j: &Join, on: &[(Expr, Expr)], residual: Vec<Expr>, pos: Pos) -> Result<Option<NodeId>> {
+    pub(crate) fn interval_join(&mut self, j: &Join, join_type: WindowJoinType, on: &[(Expr, Expr)], residual: Vec<Expr>, pos: Pos) -> Result<Option<NodeId>> {
         let mut conjuncts = Vec::new();
         for c in residual {
             match c {
@@ -113,13 +104,6 @@ impl Translator {
             }
         }
         let (Some((left_time, right_time)), Some(lower), Some(upper)) = (times, lower, upper) else { return Ok(None) };
-        let join_type = match j.join_type {
-            JoinType::Inner => WindowJoinType::Inner,
-            JoinType::Left => WindowJoinType::Left,
-            JoinType::Right => WindowJoinType::Right,
-            JoinType::Full => WindowJoinType::Full,
-            other => return Err(SqlError::unsupported(pos, format!("{other} interval joins are not supported"))),
-        };
         let filter = datafusion_expr::utils::conjunction(rest);
         if filter.is_some() && join_type != WindowJoinType::Inner {
             return Err(SqlError::unsupported(pos, "a further non-equi condition in an outer interval join is not supported yet"));

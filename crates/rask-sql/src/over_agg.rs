@@ -16,7 +16,7 @@ use crate::error::{Result, SqlError};
 use crate::plan::{Exchange, Input, NodeId, NodeKind};
 use crate::session::df_err;
 use crate::translate::{arrow_schema, show, Translator};
-use crate::window_tvf::TIME_ATTRIBUTE;
+use crate::window_tvf::{interval_millis, TIME_ATTRIBUTE};
 
 /// How far back a frame reaches from the current row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,14 +35,6 @@ pub struct OverAggregate {
     pub time_col: usize,
     pub frame: Frame,
     pub aggs: Vec<Arc<AggregateFunctionExpr>>,
-}
-
-fn interval_ms(v: &ScalarValue) -> Option<i64> {
-    match v {
-        ScalarValue::IntervalMonthDayNano(Some(i)) if i.months == 0 => Some(i.days as i64 * 86_400_000 + i.nanoseconds / 1_000_000),
-        ScalarValue::IntervalDayTime(Some(i)) => Some(i.days as i64 * 86_400_000 + i.milliseconds as i64),
-        _ => None,
-    }
 }
 
 impl Translator {
@@ -90,11 +82,7 @@ impl Translator {
         let [order] = order_by.as_slice() else {
             return Err(SqlError::validation(pos, "an OVER window must be ORDER BY exactly one time attribute"));
         };
-        let time_col = match &order.expr {
-            Expr::Column(c) => in_schema.index_of_column(c).ok(),
-            _ => None,
-        }
-        .filter(|i| in_schema.field(*i).metadata().get(TIME_ATTRIBUTE).map(String::as_str) == Some("rowtime"));
+        let time_col = crate::window_rank::bare_column(&order.expr, in_schema).filter(|i| in_schema.field(*i).metadata().get(TIME_ATTRIBUTE).map(String::as_str) == Some("rowtime"));
         let (Some(time_col), true) = (time_col, order.asc) else {
             return Err(SqlError::validation(
                 pos,
@@ -112,7 +100,7 @@ impl Translator {
             }),
             (WindowFrameUnits::Range, WindowFrameBound::Preceding(v)) => Frame::Range(match v {
                 v if v.is_null() => None,
-                v => Some(interval_ms(v).ok_or_else(|| unsupported(format!("RANGE frame bound {v}: use an INTERVAL")))?),
+                v => Some(interval_millis(v).ok_or_else(|| unsupported(format!("RANGE frame bound {v}: use an INTERVAL")))?),
             }),
             (WindowFrameUnits::Rows, WindowFrameBound::CurrentRow) => Frame::Rows(Some(0)),
             (WindowFrameUnits::Range, WindowFrameBound::CurrentRow) => Frame::Range(Some(0)),

@@ -104,6 +104,23 @@ impl StreamPlan {
         })
     }
 
+    /// Does any expression of the job call `CURRENT_WATERMARK`? (Then watermark assigners
+    /// must emit exactly where Flink does, row by row.)
+    pub fn uses_current_watermark(&self) -> bool {
+        fn calls(e: &Arc<dyn PhysicalExpr>) -> bool {
+            e.downcast_ref::<datafusion_physical_expr::ScalarFunctionExpr>()
+                .is_some_and(|f| f.name() == "current_watermark")
+                || e.children().into_iter().any(calls)
+        }
+        self.nodes.iter().any(|n| match &n.kind {
+            NodeKind::Calc { steps } => steps.iter().any(|s| match s {
+                CalcStep::Filter(e) => calls(e),
+                CalcStep::Project(es, _) => es.iter().any(calls),
+            }),
+            _ => false,
+        })
+    }
+
     /// The plan as a tree per sink, Flink `EXPLAIN` style, with parallelism and exchanges.
     pub fn explain(&self, parallelism: usize) -> String {
         let mut out = String::new();

@@ -608,11 +608,11 @@ impl Session {
         };
         let millis = |i: usize, what: &str| -> Result<i64> {
             match args.get(i) {
-                Some(Expr::Literal(datafusion_common::ScalarValue::IntervalMonthDayNano(Some(v)), _)) if v.months == 0 => {
-                    Ok(v.days as i64 * 86_400_000 + v.nanoseconds / 1_000_000)
+                Some(e) => match e {
+                    Expr::Literal(v, _) => crate::window_tvf::interval_millis(v),
+                    _ => None,
                 }
-                Some(Expr::Literal(datafusion_common::ScalarValue::IntervalDayTime(Some(v)), _)) => Ok(v.days as i64 * 86_400_000 + v.milliseconds as i64),
-                Some(other) => Err(SqlError::validation(pos, format!("{fname}: {what} must be a day-time INTERVAL literal, got {other}"))),
+                .ok_or_else(|| SqlError::validation(pos, format!("{fname}: {what} must be a day-time INTERVAL literal, got {e}"))),
                 None => Err(SqlError::validation(pos, format!("{fname}: missing {what}"))),
             }
         };

@@ -11,7 +11,7 @@ use crate::error::{Result, SqlError};
 use crate::plan::{CalcStep, Exchange, Input, NodeId, NodeKind};
 use crate::translate::{arrow_schema, show, Translator};
 use crate::window_agg::WindowColumn;
-use crate::window_rank::window_columns;
+use crate::window_rank::{bare_column, window_columns};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WindowJoinType {
@@ -33,10 +33,7 @@ pub struct WindowJoin {
 }
 
 fn column_index(e: &Expr, plan: &LogicalPlan) -> Option<usize> {
-    match e {
-        Expr::Column(c) => plan.schema().index_of_column(c).ok(),
-        _ => None,
-    }
+    bare_column(e, plan.schema())
 }
 
 impl Translator {
@@ -46,7 +43,7 @@ impl Translator {
             JoinType::Left => WindowJoinType::Left,
             JoinType::Right => WindowJoinType::Right,
             JoinType::Full => WindowJoinType::Full,
-            other => return Err(SqlError::unsupported(pos, format!("{other} window joins are not supported"))),
+            other => return Err(SqlError::unsupported(pos, format!("{other} joins are not supported in a streaming job"))),
         };
         // Equalities between a left and a right column in the filter are join keys too (the
         // SQL planner leaves `ON a = b AND …` in the filter).
@@ -73,7 +70,7 @@ impl Translator {
             }
         }
         let (Some(lw), Some(rw)) = (window_columns(&j.left), window_columns(&j.right)) else {
-            if let Some(id) = self.interval_join(j, &on, residual, pos)? {
+            if let Some(id) = self.interval_join(j, join_type, &on, residual, pos)? {
                 return Ok(id);
             }
             return Err(SqlError::unsupported(

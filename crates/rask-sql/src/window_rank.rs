@@ -83,7 +83,8 @@ pub(crate) fn window_source(plan: &LogicalPlan) -> Option<&WindowTvf> {
     }
 }
 
-fn bare_column(e: &Expr, schema: &datafusion_common::DFSchema) -> Option<usize> {
+/// The index of `e` in `schema` if it is a (possibly aliased) column.
+pub(crate) fn bare_column(e: &Expr, schema: &datafusion_common::DFSchema) -> Option<usize> {
     match e.clone().unalias() {
         Expr::Column(c) => schema.index_of_column(&c).ok(),
         _ => None,

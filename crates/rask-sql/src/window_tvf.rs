@@ -10,6 +10,17 @@ use arrow::datatypes::{DataType, Field, TimeUnit};
 use datafusion_common::{DFSchema, DFSchemaRef, Result as DfResult};
 use datafusion_expr::{Expr, LogicalPlan, UserDefinedLogicalNodeCore};
 
+/// A day-time INTERVAL literal's value in milliseconds (`None` for other values, including
+/// year-month intervals).
+pub fn interval_millis(v: &datafusion_common::ScalarValue) -> Option<i64> {
+    use datafusion_common::ScalarValue;
+    match v {
+        ScalarValue::IntervalMonthDayNano(Some(i)) if i.months == 0 => Some(i.days as i64 * 86_400_000 + i.nanoseconds / 1_000_000),
+        ScalarValue::IntervalDayTime(Some(i)) => Some(i.days as i64 * 86_400_000 + i.milliseconds as i64),
+        _ => None,
+    }
+}
+
 /// Field metadata key marking a time attribute column (`rowtime` or `proctime`).
 pub const TIME_ATTRIBUTE: &str = "rask.time_attribute";
 

@@ -7,19 +7,17 @@
 use std::collections::{BTreeMap, HashMap};
 
 use arrow::array::{new_null_array, Array, ArrayRef, RecordBatch};
-use arrow::compute::interleave;
 use arrow::datatypes::SchemaRef;
 use arrow::row::{RowConverter, SortField};
 use rask_sql::interval_join::IntervalJoin as Plan;
 use rask_sql::window_join::WindowJoinType;
 use rask_types::{StreamBatch, WATERMARK_MIN};
 
+use super::buffer::{BatchStore, RowRef};
 use super::window_agg::internal;
 use super::window_tvf::to_millis;
 use crate::error::{Result, RuntimeError};
 use crate::operator::{Emitter, Operator};
-
-type RowRef = (u32, u32); // (batch id, row)
 
 struct Entry {
     seq: u64,
@@ -30,22 +28,10 @@ struct Entry {
 
 #[derive(Default)]
 struct Side {
-    batches: HashMap<u32, (RecordBatch, usize)>,
-    next_batch: u32,
+    batches: BatchStore,
     by_key: HashMap<Box<[u8]>, Vec<Entry>>,
     /// (expiry time, seq) → key.
     expiry: BTreeMap<(i64, u64), Box<[u8]>>,
-}
-
-impl Side {
-    fn release(&mut self, batch: u32) {
-        if let Some((_, live)) = self.batches.get_mut(&batch) {
-            *live -= 1;
-            if *live == 0 {
-                self.batches.remove(&batch);
-            }
-        }
-    }
 }
 
 pub struct IntervalJoin {
@@ -88,25 +74,7 @@ impl IntervalJoin {
     }
 
     fn gather(&self, side: usize, refs: &[RowRef]) -> Result<Vec<ArrayRef>> {
-        let s = &self.sides[side];
-        let mut slot: HashMap<u32, usize> = HashMap::new();
-        let mut batches: Vec<&RecordBatch> = Vec::new();
-        let idx: Vec<(usize, usize)> = refs
-            .iter()
-            .map(|(b, r)| {
-                let k = *slot.entry(*b).or_insert_with(|| {
-                    batches.push(&s.batches[b].0);
-                    batches.len() - 1
-                });
-                (k, *r as usize)
-            })
-            .collect();
-        (0..self.inputs[side].fields().len())
-            .map(|c| {
-                let arrays: Vec<&dyn Array> = batches.iter().map(|b| b.column(c).as_ref()).collect();
-                interleave(&arrays, &idx).map_err(internal)
-            })
-            .collect()
+        self.sides[side].batches.gather(refs, self.inputs[side].fields().len())
     }
 
     fn emit(&self, p: Pending, out: &mut Emitter) -> Result<()> {
@@ -147,10 +115,8 @@ impl Operator for IntervalJoin {
         let key_cols: Vec<ArrayRef> = keys.iter().map(|k| data.column(*k).clone()).collect();
         let rows = self.converters[side].convert_columns(&key_cols).map_err(internal)?;
         let times = to_millis(data.column(time_col))?;
-        let bid = self.sides[side].next_batch;
-        self.sides[side].next_batch = bid.wrapping_add(1);
         // One reference held while this batch is processed.
-        self.sides[side].batches.insert(bid, (data.clone(), 1));
+        let bid = self.sides[side].batches.insert(data.clone(), 1);
         let mut pending = Pending::default();
         for (i, t) in times.iter().enumerate() {
             let at = (bid, i as u32);
@@ -178,15 +144,13 @@ impl Operator for IntervalJoin {
                 let s = &mut self.sides[side];
                 s.by_key.entry(key.clone()).or_default().push(Entry { seq, at, ts: t, matched });
                 s.expiry.insert((expires, seq), key);
-                if let Some((_, live)) = s.batches.get_mut(&bid) {
-                    *live += 1;
-                }
+                s.batches.retain(bid);
             } else if !matched && self.outer(side) {
                 pending.alone[side].push(at);
             }
         }
         self.emit(pending, out)?;
-        self.sides[side].release(bid);
+        self.sides[side].batches.release(bid);
         Ok(())
     }
 
@@ -219,7 +183,7 @@ impl Operator for IntervalJoin {
         self.emit(pending, out)?;
         for (side, ids) in released.iter().enumerate() {
             for b in ids {
-                self.sides[side].release(*b);
+                self.sides[side].batches.release(*b);
             }
         }
         out.watermark(watermark);

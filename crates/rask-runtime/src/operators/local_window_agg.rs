@@ -16,7 +16,7 @@ use datafusion_expr::{EmitTo, GroupsAccumulator};
 use rask_sql::window_agg::WindowAggregate as Plan;
 use rask_types::StreamBatch;
 
-use super::window_agg::{internal, new_accumulator};
+use super::window_agg::{aggregate_args, internal, new_accumulator};
 use crate::error::{Result, RuntimeError};
 use crate::operator::{Emitter, Operator};
 
@@ -123,12 +123,7 @@ impl Operator for LocalWindowAggregate {
         let total = self.groups.len();
         let Some(accs) = self.accs.as_mut() else { return Err(internal("no accumulators")) };
         for (i, agg) in self.plan.aggs.iter().enumerate() {
-            let args = agg
-                .expressions()
-                .iter()
-                .map(|e| e.evaluate(data).and_then(|v| v.into_array(data.num_rows())))
-                .collect::<datafusion_common::Result<Vec<_>>>()
-                .map_err(internal)?;
+            let args = aggregate_args(agg, data)?;
             // Rows without a slice are masked out, like rows failing FILTER (WHERE …).
             let mask: Option<BooleanArray> = match (self.plan.filters[i], skipped > 0) {
                 (None, false) => None,

@@ -1,5 +1,6 @@
 //! The built-in operators, one per file, each implementing [`crate::operator::Operator`].
 
+mod buffer;
 pub mod calc;
 pub mod interval_join;
 pub mod limit;

@@ -10,8 +10,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, RecordBatch};
-use arrow::compute::interleave;
+use arrow::array::{ArrayRef, RecordBatch};
 use arrow::datatypes::SchemaRef;
 use arrow::row::{RowConverter, SortField};
 use datafusion_common::ScalarValue;
@@ -19,7 +18,8 @@ use datafusion_expr::Accumulator;
 use rask_sql::over_agg::{Frame, OverAggregate as Plan};
 use rask_types::{StreamBatch, WATERMARK_MIN};
 
-use super::window_agg::internal;
+use super::buffer::BatchStore;
+use super::window_agg::{aggregate_args, internal};
 use super::window_tvf::to_millis;
 use crate::error::{Result, RuntimeError};
 use crate::operator::{Emitter, Operator};
@@ -46,8 +46,7 @@ pub struct OverAggregate {
     input: SchemaRef,
     converter: RowConverter,
     keys: HashMap<Box<[u8]>, KeyState>,
-    batches: HashMap<u32, (RecordBatch, usize)>,
-    next_batch: u32,
+    batches: BatchStore,
     seq: u64,
     watermark: i64,
     late_dropped: Arc<AtomicU64>,
@@ -62,8 +61,7 @@ impl OverAggregate {
             input,
             converter,
             keys: HashMap::new(),
-            batches: HashMap::new(),
-            next_batch: 0,
+            batches: BatchStore::default(),
             seq: 0,
             watermark: WATERMARK_MIN,
             late_dropped,
@@ -88,17 +86,10 @@ impl Operator for OverAggregate {
         let cols: Vec<ArrayRef> = self.plan.partition.iter().map(|p| data.column(*p).clone()).collect();
         let rows = self.converter.convert_columns(&cols).map_err(internal)?;
         let times = to_millis(data.column(self.plan.time_col))?;
-        let args: Vec<Vec<ArrayRef>> = self
-            .plan
-            .aggs
-            .iter()
-            .map(|a| a.expressions().iter().map(|e| e.evaluate(&data).and_then(|v| v.into_array(data.num_rows()))).collect::<datafusion_common::Result<Vec<_>>>())
-            .collect::<datafusion_common::Result<_>>()
-            .map_err(internal)?;
+        let args: Vec<Vec<ArrayRef>> = self.plan.aggs.iter().map(|a| aggregate_args(a, &data)).collect::<Result<_>>()?;
         let bounded = matches!(self.plan.frame, Frame::Rows(Some(_)) | Frame::Range(Some(_)));
-        let bid = self.next_batch;
-        self.next_batch = bid.wrapping_add(1);
-        let mut kept = 0;
+        // One reference held while this batch is processed, one per buffered row.
+        let bid = self.batches.insert(data.clone(), 1);
         let mut late = 0u64;
         for (i, t) in times.iter().enumerate() {
             let Some(t) = *t else {
@@ -115,14 +106,12 @@ impl Operator for OverAggregate {
             let row_args = args.iter().map(|a| a.iter().map(|c| c.slice(i, 1)).collect()).collect();
             state.pending.insert((t, self.seq), Row { at: (bid, i as u32), args: row_args });
             self.seq += 1;
-            kept += 1;
+            self.batches.retain(bid);
         }
         if late > 0 {
             self.late_dropped.fetch_add(late, Ordering::Relaxed);
         }
-        if kept > 0 {
-            self.batches.insert(bid, (data, kept));
-        }
+        self.batches.release(bid);
         Ok(())
     }
 
@@ -180,18 +169,13 @@ impl Operator for OverAggregate {
                     let values = match state.running.as_mut() {
                         Some(run) => evaluate(run)?,
                         None => {
-                            // ROWS frames end at the current row; RANGE frames include all peers.
-                            let upto = if matches!(frame, Frame::Rows(_)) {
-                                let pos = state.history.iter().rposition(|(_, a)| std::ptr::eq(a.as_ptr(), row.args.as_ptr())).unwrap_or(state.history.len() - 1);
-                                pos + 1
-                            } else {
-                                state.history.len()
-                            };
+                            // The trimmed history is the frame: up to the current row (ROWS,
+                            // one row per step) or up to its last peer (RANGE).
                             frame_accs.clear();
                             for a in &self.plan.aggs {
                                 frame_accs.push(a.create_accumulator().map_err(internal)?);
                             }
-                            for (_, args) in state.history.iter().take(upto) {
+                            for (_, args) in &state.history {
                                 for (acc, a) in frame_accs.iter_mut().zip(args) {
                                     acc.update_batch(a).map_err(internal)?;
                                 }
@@ -212,23 +196,7 @@ impl Operator for OverAggregate {
             }
         }
         if !refs.is_empty() {
-            let mut slot: HashMap<u32, usize> = HashMap::new();
-            let mut batches: Vec<&RecordBatch> = Vec::new();
-            let idx: Vec<(usize, usize)> = refs
-                .iter()
-                .map(|(b, r)| {
-                    let k = *slot.entry(*b).or_insert_with(|| {
-                        batches.push(&self.batches[b].0);
-                        batches.len() - 1
-                    });
-                    (k, *r as usize)
-                })
-                .collect();
-            let mut cols: Vec<ArrayRef> = Vec::with_capacity(self.schema.fields().len());
-            for c in 0..self.input.fields().len() {
-                let arrays: Vec<&dyn Array> = batches.iter().map(|b| b.column(c).as_ref()).collect();
-                cols.push(interleave(&arrays, &idx).map_err(internal)?);
-            }
+            let mut cols = self.batches.gather(&refs, self.input.fields().len())?;
             for (i, vals) in results.into_iter().enumerate() {
                 let a = ScalarValue::iter_to_array(vals).map_err(internal)?;
                 let want = self.schema.field(self.input.fields().len() + i).data_type();
@@ -237,12 +205,7 @@ impl Operator for OverAggregate {
             let rb = RecordBatch::try_new(self.schema.clone(), cols).map_err(internal)?;
             out.emit(StreamBatch::inserts(rb));
             for (b, _) in refs {
-                if let Some((_, live)) = self.batches.get_mut(&b) {
-                    *live -= 1;
-                    if *live == 0 {
-                        self.batches.remove(&b);
-                    }
-                }
+                self.batches.release(b);
             }
         }
         out.watermark(watermark);

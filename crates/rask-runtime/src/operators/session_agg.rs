@@ -12,14 +12,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, TimestampMillisecondArray};
-use arrow::compute::interleave;
 use arrow::datatypes::{DataType, SchemaRef, TimestampMillisecondType};
 use arrow::row::{RowConverter, SortField};
 use datafusion_expr::EmitTo;
 use rask_sql::window_agg::{GroupOutput, WindowAggregate as Plan, WindowColumn};
 use rask_types::{StreamBatch, WATERMARK_MIN};
 
-use super::window_agg::{internal, new_accumulator, KeyTable};
+use super::buffer::{BatchStore, RowRef};
+use super::window_agg::{aggregate_args, internal, new_accumulator, KeyTable};
 use crate::error::{Result, RuntimeError};
 use crate::operator::{Emitter, Operator};
 
@@ -29,18 +29,13 @@ struct Session {
     /// Exclusive: the last row's time + gap.
     end: i64,
     /// (stored batch, row) in arrival order.
-    rows: Vec<(u32, u32)>,
-}
-
-struct Stored {
-    batch: RecordBatch,
-    /// Rows of this batch still in open sessions.
-    live: usize,
+    rows: Vec<RowRef>,
 }
 
 pub struct SessionAggregate {
     plan: Plan,
     schema: SchemaRef,
+    input: SchemaRef,
     converter: RowConverter,
     gap: i64,
     keys: KeyTable,
@@ -48,8 +43,8 @@ pub struct SessionAggregate {
     sessions: HashMap<u32, Vec<Session>>,
     /// (end, key id, session id) of every open session.
     timers: BTreeSet<(i64, u32, u64)>,
-    store: HashMap<u32, Stored>,
-    next_batch: u32,
+    /// Input batches with rows in open sessions.
+    store: BatchStore,
     next_session: u64,
     watermark: i64,
     late_dropped: Arc<AtomicU64>,
@@ -64,13 +59,13 @@ impl SessionAggregate {
         Ok(SessionAggregate {
             plan,
             schema,
+            input,
             converter,
             gap,
             keys: KeyTable::default(),
             sessions: HashMap::new(),
             timers: BTreeSet::new(),
-            store: HashMap::new(),
-            next_batch: 0,
+            store: BatchStore::default(),
             next_session: 0,
             watermark: WATERMARK_MIN,
             late_dropped,
@@ -84,37 +79,15 @@ impl SessionAggregate {
             return Ok(());
         }
         // Gather every row of the fired sessions into one batch, with its session as group.
-        let mut slots: HashMap<u32, usize> = HashMap::new();
-        let mut batches: Vec<&RecordBatch> = Vec::new();
-        let mut indices = Vec::new();
-        let mut groups = Vec::new();
-        for (g, (_, s)) in fired.iter().enumerate() {
-            for (b, r) in &s.rows {
-                let slot = *slots.entry(*b).or_insert_with(|| {
-                    batches.push(&self.store[b].batch);
-                    batches.len() - 1
-                });
-                indices.push((slot, *r as usize));
-                groups.push(g);
-            }
-        }
-        let ncols = batches[0].num_columns();
-        let mut cols = Vec::with_capacity(ncols);
-        for c in 0..ncols {
-            let arrays: Vec<&dyn Array> = batches.iter().map(|b| b.column(c).as_ref()).collect();
-            cols.push(interleave(&arrays, &indices).map_err(internal)?);
-        }
-        let rows = RecordBatch::try_new(batches[0].schema(), cols).map_err(internal)?;
+        let refs: Vec<RowRef> = fired.iter().flat_map(|(_, s)| s.rows.iter().copied()).collect();
+        let groups: Vec<usize> = fired.iter().enumerate().flat_map(|(g, (_, s))| std::iter::repeat_n(g, s.rows.len())).collect();
+        let cols = self.store.gather(&refs, self.input.fields().len())?;
+        let rows = RecordBatch::try_new(self.input.clone(), cols).map_err(internal)?;
         let n = fired.len();
         let mut results = Vec::with_capacity(self.plan.aggs.len());
         for (i, agg) in self.plan.aggs.iter().enumerate() {
             let mut acc = new_accumulator(agg)?;
-            let args = agg
-                .expressions()
-                .iter()
-                .map(|e| e.evaluate(&rows).and_then(|v| v.into_array(rows.num_rows())))
-                .collect::<datafusion_common::Result<Vec<_>>>()
-                .map_err(internal)?;
+            let args = aggregate_args(agg, &rows)?;
             let filter: Option<&BooleanArray> = self.plan.filters[i].map(|c| rows.column(c).as_boolean());
             acc.update_batch(&args, &groups, filter, n).map_err(internal)?;
             results.push(acc.evaluate(EmitTo::All).map_err(internal)?);
@@ -157,12 +130,7 @@ impl SessionAggregate {
         // Release the rows and keys of the fired sessions.
         for (k, s) in &fired {
             for (b, _) in &s.rows {
-                if let Some(st) = self.store.get_mut(b) {
-                    st.live -= 1;
-                    if st.live == 0 {
-                        self.store.remove(b);
-                    }
-                }
+                self.store.release(*b);
             }
             self.keys.release(*k);
         }
@@ -179,9 +147,8 @@ impl Operator for SessionAggregate {
         let keys = self.plan.keys;
         let rows = self.converter.convert_columns(&data.columns()[..keys]).map_err(internal)?;
         let times = data.column(keys).as_primitive::<TimestampMillisecondType>();
-        let batch_id = self.next_batch;
-        self.next_batch = self.next_batch.wrapping_add(1);
-        let mut live = 0usize;
+        // One reference held while this batch is processed, one per row kept in a session.
+        let batch_id = self.store.insert(data.clone(), 1);
         let mut late = 0u64;
         for i in 0..data.num_rows() {
             if times.is_null(i) {
@@ -224,14 +191,12 @@ impl Operator for SessionAggregate {
                 list.push(merged);
                 self.keys.refs[key as usize] += 1;
             }
-            live += 1;
+            self.store.retain(batch_id);
         }
         if late > 0 {
             self.late_dropped.fetch_add(late, Ordering::Relaxed);
         }
-        if live > 0 {
-            self.store.insert(batch_id, Stored { batch: data, live });
-        }
+        self.store.release(batch_id);
         Ok(())
     }
 

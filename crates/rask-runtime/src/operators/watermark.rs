@@ -93,9 +93,10 @@ impl Operator for WatermarkAssigner {
         // emitted right after the row that advances it by more than the interval (in event
         // time), so rows behind it in the same batch already see it.
         let interval = self.interval.as_millis() as i64;
-        let fast = max_millis(arr.as_ref())?.is_some_and(|m| m.max(self.max_candidate) - self.emitted <= interval);
+        let batch_max = max_millis(arr.as_ref())?;
+        let fast = batch_max.is_none_or(|m| m.max(self.max_candidate) - self.emitted <= interval);
         if fast || self.emitted == WATERMARK_MAX {
-            if let Some(m) = max_millis(arr.as_ref())? {
+            if let Some(m) = batch_max {
                 self.max_candidate = self.max_candidate.max(m);
             }
             out.emit(batch);

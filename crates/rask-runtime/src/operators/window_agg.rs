@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, TimestampMillisecondArray, UInt32Array};
-use arrow::compute::take;
+use arrow::compute::take_record_batch;
 use arrow::datatypes::{DataType, SchemaRef, TimestampMillisecondType};
 use arrow::row::{RowConverter, SortField};
 use datafusion_expr::{EmitTo, GroupsAccumulator};
@@ -119,6 +119,15 @@ pub struct WindowAggregate {
     state_cols: Vec<std::ops::Range<usize>>,
 }
 
+/// An aggregate's argument columns for `batch`.
+pub(crate) fn aggregate_args(agg: &AggregateFunctionExpr, batch: &RecordBatch) -> Result<Vec<ArrayRef>> {
+    agg.expressions()
+        .iter()
+        .map(|e| e.evaluate(batch).and_then(|v| v.into_array(batch.num_rows())))
+        .collect::<datafusion_common::Result<Vec<_>>>()
+        .map_err(internal)
+}
+
 pub(crate) fn new_accumulator(agg: &Arc<AggregateFunctionExpr>) -> Result<Box<dyn GroupsAccumulator>> {
     if agg.groups_accumulator_supported() {
         agg.create_groups_accumulator().map_err(internal)
@@ -164,9 +173,7 @@ impl WindowAggregate {
         let batch = match rows {
             None => batch,
             Some(r) => {
-                let idx = UInt32Array::from(r.to_vec());
-                let cols = batch.columns().iter().map(|c| take(c, &idx, None)).collect::<std::result::Result<Vec<_>, _>>().map_err(internal)?;
-                taken = RecordBatch::try_new(batch.schema(), cols).map_err(internal)?;
+                taken = take_record_batch(batch, &UInt32Array::from(r.to_vec())).map_err(internal)?;
                 &taken
             }
         };
@@ -186,12 +193,7 @@ impl WindowAggregate {
             return Ok(());
         }
         for (i, agg) in self.plan.aggs.iter().enumerate() {
-            let args = agg
-                .expressions()
-                .iter()
-                .map(|e| e.evaluate(batch).and_then(|v| v.into_array(batch.num_rows())))
-                .collect::<datafusion_common::Result<Vec<_>>>()
-                .map_err(internal)?;
+            let args = aggregate_args(agg, batch)?;
             let filter: Option<&BooleanArray> = self.plan.filters[i].map(|c| batch.column(c).as_boolean());
             live[i].update_batch(&args, groups, filter, total).map_err(internal)?;
         }

@@ -8,13 +8,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, UInt32Array};
+use arrow::array::{Array, ArrayRef, RecordBatch, UInt32Array};
 use arrow::compute::{concat_batches, take};
-use arrow::datatypes::{SchemaRef, TimestampMillisecondType};
+use arrow::datatypes::SchemaRef;
 use arrow::row::{RowConverter, SortField};
 use rask_sql::window_join::{WindowJoin as Plan, WindowJoinType};
 use rask_types::{StreamBatch, WATERMARK_MIN};
 
+use super::buffer::split_by_window;
 use super::window_agg::internal;
 use crate::error::{Result, RuntimeError};
 use crate::operator::{Emitter, Operator};
@@ -109,30 +110,11 @@ impl Operator for WindowJoin {
         }
         let side = input.min(1);
         let end_col = if side == 0 { self.plan.left_end } else { self.plan.right_end };
-        let data = batch.data;
-        let ends = data.column(end_col).as_primitive::<TimestampMillisecondType>();
-        let mut groups: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
-        let mut late = 0u64;
-        for i in 0..data.num_rows() {
-            let e = ends.value(i);
-            if e - 1 <= self.watermark {
-                late += 1;
-            } else {
-                groups.entry(e).or_default().push(i as u32);
-            }
-        }
+        let (parts, late) = split_by_window(&batch.data, end_col, self.watermark)?;
         if late > 0 {
             self.late_dropped.fetch_add(late, Ordering::Relaxed);
         }
-        let whole = groups.len() == 1 && late == 0;
-        for (e, rows) in groups {
-            let part = if whole {
-                data.clone()
-            } else {
-                let idx = UInt32Array::from(rows);
-                let cols = data.columns().iter().map(|c| take(c, &idx, None)).collect::<std::result::Result<Vec<_>, _>>().map_err(internal)?;
-                RecordBatch::try_new(data.schema(), cols).map_err(internal)?
-            };
+        for (e, part) in parts {
             self.windows.entry(e).or_default()[side].push(part);
         }
         Ok(())

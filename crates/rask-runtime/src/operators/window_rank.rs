@@ -8,13 +8,14 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, AsArray, RecordBatch, UInt32Array, UInt64Array, UInt64Builder};
+use arrow::array::{ArrayRef, RecordBatch, UInt32Array, UInt64Array, UInt64Builder};
 use arrow::compute::{concat_batches, lexsort_to_indices, take, SortColumn, SortOptions};
-use arrow::datatypes::{SchemaRef, TimestampMillisecondType};
+use arrow::datatypes::SchemaRef;
 use arrow::row::{RowConverter, SortField};
 use rask_sql::window_rank::WindowRank as Plan;
 use rask_types::{StreamBatch, WATERMARK_MIN};
 
+use super::buffer::split_by_window;
 use super::window_agg::internal;
 use crate::error::{Result, RuntimeError};
 use crate::operator::{Emitter, Operator};
@@ -89,31 +90,11 @@ impl Operator for WindowRank {
         if batch.kinds.is_some() {
             return Err(RuntimeError::Internal("window Top-N received an updating (changelog) input".into()));
         }
-        let data = batch.data;
-        let ends = data.column(self.plan.end_col).as_primitive::<TimestampMillisecondType>();
-        // Rows per window end, in arrival order; most batches hold one window.
-        let mut groups: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
-        let mut late = 0u64;
-        for i in 0..data.num_rows() {
-            let e = ends.value(i);
-            if e - 1 <= self.watermark {
-                late += 1;
-            } else {
-                groups.entry(e).or_default().push(i as u32);
-            }
-        }
+        let (parts, late) = split_by_window(&batch.data, self.plan.end_col, self.watermark)?;
         if late > 0 {
             self.late_dropped.fetch_add(late, Ordering::Relaxed);
         }
-        let whole = groups.len() == 1 && late == 0;
-        for (e, rows) in groups {
-            let part = if whole {
-                data.clone()
-            } else {
-                let idx = UInt32Array::from(rows);
-                let cols = data.columns().iter().map(|c| take(c, &idx, None)).collect::<std::result::Result<Vec<_>, _>>().map_err(internal)?;
-                RecordBatch::try_new(data.schema(), cols).map_err(internal)?
-            };
+        for (e, part) in parts {
             let seq = self.arrivals;
             self.arrivals += part.num_rows() as u64;
             self.windows.entry(e).or_default().push((part, seq));

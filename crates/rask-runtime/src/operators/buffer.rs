@@ -1,0 +1,103 @@
+//! Row buffering shared by the stateful operators that keep input rows rather than
+//! accumulators: a store of input batches whose rows are referenced as (batch, row) and
+//! released one by one, and the split of a batch into per-window parts.
+
+use std::collections::BTreeMap;
+
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, UInt32Array};
+use arrow::compute::{interleave, take_record_batch};
+use arrow::datatypes::TimestampMillisecondType;
+use hashbrown::HashMap;
+
+use super::window_agg::internal;
+use crate::error::Result;
+
+/// A buffered row: (batch id, row index).
+pub(crate) type RowRef = (u32, u32);
+
+/// Input batches kept while some of their rows are buffered, each with a count of the rows
+/// still referenced; a batch is dropped when its last row is released.
+#[derive(Default)]
+pub(crate) struct BatchStore {
+    batches: HashMap<u32, (RecordBatch, usize)>,
+    next: u32,
+}
+
+impl BatchStore {
+    /// Keep `batch` with `live` referenced rows; returns its id.
+    pub(crate) fn insert(&mut self, batch: RecordBatch, live: usize) -> u32 {
+        let id = self.next;
+        self.next = self.next.wrapping_add(1);
+        if live > 0 {
+            self.batches.insert(id, (batch, live));
+        }
+        id
+    }
+
+    /// One more row of batch `id` is referenced.
+    pub(crate) fn retain(&mut self, id: u32) {
+        if let Some((_, live)) = self.batches.get_mut(&id) {
+            *live += 1;
+        }
+    }
+
+    /// One row of batch `id` is no longer referenced.
+    pub(crate) fn release(&mut self, id: u32) {
+        if let Some((_, live)) = self.batches.get_mut(&id) {
+            *live -= 1;
+            if *live == 0 {
+                self.batches.remove(&id);
+            }
+        }
+    }
+
+    /// The columns of the referenced rows, in the order of `refs` (`ncols` columns).
+    pub(crate) fn gather(&self, refs: &[RowRef], ncols: usize) -> Result<Vec<ArrayRef>> {
+        let mut slots: HashMap<u32, usize> = HashMap::new();
+        let mut batches: Vec<&RecordBatch> = Vec::new();
+        let mut idx = Vec::with_capacity(refs.len());
+        for (b, r) in refs {
+            let slot = match slots.get(b) {
+                Some(s) => *s,
+                None => {
+                    let (batch, _) = self.batches.get(b).ok_or_else(|| internal(format!("buffered batch {b} is gone")))?;
+                    batches.push(batch);
+                    slots.insert(*b, batches.len() - 1);
+                    batches.len() - 1
+                }
+            };
+            idx.push((slot, *r as usize));
+        }
+        (0..ncols)
+            .map(|c| {
+                let arrays: Vec<&dyn Array> = batches.iter().map(|b| b.column(c).as_ref()).collect();
+                interleave(&arrays, &idx).map_err(internal)
+            })
+            .collect()
+    }
+}
+
+/// Split `data` by the window its `window_end` column (`end_col`) names, dropping rows of
+/// windows the watermark has passed. Returns the parts in window order and the number of
+/// late rows; a batch of one window is returned whole.
+pub(crate) fn split_by_window(data: &RecordBatch, end_col: usize, watermark: i64) -> Result<(Vec<(i64, RecordBatch)>, u64)> {
+    let ends = data.column(end_col).as_primitive::<TimestampMillisecondType>();
+    let mut groups: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
+    let mut late = 0u64;
+    for i in 0..data.num_rows() {
+        let e = ends.value(i);
+        if e - 1 <= watermark {
+            late += 1;
+        } else {
+            groups.entry(e).or_default().push(i as u32);
+        }
+    }
+    if groups.len() == 1 && late == 0 {
+        return Ok((groups.into_keys().map(|e| (e, data.clone())).collect(), 0));
+    }
+    let parts = groups
+        .into_iter()
+        .map(|(e, rows)| Ok((e, take_record_batch(data, &UInt32Array::from(rows)).map_err(internal)?)))
+        .collect::<Result<Vec<_>>>()?;
+    Ok((parts, late))
+}
