@@ -36,7 +36,7 @@ use crate::exchange::{KeyGroupDistributor, SingleDistributor};
 use crate::metrics::JobMetrics;
 use crate::operator::{Emitter, Operator};
 use crate::operators;
-use crate::watermarks::{combine, InputWatermarks};
+use crate::watermarks::{combine, combine_idle, InputWatermarks};
 
 /// Batches a source emits per epoch before it ticks (flow-control granularity).
 const EPOCH_BATCHES: usize = 16;
@@ -484,6 +484,11 @@ impl Driver {
                 self.advance(w, out)
             }
             None => {
+                // Every sender is idle: no one will hold the watermark back any more, so it
+                // moves to the highest one seen (Flink's valve does the same), then idles.
+                if let Some(w) = combine_idle(&self.trackers) {
+                    self.advance(w, out)?;
+                }
                 if !self.all_idle {
                     self.all_idle = true;
                     self.op.on_idle(out)?;

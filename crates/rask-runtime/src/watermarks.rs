@@ -59,6 +59,23 @@ impl InputWatermarks {
     }
 }
 
+impl InputWatermarks {
+    /// The highest watermark any sender has sent (`None` if none, or the input ended): where
+    /// the input's watermark goes once every sender is idle.
+    pub fn highest(&self) -> Option<i64> {
+        if self.done {
+            return None;
+        }
+        self.marks.iter().copied().filter(|m| *m != WATERMARK_MIN).max()
+    }
+}
+
+/// When every input is idle: the minimum over inputs of their highest watermark (Flink's
+/// valve flushes the maximum across its channels when the last one goes idle).
+pub fn combine_idle(inputs: &[InputWatermarks]) -> Option<i64> {
+    inputs.iter().filter_map(|i| i.highest()).min()
+}
+
 /// Minimum over inputs; `None` when every input is idle or finished.
 pub fn combine(inputs: &[InputWatermarks]) -> Option<i64> {
     inputs.iter().filter_map(|i| i.current()).min()
@@ -83,5 +100,7 @@ mod tests {
         w.on_idle(0);
         w.on_idle(1);
         assert_eq!(w.current(), None);
+        // Once all are idle, the highest watermark seen is where the input stands.
+        assert_eq!(combine_idle(&[w]), Some(10));
     }
 }
