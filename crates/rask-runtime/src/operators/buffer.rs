@@ -12,6 +12,15 @@ use hashbrown::HashMap;
 use super::window_agg::internal;
 use crate::error::Result;
 
+/// Operators of append-only streams (the windowed ones) reject a changelog input: the planner
+/// never builds one, so receiving it is an internal error naming the operator.
+pub(crate) fn require_append_only(batch: &rask_types::StreamBatch, operator: &str) -> Result<()> {
+    if batch.kinds.is_some() {
+        return Err(crate::error::RuntimeError::Internal(format!("{operator} received an updating (changelog) input")));
+    }
+    Ok(())
+}
+
 /// A buffered row: (batch id, row index).
 pub(crate) type RowRef = (u32, u32);
 

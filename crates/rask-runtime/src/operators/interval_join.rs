@@ -13,10 +13,10 @@ use rask_sql::interval_join::IntervalJoin as Plan;
 use rask_sql::window_join::WindowJoinType;
 use rask_types::{StreamBatch, WATERMARK_MIN};
 
-use super::buffer::{BatchStore, RowRef};
+use super::buffer::{require_append_only, BatchStore, RowRef};
 use super::window_agg::internal;
 use super::window_tvf::to_millis;
-use crate::error::{Result, RuntimeError};
+use crate::error::Result;
 use crate::operator::{Emitter, Operator};
 
 struct Entry {
@@ -105,9 +105,7 @@ impl IntervalJoin {
 
 impl Operator for IntervalJoin {
     fn on_batch(&mut self, input: usize, batch: StreamBatch, out: &mut Emitter) -> Result<()> {
-        if batch.kinds.is_some() {
-            return Err(RuntimeError::Internal("interval join received an updating (changelog) input".into()));
-        }
+        require_append_only(&batch, "interval join")?;
         let side = input.min(1);
         let other = 1 - side;
         let data = batch.data;

@@ -16,8 +16,9 @@ use datafusion_expr::{EmitTo, GroupsAccumulator};
 use rask_sql::window_agg::WindowAggregate as Plan;
 use rask_types::StreamBatch;
 
+use super::buffer::require_append_only;
 use super::window_agg::{aggregate_args, internal, new_accumulator};
-use crate::error::{Result, RuntimeError};
+use crate::error::Result;
 use crate::operator::{Emitter, Operator};
 
 /// Flush when this many (key, slice) groups are buffered.
@@ -78,9 +79,7 @@ impl LocalWindowAggregate {
 
 impl Operator for LocalWindowAggregate {
     fn on_batch(&mut self, _input: usize, batch: StreamBatch, out: &mut Emitter) -> Result<()> {
-        if batch.kinds.is_some() {
-            return Err(RuntimeError::Internal("window aggregation received an updating (changelog) input".into()));
-        }
+        require_append_only(&batch, "window aggregation")?;
         let data = &batch.data;
         let keys = self.plan.keys;
         let rows = self.converter.convert_columns(&data.columns()[..keys]).map_err(internal)?;

@@ -18,10 +18,10 @@ use datafusion_expr::Accumulator;
 use rask_sql::over_agg::{Frame, OverAggregate as Plan};
 use rask_types::{StreamBatch, WATERMARK_MIN};
 
-use super::buffer::BatchStore;
+use super::buffer::{require_append_only, BatchStore};
 use super::window_agg::{aggregate_args, internal};
 use super::window_tvf::to_millis;
-use crate::error::{Result, RuntimeError};
+use crate::error::Result;
 use crate::operator::{Emitter, Operator};
 
 /// One buffered row: where it is, and its aggregate arguments (one-row arrays per aggregate).
@@ -79,9 +79,7 @@ fn evaluate(accs: &mut [Box<dyn Accumulator>]) -> Result<Vec<ScalarValue>> {
 
 impl Operator for OverAggregate {
     fn on_batch(&mut self, _input: usize, batch: StreamBatch, _out: &mut Emitter) -> Result<()> {
-        if batch.kinds.is_some() {
-            return Err(RuntimeError::Internal("over aggregation received an updating (changelog) input".into()));
-        }
+        require_append_only(&batch, "over aggregation")?;
         let data = batch.data;
         let cols: Vec<ArrayRef> = self.plan.partition.iter().map(|p| data.column(*p).clone()).collect();
         let rows = self.converter.convert_columns(&cols).map_err(internal)?;

@@ -18,9 +18,9 @@ use datafusion_expr::EmitTo;
 use rask_sql::window_agg::{GroupOutput, WindowAggregate as Plan, WindowColumn};
 use rask_types::{StreamBatch, WATERMARK_MIN};
 
-use super::buffer::{BatchStore, RowRef};
+use super::buffer::{require_append_only, BatchStore, RowRef};
 use super::window_agg::{aggregate_args, internal, new_accumulator, KeyTable};
-use crate::error::{Result, RuntimeError};
+use crate::error::Result;
 use crate::operator::{Emitter, Operator};
 
 struct Session {
@@ -140,9 +140,7 @@ impl SessionAggregate {
 
 impl Operator for SessionAggregate {
     fn on_batch(&mut self, _input: usize, batch: StreamBatch, _out: &mut Emitter) -> Result<()> {
-        if batch.kinds.is_some() {
-            return Err(RuntimeError::Internal("session window aggregation received an updating (changelog) input".into()));
-        }
+        require_append_only(&batch, "session window aggregation")?;
         let data = batch.data;
         let keys = self.plan.keys;
         let rows = self.converter.convert_columns(&data.columns()[..keys]).map_err(internal)?;

@@ -22,6 +22,7 @@ use datafusion_physical_expr::aggregate::AggregateFunctionExpr;
 use rask_sql::window_agg::{GroupOutput, WindowAggregate as Plan, WindowColumn};
 use rask_types::{StreamBatch, WATERMARK_MIN};
 
+use super::buffer::require_append_only;
 use crate::error::{Result, RuntimeError};
 use crate::operator::{Emitter, Operator};
 
@@ -338,9 +339,7 @@ impl WindowAggregate {
 
 impl Operator for WindowAggregate {
     fn on_batch(&mut self, _input: usize, batch: StreamBatch, out: &mut Emitter) -> Result<()> {
-        if batch.kinds.is_some() {
-            return Err(RuntimeError::Internal("window aggregation received an updating (changelog) input".into()));
-        }
+        require_append_only(&batch, "window aggregation")?;
         let data = &batch.data;
         let keys = self.plan.keys;
         let rows = self.converter.convert_columns(&data.columns()[..keys]).map_err(internal)?;

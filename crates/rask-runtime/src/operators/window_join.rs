@@ -15,9 +15,9 @@ use arrow::row::{RowConverter, SortField};
 use rask_sql::window_join::{WindowJoin as Plan, WindowJoinType};
 use rask_types::{StreamBatch, WATERMARK_MIN};
 
-use super::buffer::split_by_window;
+use super::buffer::{require_append_only, split_by_window};
 use super::window_agg::internal;
-use crate::error::{Result, RuntimeError};
+use crate::error::Result;
 use crate::operator::{Emitter, Operator};
 
 pub struct WindowJoin {
@@ -105,9 +105,7 @@ impl WindowJoin {
 
 impl Operator for WindowJoin {
     fn on_batch(&mut self, input: usize, batch: StreamBatch, _out: &mut Emitter) -> Result<()> {
-        if batch.kinds.is_some() {
-            return Err(RuntimeError::Internal("window join received an updating (changelog) input".into()));
-        }
+        require_append_only(&batch, "window join")?;
         let side = input.min(1);
         let end_col = if side == 0 { self.plan.left_end } else { self.plan.right_end };
         let (parts, late) = split_by_window(&batch.data, end_col, self.watermark)?;

@@ -15,9 +15,9 @@ use arrow::row::{RowConverter, SortField};
 use rask_sql::window_rank::WindowRank as Plan;
 use rask_types::{StreamBatch, WATERMARK_MIN};
 
-use super::buffer::split_by_window;
+use super::buffer::{require_append_only, split_by_window};
 use super::window_agg::internal;
-use crate::error::{Result, RuntimeError};
+use crate::error::Result;
 use crate::operator::{Emitter, Operator};
 
 pub struct WindowRank {
@@ -87,9 +87,7 @@ impl WindowRank {
 
 impl Operator for WindowRank {
     fn on_batch(&mut self, _input: usize, batch: StreamBatch, _out: &mut Emitter) -> Result<()> {
-        if batch.kinds.is_some() {
-            return Err(RuntimeError::Internal("window Top-N received an updating (changelog) input".into()));
-        }
+        require_append_only(&batch, "window Top-N")?;
         let (parts, late) = split_by_window(&batch.data, self.plan.end_col, self.watermark)?;
         if late > 0 {
             self.late_dropped.fetch_add(late, Ordering::Relaxed);
