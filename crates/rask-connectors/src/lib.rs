@@ -4,6 +4,7 @@
 pub mod blackhole;
 pub mod datagen;
 pub mod filesystem;
+pub mod nexmark;
 pub mod print;
 
 use std::sync::Arc;
@@ -17,6 +18,7 @@ pub fn builtin_registry() -> ConnectorRegistry {
     r.register(Arc::new(print::Print));
     r.register(Arc::new(blackhole::Blackhole));
     r.register(Arc::new(filesystem::Filesystem));
+    r.register(Arc::new(nexmark::Nexmark));
     r
 }
 

@@ -93,6 +93,8 @@ pub struct SourceContext {
     /// Preferred rows per batch.
     pub batch_size: usize,
     pub metrics: Arc<SourceMetrics>,
+    /// Wall-clock time the job started (epoch ms), the same in every subtask and process.
+    pub job_start_ms: i64,
 }
 
 pub struct SinkContext {

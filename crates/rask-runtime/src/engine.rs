@@ -59,6 +59,8 @@ pub struct EngineConfig {
     /// `table.exec.mini-batch.*` when enabled: (allow-latency, size). Bounds how long and how
     /// many rows the local phase of an aggregation buffers.
     pub mini_batch: Option<(Duration, usize)>,
+    /// Wall-clock start of the job (epoch ms), shared by all processes (see [`job_start_ms`]).
+    pub job_start_ms: i64,
 }
 
 /// The checkpoint due now: wall-clock slots of the interval (at least 10 ms, as in Flink).
@@ -78,11 +80,27 @@ pub struct Shared {
     pub cancel: Arc<AtomicBool>,
     failed: AtomicBool,
     failure: Mutex<Option<RuntimeError>>,
+    /// When the first batch of each recent epoch left a source of this process (the start of
+    /// the end-to-end latency of what the sinks receive in that epoch).
+    epoch_started: Mutex<BTreeMap<Epoch, Instant>>,
 }
 
 impl Shared {
     pub fn new(metrics: Arc<JobMetrics>, cancel: Arc<AtomicBool>) -> Self {
-        Shared { metrics, cancel, failed: AtomicBool::new(false), failure: Mutex::new(None) }
+        Shared { metrics, cancel, failed: AtomicBool::new(false), failure: Mutex::new(None), epoch_started: Mutex::new(BTreeMap::new()) }
+    }
+    /// A source emits the first batch of epoch `e` now (the earliest source counts).
+    fn epoch_started(&self, e: Epoch) {
+        if let Ok(mut m) = self.epoch_started.lock() {
+            m.entry(e).or_insert_with(Instant::now);
+            while m.len() > 4096 {
+                m.pop_first();
+            }
+        }
+    }
+    /// When data of epoch `e` (or the latest earlier epoch with data) left its source.
+    fn epoch_start(&self, e: Epoch) -> Option<Instant> {
+        self.epoch_started.lock().ok().and_then(|m| m.range(..=e).next_back().map(|(_, t)| *t))
     }
     /// Record the first failure; every worker stops.
     pub fn fail(&self, e: RuntimeError) {
@@ -128,6 +146,7 @@ pub fn build_dataflow(
                     schema: node.schema.clone(),
                     batch_size: cfg.batch_size,
                     metrics: shared.metrics.nodes[node.id].source.clone(),
+                    job_start_ms: cfg.job_start_ms,
                 };
                 let reader = connector.create_source(table, &ctx).map_err(|e| e.context(format!("source '{}'", table.name)))?;
                 source_stream(scope, node, reader, shared.clone(), probe.clone(), local_index, cfg.checkpoint_interval)
@@ -355,6 +374,9 @@ fn source_stream<'s>(
                             continue;
                         }
                         metrics.nodes[id].records_out.fetch_add(b.num_rows() as u64, Ordering::Relaxed);
+                        if clock.in_epoch == 0 {
+                            shared.epoch_started(e);
+                        }
                         output.session(&*c).give_container(&mut Batch::data(b));
                         clock.in_epoch += 1;
                         if clock.in_epoch >= EPOCH_BATCHES {
@@ -455,15 +477,22 @@ struct Driver {
     dead: bool,
     /// `on_open` has been called.
     opened: bool,
+    /// The operator is a sink: record the end-to-end latency of what it receives.
+    is_sink: bool,
 }
 
 impl Driver {
     /// Deliver one event to the operator and collect its output.
-    fn deliver(&mut self, input: usize, msg: Msg, out: &mut Emitter) -> Result<()> {
+    fn deliver(&mut self, input: usize, epoch: Epoch, msg: Msg, out: &mut Emitter) -> Result<()> {
         match msg {
             Msg::Data(b) => {
                 self.trackers[input].on_data(None);
-                self.shared.metrics.nodes[self.id].records_in.fetch_add(b.num_rows() as u64, Ordering::Relaxed);
+                let node = &self.shared.metrics.nodes[self.id];
+                node.records_in.fetch_add(b.num_rows() as u64, Ordering::Relaxed);
+                if self.is_sink
+                    && let Some(t) = self.shared.epoch_start(epoch) {
+                        node.record_latency(t.elapsed(), b.num_rows());
+                    }
                 self.op.on_batch(input, b, out)
             }
             Msg::Watermark { sender, watermark } => {
@@ -605,6 +634,7 @@ fn operator_stream<'s>(
     let (mut output, stream) = builder.new_output::<Batch>();
     let name = node.name.clone();
     let id = node.id;
+    let is_sink = matches!(node.kind, NodeKind::Sink { .. });
     builder.build(move |mut caps| {
         let driver = Rc::new(RefCell::new(Driver {
             op,
@@ -621,6 +651,7 @@ fn operator_stream<'s>(
             local_index,
             dead: false,
             opened: false,
+            is_sink,
         }));
         move |frontiers: &[MutableAntichain<Epoch>]| {
             let mut d = driver.borrow_mut();
@@ -646,7 +677,7 @@ fn operator_stream<'s>(
             let open = d.cap.as_ref().map(|c| *c.time()).unwrap_or(0);
             for (i, t, m) in arrived {
                 if t <= open {
-                    if !d.step(&mut output, &activator, |d, out| d.deliver(i, m, out)) {
+                    if !d.step(&mut output, &activator, |d, out| d.deliver(i, t, m, out)) {
                         return;
                     }
                 } else {
@@ -674,7 +705,7 @@ fn operator_stream<'s>(
                     Some(t) if t <= open => {
                         if let Some(events) = d.stash.remove(&t) {
                             for (i, m) in events {
-                                if !d.step(&mut output, &activator, |d, out| d.deliver(i, m, out)) {
+                                if !d.step(&mut output, &activator, |d, out| d.deliver(i, t, m, out)) {
                                     return;
                                 }
                             }

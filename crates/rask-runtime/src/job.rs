@@ -126,7 +126,20 @@ pub struct JobSummary {
     pub late_dropped: u64,
     /// Longest time a window operator took to emit the windows a watermark closed (µs).
     pub window_fire_max_us: u64,
+    /// Median and 99th percentile end-to-end latency (ms) of the rows the sinks received.
+    pub sink_latency_ms: Option<(f64, f64)>,
     pub cancelled: bool,
+}
+
+/// Environment variable through which `rask run` hands the job's start time (epoch ms) to the
+/// processes of a multi-process job, so that they agree on it.
+pub const JOB_START_ENV: &str = "RASK_JOB_START_MS";
+
+/// The job's wall-clock start: [`JOB_START_ENV`] when set, else now.
+pub fn job_start_ms() -> i64 {
+    std::env::var(JOB_START_ENV).ok().and_then(|v| v.parse().ok()).unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    })
 }
 
 /// Run `plan` to completion (bounded), cancellation or failure. `metrics` is updated live.
@@ -149,6 +162,7 @@ pub fn run_job(plan: Arc<StreamPlan>, registry: ConnectorRegistry, opts: JobOpti
             let size = plan.config.int("table.exec.mini-batch.size").ok().flatten().filter(|n| *n > 0).unwrap_or(5000) as usize;
             (latency, size)
         }),
+        job_start_ms: job_start_ms(),
     };
     let shared = Arc::new(Shared::new(metrics.clone(), opts.cancel.clone()));
     let communication = match &opts.cluster {
@@ -214,6 +228,7 @@ pub fn run_job(plan: Arc<StreamPlan>, registry: ConnectorRegistry, opts: JobOpti
         skipped: metrics.skipped_records(),
         late_dropped: metrics.late_records_dropped(),
         window_fire_max_us: metrics.window_fire_max_us(),
+        sink_latency_ms: metrics.sink_latency_percentiles(),
         cancelled: opts.cancel.load(std::sync::atomic::Ordering::Relaxed),
     })
 }

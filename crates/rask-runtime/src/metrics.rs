@@ -2,7 +2,8 @@
 //! and output watermark, per source skipped records. Read by `rask run`'s progress display.
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use rask_sql::plan::{NodeKind, StreamPlan};
 use rask_types::WATERMARK_MIN;
@@ -27,6 +28,20 @@ pub struct NodeMetrics {
     /// Longest time (µs) a window operator took from a watermark's arrival to having emitted
     /// the windows it closed (the latency a window result adds after its watermark).
     pub window_fire_max_us: Arc<AtomicU64>,
+    /// Sinks: (latency µs, rows) per received batch, the latency counted from when the first
+    /// batch of its epoch left a source (an upper bound: epochs hold up to 16 source batches).
+    pub latencies: Mutex<Vec<(u32, u32)>>,
+}
+
+impl NodeMetrics {
+    pub fn record_latency(&self, latency: Duration, rows: usize) {
+        if rows == 0 {
+            return;
+        }
+        if let Ok(mut l) = self.latencies.lock() {
+            l.push((latency.as_micros().min(u32::MAX as u128) as u32, rows.min(u32::MAX as usize) as u32));
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -51,6 +66,7 @@ impl JobMetrics {
                     source: Arc::new(SourceMetrics::default()),
                     late_records_dropped: Arc::new(AtomicU64::new(0)),
                     window_fire_max_us: Arc::new(AtomicU64::new(0)),
+                    latencies: Mutex::new(Vec::new()),
                 })
                 .collect(),
         }
@@ -79,6 +95,34 @@ impl JobMetrics {
     /// The longest window firing (µs) of any window operator.
     pub fn window_fire_max_us(&self) -> u64 {
         self.nodes.iter().map(|n| n.window_fire_max_us.load(Ordering::Relaxed)).max().unwrap_or(0)
+    }
+
+    /// Median and 99th percentile (ms) of the end-to-end latency of the rows the sinks
+    /// received, weighted by rows; `None` when no sink received rows.
+    pub fn sink_latency_percentiles(&self) -> Option<(f64, f64)> {
+        let mut all: Vec<(u32, u32)> = Vec::new();
+        for n in self.nodes.iter().filter(|n| n.is_sink) {
+            if let Ok(l) = n.latencies.lock() {
+                all.extend_from_slice(&l);
+            }
+        }
+        let total: u64 = all.iter().map(|(_, r)| *r as u64).sum();
+        if total == 0 {
+            return None;
+        }
+        all.sort_unstable();
+        let at = |q: f64| {
+            let want = ((total as f64) * q).ceil().max(1.0) as u64;
+            let mut seen = 0u64;
+            for (us, rows) in &all {
+                seen += *rows as u64;
+                if seen >= want {
+                    return *us as f64 / 1000.0;
+                }
+            }
+            all.last().map(|(us, _)| *us as f64 / 1000.0).unwrap_or(0.0)
+        };
+        Some((at(0.5), at(0.99)))
     }
 
     /// The lowest watermark arriving at any sink (`None` if no watermark yet).

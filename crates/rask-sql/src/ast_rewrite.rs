@@ -21,6 +21,15 @@ fn name_set_expr(body: &mut SetExpr) {
     match body {
         SetExpr::Select(sel) => {
             for (i, item) in sel.projection.iter_mut().enumerate() {
+                // `row_col.field` (and `t.col`) is named after its last part, as in Calcite.
+                if let SelectItem::UnnamedExpr(Expr::CompoundIdentifier(parts)) = item
+                    && parts.len() >= 2
+                    && let Some(last) = parts.last().cloned()
+                {
+                    let expr = Expr::CompoundIdentifier(std::mem::take(parts));
+                    *item = SelectItem::ExprWithAlias { expr, alias: last };
+                    continue;
+                }
                 if let SelectItem::UnnamedExpr(e) = item
                     && !matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) {
                         let expr = std::mem::replace(e, Expr::Identifier(Ident::new("")));

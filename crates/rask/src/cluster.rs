@@ -23,8 +23,10 @@ pub fn run_local_cluster(script: &Path, n: usize, exec: &ExecArgs) -> Result<()>
     let hosts: Vec<String> = (0..n).map(|_| free_port().map(|p| format!("127.0.0.1:{p}"))).collect::<Result<_>>()?;
     let exe = std::env::current_exe().context("locating the rask binary")?;
     let mut children: Vec<Child> = Vec::new();
+    let start = rask_runtime::job::job_start_ms().to_string();
     for i in 0..n {
         let mut cmd = Command::new(&exe);
+        cmd.env(rask_runtime::job::JOB_START_ENV, &start);
         cmd.arg("run")
             .arg(script)
             .arg("--process-index")

@@ -1,6 +1,7 @@
 //! `rask`: run Flink SQL scripts as streaming jobs (`rask run`), explain their plans
 //! (`rask explain`), work interactively (`rask sql`) and list connectors.
 
+mod bench;
 mod cluster;
 mod progress;
 mod script;
@@ -42,6 +43,10 @@ pub struct ExecArgs {
     /// Progress display: auto (live line on a terminal, periodic log lines otherwise), plain, none.
     #[arg(long, default_value = "auto")]
     pub progress: String,
+    /// Write this process's CPU time and peak memory as JSON to FILE when the job ends (used by
+    /// `rask bench`).
+    #[arg(long, hide = true)]
+    pub usage_out: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -66,6 +71,16 @@ enum Command {
     },
     /// List the connectors and their options.
     Connectors,
+    /// Benchmarks.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Run Nexmark queries (q0–q22) on the built-in generator into blackhole sinks and print
+    /// events/s, events per CPU-core-second, peak RSS and output latency per query.
+    Nexmark(bench::NexmarkArgs),
 }
 
 fn main() -> ExitCode {
@@ -95,7 +110,14 @@ fn main() -> ExitCode {
     }));
     let cli = Cli::parse();
     let r = match cli.command {
-        Command::Run { script, exec } => script::run_file(&script, &exec),
+        Command::Run { script, exec } => {
+            let r = script::run_file(&script, &exec);
+            if let Some(path) = &exec.usage_out {
+                bench::write_usage(path, script::LAST_LATENCY.lock().ok().and_then(|l| *l));
+            }
+            r
+        }
+        Command::Bench(BenchCommand::Nexmark(args)) => bench::nexmark(&args),
         Command::Explain { script, parallelism } => script::explain_file(&script, parallelism),
         Command::Sql { exec } => script::shell(&exec),
         Command::Connectors => {

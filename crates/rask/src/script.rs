@@ -116,6 +116,9 @@ fn parallelism_of(plan: &StreamPlan, exec: &ExecArgs) -> usize {
         .max(1)
 }
 
+/// The sinks' latency percentiles of the last job this process ran (for `--usage-out`).
+pub static LAST_LATENCY: Mutex<Option<(f64, f64)>> = Mutex::new(None);
+
 /// Run one job in this process (or as one process of a cluster).
 fn run_plan(plan: StreamPlan, exec: &ExecArgs) -> Result<()> {
     let cluster = match exec.process_index {
@@ -134,6 +137,9 @@ fn run_plan(plan: StreamPlan, exec: &ExecArgs) -> Result<()> {
     progress.finish();
     match r {
         Ok(s) => {
+            if let Ok(mut l) = LAST_LATENCY.lock() {
+                *l = s.sink_latency_ms;
+            }
             if exec.progress != "none" {
                 eprintln!("{label} {}", summary(&s));
             }
