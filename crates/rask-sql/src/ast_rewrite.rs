@@ -193,7 +193,19 @@ fn legacy_windows(body: &mut SetExpr) -> Result<(), String> {
     if args.len() < 2 {
         return Err(format!("{fname}(time_attr, interval…) in GROUP BY needs a time attribute and its intervals"));
     }
-    let time_col = args[0].trim_matches('`').to_string();
+    // `ts` or `alias.ts`: the column name (the window reads the one table in FROM).
+    let column_name = |e: &Expr| match e {
+        Expr::Identifier(i) => i.value.clone(),
+        Expr::CompoundIdentifier(parts) => parts.last().map(|i| i.value.clone()).unwrap_or_default(),
+        other => other.to_string(),
+    };
+    let time_col = match &f.args {
+        FunctionArguments::List(l) => match l.args.first() {
+            Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(e))) => column_name(e),
+            _ => args[0].trim_matches('`').to_string(),
+        },
+        _ => args[0].trim_matches('`').to_string(),
+    };
     let [from] = sel.from.as_mut_slice() else {
         return Err(format!("a GROUP BY {fname}(…) window needs exactly one table in FROM"));
     };
@@ -207,11 +219,11 @@ fn legacy_windows(body: &mut SetExpr) -> Result<(), String> {
     let mut call = format!("__rask_window_{kind}('{table}', '{time_col}', {}", args[1..].join(", "));
     groups.remove(at);
     if kind == "session" {
-        let keys: Vec<String> = groups.iter().map(|g| g.to_string()).collect();
+        let keys: Vec<String> = groups.iter().map(column_name).collect();
         call.push_str(&format!(", '{}'", keys.join(",")));
     }
     call.push(')');
-    let alias_text = alias.as_ref().map(|a| format!(" AS {a}")).unwrap_or_default();
+    let alias_text = alias.as_ref().map(|a| format!(" AS {}", a.name)).unwrap_or_default();
     let parsed = Parser::new(&GenericDialect {})
         .try_with_sql(&format!("SELECT * FROM {call}{alias_text}"))
         .and_then(|mut p| p.parse_query())

@@ -121,6 +121,17 @@ impl ScalarUDFImpl for TimeFn {
             TimeKind::CurrentDate => DataType::Date32,
         })
     }
+    /// `PROCTIME()` is a processing-time attribute wherever it appears (computed column or a
+    /// query's select list, as in Flink): its field carries the time-attribute marker.
+    fn return_field_from_args(&self, _args: datafusion_expr::ReturnFieldArgs) -> DfResult<arrow::datatypes::FieldRef> {
+        let field = arrow::datatypes::Field::new(self.name, self.return_type(&[])?, true);
+        Ok(Arc::new(match self.kind {
+            TimeKind::ProcTime => field.with_metadata(
+                [(crate::window_tvf::TIME_ATTRIBUTE.to_string(), "proctime".to_string())].into_iter().collect(),
+            ),
+            _ => field,
+        }))
+    }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
         let now = chrono::Utc::now();
         let ms = now.timestamp_millis();

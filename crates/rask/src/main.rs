@@ -11,6 +11,11 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+/// Batches are allocated and freed at a high rate; glibc's allocator maps and unmaps large
+/// buffers each time (page faults in every batch), mimalloc keeps reusing them.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "rask", version, about = "Rask: Flink SQL streaming jobs on your own machines")]
 struct Cli {

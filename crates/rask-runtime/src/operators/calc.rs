@@ -1,8 +1,12 @@
 //! Calc: a fused chain of filters and projections with compiled DataFusion physical
 //! expressions, evaluated batch at a time (Flink's `StreamExecCalc`).
 
-use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, RecordBatchOptions};
-use arrow::datatypes::DataType;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, RecordBatchOptions};
+use arrow::datatypes::{DataType, SchemaRef};
+use datafusion_physical_expr::expressions::{Column, Literal};
+use datafusion_physical_expr::{PhysicalExpr, ScalarFunctionExpr};
 use rask_sql::plan::CalcStep;
 use rask_types::StreamBatch;
 
@@ -20,43 +24,79 @@ impl Calc {
     }
 
     pub fn apply(&self, mut b: StreamBatch) -> Result<StreamBatch> {
-        for step in &self.steps {
+        let mut i = 0;
+        while i < self.steps.len() {
             if b.num_rows() == 0 {
                 break;
             }
-            match step {
+            match &self.steps[i] {
                 CalcStep::Filter(e) => {
-                    let v = e.evaluate(&b.data).map_err(RuntimeError::from)?;
-                    let arr = v.into_array(b.num_rows()).map_err(RuntimeError::from)?;
-                    if arr.data_type() != &DataType::Boolean {
-                        return Err(RuntimeError::Internal(format!("{}: filter produced {}", self.name, arr.data_type())));
+                    let mask = self.mask(e, &b)?;
+                    // Projections after the filter that only pick columns and fields of ROW
+                    // columns run first (they copy nothing), so that the filter copies only
+                    // the columns that are kept.
+                    while let Some(CalcStep::Project(exprs, schema)) = self.steps.get(i + 1)
+                        && exprs.iter().all(|e| is_access(e.as_ref()))
+                    {
+                        b = self.project(b, exprs, schema)?;
+                        i += 1;
                     }
-                    let mask = arr.as_boolean();
-                    if mask.null_count() == 0 && mask.true_count() == mask.len() {
-                        continue;
+                    if let Some(mask) = mask {
+                        b = b.filter(&mask)?;
                     }
-                    b = b.filter(mask)?;
                 }
-                CalcStep::Project(exprs, schema) => {
-                    let n = b.num_rows();
-                    let mut cols: Vec<ArrayRef> = Vec::with_capacity(exprs.len());
-                    for (e, f) in exprs.iter().zip(schema.fields()) {
-                        let v = e.evaluate(&b.data).map_err(RuntimeError::from)?;
-                        let mut a = v.into_array(n).map_err(RuntimeError::from)?;
-                        if a.data_type() != f.data_type() {
-                            // Functions may return an equivalent physical type (e.g. Utf8View).
-                            a = arrow::compute::cast(&a, f.data_type())
-                                .map_err(|e| RuntimeError::Internal(format!("{}: column '{}': {e}", self.name, f.name())))?;
-                        }
-                        cols.push(a);
-                    }
-                    let rb = RecordBatch::try_new_with_options(schema.clone(), cols, &RecordBatchOptions::new().with_row_count(Some(n)))
-                        .map_err(|e| RuntimeError::Internal(format!("{}: {e}", self.name)))?;
-                    b = b.with_data(rb);
-                }
+                CalcStep::Project(exprs, schema) => b = self.project(b, exprs, schema)?,
             }
+            i += 1;
         }
         Ok(b)
+    }
+
+    /// The rows a filter keeps (`None`: all of them).
+    fn mask(&self, e: &Arc<dyn PhysicalExpr>, b: &StreamBatch) -> Result<Option<BooleanArray>> {
+        let v = e.evaluate(&b.data).map_err(RuntimeError::from)?;
+        let arr = v.into_array(b.num_rows()).map_err(RuntimeError::from)?;
+        if arr.data_type() != &DataType::Boolean {
+            return Err(RuntimeError::Internal(format!("{}: filter produced {}", self.name, arr.data_type())));
+        }
+        let mask = arr.as_boolean();
+        if mask.null_count() == 0 && mask.true_count() == mask.len() {
+            return Ok(None);
+        }
+        Ok(Some(mask.clone()))
+    }
+
+    fn project(&self, b: StreamBatch, exprs: &[Arc<dyn PhysicalExpr>], schema: &SchemaRef) -> Result<StreamBatch> {
+        let n = b.num_rows();
+        let mut cols: Vec<ArrayRef> = Vec::with_capacity(exprs.len());
+        for (e, f) in exprs.iter().zip(schema.fields()) {
+            let v = e.evaluate(&b.data).map_err(RuntimeError::from)?;
+            let mut a = v.into_array(n).map_err(RuntimeError::from)?;
+            if a.data_type() != f.data_type() {
+                // Functions may return an equivalent physical type (e.g. Utf8View).
+                a = arrow::compute::cast(&a, f.data_type())
+                    .map_err(|e| RuntimeError::Internal(format!("{}: column '{}': {e}", self.name, f.name())))?;
+            }
+            cols.push(a);
+        }
+        let rb = RecordBatch::try_new_with_options(schema.clone(), cols, &RecordBatchOptions::new().with_row_count(Some(n)))
+            .map_err(|e| RuntimeError::Internal(format!("{}: {e}", self.name)))?;
+        Ok(b.with_data(rb))
+    }
+}
+
+/// Is `e` a column or a field of a ROW column (`get_field(col, 'name')`, nested): evaluated
+/// without computing or copying anything, so it may run before a filter on every row.
+fn is_access(e: &dyn PhysicalExpr) -> bool {
+    if e.downcast_ref::<Column>().is_some() {
+        return true;
+    }
+    match e.downcast_ref::<ScalarFunctionExpr>() {
+        Some(f) if f.name() == "get_field" => match f.args() {
+            [inner, name] => is_access(inner.as_ref()) && name.downcast_ref::<Literal>().is_some(),
+            _ => false,
+        },
+        _ => false,
     }
 }
 

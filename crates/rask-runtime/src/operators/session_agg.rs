@@ -172,6 +172,17 @@ impl Operator for SessionAggregate {
                 list.push(Session { id, start, end, rows: vec![(batch_id, i as u32)] });
                 self.timers.insert((end, key, id));
                 self.keys.refs[key as usize] += 1;
+            } else if let [j] = overlapping[..] {
+                // The row extends one session (the common case): append in place, keeping
+                // arrival order without re-sorting the session's rows.
+                let s = &mut list[j];
+                s.start = s.start.min(start);
+                if end > s.end {
+                    self.timers.remove(&(s.end, key, s.id));
+                    s.end = end;
+                    self.timers.insert((s.end, key, s.id));
+                }
+                s.rows.push((batch_id, i as u32));
             } else {
                 // Merge the touched sessions (and the row) into the first one.
                 let mut merged = Session { id: self.next_session, start, end, rows: vec![(batch_id, i as u32)] };

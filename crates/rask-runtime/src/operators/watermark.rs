@@ -24,6 +24,9 @@ pub struct WatermarkAssigner {
     per_row: bool,
     interval: Duration,
     idle_timeout: Option<Duration>,
+    /// The expression is `rowtime - <fixed interval>` (the usual bounded out-of-orderness):
+    /// the interval in ms, so that the rowtime column is read instead of evaluating `expr`.
+    rowtime_minus: Option<i64>,
     /// Largest watermark candidate seen (ms since epoch).
     max_candidate: i64,
     emitted: i64,
@@ -36,6 +39,7 @@ impl WatermarkAssigner {
     pub fn new(name: String, expr: Arc<dyn PhysicalExpr>, rowtime: usize, per_row: bool, interval: Duration, idle_timeout: Option<Duration>) -> Self {
         WatermarkAssigner {
             name,
+            rowtime_minus: rowtime_minus_ms(&expr, rowtime),
             expr,
             rowtime,
             per_row,
@@ -56,6 +60,25 @@ impl WatermarkAssigner {
             out.wake_after(self.interval);
             self.timer_armed = true;
         }
+    }
+}
+
+/// `Some(ms)` when `e` is `column(rowtime) - INTERVAL` with a whole number of milliseconds and
+/// no months (whose length varies).
+fn rowtime_minus_ms(e: &Arc<dyn PhysicalExpr>, rowtime: usize) -> Option<i64> {
+    use datafusion_common::ScalarValue;
+    use datafusion_expr::Operator as Op;
+    use datafusion_physical_expr::expressions::{BinaryExpr, Column, Literal};
+    let b = e.downcast_ref::<BinaryExpr>()?;
+    if *b.op() != Op::Minus || b.left().downcast_ref::<Column>()?.index() != rowtime {
+        return None;
+    }
+    match b.right().downcast_ref::<Literal>()?.value() {
+        ScalarValue::IntervalMonthDayNano(Some(v)) if v.months == 0 && v.nanoseconds % 1_000_000 == 0 => {
+            Some(i64::from(v.days) * 86_400_000 + v.nanoseconds / 1_000_000)
+        }
+        ScalarValue::IntervalDayTime(Some(v)) => Some(i64::from(v.days) * 86_400_000 + i64::from(v.milliseconds)),
+        _ => None,
     }
 }
 
@@ -85,15 +108,22 @@ impl Operator for WatermarkAssigner {
     }
 
     fn on_batch(&mut self, _input: usize, batch: StreamBatch, out: &mut Emitter) -> Result<()> {
-        let v = self.expr.evaluate(&batch.data).map_err(|e| RuntimeError::from(e).context(&self.name))?;
-        let arr = v.into_array(batch.num_rows()).map_err(|e| RuntimeError::from(e).context(&self.name))?;
+        let arr = match self.rowtime_minus {
+            Some(_) => batch.data.column(self.rowtime).clone(),
+            None => {
+                let v = self.expr.evaluate(&batch.data).map_err(|e| RuntimeError::from(e).context(&self.name))?;
+                v.into_array(batch.num_rows()).map_err(|e| RuntimeError::from(e).context(&self.name))?
+            }
+        };
+        // Watermark candidate of a row = `arr` value - `minus`.
+        let minus = self.rowtime_minus.unwrap_or(0);
         self.last_row = Instant::now();
         self.idle = false;
         // As Flink's WatermarkAssignerOperator: besides the periodic emission, a watermark is
         // emitted right after the row that advances it by more than the interval (in event
         // time), so rows behind it in the same batch already see it.
         let interval = self.interval.as_millis() as i64;
-        let batch_max = max_millis(arr.as_ref())?;
+        let batch_max = max_millis(arr.as_ref())?.map(|m| m.saturating_sub(minus));
         let fast = batch_max.is_none_or(|m| m.max(self.max_candidate) - self.emitted <= interval);
         if fast || self.emitted == WATERMARK_MAX {
             if let Some(m) = batch_max {
@@ -120,7 +150,7 @@ impl Operator for WatermarkAssigner {
                     start = i;
                 }
                 let Some(v) = v else { continue };
-                self.max_candidate = self.max_candidate.max(*v);
+                self.max_candidate = self.max_candidate.max(v.saturating_sub(minus));
                 if self.max_candidate - self.emitted > interval {
                     self.emitted = self.max_candidate;
                     if self.per_row {

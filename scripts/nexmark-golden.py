@@ -1,0 +1,98 @@
+#!/usr/bin/env python3
+"""Regenerate tests/golden/nexmark*.slt: the Nexmark queries Rask runs, on the built-in
+generator with a fixed seed, with Apache Flink 2.3's rows as the expected output.
+
+How: Rask writes the generator's events to a JSON file (filesystem sink, nested ROWs); Flink
+(the peer in ../shared/peers/flink) reads that file with the same DDL shape and runs the same
+query text into print sinks; its printed rows become the expected rows of `query` records whose
+SQL reads the `nexmark` connector directly. So the golden files check the generator and the
+engine together against Flink.
+
+usage: scripts/nexmark-golden.py   (needs a built rask and the Flink peer)
+"""
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED = os.environ.get("RASK_SHARED", os.path.join(ROOT, "..", "shared"))
+RASK = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.expanduser("~/.cache/rask-target")), "debug", "rask")
+GENERATOR_DEFAULTS = "    'first-event.rate' = '10000000',\n    'events.num' = '10000000'\n"
+
+# (file, events, event-time rate per second, queries)
+SUITES = [
+    ("nexmark_stateless.slt", 150, 100, ["q0", "q1", "q21", "q22"]),
+    ("nexmark_windows.slt", 3000, 100, ["q2", "q5", "q8", "q11"]),
+]
+
+
+def statements(sql):
+    """Statements of a script without comments and blank lines, without the final ';'."""
+    text = "\n".join(l for l in sql.splitlines() if not l.strip().startswith("--") and l.strip())
+    return [s.strip() for s in re.split(r";\s*(?:\n|$)", text) if s.strip()]
+
+
+def generator_ddl(events, rate):
+    ddl = open(os.path.join(ROOT, "nexmark", "ddl.sql")).read()
+    assert GENERATOR_DEFAULTS in ddl
+    return ddl.replace(GENERATOR_DEFAULTS, "    'first-event.rate' = '%d',\n    'events.num' = '%d',\n"
+                       "    'seed' = '1',\n    'base-time' = '2024-01-01 00:00:00'\n" % (rate, events))
+
+
+def query(name):
+    """The query's statements with its blackhole sink turned into a print sink."""
+    sql = open(os.path.join(ROOT, "nexmark", "queries", name + ".sql")).read()
+    sql = sql.replace("WITH ('connector' = 'blackhole')", "WITH ('connector' = 'print', 'print-identifier' = '%s')" % name)
+    return statements(sql)
+
+
+def main():
+    tmp = tempfile.mkdtemp()
+    for fname, events, rate, names in SUITES:
+        gen = statements(generator_ddl(events, rate))
+        dump_dir = os.path.join(tmp, fname + ".events")
+        # 1. The generator's events as JSON.
+        dump = os.path.join(tmp, fname + ".dump.sql")
+        row_types = re.search(r"CREATE TABLE nexmark \((.*?),\s*`dateTime` AS", gen[0], re.S).group(1)
+        with open(dump, "w") as f:
+            f.write(gen[0] + ";\n")
+            f.write("CREATE TABLE dump (%s) WITH ('connector'='filesystem','path'='%s','format'='json');\n" % (row_types, dump_dir))
+            f.write("INSERT INTO dump SELECT event_type, person, auction, bid FROM nexmark;\n")
+        subprocess.run([RASK, "run", dump, "--progress", "none"], check=True)
+        # 2. Flink on that file: the peer's DDL shape with a filesystem source.
+        flink_ddl = gen[0].replace(re.search(r"WITH \(.*\)\s*$", gen[0], re.S).group(0),
+                                   "WITH ('connector' = 'filesystem', 'path' = '%s', 'format' = 'json')" % dump_dir)
+        script = [flink_ddl] + gen[1:]
+        for n in names:
+            script += query(n)
+        fs = os.path.join(tmp, fname + ".flink.sql")
+        with open(fs, "w") as f:
+            f.write(";\n".join(script) + ";\n")
+        out = subprocess.run([sys.executable, os.path.join(SHARED, "peers", "flink", "run_script.py"), fs],
+                             capture_output=True, text=True, check=True).stdout
+        rows = {}
+        for line in out.splitlines():
+            m = re.match(r"^(q\d+)(?::\d+)?> (.*)$", line)
+            if m:
+                rows.setdefault(m.group(1), []).append("%s> %s" % (m.group(1), m.group(2)))
+        # 3. The golden file: the generator directly, Flink's rows expected.
+        lines = ["# Nexmark %s on the built-in generator (%d events, %d events/s of event time, seed 1)."
+                 % (", ".join(names), events, rate),
+                 "# Expected rows: Apache Flink 2.3's output for the same events (written out by this generator",
+                 "# as JSON and read by Flink). Regenerate with scripts/nexmark-golden.py.", ""]
+        for s in gen:
+            lines += ["statement ok", s, ""]
+        for n in names:
+            stmts = query(n)
+            for s in stmts[:-1]:
+                lines += ["statement ok", s, ""]
+            lines += ["query", stmts[-1], "----"] + sorted(rows.get(n, [])) + [""]
+        with open(os.path.join(ROOT, "tests", "golden", fname), "w") as f:
+            f.write("\n".join(lines))
+        print("%s: %s" % (fname, ", ".join("%s %d rows" % (n, len(rows.get(n, []))) for n in names)))
+
+
+if __name__ == "__main__":
+    main()
