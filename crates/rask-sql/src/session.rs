@@ -698,6 +698,7 @@ impl Session {
         for (stmt, pos) in inserts {
             let (table, plan) = self.plan_insert(&ctx, stmt, *pos)?;
             let plan = analyze(plan, &ctx, *pos)?;
+            let plan = prune_projections(plan, &ctx, *pos)?;
             let plan = rewrite_casts(plan, &self.functions, *pos)?;
             let plan = optimize(plan, &ctx, *pos)?;
             tr.add_sink(&plan, table, *pos)?;
@@ -714,6 +715,7 @@ impl Session {
             .sql_statement_to_plan(Statement::Query(Box::new(q)))
             .map_err(|e| df_err(e, pos))?;
         let plan = analyze(plan, &ctx, pos)?;
+        let plan = prune_projections(plan, &ctx, pos)?;
         let plan = rewrite_casts(plan, &self.functions, pos)?;
         let plan = optimize(plan, &ctx, pos)?;
         let columns = plan
@@ -893,8 +895,19 @@ pub(crate) fn analyze(plan: LogicalPlan, ctx: &Ctx, pos: Pos) -> Result<LogicalP
     Analyzer::new().execute_and_check(plan, &ctx.options, |_, _| {}).map_err(|e| df_err(e, pos))
 }
 
+/// Projection pruning, right after analysis (before Rask's own expression rewrites): a view's
+/// columns that the query does not use are never computed or copied, e.g. Nexmark's `bid` view
+/// feeding a query that reads two of its seven columns.
+pub(crate) fn prune_projections(plan: LogicalPlan, ctx: &Ctx, pos: Pos) -> Result<LogicalPlan> {
+    let rules: Vec<Arc<dyn datafusion_optimizer::OptimizerRule + Send + Sync>> =
+        vec![Arc::new(datafusion_optimizer::optimize_projections::OptimizeProjections::new())];
+    let config = datafusion_optimizer::OptimizerContext::new_with_config_options(Arc::new(ctx.options.clone()))
+        .without_query_execution_start_time();
+    datafusion_optimizer::Optimizer::with_rules(rules).optimize(plan, &config, |_, _| {}).map_err(|e| df_err(e, pos))
+}
+
 /// The logical optimizations a streaming plan gets: expression simplification (constant
-/// folding, COALESCE/IN rewrites). Time functions are volatile here, so they are never folded.
+/// folding, COALESCE/IN rewrites; time functions are volatile here, so they are never folded).
 pub(crate) fn optimize(plan: LogicalPlan, ctx: &Ctx, pos: Pos) -> Result<LogicalPlan> {
     let rules: Vec<Arc<dyn datafusion_optimizer::OptimizerRule + Send + Sync>> =
         vec![Arc::new(datafusion_optimizer::simplify_expressions::SimplifyExpressions::new())];

@@ -165,7 +165,8 @@ impl Translator {
                         id
                     }
                 };
-                if let Some(proj) = &scan.projection {
+                // A scan projection that keeps every column in order is no projection.
+                if let Some(proj) = scan.projection.as_ref().filter(|p| !p.iter().copied().eq(0..src.schema.fields().len())) {
                     let full = DFSchema::try_from_qualified_schema(scan.table_name.clone(), &src.schema).map_err(|e| df_err(e, pos))?;
                     let exprs: Vec<Expr> = proj.iter().map(|i| Expr::Column(full.columns()[*i].clone())).collect();
                     let phys = exprs.iter().map(|e| self.physical(e, &full, pos)).collect::<Result<Vec<_>>>()?;

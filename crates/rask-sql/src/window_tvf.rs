@@ -180,9 +180,29 @@ impl UserDefinedLogicalNodeCore for WindowTvf {
         write!(f, "{}", describe(&self.spec, self.input.schema().field(self.time_col).name()))
     }
     fn with_exprs_and_inputs(&self, _exprs: Vec<Expr>, mut inputs: Vec<LogicalPlan>) -> DfResult<Self> {
-        let mut w = WindowTvf::try_new(inputs.swap_remove(0), self.time_col, self.spec)?;
-        w.partition = self.partition.clone();
+        let input = inputs.swap_remove(0);
+        // The input may have lost columns the query does not use (projection pruning): find the
+        // time and partition columns again by name.
+        let old = self.input.schema();
+        let find = |i: usize| -> DfResult<usize> {
+            let (q, f) = old.qualified_field(i);
+            input.schema().index_of_column(&datafusion_common::Column::new(q.cloned(), f.name()))
+        };
+        let time_col = find(self.time_col)?;
+        let partition = self.partition.iter().map(|&p| find(p)).collect::<DfResult<_>>()?;
+        let mut w = WindowTvf::try_new(input, time_col, self.spec)?;
+        w.partition = partition;
         Ok(w)
+    }
+    /// The input columns the output needs: those passed through, the time and partition columns.
+    fn necessary_children_exprs(&self, output_columns: &[usize]) -> Option<Vec<Vec<usize>>> {
+        let n = self.input.schema().fields().len();
+        let mut need: Vec<usize> = output_columns.iter().copied().filter(|&i| i < n).collect();
+        need.push(self.time_col);
+        need.extend(&self.partition);
+        need.sort_unstable();
+        need.dedup();
+        Some(vec![need])
     }
 }
 

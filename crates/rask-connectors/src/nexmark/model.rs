@@ -634,18 +634,3 @@ mod tests {
         assert!(e.contains("'event_type' BIGINT") && e.contains("INT"), "{e}");
     }
 }
-#[cfg(test)]
-mod speed {
-    #[test]
-    #[ignore]
-    fn generator_speed() {
-        let g = super::Generator::new(super::NexmarkConfig::default(), 0, super::nexmark_schema());
-        let t = std::time::Instant::now();
-        let mut rows = 0;
-        for b in 0..300 {
-            rows += g.block(b, super::BLOCK as usize).num_rows();
-        }
-        let s = t.elapsed().as_secs_f64();
-        eprintln!("{rows} events in {s:.3}s = {:.0} ns/event", s * 1e9 / rows as f64);
-    }
-}
