@@ -179,7 +179,10 @@ fn make_operator(
     peers: usize,
 ) -> Result<Box<dyn Operator>> {
     Ok(match &node.kind {
-        NodeKind::Calc { steps } => Box::new(operators::calc::Calc::new(node.name.clone(), steps.clone())),
+        NodeKind::Calc { steps } => {
+            let input_width = node.inputs.first().map_or(0, |i| plan.nodes[i.node].schema.fields().len());
+            Box::new(operators::calc::Calc::new(node.name.clone(), steps.clone(), input_width))
+        }
         NodeKind::Watermark { expr, rowtime } => {
             // Exact per-row watermarks only matter to CURRENT_WATERMARK (see the assigner).
             let per_row = plan.uses_current_watermark();

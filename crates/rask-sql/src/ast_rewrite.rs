@@ -201,11 +201,12 @@ fn legacy_windows(body: &mut SetExpr) -> Result<(), String> {
     };
     let time_col = match &f.args {
         FunctionArguments::List(l) => match l.args.first() {
-            Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(e))) => column_name(e),
-            _ => args[0].trim_matches('`').to_string(),
+            Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(e))) => Some(column_name(e)),
+            _ => None,
         },
-        _ => args[0].trim_matches('`').to_string(),
-    };
+        _ => None,
+    }
+    .unwrap_or_else(|| args[0].trim_matches('`').to_string());
     let [from] = sel.from.as_mut_slice() else {
         return Err(format!("a GROUP BY {fname}(…) window needs exactly one table in FROM"));
     };

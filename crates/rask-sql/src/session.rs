@@ -895,25 +895,24 @@ pub(crate) fn analyze(plan: LogicalPlan, ctx: &Ctx, pos: Pos) -> Result<LogicalP
     Analyzer::new().execute_and_check(plan, &ctx.options, |_, _| {}).map_err(|e| df_err(e, pos))
 }
 
-/// Projection pruning, right after analysis (before Rask's own expression rewrites): a view's
-/// columns that the query does not use are never computed or copied, e.g. Nexmark's `bid` view
-/// feeding a query that reads two of its seven columns.
-pub(crate) fn prune_projections(plan: LogicalPlan, ctx: &Ctx, pos: Pos) -> Result<LogicalPlan> {
-    let rules: Vec<Arc<dyn datafusion_optimizer::OptimizerRule + Send + Sync>> =
-        vec![Arc::new(datafusion_optimizer::optimize_projections::OptimizeProjections::new())];
+/// Run DataFusion optimizer `rules` over a plan.
+fn run_rules(plan: LogicalPlan, rules: Vec<Arc<dyn datafusion_optimizer::OptimizerRule + Send + Sync>>, ctx: &Ctx, pos: Pos) -> Result<LogicalPlan> {
     let config = datafusion_optimizer::OptimizerContext::new_with_config_options(Arc::new(ctx.options.clone()))
         .without_query_execution_start_time();
     datafusion_optimizer::Optimizer::with_rules(rules).optimize(plan, &config, |_, _| {}).map_err(|e| df_err(e, pos))
 }
 
+/// Projection pruning, right after analysis (before Rask's own expression rewrites): a view's
+/// columns that the query does not use are never computed or copied, e.g. Nexmark's `bid` view
+/// feeding a query that reads two of its seven columns.
+pub(crate) fn prune_projections(plan: LogicalPlan, ctx: &Ctx, pos: Pos) -> Result<LogicalPlan> {
+    run_rules(plan, vec![Arc::new(datafusion_optimizer::optimize_projections::OptimizeProjections::new())], ctx, pos)
+}
+
 /// The logical optimizations a streaming plan gets: expression simplification (constant
 /// folding, COALESCE/IN rewrites; time functions are volatile here, so they are never folded).
 pub(crate) fn optimize(plan: LogicalPlan, ctx: &Ctx, pos: Pos) -> Result<LogicalPlan> {
-    let rules: Vec<Arc<dyn datafusion_optimizer::OptimizerRule + Send + Sync>> =
-        vec![Arc::new(datafusion_optimizer::simplify_expressions::SimplifyExpressions::new())];
-    let config = datafusion_optimizer::OptimizerContext::new_with_config_options(Arc::new(ctx.options.clone()))
-        .without_query_execution_start_time();
-    datafusion_optimizer::Optimizer::with_rules(rules).optimize(plan, &config, |_, _| {}).map_err(|e| df_err(e, pos))
+    run_rules(plan, vec![Arc::new(datafusion_optimizer::simplify_expressions::SimplifyExpressions::new())], ctx, pos)
 }
 
 /// `CAST(x AS STRING)` renders values as Flink does, not as Arrow's cast kernel does; numeric

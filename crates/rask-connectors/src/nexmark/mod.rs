@@ -14,8 +14,7 @@ use rask_runtime::error::{Result, RuntimeError};
 use rask_sql::catalog::{ConnectorCaps, TableDef};
 use rask_types::options::{OptionSpec, Options};
 
-pub use model::{nexmark_schema, Generator};
-pub use options::NexmarkConfig;
+use options::NexmarkConfig;
 
 pub struct Nexmark;
 

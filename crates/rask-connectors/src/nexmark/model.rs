@@ -288,14 +288,8 @@ impl Generator {
     }
 
     /// Event time of event number `a`.
-    #[inline]
     pub fn timestamp(&self, a: u64) -> i64 {
-        if 1_000_000 % self.cfg.rate == 0 {
-            // The common case (rates like 10k/s): whole microseconds per event.
-            self.base_time + (a * (1_000_000 / self.cfg.rate) / 1000) as i64
-        } else {
-            self.base_time + ((u128::from(a) * 1_000_000 / u128::from(self.cfg.rate)) / 1000) as i64
-        }
+        self.base_time + ((u128::from(a) * 1_000_000 / u128::from(self.cfg.rate)) / 1000) as i64
     }
 
     /// The event number that comes out at position `n` (shuffled within groups).
@@ -371,7 +365,7 @@ impl Generator {
         let (pp, ap) = (self.cfg.person_proportion, self.cfg.auction_proportion);
         let mut kind = Vec::with_capacity(len);
         // person
-        let (mut p_valid, mut p_id, mut p_ts) = (Vec::with_capacity(len), Vec::with_capacity(len), Vec::with_capacity(len));
+        let (mut p_id, mut p_ts) = (Vec::with_capacity(len), Vec::with_capacity(len));
         let mut p_name = StrCol::with_capacity(len, 0);
         let mut p_email = StrCol::with_capacity(len, 0);
         let mut p_card = StrCol::with_capacity(len, 0);
@@ -379,14 +373,12 @@ impl Generator {
         let mut p_state = StrCol::with_capacity(len, 0);
         let mut p_extra = StrCol::with_capacity(len, 0);
         // auction
-        let mut a_valid = Vec::with_capacity(len);
         let (mut a_id, mut a_init, mut a_res, mut a_ts, mut a_exp, mut a_sel, mut a_cat) =
             (Vec::with_capacity(len), Vec::with_capacity(len), Vec::with_capacity(len), Vec::with_capacity(len), Vec::with_capacity(len), Vec::with_capacity(len), Vec::with_capacity(len));
         let mut a_item = StrCol::with_capacity(len, 0);
         let mut a_desc = StrCol::with_capacity(len, 0);
         let mut a_extra = StrCol::with_capacity(len, 0);
         // bid
-        let mut b_valid = Vec::with_capacity(len);
         let (mut b_auc, mut b_bidder, mut b_price, mut b_ts) = (Vec::with_capacity(len), Vec::with_capacity(len), Vec::with_capacity(len), Vec::with_capacity(len));
         let mut b_chan = StrCol::with_capacity(len, len * 8);
         let mut b_url = StrCol::with_capacity(len, len * 64);
@@ -401,9 +393,6 @@ impl Generator {
             let rem = a - epoch * self.total;
             let k = if rem < pp { 0 } else if rem < pp + ap { 1 } else { 2 };
             kind.push(k);
-            p_valid.push(k == 0);
-            a_valid.push(k == 1);
-            b_valid.push(k == 2);
             if k == 0 {
                 p_id.push(self.last_person(epoch, rem) as i64 + FIRST_PERSON_ID);
                 p_ts.push(ts);
@@ -489,8 +478,9 @@ impl Generator {
                 }
             }
         }
-        let nulls = |v: Vec<bool>| Some(NullBuffer::from(v));
-        let (pn, an, bn) = (nulls(p_valid), nulls(a_valid), nulls(b_valid));
+        // Each ROW column is valid exactly on the rows of its kind.
+        let nulls = |of: i32| Some(NullBuffer::from_iter(kind.iter().map(|k| *k == of)));
+        let (pn, an, bn) = (nulls(0), nulls(1), nulls(2));
         let person: Vec<ArrayRef> = vec![
             i64s(p_id, &pn),
             p_name.finish(&kind, 0, &pn),

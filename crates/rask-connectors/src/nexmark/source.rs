@@ -59,7 +59,6 @@ impl SourceReader for NexmarkReader {
             let len = self.block_len(b);
             if len == 0 {
                 if self.keep_alive {
-                    std::thread::sleep(Duration::from_millis(50));
                     return Ok(SourceEvent::Idle);
                 }
                 return Ok(SourceEvent::End);
@@ -79,7 +78,7 @@ impl SourceReader for NexmarkReader {
                 k += 1;
             }
             n = k;
-            let due = self.started + Duration::from_millis((self.generator.timestamp(first) - self.base_time).max(0) as u64);
+            let due = self.started + Duration::from_millis((t0 - self.base_time).max(0) as u64);
             let now = Instant::now();
             if due > now {
                 std::thread::sleep(due - now);

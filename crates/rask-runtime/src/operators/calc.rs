@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, RecordBatchOptions};
-use arrow::datatypes::{DataType, SchemaRef};
+use arrow::datatypes::DataType;
 use datafusion_physical_expr::expressions::{CaseExpr, Column, Literal};
 use datafusion_physical_expr::utils::collect_columns;
 use datafusion_physical_expr::{PhysicalExpr, ScalarFunctionExpr};
@@ -14,14 +14,38 @@ use rask_types::StreamBatch;
 use crate::error::{Result, RuntimeError};
 use crate::operator::{Emitter, Operator};
 
+/// A `CASE` rewritten to read only the input columns it uses (see [`narrowed`]).
+type Narrowed = (Vec<usize>, Arc<dyn PhysicalExpr>);
+
 pub struct Calc {
     name: String,
     steps: Vec<CalcStep>,
+    /// Per step: a projection of column and ROW-field accesses only (copies nothing, so it may
+    /// run before a filter that precedes it).
+    access_only: Vec<bool>,
+    /// Per step, per projected expression: its narrowed form, if it has one.
+    narrow: Vec<Vec<Option<Narrowed>>>,
 }
 
 impl Calc {
-    pub fn new(name: String, steps: Vec<CalcStep>) -> Self {
-        Calc { name, steps }
+    /// `input_width`: columns of the operator's input (the first step's input).
+    pub fn new(name: String, steps: Vec<CalcStep>, input_width: usize) -> Self {
+        let mut width = input_width;
+        let (mut access_only, mut narrow) = (Vec::new(), Vec::new());
+        for step in &steps {
+            match step {
+                CalcStep::Project(exprs, schema) => {
+                    access_only.push(exprs.iter().all(|e| is_access(e.as_ref())));
+                    narrow.push(exprs.iter().map(|e| narrowed(e, width)).collect());
+                    width = schema.fields().len();
+                }
+                CalcStep::Filter(_) => {
+                    access_only.push(false);
+                    narrow.push(Vec::new());
+                }
+            }
+        }
+        Calc { name, steps, access_only, narrow }
     }
 
     pub fn apply(&self, mut b: StreamBatch) -> Result<StreamBatch> {
@@ -36,17 +60,15 @@ impl Calc {
                     // Projections after the filter that only pick columns and fields of ROW
                     // columns run first (they copy nothing), so that the filter copies only
                     // the columns that are kept.
-                    while let Some(CalcStep::Project(exprs, schema)) = self.steps.get(i + 1)
-                        && exprs.iter().all(|e| is_access(e.as_ref()))
-                    {
-                        b = self.project(b, exprs, schema)?;
+                    while self.access_only.get(i + 1) == Some(&true) {
                         i += 1;
+                        b = self.project(b, i)?;
                     }
                     if let Some(mask) = mask {
                         b = b.filter(&mask)?;
                     }
                 }
-                CalcStep::Project(exprs, schema) => b = self.project(b, exprs, schema)?,
+                CalcStep::Project(..) => b = self.project(b, i)?,
             }
             i += 1;
         }
@@ -67,13 +89,17 @@ impl Calc {
         Ok(Some(mask.clone()))
     }
 
-    fn project(&self, b: StreamBatch, exprs: &[Arc<dyn PhysicalExpr>], schema: &SchemaRef) -> Result<StreamBatch> {
+    /// Run projection step `i` (a `CalcStep::Project`).
+    fn project(&self, b: StreamBatch, i: usize) -> Result<StreamBatch> {
+        let CalcStep::Project(exprs, schema) = &self.steps[i] else {
+            return Err(RuntimeError::Internal(format!("{}: step {i} is not a projection", self.name)));
+        };
         let n = b.num_rows();
         let mut cols: Vec<ArrayRef> = Vec::with_capacity(exprs.len());
-        for (e, f) in exprs.iter().zip(schema.fields()) {
-            let v = match narrowed(e, b.data.num_columns()) {
+        for ((e, f), narrow) in exprs.iter().zip(schema.fields()).zip(&self.narrow[i]) {
+            let v = match narrow {
                 Some((cols, e)) => {
-                    let sub = b.data.project(&cols).map_err(|e| RuntimeError::Internal(format!("{}: {e}", self.name)))?;
+                    let sub = b.data.project(cols).map_err(|e| RuntimeError::Internal(format!("{}: {e}", self.name)))?;
                     e.evaluate(&sub)
                 }
                 None => e.evaluate(&b.data),
@@ -96,7 +122,7 @@ impl Calc {
 /// A `CASE` reading fewer columns than the batch has, rewritten to read just those (returned
 /// with it): DataFusion evaluates each `WHEN` branch on a filtered copy of its whole input
 /// batch, which for a wide batch (Nexmark's three ROW columns) costs more than the CASE itself.
-fn narrowed(e: &Arc<dyn PhysicalExpr>, width: usize) -> Option<(Vec<usize>, Arc<dyn PhysicalExpr>)> {
+fn narrowed(e: &Arc<dyn PhysicalExpr>, width: usize) -> Option<Narrowed> {
     use datafusion_common::tree_node::{Transformed, TreeNode};
     e.downcast_ref::<CaseExpr>()?;
     let mut cols: Vec<usize> = collect_columns(e).iter().map(|c| c.index()).collect();
