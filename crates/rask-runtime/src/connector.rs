@@ -27,13 +27,30 @@ pub enum SourceEvent {
 /// Reads one subtask's share of a table. Runs on a dedicated thread; may block.
 pub trait SourceReader: Send {
     fn next(&mut self) -> Result<SourceEvent>;
+    /// The position after the last batch returned, stored in checkpoints and handed back in
+    /// [`SourceContext::restore`] (called after every batch when checkpoints are stored, so
+    /// keep it cheap). `None`: the source cannot resume (it starts over after a failure).
+    fn position(&mut self) -> Result<Option<Vec<u8>>> {
+        Ok(None)
+    }
 }
 
 /// Writes rows to an external system. Runs on the worker thread.
 pub trait SinkWriter {
     fn write(&mut self, batch: &StreamBatch) -> Result<()>;
-    /// Make everything written so far durable/visible (checkpoint or end of input).
-    fn flush(&mut self) -> Result<()>;
+    /// A checkpoint barrier or the end of input: make everything written so far durable. An
+    /// at-least-once writer makes it visible and returns nothing; an exactly-once writer
+    /// returns what must be committed once the checkpoint completes (stored in the checkpoint).
+    fn prepare_commit(&mut self) -> Result<Vec<Vec<u8>>>;
+    /// The checkpoint covering `committables` completed (or was restored after a failure):
+    /// make them visible. Must be idempotent: after a failure it runs again.
+    fn commit(&mut self, _committables: &[Vec<u8>]) -> Result<()> {
+        Ok(())
+    }
+    /// Whether `prepare_commit` defers visibility to `commit` (two-phase commit).
+    fn exactly_once(&self) -> bool {
+        false
+    }
 }
 
 /// Where `print` output goes (stdout by default; a buffer in tests).
@@ -95,6 +112,11 @@ pub struct SourceContext {
     pub metrics: Arc<SourceMetrics>,
     /// Wall-clock time the job started (epoch ms), the same in every subtask and process.
     pub job_start_ms: i64,
+    /// Checkpoints are stored: the engine asks [`SourceReader::position`] after every batch.
+    pub checkpointing: bool,
+    /// Restored positions this subtask resumes from (one per old subtask assigned to it; at
+    /// the same parallelism, its own). `None`: start from the table's options.
+    pub restore: Option<Vec<Vec<u8>>>,
 }
 
 pub struct SinkContext {
@@ -102,6 +124,9 @@ pub struct SinkContext {
     pub parallelism: usize,
     pub schema: SchemaRef,
     pub print: Arc<dyn PrintTarget>,
+    /// Checkpoints are stored and their completion is known: an exactly-once writer may defer
+    /// visibility to [`SinkWriter::commit`]. Without it, commits follow `prepare_commit` at once.
+    pub two_phase: bool,
 }
 
 /// A connector: validates options and creates readers and writers.

@@ -28,6 +28,9 @@ use timely::dataflow::operators::{Capability, Probe};
 use timely::dataflow::{ProbeHandle, Scope, Stream};
 use timely::progress::frontier::MutableAntichain;
 
+use rask_state::{Coordinator, OperatorSnapshot, FINAL_CHECKPOINT};
+
+use crate::checkpoint::Restore;
 use crate::connector::{ConnectorRegistry, PrintTarget, SinkContext, SourceContext, SourceEvent};
 use crate::container::{Batch, Msg};
 use crate::epoch::{checkpoint_of, first_epoch_of, next_tick, Epoch, IN_FLIGHT_EPOCHS};
@@ -61,6 +64,11 @@ pub struct EngineConfig {
     pub mini_batch: Option<(Duration, usize)>,
     /// Wall-clock start of the job (epoch ms), shared by all processes (see [`job_start_ms`]).
     pub job_start_ms: i64,
+    /// Checkpoint storage is configured: operators' snapshots and sources' positions go to
+    /// this process's coordinator, and two-phase commits wait for its completions.
+    pub checkpoints: Option<Arc<Coordinator>>,
+    /// The checkpoint or savepoint the job starts from.
+    pub restore: Option<Arc<Restore>>,
 }
 
 /// The checkpoint due now: wall-clock slots of the interval (at least 10 ms, as in Flink).
@@ -140,6 +148,12 @@ pub fn build_dataflow(
                 let connector = registry.get(&table.connector).ok_or_else(|| {
                     RuntimeError::User(format!("unknown connector '{}' for table '{}'", table.connector, table.name))
                 })?;
+                let restore = match &cfg.restore {
+                    Some(r) if r.manifest.node(node.id).is_some_and(|n| n.parts.iter().any(|p| p.file.is_some())) => {
+                        Some(r.state_for(node, index, peers, cfg.max_parallelism)?.into_iter().map(|s| s.meta).collect())
+                    }
+                    _ => None,
+                };
                 let ctx = SourceContext {
                     subtask: index,
                     parallelism: peers,
@@ -147,16 +161,23 @@ pub fn build_dataflow(
                     batch_size: cfg.batch_size,
                     metrics: shared.metrics.nodes[node.id].source.clone(),
                     job_start_ms: cfg.job_start_ms,
+                    checkpointing: cfg.checkpoints.is_some(),
+                    restore,
                 };
                 let reader = connector.create_source(table, &ctx).map_err(|e| e.context(format!("source '{}'", table.name)))?;
-                source_stream(scope, node, reader, shared.clone(), probe.clone(), local_index, cfg.checkpoint_interval)
+                source_stream(scope, node, reader, shared.clone(), probe.clone(), local_index, cfg)
             }
             NodeKind::Values { batch } => {
-                let b = if index == 0 { Some(StreamBatch::inserts(batch.clone())) } else { None };
-                values_stream(scope, node, b, shared.clone(), local_index)
+                let done = cfg.restore.as_ref().is_some_and(|r| r.finished(node, index, peers));
+                let b = if index == 0 && !done { Some(StreamBatch::inserts(batch.clone())) } else { None };
+                values_stream(scope, node, b, shared.clone(), local_index, cfg.checkpoints.clone())
             }
             _ => {
-                let op = make_operator(node, plan, registry, cfg, shared, index, peers)?;
+                let mut op = make_operator(node, plan, registry, cfg, shared, index, peers)?;
+                if let Some(r) = &cfg.restore {
+                    let parts = r.state_for(node, index, peers, cfg.max_parallelism)?;
+                    op.restore(parts).map_err(|e| e.context(format!("restoring '{}'", node.name)))?;
+                }
                 let inputs = node.inputs.iter().map(|i| (streams[i.node].clone(), i.exchange.clone())).collect();
                 operator_stream(scope, node, inputs, op, cfg, shared.clone(), local_index)
             }
@@ -241,7 +262,7 @@ fn make_operator(
                 .get(&table.connector)
                 .ok_or_else(|| RuntimeError::User(format!("unknown connector '{}' for table '{}'", table.connector, table.name)))?;
             let input_schema = plan.nodes[node.inputs[0].node].schema.clone();
-            let ctx = SinkContext { subtask: index, parallelism: peers, schema: input_schema, print: cfg.print.clone() };
+            let ctx = SinkContext { subtask: index, parallelism: peers, schema: input_schema, print: cfg.print.clone(), two_phase: cfg.checkpoints.is_some() };
             let writer = connector.create_sink(table, &ctx).map_err(|e| e.context(format!("sink '{}'", table.name)))?;
             Box::new(operators::sink::Sink::new(table.name.clone(), &table.physical_schema(), writer))
         }
@@ -284,8 +305,9 @@ impl SourceClock {
 }
 
 enum FromReader {
-    Batch(StreamBatch),
-    End,
+    /// A batch and, when checkpoints are stored, the reader's position after it.
+    Batch(StreamBatch, Option<Vec<u8>>),
+    End(Option<Vec<u8>>),
     Failed(RuntimeError),
 }
 
@@ -297,11 +319,16 @@ fn source_stream<'s>(
     shared: Arc<Shared>,
     probe: ProbeHandle<Epoch>,
     local_index: usize,
-    checkpoint_interval: Option<Duration>,
+    cfg: &EngineConfig,
 ) -> Stream<'s, Epoch, Batch> {
     let id = node.id;
     let name = node.name.clone();
     let sender = scope.index() as u32;
+    let checkpoint_interval = cfg.checkpoint_interval;
+    let checkpoints = cfg.checkpoints.clone();
+    let track = checkpoints.is_some();
+    // The position before the first batch (the restored one, or the start).
+    let initial = if track { reader.position() } else { Ok(None) };
     source::<_, CapacityContainerBuilder<Batch>, _, _>(scope, &node.name, move |cap, info| {
         let activator = scope.activator_for(info.address.clone());
         let sync_act = scope.worker().sync_activator_for(info.address.to_vec());
@@ -314,16 +341,23 @@ fn source_stream<'s>(
                 if stop.stopped() {
                     return;
                 }
+                let position = |r: &mut Box<dyn crate::connector::SourceReader>| if track { r.position() } else { Ok(None) };
                 let msg = match reader.next() {
-                    Ok(SourceEvent::Batch(b)) => FromReader::Batch(b),
+                    Ok(SourceEvent::Batch(b)) => match position(&mut reader) {
+                        Ok(p) => FromReader::Batch(b, p),
+                        Err(e) => FromReader::Failed(e),
+                    },
                     Ok(SourceEvent::Idle) => {
                         std::thread::sleep(Duration::from_millis(5));
                         continue;
                     }
-                    Ok(SourceEvent::End) => FromReader::End,
+                    Ok(SourceEvent::End) => match position(&mut reader) {
+                        Ok(p) => FromReader::End(p),
+                        Err(e) => FromReader::Failed(e),
+                    },
                     Err(e) => FromReader::Failed(e),
                 };
-                let last = !matches!(msg, FromReader::Batch(_));
+                let last = !matches!(msg, FromReader::Batch(..));
                 if tx.send(msg).is_err() {
                     return;
                 }
@@ -347,6 +381,15 @@ fn source_stream<'s>(
         let mut clock = SourceClock::new(*cap.time());
         let mut cap = Some(cap);
         let metrics = shared.metrics.clone();
+        let mut position: Option<Vec<u8>> = match initial {
+            Ok(p) => p,
+            Err(e) => {
+                shared.fail(e.context(&name));
+                None
+            }
+        };
+        let part = |p: &Option<Vec<u8>>| p.as_ref().map(|p| OperatorSnapshot { meta: p.clone(), entries: Vec::new() });
+        let subtask = sender as usize;
         move |output| {
             let Some(c) = cap.as_mut() else { return };
             let Some(rx) = rx.as_ref() else {
@@ -365,6 +408,11 @@ fn source_stream<'s>(
             if let Some(interval) = checkpoint_interval {
                 let due = checkpoint_due(interval);
                 if due > checkpoint_of(*c.time()) {
+                    // The position after the last batch before the cut is this source's part
+                    // of the checkpoint the operators take when their frontier reaches `due`.
+                    if let Some(co) = &checkpoints {
+                        co.submit(due - 1, id, subtask, part(&position), false);
+                    }
                     clock.advance(c, first_epoch_of(due));
                     activator.activate_after(interval.min(IDLE_TICK));
                 }
@@ -372,7 +420,10 @@ fn source_stream<'s>(
             let e = *c.time();
             for _ in 0..EPOCH_BATCHES {
                 match rx.try_recv() {
-                    Ok(FromReader::Batch(b)) => {
+                    Ok(FromReader::Batch(b, p)) => {
+                        if p.is_some() {
+                            position = p;
+                        }
                         if b.num_rows() == 0 {
                             continue;
                         }
@@ -393,7 +444,13 @@ fn source_stream<'s>(
                         cap = None;
                         return;
                     }
-                    Ok(FromReader::End) => {
+                    Ok(FromReader::End(p)) => {
+                        if p.is_some() {
+                            position = p;
+                        }
+                        if let Some(co) = &checkpoints {
+                            co.submit(checkpoint_of(e), id, subtask, part(&position), true);
+                        }
                         // End of bounded input: a final MAX watermark fires every event-time timer.
                         output.session(&*c).give_container(&mut Batch::watermark(sender, WATERMARK_MAX));
                         metrics.nodes[id].watermarks[local_index].store(WATERMARK_MAX, Ordering::Relaxed);
@@ -426,6 +483,7 @@ fn values_stream<'s>(
     batch: Option<StreamBatch>,
     shared: Arc<Shared>,
     local_index: usize,
+    checkpoints: Option<Arc<Coordinator>>,
 ) -> Stream<'s, Epoch, Batch> {
     let id = node.id;
     let sender = scope.index() as u32;
@@ -441,6 +499,9 @@ fn values_stream<'s>(
                 }
             output.session(c).give_container(&mut Batch::watermark(sender, WATERMARK_MAX));
             shared.metrics.nodes[id].watermarks[local_index].store(WATERMARK_MAX, Ordering::Relaxed);
+            if let Some(co) = &checkpoints {
+                co.submit(checkpoint_of(*c.time()), id, sender as usize, None, true);
+            }
             cap = None;
         }
     })
@@ -482,6 +543,12 @@ struct Driver {
     opened: bool,
     /// The operator is a sink: record the end-to-end latency of what it receives.
     is_sink: bool,
+    checkpoints: Option<Arc<Coordinator>>,
+    /// The latest checkpoint completion the operator was told about.
+    notified: u64,
+    /// The operator has closed and waits for the final checkpoint to complete (exactly-once
+    /// sinks commit then).
+    closing: bool,
 }
 
 impl Driver {
@@ -569,6 +636,53 @@ impl Driver {
         }
     }
 
+    /// The checkpoint barrier `c` passed: the operator's `on_checkpoint`, then its snapshot to
+    /// the coordinator (or, without checkpoint storage, the completion right away).
+    fn checkpoint(&mut self, c: u64, out: &mut Emitter) -> Result<()> {
+        self.op.on_checkpoint(c, out)?;
+        match &self.checkpoints {
+            Some(co) => {
+                let snap = self.op.snapshot(c)?;
+                co.submit(c, self.id, self.sender as usize, snap, false);
+                Ok(())
+            }
+            None => self.op.on_checkpoint_complete(c),
+        }
+    }
+
+    /// End of input: close, then hand the final state in; an operator that commits on
+    /// completion keeps running until the final checkpoint completes. Returns whether the
+    /// operator is done.
+    fn close(&mut self, out: &mut Emitter) -> Result<bool> {
+        let r = self.op.on_close(out);
+        out.wake_after = None; // nothing runs after close
+        r?;
+        match self.checkpoints.clone() {
+            Some(co) => {
+                let snap = self.op.snapshot(FINAL_CHECKPOINT)?;
+                co.submit(FINAL_CHECKPOINT, self.id, self.sender as usize, snap, true);
+                if self.op.commits_on_completion() {
+                    self.closing = true;
+                    return Ok(false);
+                }
+                Ok(true)
+            }
+            None => self.op.on_checkpoint_complete(FINAL_CHECKPOINT).map(|_| true),
+        }
+    }
+
+    /// Tell the operator about checkpoints completed since the last call.
+    fn notify_completed(&mut self) -> Result<()> {
+        if let Some(co) = &self.checkpoints {
+            let done = co.completed();
+            if done > self.notified {
+                self.notified = done;
+                self.op.on_checkpoint_complete(done)?;
+            }
+        }
+        Ok(())
+    }
+
     fn fail(&mut self, e: RuntimeError) {
         self.shared.fail(e.context(&self.name));
         self.dead = true;
@@ -638,6 +752,8 @@ fn operator_stream<'s>(
     let name = node.name.clone();
     let id = node.id;
     let is_sink = matches!(node.kind, NodeKind::Sink { .. });
+    let checkpoints = cfg.checkpoints.clone();
+    let restored = cfg.restore.as_ref().map_or(0, |r| r.manifest.checkpoint);
     builder.build(move |mut caps| {
         let driver = Rc::new(RefCell::new(Driver {
             op,
@@ -655,6 +771,9 @@ fn operator_stream<'s>(
             dead: false,
             opened: false,
             is_sink,
+            checkpoints,
+            notified: restored,
+            closing: false,
         }));
         move |frontiers: &[MutableAntichain<Epoch>]| {
             let mut d = driver.borrow_mut();
@@ -676,6 +795,21 @@ fn operator_stream<'s>(
             if d.shared.stopped() {
                 d.cap = None;
                 return;
+            }
+            // 1b. Two-phase commit: checkpoints completed since the last activation.
+            if d.op.commits_on_completion() {
+                if !d.step(&mut output, &activator, |d, _| d.notify_completed()) {
+                    return;
+                }
+                if d.closing {
+                    if d.notified >= FINAL_CHECKPOINT {
+                        d.cap = None;
+                    } else {
+                        activator.activate_after(Duration::from_millis(10));
+                    }
+                    return;
+                }
+                activator.activate_after(Duration::from_millis(50));
             }
             let open = d.cap.as_ref().map(|c| *c.time()).unwrap_or(0);
             for (i, t, m) in arrived {
@@ -719,7 +853,7 @@ fn operator_stream<'s>(
                     Some(t) => {
                         // Every event before `t` has been delivered.
                         if checkpoint_of(t) > checkpoint_of(open)
-                            && !d.step(&mut output, &activator, |d, out| d.op.on_checkpoint(checkpoint_of(t) - 1, out))
+                            && !d.step(&mut output, &activator, |d, out| d.checkpoint(checkpoint_of(t) - 1, out))
                         {
                             return;
                         }
@@ -736,15 +870,15 @@ fn operator_stream<'s>(
                         for t in d.trackers.iter_mut() {
                             t.finish();
                         }
-                        let closed = d.step(&mut output, &activator, |d, out| {
-                            let r = d.op.on_close(out);
-                            out.wake_after = None; // nothing runs after close
-                            r
-                        });
-                        if !closed {
+                        let mut done = false;
+                        if !d.step(&mut output, &activator, |d, out| d.close(out).map(|x| done = x)) {
                             return;
                         }
-                        d.cap = None;
+                        if done {
+                            d.cap = None;
+                        } else {
+                            activator.activate_after(Duration::from_millis(10));
+                        }
                         return;
                     }
                 }

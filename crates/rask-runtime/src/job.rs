@@ -78,6 +78,9 @@ fn connect_cluster(addresses: &[String], me: usize, timeout: Duration) -> Result
     Ok(sockets)
 }
 
+use rask_state::{CheckpointStore, Coordinator, CoordinatorConfig, Manifest};
+
+use crate::checkpoint::{node_infos, state_err, Restore};
 use crate::connector::{ConnectorRegistry, PrintTarget};
 use crate::engine::{build_dataflow, EngineConfig, Shared};
 use crate::epoch::Epoch;
@@ -114,6 +117,89 @@ pub struct JobOptions {
     pub print: Arc<dyn PrintTarget>,
     /// Set to stop an unbounded job (Ctrl-C).
     pub cancel: Arc<AtomicBool>,
+    /// Checkpoint storage, and what to restore (see [`Checkpointing::open`]).
+    pub checkpointing: Option<Checkpointing>,
+}
+
+/// Where checkpoints go and which one the job starts from.
+pub struct Checkpointing {
+    pub store: Arc<CheckpointStore>,
+    /// `execution.checkpointing.num-retained`.
+    pub retain: usize,
+    pub restore: Option<Manifest>,
+    /// Flink's `--allowNonRestoredState`.
+    pub allow_non_restored: bool,
+}
+
+/// The checkpoint directory a plan configures (`execution.checkpointing.dir`, or Flink 1.x's
+/// `state.checkpoints.dir`).
+pub fn checkpoint_dir(plan: &StreamPlan) -> Option<String> {
+    plan.config.get("execution.checkpointing.dir").or_else(|| plan.config.get("state.checkpoints.dir")).map(|s| s.to_string())
+}
+
+impl Checkpointing {
+    /// Checkpointing for `plan`, if it configures a checkpoint directory (and an interval).
+    /// `from`: a checkpoint or savepoint to start from (a `chk-N` directory or its `_metadata`);
+    /// otherwise the latest complete checkpoint in the directory is resumed. `at_start`: no
+    /// other process of this job is running yet, so incomplete checkpoints of earlier attempts
+    /// can be deleted.
+    pub fn open(plan: &StreamPlan, from: Option<&str>, allow_non_restored: bool, at_start: bool) -> Result<Option<Checkpointing>> {
+        let Some(dir) = checkpoint_dir(plan) else {
+            return match from {
+                Some(f) => Ok(Some(Checkpointing {
+                    store: Arc::new(CheckpointStore::open(&parent_of(f)).map_err(state_err)?),
+                    retain: 1,
+                    restore: Some(read_manifest(f)?),
+                    allow_non_restored,
+                })),
+                None => Ok(None),
+            };
+        };
+        if plan.config.duration("execution.checkpointing.interval").ok().flatten().is_none_or(|d| d.is_zero()) {
+            return Err(RuntimeError::User(format!(
+                "'execution.checkpointing.dir' is set ('{dir}') but 'execution.checkpointing.interval' is not: set the interval to take checkpoints"
+            )));
+        }
+        let retain = plan
+            .config
+            .int("execution.checkpointing.num-retained")
+            .ok()
+            .flatten()
+            .or_else(|| plan.config.int("state.checkpoints.num-retained").ok().flatten())
+            .unwrap_or(1)
+            .max(1) as usize;
+        let store = Arc::new(CheckpointStore::open(&dir).map_err(state_err)?);
+        if at_start {
+            rask_state::manifest::collect_garbage(&store, retain, true).map_err(state_err)?;
+        }
+        let restore = match from {
+            Some(f) => Some(read_manifest(f)?),
+            None => rask_state::manifest::latest_complete(&store).map_err(state_err)?,
+        };
+        Ok(Some(Checkpointing { store, retain, restore, allow_non_restored }))
+    }
+}
+
+/// `path` = `…/chk-N` or `…/chk-N/_metadata`: the directory holding `chk-N`.
+fn parent_of(path: &str) -> String {
+    let p = path.trim_end_matches('/').trim_end_matches("/_metadata");
+    match p.rsplit_once('/') {
+        Some((parent, _)) if !parent.is_empty() => parent.to_string(),
+        Some(_) => "/".to_string(),
+        None => ".".to_string(),
+    }
+}
+
+/// Read the manifest of the checkpoint or savepoint at `path`.
+fn read_manifest(path: &str) -> Result<Manifest> {
+    let p = path.trim_end_matches('/').trim_end_matches("/_metadata");
+    let name = p.rsplit('/').next().unwrap_or(p).to_string();
+    let store = CheckpointStore::open(&parent_of(path)).map_err(state_err)?;
+    let bytes = store
+        .get(&format!("{name}/_metadata"))
+        .map_err(state_err)?
+        .ok_or_else(|| RuntimeError::User(format!("'{path}' is not a complete checkpoint or savepoint (no _metadata in it)")))?;
+    Manifest::decode(&bytes, &format!("{p}/_metadata")).map_err(state_err)
 }
 
 #[derive(Debug, Clone)]
@@ -129,6 +215,10 @@ pub struct JobSummary {
     /// Median and 99th percentile end-to-end latency (ms) of the rows the sinks received.
     pub sink_latency_ms: Option<(f64, f64)>,
     pub cancelled: bool,
+    /// Checkpoints completed by this run, and the latest one's figures.
+    pub checkpoints: Option<rask_state::CheckpointStats>,
+    /// The checkpoint the run started from.
+    pub restored_from: Option<u64>,
 }
 
 /// Environment variable through which `rask run` hands the job's start time (epoch ms) to the
@@ -163,7 +253,38 @@ pub fn run_job(plan: Arc<StreamPlan>, registry: ConnectorRegistry, opts: JobOpti
             (latency, size)
         }),
         job_start_ms: job_start_ms(),
+        checkpoints: None,
+        restore: None,
     };
+    let mut cfg = cfg;
+    let (processes, process, threads) = match &opts.cluster {
+        Cluster::Local { threads } => (1, 0, *threads),
+        Cluster::Processes { threads, process, addresses } => (addresses.len(), *process, *threads),
+    };
+    let mut restored_from = None;
+    if let Some(ck) = &opts.checkpointing {
+        if let Some(m) = &ck.restore {
+            restored_from = Some(m.checkpoint);
+            cfg.restore = Some(Arc::new(Restore::new(ck.store.clone(), m.clone(), &plan, ck.allow_non_restored)?));
+        }
+        if checkpoint_dir(&plan).is_some() {
+            crate::checkpoint::check_supported(&plan)?;
+            let co = Coordinator::start(CoordinatorConfig {
+                store: ck.store.clone(),
+                process,
+                processes,
+                local_subtasks: process * threads..(process + 1) * threads,
+                nodes: node_infos(&plan),
+                parallelism: opts.cluster.parallelism(),
+                max_parallelism: cfg.max_parallelism,
+                retain: ck.retain,
+                restored: restored_from.unwrap_or(0),
+            })
+            .map_err(state_err)?;
+            cfg.checkpoints = Some(co);
+        }
+    }
+    let coordinator = cfg.checkpoints.clone();
     let shared = Arc::new(Shared::new(metrics.clone(), opts.cancel.clone()));
     let communication = match &opts.cluster {
         Cluster::Local { threads: 1 } => CommunicationConfig::Thread,
@@ -218,10 +339,25 @@ pub fn run_job(plan: Arc<StreamPlan>, registry: ConnectorRegistry, opts: JobOpti
         }
         Err(_) => shared.fail(RuntimeError::External("lost the connection to another process of the job".into())),
     }
+    if let Some(co) = &coordinator {
+        // A finished job's final checkpoint completes once every process has handed in its
+        // part (exactly-once sinks waited for it already); a failed or cancelled one stops.
+        let finished = !shared.failed() && !opts.cancel.load(std::sync::atomic::Ordering::Relaxed);
+        let deadline = Instant::now() + CONNECT_TIMEOUT;
+        while finished && co.completed() < rask_state::FINAL_CHECKPOINT && co.failure().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        co.stop();
+        if let Some(e) = co.failure() {
+            shared.fail(state_err(e).context("checkpoint storage"));
+        }
+    }
     if let Some(e) = shared.take_failure() {
         return Err(e);
     }
     Ok(JobSummary {
+        checkpoints: coordinator.as_ref().map(|c| c.stats()),
+        restored_from,
         elapsed: start.elapsed(),
         records_in: metrics.source_records(),
         records_out: metrics.sink_records(),
@@ -252,6 +388,10 @@ fn run_worker(
     }
     while !probe.done() {
         if sh.stopped() {
+            break;
+        }
+        if let Some(e) = cfg.checkpoints.as_ref().and_then(|c| c.failure()) {
+            sh.fail(state_err(e).context("checkpoint storage"));
             break;
         }
         worker.step_or_park(Some(Duration::from_millis(20)));

@@ -2,6 +2,7 @@
 //! record batches as the data, key-group exchanges, in-band watermarks and epoch-aligned
 //! checkpoint boundaries. Connectors plug in through [`connector::Connector`].
 
+pub mod checkpoint;
 pub mod connector;
 pub mod container;
 pub mod engine;
@@ -15,4 +16,4 @@ pub mod operators;
 pub mod watermarks;
 
 pub use error::RuntimeError;
-pub use job::{run_job, Cluster, JobOptions, JobSummary};
+pub use job::{run_job, Checkpointing, Cluster, JobOptions, JobSummary};

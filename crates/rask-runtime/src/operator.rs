@@ -11,6 +11,7 @@
 
 use std::time::Duration;
 
+use rask_state::OperatorSnapshot;
 use rask_types::StreamBatch;
 
 use crate::error::Result;
@@ -84,19 +85,38 @@ pub trait Operator {
     }
 
     /// The input has passed checkpoint `checkpoint`'s barrier: every event before the cut has
-    /// been delivered. Stateful operators snapshot here; sinks pre-commit.
+    /// been delivered. Output emitted here still belongs before the cut (a local aggregation
+    /// flushes, a sink pre-commits).
     fn on_checkpoint(&mut self, _checkpoint: u64, _out: &mut Emitter) -> Result<()> {
         Ok(())
     }
 
-    /// The state to store for `checkpoint` (keyed state is organised by key group).
-    fn snapshot(&mut self, _checkpoint: u64) -> Result<Option<Vec<u8>>> {
+    /// The state to store for `checkpoint`, called right after [`Operator::on_checkpoint`]
+    /// (and with [`rask_state::FINAL_CHECKPOINT`] after `on_close`). Keep this cheap: clone the
+    /// Arrow arrays that hold the state; encoding and writing happen on the checkpoint thread.
+    /// Keyed state goes in entries with `key_columns` so that it can be re-partitioned.
+    fn snapshot(&mut self, _checkpoint: u64) -> Result<Option<OperatorSnapshot>> {
         Ok(None)
     }
 
-    /// Restore from a snapshot written by [`Operator::snapshot`].
-    fn restore(&mut self, _state: &[u8]) -> Result<()> {
+    /// Before `on_open`: the state of a restored checkpoint. At the same parallelism `parts` is
+    /// this instance's snapshot; after rescaling, one snapshot per old instance that
+    /// contributes (keyed entries already filtered to this instance's key groups).
+    fn restore(&mut self, _parts: Vec<OperatorSnapshot>) -> Result<()> {
         Ok(())
+    }
+
+    /// Checkpoint `checkpoint` is complete (durable everywhere): commit what was pre-committed
+    /// for it and earlier ones (two-phase commit). Without checkpoint storage this follows
+    /// `on_checkpoint` at once.
+    fn on_checkpoint_complete(&mut self, _checkpoint: u64) -> Result<()> {
+        Ok(())
+    }
+
+    /// The operator commits on checkpoint completion (an exactly-once sink): at the end of
+    /// input it waits for the final checkpoint to complete before it finishes.
+    fn commits_on_completion(&self) -> bool {
+        false
     }
 
     /// Every input has ended (bounded job): flush and release resources.

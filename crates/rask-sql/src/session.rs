@@ -226,6 +226,26 @@ impl Session {
                 rask_types::options::parse_duration(v).map(|_| ()).map_err(|e| SqlError::validation(pos, format!("'{k}': {e}")))
             }
             "table.exec.mini-batch.size" => int(1),
+            "execution.checkpointing.num-retained" | "state.checkpoints.num-retained" => int(1),
+            "execution.checkpointing.mode" if !["EXACTLY_ONCE", "AT_LEAST_ONCE"].contains(&v.to_ascii_uppercase().as_str()) => {
+                Err(SqlError::validation(pos, format!("'{k}' must be EXACTLY_ONCE or AT_LEAST_ONCE, got '{v}'")))
+            }
+            "execution.checkpointing.dir" | "state.checkpoints.dir" | "execution.checkpointing.savepoint-dir" | "state.savepoints.dir"
+                if v.trim().is_empty() =>
+            {
+                Err(SqlError::validation(pos, format!("'{k}' must not be empty")))
+            }
+            "restart-strategy.type" if !["none", "off", "disable", "fixed-delay", "fixeddelay", "exponential-delay", "exponentialdelay", "failure-rate", "failurerate"].contains(&v.to_ascii_lowercase().as_str()) => {
+                Err(SqlError::validation(pos, format!("'{k}' must be none, fixed-delay, exponential-delay or failure-rate, got '{v}'")))
+            }
+            "restart-strategy.fixed-delay.attempts" | "restart-strategy.exponential-delay.attempts-before-reset-backoff" => int(0),
+            "restart-strategy.fixed-delay.delay" | "restart-strategy.exponential-delay.initial-backoff" | "restart-strategy.exponential-delay.max-backoff" => {
+                rask_types::options::parse_duration(v).map(|_| ()).map_err(|e| SqlError::validation(pos, format!("'{k}': {e}")))
+            }
+            "restart-strategy.exponential-delay.backoff-multiplier" => match v.trim().parse::<f64>() {
+                Ok(x) if x >= 1.0 => Ok(()),
+                _ => Err(SqlError::validation(pos, format!("'{k}' must be a number >= 1.0, got '{v}'"))),
+            },
             "table.exec.mini-batch.enabled" | "table.optimizer.reuse-source-enabled" if !v.eq_ignore_ascii_case("true") && !v.eq_ignore_ascii_case("false") => {
                 Err(SqlError::validation(pos, format!("'{k}' must be true or false, got '{v}'")))
             }

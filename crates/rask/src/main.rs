@@ -52,6 +52,16 @@ pub struct ExecArgs {
     /// `rask bench`).
     #[arg(long, hide = true)]
     pub usage_out: Option<PathBuf>,
+    /// Start from this savepoint or retained checkpoint (a `chk-N` directory or its
+    /// `_metadata`), as Flink's `-s`; the parallelism may differ from the one it was taken at.
+    #[arg(short = 's', long)]
+    pub from_savepoint: Option<String>,
+    /// Drop the state of operators the job no longer has instead of refusing to start.
+    #[arg(long)]
+    pub allow_non_restored_state: bool,
+    /// Run the job in this process as the worker of a supervising `rask run` (set by it).
+    #[arg(long, hide = true)]
+    pub worker: bool,
 }
 
 #[derive(Subcommand)]

@@ -10,7 +10,8 @@ use anyhow::{anyhow, bail, Context, Result};
 use rask_connectors::builtin_registry;
 use rask_runtime::connector::Stdout;
 use rask_runtime::metrics::JobMetrics;
-use rask_runtime::{run_job, Cluster, JobOptions};
+use rask_runtime::job::checkpoint_dir;
+use rask_runtime::{run_job, Checkpointing, Cluster, JobOptions};
 use rask_sql::parser::{parse_script, FlinkStatement};
 use rask_sql::plan::{Input, PlanNode};
 use rask_sql::{Outcome, Session, SqlError, StreamPlan};
@@ -120,7 +121,7 @@ fn parallelism_of(plan: &StreamPlan, exec: &ExecArgs) -> usize {
 pub static LAST_LATENCY: Mutex<Option<(f64, f64)>> = Mutex::new(None);
 
 /// Run one job in this process (or as one process of a cluster).
-fn run_plan(plan: StreamPlan, exec: &ExecArgs) -> Result<()> {
+fn run_plan(plan: StreamPlan, exec: &ExecArgs, at_start: bool) -> Result<()> {
     let cluster = match exec.process_index {
         Some(i) => Cluster::Processes { threads: exec.workers.max(1), process: i, addresses: exec.hosts.clone() },
         None => Cluster::Local { threads: parallelism_of(&plan, exec) },
@@ -129,9 +130,11 @@ fn run_plan(plan: StreamPlan, exec: &ExecArgs) -> Result<()> {
         Some(i) => format!("[process {i}]"),
         None => "[rask]".to_string(),
     };
+    let checkpointing = Checkpointing::open(&plan, exec.from_savepoint.as_deref(), exec.allow_non_restored_state, at_start)
+        .map_err(|e| anyhow!("{label} {e}"))?;
     let plan = Arc::new(plan);
     let metrics = Arc::new(JobMetrics::new(&plan, cluster.threads()));
-    let opts = JobOptions { cluster, batch_size: exec.batch_size.max(1), print: Arc::new(Stdout), cancel: cancel_flag() };
+    let opts = JobOptions { cluster, batch_size: exec.batch_size.max(1), print: Arc::new(Stdout), cancel: cancel_flag(), checkpointing };
     let progress = Progress::start(metrics.clone(), &exec.progress, label.clone());
     let r = run_job(plan, builtin_registry(), opts, metrics);
     progress.finish();
@@ -149,26 +152,82 @@ fn run_plan(plan: StreamPlan, exec: &ExecArgs) -> Result<()> {
     }
 }
 
+/// The wall-clock slot of `interval` now: checkpoint ids taken from now on are at least this.
+fn checkpoint_slot_now(plan: &StreamPlan) -> u64 {
+    let interval = plan.config.duration("execution.checkpointing.interval").ok().flatten().map_or(1, |d| d.as_millis().max(10) as u64);
+    let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+    ms / interval
+}
+
 pub fn run_file(path: &Path, exec: &ExecArgs) -> Result<()> {
     let sql = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let file = path.display().to_string();
-    if let (Some(n), None) = (exec.processes, exec.process_index) {
-        // Validate once here, so that SQL errors are reported once, not by every process.
-        let mut session = Session::new(Arc::new(builtin_registry()));
-        if execute_script(&mut session, &sql, &file, false)?.is_none() {
-            bail!("{file}: the script has no INSERT or SELECT statement to run");
-        }
-        return crate::cluster::run_local_cluster(path, n, exec);
+    let worker = exec.worker || exec.process_index.is_some();
+    if worker {
+        crate::cluster::bind_to_supervisor();
     }
     let mut session = Session::new(Arc::new(builtin_registry()));
     if let Some(p) = exec.parallelism {
         session.set_option("parallelism.default", &p.to_string());
     }
-    let verbose = exec.process_index.is_none() && exec.progress != "none";
-    match execute_script(&mut session, &sql, &file, verbose)? {
-        Some(plan) => run_plan(plan, exec),
-        None => Ok(()),
+    let verbose = !worker && exec.progress != "none";
+    let Some(plan) = execute_script(&mut session, &sql, &file, verbose)? else {
+        if exec.processes.is_some() {
+            bail!("{file}: the script has no INSERT or SELECT statement to run");
+        }
+        return Ok(());
+    };
+    if worker {
+        return run_plan(plan, exec, false);
     }
+    let dir = checkpoint_dir(&plan);
+    if dir.is_none() && exec.processes.is_none() {
+        return run_plan(plan, exec, true);
+    }
+    // Supervised: worker process(es), restarted from the latest checkpoint on failure.
+    let restart = crate::cluster::RestartStrategy::from_plan(&plan, dir.is_some())?;
+    let start_slot = checkpoint_slot_now(&plan);
+    let mut attempt = 0;
+    let mut first_choice: Option<String> = None;
+    let plan_ref = &plan;
+    let restore_from = move || -> Result<Option<String>> {
+        attempt += 1;
+        let Some(dir) = checkpoint_dir(plan_ref) else { return Ok(exec.from_savepoint.clone()) };
+        let ck = Checkpointing::open(plan_ref, None, exec.allow_non_restored_state, true).map_err(|e| anyhow!("[rask] {e}"))?;
+        let latest = ck.and_then(|c| c.restore);
+        let chosen = match latest {
+            // The first attempt resumes whatever the directory holds (unless told otherwise);
+            // later ones only what this run checkpointed.
+            Some(m) if (attempt == 1 && exec.from_savepoint.is_none()) || m.checkpoint >= start_slot => {
+                let at = chrono::DateTime::from_timestamp_millis(m.created_ms).map(|t| t.format("%Y-%m-%d %H:%M:%S%.3f UTC").to_string()).unwrap_or_default();
+                if m.finished {
+                    eprintln!("[rask] the job already finished (final checkpoint in {dir}, {at}); finishing its commits");
+                } else {
+                    eprintln!("[rask] resuming from checkpoint chk-{} in {dir} (taken {at})", m.checkpoint);
+                }
+                Some(format!("{}/chk-{}", dir.trim_end_matches('/'), m.checkpoint))
+            }
+            _ => {
+                let f = if attempt == 1 { exec.from_savepoint.clone() } else { first_choice.clone() };
+                if let Some(f) = &f {
+                    eprintln!("[rask] starting from savepoint {f}");
+                }
+                f
+            }
+        };
+        if attempt == 1 {
+            first_choice = chosen.clone();
+        }
+        Ok(chosen)
+    };
+    crate::cluster::supervise(crate::cluster::Supervised {
+        script: path,
+        exec,
+        processes: exec.processes.unwrap_or(1),
+        parallelism: parallelism_of(&plan, exec),
+        restart,
+        restore_from: Box::new(restore_from),
+    })
 }
 
 pub fn explain_file(path: &Path, parallelism: Option<usize>) -> Result<()> {
@@ -227,7 +286,7 @@ pub fn shell(exec: &ExecArgs) -> Result<()> {
         let sql = std::mem::take(&mut buf);
         match execute_script(&mut session, &sql, "<input>", true) {
             Ok(Some(plan)) => {
-                if let Err(e) = run_plan(plan, exec) {
+                if let Err(e) = run_plan(plan, exec, true) {
                     eprintln!("{e:#}");
                 }
             }

@@ -31,7 +31,7 @@ fn run(plan: StreamPlan, threads: usize, cancel: Arc<AtomicBool>) -> (Result<ras
     let plan = Arc::new(plan);
     let metrics = Arc::new(JobMetrics::new(&plan, threads));
     let cap = Arc::new(MemoryPrint::default());
-    let opts = JobOptions { cluster: Cluster::Local { threads }, batch_size: 64, print: cap.clone(), cancel };
+    let opts = JobOptions { cluster: Cluster::Local { threads }, batch_size: 64, print: cap.clone(), cancel, checkpointing: None };
     let r = run_job(plan, builtin_registry(), opts, metrics.clone());
     let lines = cap.lines();
     (r, metrics, lines)
@@ -350,8 +350,8 @@ mod panicky {
         fn write(&mut self, _b: &StreamBatch) -> Result<()> {
             panic!("sink bug");
         }
-        fn flush(&mut self) -> Result<()> {
-            Ok(())
+        fn prepare_commit(&mut self) -> Result<Vec<Vec<u8>>> {
+            Ok(Vec::new())
         }
     }
     impl Connector for Panicky {
@@ -404,6 +404,7 @@ fn panics_in_connectors_fail_the_job_instead_of_hanging_or_truncating() {
             batch_size: 16,
             print: Arc::new(MemoryPrint::default()),
             cancel: Arc::new(AtomicBool::new(false)),
+            checkpointing: None,
         };
         let e = run_job(plan, registry.clone(), opts, metrics).unwrap_err();
         assert_eq!(e.fault(), rask_types::Fault::Internal);

@@ -111,6 +111,7 @@ fn run_query(session: &mut Session, sql: &str, parallelism: usize) -> Result<Vec
             batch_size: 3, // small batches exercise batch boundaries
             print: capture.clone(),
             cancel: Arc::new(AtomicBool::new(false)),
+            checkpointing: None,
         };
         run_job(plan, builtin_registry(), opts, metrics).map_err(|e| e.to_string())?;
     }

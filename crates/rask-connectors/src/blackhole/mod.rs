@@ -15,8 +15,8 @@ impl SinkWriter for Discard {
     fn write(&mut self, _batch: &StreamBatch) -> Result<()> {
         Ok(())
     }
-    fn flush(&mut self) -> Result<()> {
-        Ok(())
+    fn prepare_commit(&mut self) -> Result<Vec<Vec<u8>>> {
+        Ok(Vec::new())
     }
 }
 

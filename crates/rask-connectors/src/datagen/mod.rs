@@ -28,7 +28,7 @@ impl Connector for Datagen {
     }
     fn create_source(&self, table: &TableDef, ctx: &SourceContext) -> Result<Box<dyn SourceReader>> {
         let plan = options::DatagenPlan::from_options(&table.options, &ctx.schema).map_err(RuntimeError::User)?;
-        Ok(Box::new(source::DatagenReader::new(plan, ctx)))
+        Ok(Box::new(source::DatagenReader::new(plan, ctx)?))
     }
     fn create_sink(&self, _table: &TableDef, _ctx: &SinkContext) -> Result<Box<dyn SinkWriter>> {
         Err(RuntimeError::User("the datagen connector can only be used as a source".into()))

@@ -1,5 +1,11 @@
 //! The datagen reader: one subtask's share of the rows, generated column by column into Arrow
 //! arrays, paced to `rows-per-second / parallelism`.
+//!
+//! A subtask's share is a *split*: sequence values `start + offset + k * stride` for
+//! `k = next, next + 1, …` and a row budget (`number-of-rows`). Its position in checkpoints is
+//! its list of splits; after a restore at another parallelism a subtask may own several (read
+//! one after the other) or none, so sequences continue exactly where they stopped. Random
+//! columns are not replayed: they are random again after a restore, as in Flink.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,16 +20,23 @@ use rask_types::StreamBatch;
 
 use super::options::{ColumnGen, DatagenPlan, FieldGen};
 
+/// A share of the rows (see the module doc).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct Split {
+    offset: i64,
+    stride: i64,
+    /// Next index into the strided sequence.
+    next: i64,
+    /// Rows left (`None` = unbounded).
+    remaining: Option<u64>,
+}
+
 pub struct DatagenReader {
     plan: DatagenPlan,
     schema: SchemaRef,
     rng: SmallRng,
-    /// Rows left for this subtask (`None` = unbounded).
-    remaining: Option<u64>,
-    /// Next index into each sequence column's strided range.
-    seq_next: Vec<i64>,
-    subtask: i64,
-    parallelism: i64,
+    /// This subtask's splits; the first one with rows left is read.
+    splits: Vec<Split>,
     batch_size: usize,
     rate: f64,
     started: Instant,
@@ -33,54 +46,71 @@ pub struct DatagenReader {
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
 impl DatagenReader {
-    pub fn new(plan: DatagenPlan, ctx: &SourceContext) -> Self {
+    pub fn new(plan: DatagenPlan, ctx: &SourceContext) -> Result<Self> {
         let p = ctx.parallelism as u64;
         let s = ctx.subtask as u64;
-        let remaining = plan.number_of_rows.map(|n| n / p + u64::from(s < n % p));
+        let splits = match &ctx.restore {
+            None => vec![Split {
+                offset: s as i64,
+                stride: p as i64,
+                next: 0,
+                remaining: plan.number_of_rows.map(|n| n / p + u64::from(s < n % p)),
+            }],
+            Some(positions) => {
+                let mut all = Vec::new();
+                for pos in positions {
+                    let v: Vec<Split> = serde_json::from_slice(pos)
+                        .map_err(|e| RuntimeError::User(format!("datagen: unreadable position in the checkpoint: {e}")))?;
+                    all.extend(v);
+                }
+                all
+            }
+        };
         let rate = (plan.rows_per_second as f64 / p as f64).max(1e-3);
         let seed = 0x5eed_u64 ^ ((ctx.subtask as u64) << 32) ^ std::process::id() as u64 ^ Instant::now().elapsed().as_nanos() as u64;
-        DatagenReader {
-            seq_next: vec![0; plan.columns.len()],
+        Ok(DatagenReader {
             plan,
             schema: ctx.schema.clone(),
             rng: SmallRng::seed_from_u64(seed ^ rand::random::<u64>()),
-            remaining,
-            subtask: ctx.subtask as i64,
-            parallelism: ctx.parallelism as i64,
+            splits,
             batch_size: ctx.batch_size.max(1),
             rate,
             started: Instant::now(),
             emitted: 0,
-        }
+        })
     }
 
-    /// Rows left in the shortest sequence of this subtask.
-    fn sequence_left(&self) -> Option<u64> {
-        self.plan
+    /// Rows left in the split (the shortest sequence and the row budget).
+    fn left(&self, sp: &Split) -> Option<u64> {
+        let seq = self
+            .plan
             .columns
             .iter()
-            .zip(&self.seq_next)
-            .filter_map(|(c, k)| match c.generator {
+            .filter_map(|c| match c.generator {
                 FieldGen::Sequence { start, end } => {
-                    let first = start + self.subtask;
+                    let first = start + sp.offset;
                     if first > end {
                         return Some(0);
                     }
-                    let total = (end - first) / self.parallelism + 1;
-                    Some((total - k).max(0) as u64)
+                    let total = (end - first) / sp.stride + 1;
+                    Some((total - sp.next).max(0) as u64)
                 }
                 _ => None,
             })
-            .min()
+            .min();
+        match (seq, sp.remaining) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     fn gen_column(&mut self, ci: usize, n: usize) -> Result<ArrayRef> {
         let c = self.plan.columns[ci].clone();
         let arr = match &c.generator {
             FieldGen::Sequence { start, .. } => {
-                let k0 = self.seq_next[ci];
-                self.seq_next[ci] += n as i64;
-                let vals = (0..n as i64).map(|i| start + self.subtask + (k0 + i) * self.parallelism);
+                let sp = &self.splits[0];
+                let (k0, offset, stride) = (sp.next, sp.offset, sp.stride);
+                let vals = (0..n as i64).map(|i| start + offset + (k0 + i) * stride);
                 sequence_array(&c.data_type, vals)?
             }
             &FieldGen::Random { min, max, length, var_len, max_past_ms } => {
@@ -208,15 +238,18 @@ fn random_array(
 
 impl SourceReader for DatagenReader {
     fn next(&mut self) -> Result<SourceEvent> {
+        // Drop exhausted splits; the first one left is read.
+        while let Some(sp) = self.splits.first() {
+            if self.left(sp) == Some(0) {
+                self.splits.remove(0);
+            } else {
+                break;
+            }
+        }
+        let Some(sp) = self.splits.first() else { return Ok(SourceEvent::End) };
         let mut n = self.batch_size as u64;
-        if let Some(r) = self.remaining {
-            n = n.min(r);
-        }
-        if let Some(s) = self.sequence_left() {
-            n = n.min(s);
-        }
-        if n == 0 {
-            return Ok(SourceEvent::End);
+        if let Some(l) = self.left(sp) {
+            n = n.min(l);
         }
         // Pace to the configured rate: small batches at low rates, sleep until they are due.
         let per_100ms = (self.rate / 10.0).ceil().max(1.0) as u64;
@@ -228,10 +261,16 @@ impl SourceReader for DatagenReader {
         }
         let cols = (0..self.plan.columns.len()).map(|i| self.gen_column(i, n as usize)).collect::<Result<Vec<_>>>()?;
         let rb = RecordBatch::try_new(self.schema.clone(), cols).map_err(|e| RuntimeError::Internal(format!("datagen: {e}")))?;
-        if let Some(r) = self.remaining.as_mut() {
+        let sp = &mut self.splits[0];
+        sp.next += n as i64;
+        if let Some(r) = sp.remaining.as_mut() {
             *r -= n;
         }
         self.emitted += n;
         Ok(SourceEvent::Batch(StreamBatch::inserts(rb)))
+    }
+
+    fn position(&mut self) -> Result<Option<Vec<u8>>> {
+        serde_json::to_vec(&self.splits).map(Some).map_err(|e| RuntimeError::Internal(format!("datagen position: {e}")))
     }
 }

@@ -1,6 +1,11 @@
 //! Reading files line by line into batches through the format's decoder. A record that does
 //! not parse fails the job with the file and line, unless the format's ignore-parse-errors
 //! option is set, in which case it is skipped and counted.
+//!
+//! Position in checkpoints: the files this subtask still has to read, each with the byte
+//! offset and line number reached (a batch always ends at a line boundary), and every path
+//! already listed (so that a monitored directory does not read a file twice). Files are the
+//! splits: after a restore at another parallelism, subtasks continue the files they are given.
 
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -24,10 +29,11 @@ pub struct FileReader {
     parallelism: usize,
     decoder: Box<dyn RecordDecoder>,
     batch_size: usize,
-    /// Files assigned to this subtask and not yet read.
-    queue: Vec<PathBuf>,
+    /// Files assigned to this subtask and not yet read: (path, byte offset, line), last first.
+    queue: Vec<(PathBuf, u64, u64)>,
     seen: BTreeSet<PathBuf>,
-    current: Option<(PathBuf, BufReader<File>, u64)>,
+    /// The file being read: (path, reader, line, byte offset).
+    current: Option<(PathBuf, BufReader<File>, u64, u64)>,
     metrics: Arc<SourceMetrics>,
     next_scan: Option<Instant>,
     line: Vec<u8>,
@@ -73,7 +79,19 @@ impl FileReader {
             next_scan: None,
             line: Vec::new(),
         };
-        r.scan()?;
+        match &ctx.restore {
+            None => r.scan()?,
+            Some(positions) => {
+                for p in positions {
+                    let pos: Position = serde_json::from_slice(p)
+                        .map_err(|e| RuntimeError::User(format!("filesystem source: unreadable position in the checkpoint: {e}")))?;
+                    r.queue.extend(pos.files.into_iter().map(|f| (f.path, f.offset, f.line)));
+                    r.seen.extend(pos.seen);
+                }
+                r.queue.sort();
+                r.queue.reverse();
+            }
+        }
         Ok(r)
     }
 
@@ -102,10 +120,10 @@ impl FileReader {
                 (self.seen.len() + i) % self.parallelism
             };
             if owner == self.subtask {
-                self.queue.push(f.clone());
+                self.queue.push((f.clone(), 0, 0));
             }
         }
-        self.seen.extend(self.queue.iter().cloned());
+        self.seen.extend(self.queue.iter().map(|(p, _, _)| p.clone()));
         let mut all = Vec::new();
         let _ = list_files(&self.opts.path, &mut all);
         if let Some(re) = &self.opts.path_regex {
@@ -131,9 +149,14 @@ impl SourceReader for FileReader {
         loop {
             if self.current.is_none() {
                 match self.queue.pop() {
-                    Some(p) => {
-                        let f = File::open(&p).map_err(|e| RuntimeError::External(format!("cannot open '{}': {e}", p.display())))?;
-                        self.current = Some((p, BufReader::with_capacity(1 << 20, f), 0));
+                    Some((p, offset, line)) => {
+                        let mut f = File::open(&p).map_err(|e| RuntimeError::External(format!("cannot open '{}': {e}", p.display())))?;
+                        if offset > 0 {
+                            use std::io::Seek;
+                            f.seek(std::io::SeekFrom::Start(offset))
+                                .map_err(|e| RuntimeError::External(format!("cannot seek to byte {offset} of '{}': {e}", p.display())))?;
+                        }
+                        self.current = Some((p, BufReader::with_capacity(1 << 20, f), line, offset));
                     }
                     None => {
                         if let Some(b) = self.flush_batch()? {
@@ -158,7 +181,7 @@ impl SourceReader for FileReader {
                     }
                 }
             }
-            let Some((path, reader, line_no)) = self.current.as_mut() else { continue };
+            let Some((path, reader, line_no, offset)) = self.current.as_mut() else { continue };
             self.line.clear();
             let n = reader
                 .read_until(b'\n', &mut self.line)
@@ -168,6 +191,7 @@ impl SourceReader for FileReader {
                 continue;
             }
             *line_no += 1;
+            *offset += n as u64;
             let mut rec: &[u8] = &self.line;
             while let Some((b'\n' | b'\r', rest)) = rec.split_last() {
                 rec = rest;
@@ -195,4 +219,29 @@ impl SourceReader for FileReader {
                 }
         }
     }
+
+    fn position(&mut self) -> Result<Option<Vec<u8>>> {
+        let mut files: Vec<FilePos> = Vec::with_capacity(self.queue.len() + 1);
+        if let Some((p, _, line, offset)) = &self.current {
+            files.push(FilePos { path: p.clone(), offset: *offset, line: *line });
+        }
+        files.extend(self.queue.iter().rev().map(|(p, o, l)| FilePos { path: p.clone(), offset: *o, line: *l }));
+        // Only a monitored directory lists again, so only it needs the paths already listed.
+        let seen = if self.opts.monitor_interval.is_some() { self.seen.iter().cloned().collect() } else { Vec::new() };
+        let pos = Position { files, seen };
+        serde_json::to_vec(&pos).map(Some).map_err(|e| RuntimeError::Internal(format!("filesystem source position: {e}")))
+    }
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct FilePos {
+    path: PathBuf,
+    offset: u64,
+    line: u64,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Position {
+    files: Vec<FilePos>,
+    seen: Vec<PathBuf>,
 }

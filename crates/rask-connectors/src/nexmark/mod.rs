@@ -36,7 +36,7 @@ impl Connector for Nexmark {
     fn create_source(&self, table: &TableDef, ctx: &SourceContext) -> Result<Box<dyn SourceReader>> {
         let cfg = NexmarkConfig::from_options(&table.options).map_err(RuntimeError::User)?;
         model::check_schema(&ctx.schema).map_err(RuntimeError::User)?;
-        Ok(Box::new(source::NexmarkReader::new(cfg, ctx)))
+        Ok(Box::new(source::NexmarkReader::new(cfg, ctx)?))
     }
     fn create_sink(&self, _table: &TableDef, _ctx: &SinkContext) -> Result<Box<dyn SinkWriter>> {
         Err(RuntimeError::User("the nexmark connector can only be used as a source".into()))

@@ -52,8 +52,8 @@ impl SinkWriter for PrintWriter {
         }
         Ok(())
     }
-    fn flush(&mut self) -> Result<()> {
-        Ok(())
+    fn prepare_commit(&mut self) -> Result<Vec<Vec<u8>>> {
+        Ok(Vec::new())
     }
 }
 

@@ -16,7 +16,12 @@ use rask_types::{StreamBatch, WATERMARK_MIN};
 use super::buffer::{require_append_only, BatchStore, RowRef};
 use super::window_agg::internal;
 use super::window_tvf::to_millis;
-use crate::error::Result;
+use std::sync::Arc;
+
+use arrow::array::{AsArray, BooleanArray};
+use rask_state::{OperatorSnapshot, StateEntry};
+
+use crate::error::{Result, RuntimeError};
 use crate::operator::{Emitter, Operator};
 
 struct Entry {
@@ -103,6 +108,35 @@ impl IntervalJoin {
     }
 }
 
+impl IntervalJoin {
+    /// Buffer restored rows of `side` (input columns plus a trailing `matched` flag) without
+    /// joining them: they were joined before the checkpoint.
+    fn buffer_restored(&mut self, side: usize, data: &RecordBatch) -> Result<()> {
+        let width = self.inputs[side].fields().len();
+        let matched = data.column(width).as_boolean().clone();
+        let data = RecordBatch::try_new(self.inputs[side].clone(), data.columns()[..width].to_vec())
+            .map_err(|e| RuntimeError::User(format!("interval join state does not fit the query: {e}")))?;
+        let (keys, time_col) = if side == 0 { (&self.plan.left_keys, self.plan.left_time) } else { (&self.plan.right_keys, self.plan.right_time) };
+        let key_cols: Vec<ArrayRef> = keys.iter().map(|k| data.column(*k).clone()).collect();
+        let rows = self.converters[side].convert_columns(&key_cols).map_err(internal)?;
+        let times = to_millis(data.column(time_col))?;
+        let bid = self.sides[side].batches.insert(data.clone(), 1);
+        for (i, t) in times.iter().enumerate() {
+            let Some(t) = *t else { continue };
+            let seq = self.seq;
+            self.seq += 1;
+            let key: Box<[u8]> = if keys.is_empty() { Box::from(&[][..]) } else { rows.row(i).as_ref().into() };
+            let expires = self.expires(side, t);
+            let s = &mut self.sides[side];
+            s.by_key.entry(key.clone()).or_default().push(Entry { seq, at: (bid, i as u32), ts: t, matched: matched.value(i) });
+            s.expiry.insert((expires, seq), key);
+            s.batches.retain(bid);
+        }
+        self.sides[side].batches.release(bid);
+        Ok(())
+    }
+}
+
 impl Operator for IntervalJoin {
     fn on_batch(&mut self, input: usize, batch: StreamBatch, out: &mut Emitter) -> Result<()> {
         require_append_only(&batch, "interval join")?;
@@ -185,6 +219,42 @@ impl Operator for IntervalJoin {
             }
         }
         out.watermark(watermark);
+        Ok(())
+    }
+
+    /// Each side's buffered rows with their `matched` flags (keyed by the join keys), and the
+    /// watermark.
+    fn snapshot(&mut self, _checkpoint: u64) -> Result<Option<OperatorSnapshot>> {
+        let mut entries = Vec::new();
+        for side in 0..2 {
+            let mut all: Vec<&Entry> = self.sides[side].by_key.values().flatten().collect();
+            all.sort_by_key(|e| e.seq);
+            let refs: Vec<RowRef> = all.iter().map(|e| e.at).collect();
+            let matched: BooleanArray = all.iter().map(|e| Some(e.matched)).collect();
+            let mut fields: Vec<arrow::datatypes::FieldRef> = self.inputs[side].fields().iter().cloned().collect();
+            fields.push(Arc::new(arrow::datatypes::Field::new("__matched", arrow::datatypes::DataType::Boolean, false)));
+            let schema = Arc::new(arrow::datatypes::Schema::new(fields));
+            let mut cols = self.gather(side, &refs)?;
+            cols.push(Arc::new(matched));
+            let batch = RecordBatch::try_new(schema.clone(), cols).map_err(internal)?;
+            let keys = if side == 0 { self.plan.left_keys.clone() } else { self.plan.right_keys.clone() };
+            entries.push(StateEntry { name: if side == 0 { "left".into() } else { "right".into() }, schema, key_columns: Some(keys), batches: vec![batch] });
+        }
+        Ok(Some(OperatorSnapshot { meta: self.watermark.to_le_bytes().to_vec(), entries }))
+    }
+
+    fn restore(&mut self, parts: Vec<OperatorSnapshot>) -> Result<()> {
+        for p in parts {
+            if let Ok(b) = <[u8; 8]>::try_from(p.meta.as_slice()) {
+                self.watermark = self.watermark.max(i64::from_le_bytes(b));
+            }
+            for e in &p.entries {
+                let side = if e.name == "left" { 0 } else { 1 };
+                for b in &e.batches {
+                    self.buffer_restored(side, b)?;
+                }
+            }
+        }
         Ok(())
     }
 }

@@ -5,7 +5,9 @@
 use arrow::array::UInt32Array;
 use rask_types::StreamBatch;
 
-use crate::error::Result;
+use rask_state::OperatorSnapshot;
+
+use crate::error::{Result, RuntimeError};
 use crate::operator::{Emitter, Operator};
 
 pub struct Limit {
@@ -42,13 +44,14 @@ impl Operator for Limit {
     }
 
     /// The state to keep across a restore is the number of rows seen.
-    fn snapshot(&mut self, _checkpoint: u64) -> Result<Option<Vec<u8>>> {
-        Ok(Some((self.seen as u64).to_le_bytes().to_vec()))
+    fn snapshot(&mut self, _checkpoint: u64) -> Result<Option<OperatorSnapshot>> {
+        Ok(Some(OperatorSnapshot { meta: (self.seen as u64).to_le_bytes().to_vec(), entries: Vec::new() }))
     }
 
-    fn restore(&mut self, state: &[u8]) -> Result<()> {
-        if let Ok(b) = <[u8; 8]>::try_from(state) {
-            self.seen = u64::from_le_bytes(b) as usize;
+    fn restore(&mut self, parts: Vec<OperatorSnapshot>) -> Result<()> {
+        for p in parts {
+            let b = <[u8; 8]>::try_from(p.meta.as_slice()).map_err(|_| RuntimeError::User("corrupt LIMIT state in the checkpoint".into()))?;
+            self.seen += u64::from_le_bytes(b) as usize;
         }
         Ok(())
     }

@@ -1,9 +1,13 @@
 //! Sink operator: enforces NOT NULL sink columns (Flink's `table.exec.sink.not-null-enforcer`
-//! = ERROR) and hands batches to the connector's writer, flushing it at checkpoints and at the
-//! end of input.
+//! = ERROR) and hands batches to the connector's writer. At a checkpoint barrier it asks the
+//! writer to pre-commit and keeps the committables, per checkpoint, in its state; when the
+//! checkpoint completes it commits them (two-phase commit, as Flink's sink committer). A
+//! restored sink commits what its checkpoint had pre-committed (that checkpoint is complete,
+//! the commit may not have happened before the failure; commits are idempotent).
 
 use arrow::array::Array;
 use arrow::datatypes::SchemaRef;
+use rask_state::{OperatorSnapshot, FINAL_CHECKPOINT};
 use rask_types::StreamBatch;
 
 use crate::connector::SinkWriter;
@@ -14,6 +18,8 @@ pub struct Sink {
     table: String,
     not_null: Vec<(usize, String)>,
     writer: Box<dyn SinkWriter>,
+    /// Pre-committed, not yet committed: (checkpoint, committable).
+    pending: Vec<(u64, Vec<u8>)>,
 }
 
 impl Sink {
@@ -25,8 +31,41 @@ impl Sink {
             .filter(|(_, f)| !f.is_nullable())
             .map(|(i, f)| (i, f.name().clone()))
             .collect();
-        Sink { table, not_null, writer }
+        Sink { table, not_null, writer, pending: Vec::new() }
     }
+
+    fn prepare(&mut self, checkpoint: u64) -> Result<()> {
+        let c = self.writer.prepare_commit().map_err(|e| e.context(format!("sink '{}'", self.table)))?;
+        self.pending.extend(c.into_iter().map(|x| (checkpoint, x)));
+        Ok(())
+    }
+}
+
+/// Committables as bytes: per item u64 checkpoint · u64 length · bytes.
+fn encode_pending(p: &[(u64, Vec<u8>)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (c, b) in p {
+        out.extend_from_slice(&c.to_le_bytes());
+        out.extend_from_slice(&(b.len() as u64).to_le_bytes());
+        out.extend_from_slice(b);
+    }
+    out
+}
+
+fn decode_pending(mut b: &[u8]) -> Result<Vec<(u64, Vec<u8>)>> {
+    let bad = || RuntimeError::User("corrupt sink state in the checkpoint".into());
+    let mut out = Vec::new();
+    while !b.is_empty() {
+        if b.len() < 16 {
+            return Err(bad());
+        }
+        let c = u64::from_le_bytes(b[0..8].try_into().map_err(|_| bad())?);
+        let n = u64::from_le_bytes(b[8..16].try_into().map_err(|_| bad())?) as usize;
+        let item = b.get(16..16 + n).ok_or_else(bad)?.to_vec();
+        out.push((c, item));
+        b = &b[16 + n..];
+    }
+    Ok(out)
 }
 
 impl Operator for Sink {
@@ -47,11 +86,42 @@ impl Operator for Sink {
         Ok(())
     }
 
-    fn on_checkpoint(&mut self, _checkpoint: u64, _out: &mut Emitter) -> Result<()> {
-        self.writer.flush()
+    fn on_checkpoint(&mut self, checkpoint: u64, _out: &mut Emitter) -> Result<()> {
+        self.prepare(checkpoint)
+    }
+
+    fn snapshot(&mut self, _checkpoint: u64) -> Result<Option<OperatorSnapshot>> {
+        if self.pending.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(OperatorSnapshot { meta: encode_pending(&self.pending), entries: Vec::new() }))
+    }
+
+    fn restore(&mut self, parts: Vec<OperatorSnapshot>) -> Result<()> {
+        let mut restored = Vec::new();
+        for p in parts {
+            restored.extend(decode_pending(&p.meta)?.into_iter().map(|(_, b)| b));
+        }
+        if !restored.is_empty() {
+            self.writer.commit(&restored).map_err(|e| e.context(format!("sink '{}': committing restored data", self.table)))?;
+        }
+        Ok(())
+    }
+
+    fn on_checkpoint_complete(&mut self, checkpoint: u64) -> Result<()> {
+        let n = self.pending.iter().take_while(|(c, _)| *c <= checkpoint).count();
+        if n == 0 {
+            return Ok(());
+        }
+        let done: Vec<Vec<u8>> = self.pending.drain(..n).map(|(_, b)| b).collect();
+        self.writer.commit(&done).map_err(|e| e.context(format!("sink '{}'", self.table)))
+    }
+
+    fn commits_on_completion(&self) -> bool {
+        self.writer.exactly_once()
     }
 
     fn on_close(&mut self, _out: &mut Emitter) -> Result<()> {
-        self.writer.flush()
+        self.prepare(FINAL_CHECKPOINT)
     }
 }

@@ -23,6 +23,8 @@ use rask_sql::window_agg::{GroupOutput, WindowAggregate as Plan, WindowColumn};
 use rask_types::{StreamBatch, WATERMARK_MIN};
 
 use super::buffer::require_append_only;
+use rask_state::{OperatorSnapshot, StateEntry};
+
 use crate::error::{Result, RuntimeError};
 use crate::operator::{Emitter, Operator};
 
@@ -118,6 +120,8 @@ pub struct WindowAggregate {
     scratch: Vec<u32>,
     /// Two-phase global side: each aggregate's partial-state columns in the input.
     state_cols: Vec<std::ops::Range<usize>>,
+    /// The grouping keys' types.
+    key_types: Vec<DataType>,
 }
 
 /// An aggregate's argument columns for `batch`.
@@ -150,6 +154,7 @@ impl WindowAggregate {
             at += n;
         }
         Ok(WindowAggregate {
+            key_types: (0..plan.keys).map(|i| input.field(i).data_type().clone()).collect(),
             state_cols,
             plan,
             schema,
@@ -168,8 +173,9 @@ impl WindowAggregate {
         self.plan.aggs.iter().map(new_accumulator).collect()
     }
 
-    /// Update the slice ending at `end` with the rows `rows` of `batch` (all rows if `None`).
-    fn update(&mut self, end: i64, batch: &RecordBatch, rows: Option<&[u32]>, groups: &[usize]) -> Result<()> {
+    /// Update the slice ending at `end` with the rows `rows` of `batch` (all rows if `None`);
+    /// `merge`: the rows hold partial states (two-phase global side, or restored state).
+    fn update(&mut self, end: i64, batch: &RecordBatch, rows: Option<&[u32]>, groups: &[usize], merge: bool) -> Result<()> {
         let taken;
         let batch = match rows {
             None => batch,
@@ -187,7 +193,7 @@ impl WindowAggregate {
         let Some(slice) = self.slices.get_mut(&end) else { return Err(internal("slice vanished")) };
         let total = slice.key_ids.len();
         let Some(live) = slice.live.as_mut() else { return Err(internal("slice without accumulators")) };
-        if self.plan.merge {
+        if merge {
             for (i, cols) in self.state_cols.iter().enumerate() {
                 live[i].merge_batch(&batch.columns()[cols.clone()], groups, total).map_err(internal)?;
             }
@@ -337,20 +343,16 @@ impl WindowAggregate {
     }
 }
 
-impl Operator for WindowAggregate {
-    fn on_batch(&mut self, _input: usize, batch: StreamBatch, out: &mut Emitter) -> Result<()> {
-        require_append_only(&batch, "window aggregation")?;
-        let data = &batch.data;
+impl WindowAggregate {
+    /// Aggregate `data` = (keys, slice end, arguments or partial states) into its slices;
+    /// `proc_slice`: processing time assigns every row to this slice.
+    fn ingest(&mut self, data: &RecordBatch, proc_slice: Option<i64>, merge: bool) -> Result<()> {
         let keys = self.plan.keys;
         let rows = self.converter.convert_columns(&data.columns()[..keys]).map_err(internal)?;
         let ends = data.column(keys).as_primitive::<TimestampMillisecondType>();
         // Rows per slice, in arrival order; most batches fall in one slice.
         let mut per_slice: Vec<(i64, Vec<u32>, Vec<usize>)> = Vec::new();
         let mut late = 0u64;
-        let proc_slice = self.plan.proctime.then(|| {
-            let (now, slice, off) = (chrono_now_ms(), self.plan.spec.slice(), self.plan.spec.offset);
-            now - (now - off).rem_euclid(slice) + slice
-        });
         for i in 0..data.num_rows() {
             if ends.is_null(i) && proc_slice.is_none() {
                 late += 1;
@@ -399,8 +401,40 @@ impl Operator for WindowAggregate {
         }
         let all = per_slice.len() == 1 && per_slice[0].1.len() == data.num_rows();
         for (end, rows, groups) in per_slice {
-            self.update(end, data, if all { None } else { Some(&rows) }, &groups)?;
+            self.update(end, data, if all { None } else { Some(&rows) }, &groups, merge)?;
         }
+        Ok(())
+    }
+
+    /// The schema of the snapshot entry: keys, slice end, every aggregate's state columns
+    /// (the layout of the two-phase input, so restoring is merging).
+    fn state_schema(&self) -> Result<SchemaRef> {
+        let mut fields: Vec<arrow::datatypes::FieldRef> = Vec::new();
+        for (i, f) in self.converter_fields().into_iter().enumerate() {
+            fields.push(Arc::new(arrow::datatypes::Field::new(format!("k{i}"), f, true)));
+        }
+        fields.push(Arc::new(arrow::datatypes::Field::new("slice_end", DataType::Timestamp(arrow::datatypes::TimeUnit::Millisecond, None), false)));
+        for (i, a) in self.plan.aggs.iter().enumerate() {
+            for f in a.state_fields().map_err(internal)? {
+                fields.push(Arc::new(f.as_ref().clone().with_name(format!("a{i}_{}", f.name())).with_nullable(true)));
+            }
+        }
+        Ok(Arc::new(arrow::datatypes::Schema::new(fields)))
+    }
+
+    fn converter_fields(&self) -> Vec<DataType> {
+        self.key_types.clone()
+    }
+}
+
+impl Operator for WindowAggregate {
+    fn on_batch(&mut self, _input: usize, batch: StreamBatch, out: &mut Emitter) -> Result<()> {
+        require_append_only(&batch, "window aggregation")?;
+        let proc_slice = self.plan.proctime.then(|| {
+            let (now, slice, off) = (chrono_now_ms(), self.plan.spec.slice(), self.plan.spec.offset);
+            now - (now - off).rem_euclid(slice) + slice
+        });
+        self.ingest(&batch.data, proc_slice, self.plan.merge)?;
         if self.plan.proctime {
             self.arm(out);
         }
@@ -424,6 +458,64 @@ impl Operator for WindowAggregate {
         Ok(())
     }
     // Processing-time windows still open at the end of input are not fired (as in Flink).
+
+    /// Every slice's accumulator states as rows (keys, slice end, states). Live accumulators
+    /// are frozen (their state taken out, as when a window first needs them); a slice's frozen
+    /// parts are compacted into one so that they do not pile up across checkpoints.
+    fn snapshot(&mut self, _checkpoint: u64) -> Result<Option<OperatorSnapshot>> {
+        let schema = self.state_schema()?;
+        let mut batches = Vec::new();
+        let ends: Vec<i64> = self.slices.keys().copied().collect();
+        for end in ends {
+            let accs = self.accumulators()?;
+            let Some(slice) = self.slices.get_mut(&end) else { continue };
+            slice.freeze()?;
+            if slice.frozen.len() > 1 {
+                let mut accs = accs;
+                let groups = slice.key_ids.len();
+                for part in &slice.frozen {
+                    let idx: Vec<usize> = (0..part.groups).collect();
+                    for (a, states) in accs.iter_mut().zip(&part.states) {
+                        a.merge_batch(states, &idx, groups).map_err(internal)?;
+                    }
+                }
+                let states = accs.iter_mut().map(|a| a.state(EmitTo::All)).collect::<datafusion_common::Result<Vec<_>>>().map_err(internal)?;
+                slice.frozen = vec![Part { groups, states }];
+            }
+            let Some(part) = slice.frozen.first() else { continue };
+            let n = part.groups;
+            let mut cols: Vec<ArrayRef> = if self.plan.keys == 0 {
+                Vec::new()
+            } else {
+                let parser = self.converter.parser();
+                self.converter.convert_rows(slice.key_ids[..n].iter().map(|k| parser.parse(&self.keys.rows[*k as usize]))).map_err(internal)?
+            };
+            cols.push(Arc::new(TimestampMillisecondArray::from(vec![end; n])));
+            for st in &part.states {
+                cols.extend(st.iter().cloned());
+            }
+            batches.push(RecordBatch::try_new(schema.clone(), cols).map_err(internal)?);
+        }
+        let meta = self.watermark.to_le_bytes().to_vec();
+        let key_columns = (self.plan.keys > 0).then(|| (0..self.plan.keys).collect());
+        Ok(Some(OperatorSnapshot { meta, entries: vec![StateEntry { name: "slices".into(), schema, key_columns, batches }] }))
+    }
+
+    fn restore(&mut self, parts: Vec<OperatorSnapshot>) -> Result<()> {
+        for p in parts {
+            if let Ok(b) = <[u8; 8]>::try_from(p.meta.as_slice()) {
+                self.watermark = self.watermark.max(i64::from_le_bytes(b));
+            }
+            for e in p.entries.iter().filter(|e| e.name == "slices") {
+                for b in &e.batches {
+                    let b = RecordBatch::try_new(self.state_schema()?, b.columns().to_vec())
+                        .map_err(|err| RuntimeError::User(format!("window aggregation state does not fit the query: {err}")))?;
+                    self.ingest(&b, None, true)?;
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

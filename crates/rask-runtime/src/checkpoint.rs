@@ -1,0 +1,198 @@
+//! Checkpointing seen from the engine: which plan node has which state signature, and how a
+//! restored checkpoint hands each operator instance its state — at the same parallelism its
+//! own part; at another one, keyed entries re-partitioned by key group (the hash of the keyed
+//! exchange) and every old subtask's operator-scoped state (meta, unkeyed entries) given to
+//! exactly one new subtask (`old % new`).
+
+use std::sync::{Arc, Mutex};
+
+use arrow::array::{BooleanArray, RecordBatch};
+use arrow::compute::filter_record_batch;
+use rask_sql::plan::{NodeKind, PlanNode, StreamPlan};
+use rask_state::manifest::load_part;
+use rask_state::{CheckpointStore, Manifest, NodeInfo, OperatorSnapshot, StateEntry};
+use rask_types::keygroup::{hash_rows, key_group, operator_for_key_group};
+
+use crate::error::{Result, RuntimeError};
+
+/// What a node's state looks like: its kind and output schema. Restoring a checkpoint into a
+/// node with another signature is refused (the query changed in a way that changes state).
+pub fn signature(node: &PlanNode) -> String {
+    let kind = match &node.kind {
+        NodeKind::Source { table } => format!("Source[{}:{}]", table.connector, table.name),
+        NodeKind::Values { .. } => "Values".into(),
+        NodeKind::Calc { .. } => "Calc".into(),
+        NodeKind::Watermark { .. } => "Watermark".into(),
+        NodeKind::Union => "Union".into(),
+        NodeKind::WindowAssign { .. } => "WindowAssign".into(),
+        NodeKind::LocalWindowAggregate(_) => "LocalWindowAggregate".into(),
+        NodeKind::WindowAggregate(_) => "WindowAggregate".into(),
+        NodeKind::OverAggregate(_) => "OverAggregate".into(),
+        NodeKind::IntervalJoin(_) => "IntervalJoin".into(),
+        NodeKind::WindowJoin(_) => "WindowJoin".into(),
+        NodeKind::WindowRank(_) => "WindowRank".into(),
+        NodeKind::Limit { .. } => "Limit".into(),
+        NodeKind::Sink { table } => format!("Sink[{}:{}]", table.connector, table.name),
+    };
+    let fields: Vec<String> = node.schema.fields().iter().map(|f| format!("{}:{}", f.name(), f.data_type())).collect();
+    format!("{kind}({})", fields.join(","))
+}
+
+/// Refuse durable checkpoints for a plan with an operator whose state cannot be stored yet
+/// (rather than restoring it empty and producing wrong results).
+pub fn check_supported(plan: &StreamPlan) -> Result<()> {
+    for n in &plan.nodes {
+        let what = match &n.kind {
+            NodeKind::WindowAggregate(a) if a.spec.kind == rask_sql::window_tvf::WindowKind::Session => Some("session window aggregation"),
+            NodeKind::WindowJoin(_) => Some("window join"),
+            NodeKind::WindowRank(_) => Some("window Top-N / deduplication"),
+            NodeKind::OverAggregate(_) => Some("OVER aggregation"),
+            _ => None,
+        };
+        if let Some(w) = what {
+            return Err(RuntimeError::User(format!(
+                "storing checkpoints of a {w} ('{}') is not supported yet; run without 'execution.checkpointing.dir' \
+                 (checkpoint barriers still commit sinks, but the job cannot resume after a failure)",
+                n.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+pub fn node_infos(plan: &StreamPlan) -> Vec<NodeInfo> {
+    plan.nodes.iter().map(|n| NodeInfo { id: n.id, name: n.name.clone(), signature: signature(n) }).collect()
+}
+
+/// A checkpoint or savepoint being restored.
+pub struct Restore {
+    pub store: Arc<CheckpointStore>,
+    pub manifest: Manifest,
+    /// Decoded parts, loaded once per process (rescaling reads every old part per instance).
+    cache: Mutex<std::collections::HashMap<(usize, usize), Option<Arc<OperatorSnapshot>>>>,
+}
+
+impl Restore {
+    /// Check that `manifest` fits `plan`: every node with state must exist with the same
+    /// signature, unless `allow_non_restored` (Flink's `--allowNonRestoredState`) lets state of
+    /// vanished nodes be dropped.
+    pub fn new(store: Arc<CheckpointStore>, manifest: Manifest, plan: &StreamPlan, allow_non_restored: bool) -> Result<Restore> {
+        let what = format!("{}/chk-{}", store.location(), manifest.checkpoint);
+        for n in &manifest.nodes {
+            let has_state = n.parts.iter().any(|p| p.file.is_some() || p.finished);
+            let here = plan.nodes.get(n.id).map(signature);
+            match here {
+                Some(s) if s == n.signature => {}
+                _ if !has_state || allow_non_restored => {}
+                Some(s) => {
+                    return Err(RuntimeError::User(format!(
+                        "cannot restore {what}: operator {} '{}' kept state of shape {} but the job's operator {} is {}; \
+                         the query changed in a way that changes its state (start without the checkpoint, or pass \
+                         --allow-non-restored-state to drop that state)",
+                        n.id, n.name, n.signature, n.id, s
+                    )));
+                }
+                None => {
+                    return Err(RuntimeError::User(format!(
+                        "cannot restore {what}: it has state for operator {} '{}', which the job no longer has \
+                         (pass --allow-non-restored-state to drop it)",
+                        n.id, n.name
+                    )));
+                }
+            }
+        }
+        Ok(Restore { store, manifest, cache: Mutex::new(Default::default()) })
+    }
+
+    fn part(&self, node: usize, subtask: usize) -> Result<Option<Arc<OperatorSnapshot>>> {
+        if let Ok(c) = self.cache.lock()
+            && let Some(p) = c.get(&(node, subtask))
+        {
+            return Ok(p.clone());
+        }
+        let n = self.manifest.node(node);
+        let part = n.and_then(|n| n.parts.iter().find(|p| p.subtask == subtask));
+        let snap = match part {
+            Some(p) => load_part(&self.store, p).map_err(state_err)?.map(Arc::new),
+            None => None,
+        };
+        if let Ok(mut c) = self.cache.lock() {
+            c.insert((node, subtask), snap.clone());
+        }
+        Ok(snap)
+    }
+
+    /// Whether instance `subtask` of `node` had finished in the checkpoint (same parallelism),
+    /// or every instance had (any parallelism).
+    pub fn finished(&self, node: &PlanNode, subtask: usize, parallelism: usize) -> bool {
+        let Some(n) = self.manifest.node(node.id).filter(|n| signature(node) == n.signature) else { return false };
+        if self.manifest.parallelism == parallelism {
+            n.parts.iter().any(|p| p.subtask == subtask && p.finished)
+        } else {
+            !n.parts.is_empty() && n.parts.iter().all(|p| p.finished)
+        }
+    }
+
+    /// The state of instance `subtask` of `node` at `parallelism`: one snapshot per old
+    /// subtask that contributes (see the module doc). Empty: start without state.
+    pub fn state_for(&self, node: &PlanNode, subtask: usize, parallelism: usize, max_parallelism: u32) -> Result<Vec<OperatorSnapshot>> {
+        let Some(n) = self.manifest.node(node.id) else { return Ok(Vec::new()) };
+        if n.signature != signature(node) {
+            return Ok(Vec::new()); // allowed by allow_non_restored (checked in `new`)
+        }
+        if self.manifest.max_parallelism != max_parallelism {
+            return Err(RuntimeError::User(format!(
+                "cannot restore chk-{}: it was taken with pipeline.max-parallelism {}, the job has {max_parallelism} \
+                 (the number of key groups cannot change)",
+                self.manifest.checkpoint, self.manifest.max_parallelism
+            )));
+        }
+        let old_p = self.manifest.parallelism;
+        if old_p == parallelism {
+            return Ok(self.part(node.id, subtask)?.map(|s| (*s).clone()).into_iter().collect());
+        }
+        let mut out = Vec::new();
+        for old in 0..old_p {
+            let Some(s) = self.part(node.id, old)? else { continue };
+            let mine = old % parallelism == subtask;
+            let mut snap = OperatorSnapshot { meta: if mine { s.meta.clone() } else { Vec::new() }, entries: Vec::new() };
+            for e in &s.entries {
+                match &e.key_columns {
+                    Some(keys) => snap.entries.push(filter_keyed(e, keys, subtask, parallelism, max_parallelism)?),
+                    None if mine => snap.entries.push(e.clone()),
+                    None => {}
+                }
+            }
+            if !snap.is_empty() || mine {
+                out.push(snap);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The rows of a keyed entry whose key group belongs to `subtask` at `parallelism`.
+fn filter_keyed(e: &StateEntry, keys: &[usize], subtask: usize, parallelism: usize, max_parallelism: u32) -> Result<StateEntry> {
+    let mut batches: Vec<RecordBatch> = Vec::with_capacity(e.batches.len());
+    for b in &e.batches {
+        let cols: Vec<_> = keys.iter().map(|k| b.column(*k).clone()).collect();
+        let hashes = hash_rows(&cols, b.num_rows()).map_err(RuntimeError::Internal)?;
+        let keep: BooleanArray = hashes
+            .iter()
+            .map(|h| Some(operator_for_key_group(key_group(*h, max_parallelism), max_parallelism, parallelism as u32) as usize == subtask))
+            .collect();
+        let f = filter_record_batch(b, &keep)?;
+        if f.num_rows() > 0 {
+            batches.push(f);
+        }
+    }
+    Ok(StateEntry { name: e.name.clone(), schema: e.schema.clone(), key_columns: e.key_columns.clone(), batches })
+}
+
+pub fn state_err(e: rask_state::StateError) -> RuntimeError {
+    match e {
+        rask_state::StateError::User(m) => RuntimeError::User(m),
+        rask_state::StateError::External(m) => RuntimeError::External(m),
+        rask_state::StateError::Internal(m) => RuntimeError::Internal(m),
+    }
+}
