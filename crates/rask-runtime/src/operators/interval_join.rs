@@ -234,11 +234,15 @@ impl Operator for IntervalJoin {
             let mut fields: Vec<arrow::datatypes::FieldRef> = self.inputs[side].fields().iter().cloned().collect();
             fields.push(Arc::new(arrow::datatypes::Field::new("__matched", arrow::datatypes::DataType::Boolean, false)));
             let schema = Arc::new(arrow::datatypes::Schema::new(fields));
-            let mut cols = self.gather(side, &refs)?;
-            cols.push(Arc::new(matched));
-            let batch = RecordBatch::try_new(schema.clone(), cols).map_err(internal)?;
+            let batches = if refs.is_empty() {
+                Vec::new()
+            } else {
+                let mut cols = self.gather(side, &refs)?;
+                cols.push(Arc::new(matched));
+                vec![RecordBatch::try_new(schema.clone(), cols).map_err(internal)?]
+            };
             let keys = if side == 0 { self.plan.left_keys.clone() } else { self.plan.right_keys.clone() };
-            entries.push(StateEntry { name: if side == 0 { "left".into() } else { "right".into() }, schema, key_columns: Some(keys), batches: vec![batch] });
+            entries.push(StateEntry { name: if side == 0 { "left".into() } else { "right".into() }, schema, key_columns: Some(keys), batches });
         }
         Ok(Some(OperatorSnapshot { meta: self.watermark.to_le_bytes().to_vec(), entries }))
     }

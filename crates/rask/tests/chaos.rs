@@ -1,0 +1,276 @@
+//! Exactly-once under failures (the checkpoint issue's chaos test), through the real binary: a
+//! windowed aggregation and an interval join over bounded datagen sources, written by the
+//! filesystem sink, with checkpoints every 200 ms. Worker processes — and in another run the
+//! whole `rask run` — are killed with SIGKILL at random (seeded) moments at least 5 times; after
+//! the last recovery the committed output must equal, as a multiset of lines, the output of a
+//! run without failures. At parallelism 1 and 2, and across 2 processes killing one of them.
+//!
+//! `RASK_CHAOS_SEED` replays a seed; every failure message prints the seed it used.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Rows per source; at ROWS_PER_S the job runs ~6 s without failures.
+const ROWS: u64 = 36_000;
+const ROWS_PER_S: u64 = 6_000;
+const KILLS: usize = 5;
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        // xorshift64*
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    /// Uniform in [lo, hi) milliseconds.
+    fn millis(&mut self, lo: u64, hi: u64) -> Duration {
+        Duration::from_millis(lo + self.next() % (hi - lo))
+    }
+}
+
+fn seed() -> u64 {
+    std::env::var("RASK_CHAOS_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1) | 1
+    })
+}
+
+fn script(dir: &Path, checkpoint: bool) -> PathBuf {
+    let chk = if checkpoint {
+        format!(
+            "SET 'execution.checkpointing.interval' = '200ms';\n\
+             SET 'execution.checkpointing.dir' = '{}';\n\
+             SET 'restart-strategy.type' = 'fixed-delay';\n\
+             SET 'restart-strategy.fixed-delay.attempts' = '1000';\n\
+             SET 'restart-strategy.fixed-delay.delay' = '50ms';\n",
+            dir.join("chk").display()
+        )
+    } else {
+        String::new()
+    };
+    let table = |name: &str, shift: i64| {
+        format!(
+            "CREATE TABLE {name} (id BIGINT, k AS id % 1000, ts AS TO_TIMESTAMP_LTZ(id * 10 + {shift}, 3), \
+               WATERMARK FOR ts AS ts - INTERVAL '1' SECOND) \
+             WITH ('connector' = 'datagen', 'fields.id.kind' = 'sequence', 'fields.id.start' = '0', \
+               'fields.id.end' = '{}', 'rows-per-second' = '{ROWS_PER_S}');\n",
+            ROWS - 1
+        )
+    };
+    let sql = format!(
+        "{chk}{}{}\
+         CREATE TABLE win_out (k BIGINT, ws TIMESTAMP(3), we TIMESTAMP(3), c BIGINT, s BIGINT, mx BIGINT) \
+           WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');\n\
+         CREATE TABLE join_out (a_id BIGINT, b_id BIGINT, a_ts TIMESTAMP_LTZ(3), b_ts TIMESTAMP_LTZ(3)) \
+           WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');\n\
+         EXECUTE STATEMENT SET BEGIN\n\
+         INSERT INTO win_out SELECT id % 13, window_start, window_end, COUNT(*), SUM(id), MAX(id) \
+           FROM TABLE(HOP(TABLE a, DESCRIPTOR(ts), INTERVAL '1' SECOND, INTERVAL '3' SECOND)) \
+           GROUP BY id % 13, window_start, window_end;\n\
+         INSERT INTO join_out SELECT a.id, b.id, a.ts, b.ts FROM a JOIN b \
+           ON a.k = b.k AND b.ts BETWEEN a.ts - INTERVAL '1' SECOND AND a.ts + INTERVAL '1' SECOND;\n\
+         END;\n",
+        table("a", 0),
+        table("b", 500),
+        dir.join("win_out").display(),
+        dir.join("join_out").display(),
+    );
+    let path = dir.join("job.sql");
+    std::fs::write(&path, sql).unwrap();
+    path
+}
+
+/// The committed output: every line of the visible part files, sorted.
+fn committed(dir: &Path) -> Vec<String> {
+    let mut lines = Vec::new();
+    for sub in ["win_out", "join_out"] {
+        let Ok(rd) = std::fs::read_dir(dir.join(sub)) else { continue };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            if name.starts_with('.') {
+                continue; // in progress or pending: not committed
+            }
+            for l in std::fs::read_to_string(e.path()).unwrap().lines() {
+                lines.push(format!("{sub}: {l}"));
+            }
+        }
+    }
+    lines.sort();
+    lines
+}
+
+fn rask(args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_rask"));
+    c.args(args).stdout(Stdio::null()).stderr(Stdio::piped());
+    c
+}
+
+/// Processes whose parent is `pid`.
+fn children_of(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(p) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else { continue };
+        // pid (comm) state ppid …: comm may contain spaces, so split after the last ')'.
+        let ppid = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)).and_then(|s| s.parse::<u32>().ok());
+        if ppid == Some(pid) {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// Worker processes of `script` still alive (after their supervisor was killed).
+fn workers_of(script: &Path) -> Vec<u32> {
+    let needle = script.to_string_lossy().to_string();
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(p) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(cmd) = std::fs::read(format!("/proc/{p}/cmdline")) else { continue };
+        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+        if cmd.contains(&needle) && (cmd.contains("--worker") || cmd.contains("--process-index")) {
+            out.push(p);
+        }
+    }
+    out
+}
+
+fn kill9(pid: u32) {
+    let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+}
+
+fn wait_ok(mut child: Child, what: &str, seed: u64) {
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                use std::io::Read;
+                let _ = e.read_to_string(&mut err);
+            }
+            assert!(st.success(), "{what} (seed {seed}) failed with {st}:\n{err}");
+            return;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{what} (seed {seed}) did not finish within 180 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The output of a run without failures (and without checkpoint storage).
+fn reference() -> Vec<String> {
+    static REF: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    REF.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let s = script(dir.path(), false);
+        let out = rask(&["run", s.to_str().unwrap(), "--progress", "none"]).output().unwrap();
+        assert!(out.status.success(), "reference run failed: {}", String::from_utf8_lossy(&out.stderr));
+        let lines = committed(dir.path());
+        assert!(lines.len() > ROWS as usize, "the reference run produced {} lines", lines.len());
+        lines
+    })
+    .clone()
+}
+
+fn check(dir: &Path, what: &str, seed: u64) {
+    let got = committed(dir);
+    let want = reference();
+    if got != want {
+        let missing: Vec<_> = want.iter().filter(|l| !got.contains(l)).take(5).collect();
+        let extra: Vec<_> = got.iter().filter(|l| !want.contains(l)).take(5).collect();
+        panic!(
+            "{what} (seed {seed}): {} committed lines, {} expected; e.g. missing {missing:?}, unexpected {extra:?}",
+            got.len(),
+            want.len()
+        );
+    }
+}
+
+/// Kill worker processes of a supervised run `KILLS` times; the supervisor restarts them.
+fn kill_workers(extra: &[&str], what: &str) {
+    let seed = seed();
+    let mut rng = Rng(seed);
+    let dir = tempfile::tempdir().unwrap();
+    let s = script(dir.path(), true);
+    let mut args = vec!["run", s.to_str().unwrap(), "--progress", "none"];
+    args.extend_from_slice(extra);
+    let child = rask(&args).spawn().unwrap();
+    let sup = child.id();
+    let mut kills = 0;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while kills < KILLS && Instant::now() < deadline {
+        std::thread::sleep(rng.millis(300, 1000));
+        let workers = children_of(sup);
+        if workers.is_empty() {
+            continue; // restarting
+        }
+        // With several processes, only one of them dies.
+        kill9(workers[(rng.next() % workers.len() as u64) as usize]);
+        kills += 1;
+    }
+    assert_eq!(kills, KILLS, "{what} (seed {seed}): could not kill workers {KILLS} times");
+    wait_ok(child, what, seed);
+    check(dir.path(), what, seed);
+}
+
+#[test]
+fn killing_workers_at_parallelism_1_loses_and_duplicates_nothing() {
+    kill_workers(&["-p", "1"], "worker kills at parallelism 1");
+}
+
+#[test]
+fn killing_workers_at_parallelism_2_loses_and_duplicates_nothing() {
+    kill_workers(&["-p", "2"], "worker kills at parallelism 2");
+}
+
+#[test]
+fn killing_one_of_two_processes_loses_and_duplicates_nothing() {
+    kill_workers(&["--processes", "2"], "killing one of 2 processes");
+}
+
+#[test]
+fn killing_rask_run_and_running_it_again_resumes() {
+    let seed = seed();
+    let mut rng = Rng(seed ^ 0x9e37_79b9);
+    let dir = tempfile::tempdir().unwrap();
+    let s = script(dir.path(), true);
+    let args = ["run", s.to_str().unwrap(), "--progress", "none", "-p", "2"];
+    for i in 0..KILLS {
+        let mut child = rask(&args).spawn().unwrap();
+        std::thread::sleep(rng.millis(500, 1300));
+        if let Some(st) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                use std::io::Read;
+                let _ = e.read_to_string(&mut err);
+            }
+            panic!("seed {seed}: the job ended ({st}) before kill {i}; make it longer:\n{err}");
+        }
+        kill9(child.id());
+        let _ = child.wait();
+        // The workers die with their supervisor.
+        let t = Instant::now();
+        while !workers_of(&s).is_empty() {
+            assert!(t.elapsed() < Duration::from_secs(10), "seed {seed}: workers outlived their supervisor");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    let mut child = rask(&args).spawn().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        use std::io::Read;
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let st = child.wait().unwrap();
+    let err = reader.join().unwrap();
+    assert!(st.success(), "final run (seed {seed}) failed:\n{err}");
+    assert!(err.contains("resuming from checkpoint chk-"), "the final run says it resumes (seed {seed}):\n{err}");
+    check(dir.path(), "killing rask run", seed);
+}
