@@ -1,8 +1,9 @@
 //! Checkpointing seen from the engine: which plan node has which state signature, and how a
 //! restored checkpoint hands each operator instance its state — at the same parallelism its
 //! own part; at another one, keyed entries re-partitioned by key group (the hash of the keyed
-//! exchange) and every old subtask's operator-scoped state (meta, unkeyed entries) given to
-//! exactly one new subtask (`old % new`).
+//! exchange), `meta` (small operator-wide values such as the watermark) given to every new
+//! instance, and unkeyed entries (lists such as a sink's pending commits) and source positions
+//! given to exactly one new instance (`old % new`), as Flink's union and split list state.
 
 use std::sync::{Arc, Mutex};
 
@@ -155,7 +156,7 @@ impl Restore {
         for old in 0..old_p {
             let Some(s) = self.part(node.id, old)? else { continue };
             let mine = old % parallelism == subtask;
-            let mut snap = OperatorSnapshot { meta: if mine { s.meta.clone() } else { Vec::new() }, entries: Vec::new() };
+            let mut snap = OperatorSnapshot { meta: s.meta.clone(), entries: Vec::new() };
             for e in &s.entries {
                 match &e.key_columns {
                     Some(keys) => snap.entries.push(filter_keyed(e, keys, subtask, parallelism, max_parallelism)?),
@@ -163,11 +164,28 @@ impl Restore {
                     None => {}
                 }
             }
-            if !snap.is_empty() || mine {
-                out.push(snap);
-            }
+            out.push(snap);
         }
         Ok(out)
+    }
+
+    /// A source's positions for instance `subtask` at `parallelism` (old instance `i`'s goes
+    /// to `i % parallelism`); `None` if the checkpoint has no positions for it (the source
+    /// cannot resume and starts over).
+    pub fn source_positions(&self, node: &PlanNode, subtask: usize, parallelism: usize) -> Result<Option<Vec<Vec<u8>>>> {
+        let Some(n) = self.manifest.node(node.id).filter(|n| n.signature == signature(node)) else { return Ok(None) };
+        if !n.parts.iter().any(|p| p.file.is_some()) {
+            return Ok(None);
+        }
+        let mut out = Vec::new();
+        for p in &n.parts {
+            if p.subtask % parallelism == subtask
+                && let Some(s) = self.part(node.id, p.subtask)?
+            {
+                out.push(s.meta.clone());
+            }
+        }
+        Ok(Some(out))
     }
 }
 

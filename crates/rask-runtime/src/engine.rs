@@ -13,7 +13,7 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -72,7 +72,7 @@ pub struct EngineConfig {
 }
 
 /// The checkpoint due now: wall-clock slots of the interval (at least 10 ms, as in Flink).
-fn checkpoint_due(interval: Duration) -> u64 {
+pub(crate) fn checkpoint_due(interval: Duration) -> u64 {
     let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
     ms / (interval.as_millis() as u64).max(10)
 }
@@ -91,11 +91,35 @@ pub struct Shared {
     /// When the first batch of each recent epoch left a source of this process (the start of
     /// the end-to-end latency of what the sinks receive in that epoch).
     epoch_started: Mutex<BTreeMap<Epoch, Instant>>,
+    /// A checkpoint requested now (savepoint): sources move to this checkpoint's epochs.
+    pub force_checkpoint: AtomicU64,
+    /// The savepoint being taken: exactly-once sinks acknowledge when they committed it.
+    pub savepoint_target: AtomicU64,
+    /// Exactly-once sink instances in this process, and how many committed the savepoint.
+    pub two_phase_sinks: AtomicUsize,
+    pub commit_acks: AtomicUsize,
 }
 
 impl Shared {
     pub fn new(metrics: Arc<JobMetrics>, cancel: Arc<AtomicBool>) -> Self {
-        Shared { metrics, cancel, failed: AtomicBool::new(false), failure: Mutex::new(None), epoch_started: Mutex::new(BTreeMap::new()) }
+        Shared {
+            metrics,
+            cancel,
+            failed: AtomicBool::new(false),
+            failure: Mutex::new(None),
+            epoch_started: Mutex::new(BTreeMap::new()),
+            force_checkpoint: AtomicU64::new(0),
+            savepoint_target: AtomicU64::new(0),
+            two_phase_sinks: AtomicUsize::new(0),
+            commit_acks: AtomicUsize::new(0),
+        }
+    }
+
+    /// Ask every source of this process to start a new checkpoint now; returns its id.
+    pub fn request_checkpoint(&self, interval: Option<Duration>) -> u64 {
+        let next = interval.map_or(0, checkpoint_due) + 2;
+        self.force_checkpoint.fetch_max(next, Ordering::SeqCst);
+        self.force_checkpoint.load(Ordering::SeqCst) - 1
     }
     /// A source emits the first batch of epoch `e` now (the earliest source counts).
     fn epoch_started(&self, e: Epoch) {
@@ -149,10 +173,8 @@ pub fn build_dataflow(
                     RuntimeError::User(format!("unknown connector '{}' for table '{}'", table.connector, table.name))
                 })?;
                 let restore = match &cfg.restore {
-                    Some(r) if r.manifest.node(node.id).is_some_and(|n| n.parts.iter().any(|p| p.file.is_some())) => {
-                        Some(r.state_for(node, index, peers, cfg.max_parallelism)?.into_iter().map(|s| s.meta).collect())
-                    }
-                    _ => None,
+                    Some(r) => r.source_positions(node, index, peers)?,
+                    None => None,
                 };
                 let ctx = SourceContext {
                     subtask: index,
@@ -404,9 +426,9 @@ fn source_stream<'s>(
                 activator.activate_after(Duration::from_micros(200));
                 return;
             }
-            // A checkpoint is due: move to its first epoch; the jump is the barrier.
-            if let Some(interval) = checkpoint_interval {
-                let due = checkpoint_due(interval);
+            // A checkpoint is due (or requested): move to its first epoch; the jump is the barrier.
+            let due = checkpoint_interval.map_or(0, checkpoint_due).max(shared.force_checkpoint.load(Ordering::Relaxed));
+            {
                 if due > checkpoint_of(*c.time()) {
                     // The position after the last batch before the cut is this source's part
                     // of the checkpoint the operators take when their frontier reaches `due`.
@@ -414,7 +436,7 @@ fn source_stream<'s>(
                         co.submit(due - 1, id, subtask, part(&position), false);
                     }
                     clock.advance(c, first_epoch_of(due));
-                    activator.activate_after(interval.min(IDLE_TICK));
+                    activator.activate_after(checkpoint_interval.unwrap_or(IDLE_TICK).min(IDLE_TICK));
                 }
             }
             let e = *c.time();
@@ -549,6 +571,8 @@ struct Driver {
     /// The operator has closed and waits for the final checkpoint to complete (exactly-once
     /// sinks commit then).
     closing: bool,
+    /// This exactly-once sink acknowledged the savepoint's commit.
+    acked: bool,
 }
 
 impl Driver {
@@ -754,6 +778,9 @@ fn operator_stream<'s>(
     let is_sink = matches!(node.kind, NodeKind::Sink { .. });
     let checkpoints = cfg.checkpoints.clone();
     let restored = cfg.restore.as_ref().map_or(0, |r| r.manifest.checkpoint);
+    if checkpoints.is_some() && op.commits_on_completion() {
+        shared.two_phase_sinks.fetch_add(1, Ordering::SeqCst);
+    }
     builder.build(move |mut caps| {
         let driver = Rc::new(RefCell::new(Driver {
             op,
@@ -774,6 +801,7 @@ fn operator_stream<'s>(
             checkpoints,
             notified: restored,
             closing: false,
+            acked: false,
         }));
         move |frontiers: &[MutableAntichain<Epoch>]| {
             let mut d = driver.borrow_mut();
@@ -800,6 +828,11 @@ fn operator_stream<'s>(
             if d.op.commits_on_completion() {
                 if !d.step(&mut output, &activator, |d, _| d.notify_completed()) {
                     return;
+                }
+                let target = d.shared.savepoint_target.load(Ordering::Relaxed);
+                if !d.acked && target != 0 && d.notified >= target {
+                    d.acked = true;
+                    d.shared.commit_acks.fetch_add(1, Ordering::SeqCst);
                 }
                 if d.closing {
                     if d.notified >= FINAL_CHECKPOINT {

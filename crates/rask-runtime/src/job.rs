@@ -123,12 +123,16 @@ pub struct JobOptions {
 
 /// Where checkpoints go and which one the job starts from.
 pub struct Checkpointing {
-    pub store: Arc<CheckpointStore>,
+    /// Where this run writes checkpoints (`None`: it only restores).
+    pub store: Option<Arc<CheckpointStore>>,
     /// `execution.checkpointing.num-retained`.
     pub retain: usize,
-    pub restore: Option<Manifest>,
+    /// The checkpoint or savepoint to start from, with the storage its files are relative to.
+    pub restore: Option<(Arc<CheckpointStore>, Manifest)>,
     /// Flink's `--allowNonRestoredState`.
     pub allow_non_restored: bool,
+    /// Stop-with-savepoint: when the job is cancelled, it first takes a savepoint here.
+    pub savepoint_dir: Option<Arc<CheckpointStore>>,
 }
 
 /// The checkpoint directory a plan configures (`execution.checkpointing.dir`, or Flink 1.x's
@@ -138,22 +142,33 @@ pub fn checkpoint_dir(plan: &StreamPlan) -> Option<String> {
 }
 
 impl Checkpointing {
-    /// Checkpointing for `plan`, if it configures a checkpoint directory (and an interval).
-    /// `from`: a checkpoint or savepoint to start from (a `chk-N` directory or its `_metadata`);
-    /// otherwise the latest complete checkpoint in the directory is resumed. `at_start`: no
-    /// other process of this job is running yet, so incomplete checkpoints of earlier attempts
-    /// can be deleted.
-    pub fn open(plan: &StreamPlan, from: Option<&str>, allow_non_restored: bool, at_start: bool) -> Result<Option<Checkpointing>> {
+    /// Checkpointing for `plan`: its checkpoint directory (which needs an interval), `from` (a
+    /// checkpoint or savepoint to start from: a `chk-N`/`savepoint-N` directory or its
+    /// `_metadata`; otherwise the latest complete checkpoint of the directory is resumed) and
+    /// `savepoint_dir` (stop-with-savepoint on cancel). `at_start`: no other process of this
+    /// job runs yet, so incomplete checkpoints of earlier attempts can be deleted.
+    pub fn open(
+        plan: &StreamPlan,
+        from: Option<&str>,
+        savepoint_dir: Option<&str>,
+        allow_non_restored: bool,
+        at_start: bool,
+    ) -> Result<Option<Checkpointing>> {
+        let savepoint_dir = match savepoint_dir {
+            Some(d) => Some(Arc::new(CheckpointStore::open(d).map_err(state_err)?)),
+            None => None,
+        };
+        let from = match from {
+            Some(f) => Some(read_manifest(f)?),
+            None => None,
+        };
         let Some(dir) = checkpoint_dir(plan) else {
-            return match from {
-                Some(f) => Ok(Some(Checkpointing {
-                    store: Arc::new(CheckpointStore::open(&parent_of(f)).map_err(state_err)?),
-                    retain: 1,
-                    restore: Some(read_manifest(f)?),
-                    allow_non_restored,
-                })),
-                None => Ok(None),
-            };
+            if from.is_none() && savepoint_dir.is_none() {
+                return Ok(None);
+            }
+            // Without a checkpoint directory a stop-with-savepoint writes its checkpoint into
+            // the savepoint directory first.
+            return Ok(Some(Checkpointing { store: savepoint_dir.clone(), retain: 1, restore: from, allow_non_restored, savepoint_dir }));
         };
         if plan.config.duration("execution.checkpointing.interval").ok().flatten().is_none_or(|d| d.is_zero()) {
             return Err(RuntimeError::User(format!(
@@ -170,13 +185,13 @@ impl Checkpointing {
             .max(1) as usize;
         let store = Arc::new(CheckpointStore::open(&dir).map_err(state_err)?);
         if at_start {
-            rask_state::manifest::collect_garbage(&store, retain, true).map_err(state_err)?;
+            rask_state::manifest::collect_garbage(&store, retain, true, None).map_err(state_err)?;
         }
         let restore = match from {
-            Some(f) => Some(read_manifest(f)?),
-            None => rask_state::manifest::latest_complete(&store).map_err(state_err)?,
+            Some(r) => Some(r),
+            None => rask_state::manifest::latest_complete(&store).map_err(state_err)?.map(|m| (store.clone(), m)),
         };
-        Ok(Some(Checkpointing { store, retain, restore, allow_non_restored }))
+        Ok(Some(Checkpointing { store: Some(store), retain, restore, allow_non_restored, savepoint_dir }))
     }
 }
 
@@ -190,8 +205,9 @@ fn parent_of(path: &str) -> String {
     }
 }
 
-/// Read the manifest of the checkpoint or savepoint at `path`.
-fn read_manifest(path: &str) -> Result<Manifest> {
+/// Read the manifest of the checkpoint or savepoint at `path`, with the storage its files are
+/// relative to.
+fn read_manifest(path: &str) -> Result<(Arc<CheckpointStore>, Manifest)> {
     let p = path.trim_end_matches('/').trim_end_matches("/_metadata");
     let name = p.rsplit('/').next().unwrap_or(p).to_string();
     let store = CheckpointStore::open(&parent_of(path)).map_err(state_err)?;
@@ -199,7 +215,33 @@ fn read_manifest(path: &str) -> Result<Manifest> {
         .get(&format!("{name}/_metadata"))
         .map_err(state_err)?
         .ok_or_else(|| RuntimeError::User(format!("'{path}' is not a complete checkpoint or savepoint (no _metadata in it)")))?;
-    Manifest::decode(&bytes, &format!("{p}/_metadata")).map_err(state_err)
+    let m = Manifest::decode(&bytes, &format!("{p}/_metadata")).map_err(state_err)?;
+    Ok((Arc::new(store), m))
+}
+
+/// Copy checkpoint `id` of `from` into `to` as the self-contained savepoint `savepoint-<id>`;
+/// returns its path.
+fn write_savepoint(from: &CheckpointStore, id: u64, to: &CheckpointStore) -> Result<String> {
+    let bytes = from
+        .get(&rask_state::manifest::manifest_path(id))
+        .map_err(state_err)?
+        .ok_or_else(|| RuntimeError::Internal(format!("checkpoint {id} has no manifest")))?;
+    let mut m = Manifest::decode(&bytes, "savepoint checkpoint").map_err(state_err)?;
+    let dir = format!("savepoint-{id}");
+    for n in &mut m.nodes {
+        for p in &mut n.parts {
+            if let Some(f) = &p.file {
+                let data = from.get(f).map_err(state_err)?.ok_or_else(|| RuntimeError::External(format!("checkpoint file {f} vanished")))?;
+                let name = f.rsplit('/').next().unwrap_or(f);
+                let target = format!("{dir}/{name}");
+                to.put(&target, data).map_err(state_err)?;
+                p.file = Some(target);
+            }
+        }
+    }
+    m.savepoint = true;
+    to.put(&format!("{dir}/_metadata"), m.encode()).map_err(state_err)?;
+    Ok(format!("{}/{dir}", to.location().trim_end_matches('/')))
 }
 
 #[derive(Debug, Clone)]
@@ -219,6 +261,59 @@ pub struct JobSummary {
     pub checkpoints: Option<rask_state::CheckpointStats>,
     /// The checkpoint the run started from.
     pub restored_from: Option<u64>,
+    /// Where the stop-with-savepoint wrote its savepoint.
+    pub savepoint: Option<String>,
+}
+
+/// Wait for the user's cancel, then take a savepoint: request a checkpoint, wait until it is
+/// complete and every exactly-once sink of this process committed it, copy it to the savepoint
+/// directory and stop the engine. Returns the savepoint's path (`None` if the job ended first).
+#[allow(clippy::too_many_arguments)]
+fn stop_with_savepoint(
+    cancel: &AtomicBool,
+    shared: &Shared,
+    done: &AtomicBool,
+    co: &Coordinator,
+    from: &CheckpointStore,
+    to: &CheckpointStore,
+    interval: Option<Duration>,
+    engine_cancel: &AtomicBool,
+    writer: bool,
+) -> Result<Option<String>> {
+    use std::sync::atomic::Ordering::SeqCst;
+    let stop = |r| {
+        engine_cancel.store(true, SeqCst);
+        r
+    };
+    while !cancel.load(SeqCst) {
+        if done.load(SeqCst) {
+            return Ok(None);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let id = shared.request_checkpoint(interval);
+    shared.savepoint_target.store(id, SeqCst);
+    co.pin(id); // retention must not delete it before it is copied
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while co.completed() < id {
+        if let Some(e) = co.failure() {
+            return stop(Err(state_err(e)));
+        }
+        if done.load(SeqCst) || shared.failed() {
+            return stop(Ok(None));
+        }
+        if Instant::now() > deadline {
+            return stop(Err(RuntimeError::External(format!("savepoint {id} did not complete within 10 minutes"))));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let acks = Instant::now() + Duration::from_secs(30);
+    while shared.commit_acks.load(SeqCst) < shared.two_phase_sinks.load(SeqCst) && Instant::now() < acks && !shared.failed() {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // Process 0 writes the savepoint; the others only stop.
+    let path = if writer { write_savepoint(from, id, to).map(Some) } else { Ok(None) };
+    stop(path)
 }
 
 /// Environment variable through which `rask run` hands the job's start time (epoch ms) to the
@@ -263,14 +358,14 @@ pub fn run_job(plan: Arc<StreamPlan>, registry: ConnectorRegistry, opts: JobOpti
     };
     let mut restored_from = None;
     if let Some(ck) = &opts.checkpointing {
-        if let Some(m) = &ck.restore {
+        if let Some((store, m)) = &ck.restore {
             restored_from = Some(m.checkpoint);
-            cfg.restore = Some(Arc::new(Restore::new(ck.store.clone(), m.clone(), &plan, ck.allow_non_restored)?));
+            cfg.restore = Some(Arc::new(Restore::new(store.clone(), m.clone(), &plan, ck.allow_non_restored)?));
         }
-        if checkpoint_dir(&plan).is_some() {
+        if let Some(store) = &ck.store {
             crate::checkpoint::check_supported(&plan)?;
             let co = Coordinator::start(CoordinatorConfig {
-                store: ck.store.clone(),
+                store: store.clone(),
                 process,
                 processes,
                 local_subtasks: process * threads..(process + 1) * threads,
@@ -285,7 +380,19 @@ pub fn run_job(plan: Arc<StreamPlan>, registry: ConnectorRegistry, opts: JobOpti
         }
     }
     let coordinator = cfg.checkpoints.clone();
-    let shared = Arc::new(Shared::new(metrics.clone(), opts.cancel.clone()));
+    // Stop-with-savepoint: the engine stops on its own flag, raised once the savepoint is
+    // taken after the user's cancel.
+    let savepoint = opts.checkpointing.as_ref().and_then(|c| c.savepoint_dir.clone().zip(c.store.clone()));
+    let engine_cancel = if savepoint.is_some() { Arc::new(AtomicBool::new(false)) } else { opts.cancel.clone() };
+    let shared = Arc::new(Shared::new(metrics.clone(), engine_cancel.clone()));
+    let job_done = Arc::new(AtomicBool::new(false));
+    let monitor = match (savepoint, coordinator.clone()) {
+        (Some((to, from)), Some(co)) => {
+            let (cancel, sh, done, interval) = (opts.cancel.clone(), shared.clone(), job_done.clone(), cfg.checkpoint_interval);
+            Some(std::thread::spawn(move || stop_with_savepoint(&cancel, &sh, &done, &co, &from, &to, interval, &engine_cancel, process == 0)))
+        }
+        _ => None,
+    };
     let communication = match &opts.cluster {
         Cluster::Local { threads: 1 } => CommunicationConfig::Thread,
         Cluster::Local { threads } => CommunicationConfig::Process(*threads),
@@ -339,6 +446,19 @@ pub fn run_job(plan: Arc<StreamPlan>, registry: ConnectorRegistry, opts: JobOpti
         }
         Err(_) => shared.fail(RuntimeError::External("lost the connection to another process of the job".into())),
     }
+    job_done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let savepoint_path = match monitor.map(|m| m.join()) {
+        Some(Ok(Ok(p))) => p,
+        Some(Ok(Err(e))) => {
+            shared.fail(e.context("stop-with-savepoint"));
+            None
+        }
+        Some(Err(_)) => {
+            shared.fail(RuntimeError::Internal("the savepoint thread panicked".into()));
+            None
+        }
+        None => None,
+    };
     if let Some(co) = &coordinator {
         // A finished job's final checkpoint completes once every process has handed in its
         // part (exactly-once sinks waited for it already); a failed or cancelled one stops.
@@ -358,6 +478,7 @@ pub fn run_job(plan: Arc<StreamPlan>, registry: ConnectorRegistry, opts: JobOpti
     Ok(JobSummary {
         checkpoints: coordinator.as_ref().map(|c| c.stats()),
         restored_from,
+        savepoint: savepoint_path,
         elapsed: start.elapsed(),
         records_in: metrics.source_records(),
         records_out: metrics.sink_records(),

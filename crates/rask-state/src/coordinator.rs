@@ -71,6 +71,7 @@ enum Msg {
 }
 
 pub struct Coordinator {
+    pinned: Arc<AtomicU64>,
     tx: Mutex<Option<Sender<Msg>>>,
     completed: Arc<AtomicU64>,
     failure: Arc<Mutex<Option<StateError>>>,
@@ -84,7 +85,8 @@ impl Coordinator {
         let completed = Arc::new(AtomicU64::new(cfg.restored));
         let failure = Arc::new(Mutex::new(None));
         let stats = Arc::new(Mutex::new(CheckpointStats::default()));
-        let mut state = State::new(cfg, completed.clone(), stats.clone());
+        let pinned = Arc::new(AtomicU64::new(0));
+        let mut state = State::new(cfg, completed.clone(), stats.clone(), pinned.clone());
         let f = failure.clone();
         let thread = std::thread::Builder::new()
             .name("rask-checkpoint".into())
@@ -97,6 +99,7 @@ impl Coordinator {
             })
             .map_err(|e| StateError::External(format!("cannot start the checkpoint thread: {e}")))?;
         Ok(Arc::new(Coordinator {
+            pinned,
             tx: Mutex::new(Some(tx)),
             completed,
             failure,
@@ -118,6 +121,11 @@ impl Coordinator {
     /// The latest completed checkpoint id (the restored one, or 0, before any completes).
     pub fn completed(&self) -> u64 {
         self.completed.load(Ordering::Acquire)
+    }
+
+    /// Keep checkpoint `id` whatever the retention (a savepoint is copied from it).
+    pub fn pin(&self, id: u64) {
+        self.pinned.store(id, Ordering::Release);
     }
 
     /// A storage failure that stopped the coordinator.
@@ -158,10 +166,11 @@ struct State {
     completed: Arc<AtomicU64>,
     stats: Arc<Mutex<CheckpointStats>>,
     token: String,
+    pinned: Arc<AtomicU64>,
 }
 
 impl State {
-    fn new(cfg: CoordinatorConfig, completed: Arc<AtomicU64>, stats: Arc<Mutex<CheckpointStats>>) -> Self {
+    fn new(cfg: CoordinatorConfig, completed: Arc<AtomicU64>, stats: Arc<Mutex<CheckpointStats>>, pinned: Arc<AtomicU64>) -> Self {
         let instances = cfg.nodes.len() * cfg.local_subtasks.len();
         // Names this process's shared files apart from other processes' and attempts'.
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
@@ -178,6 +187,7 @@ impl State {
             completed,
             stats,
             token,
+            pinned,
         }
     }
 
@@ -352,7 +362,8 @@ impl State {
             s.last_local_bytes = local;
         }
         if self.cfg.process == 0 {
-            collect_garbage(&self.cfg.store, self.cfg.retain, false)?;
+            let pinned = self.pinned.load(Ordering::Acquire);
+            collect_garbage(&self.cfg.store, self.cfg.retain, false, (pinned != 0).then_some(pinned))?;
         }
         tracing::debug!(checkpoint = c, "checkpoint complete");
         Ok(())

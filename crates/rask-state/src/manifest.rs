@@ -145,7 +145,8 @@ pub fn load_part(store: &CheckpointStore, part: &PartRef) -> Result<Option<Opera
 /// and (when `at_start`, i.e. no job is writing) incomplete checkpoint directories and shared
 /// files no retained manifest references. While a job runs, only directories older than the
 /// newest complete checkpoint and the shared files of deleted manifests are removed.
-pub fn collect_garbage(store: &CheckpointStore, retain: usize, at_start: bool) -> Result<()> {
+/// `pinned`: a checkpoint to keep whatever retention says (a savepoint being copied).
+pub fn collect_garbage(store: &CheckpointStore, retain: usize, at_start: bool, pinned: Option<u64>) -> Result<()> {
     let ids = checkpoint_ids(store)?;
     let mut complete: Vec<(u64, Manifest)> = Vec::new();
     let mut incomplete = Vec::new();
@@ -158,8 +159,9 @@ pub fn collect_garbage(store: &CheckpointStore, retain: usize, at_start: bool) -
     let newest = complete.last().map(|(id, _)| *id).unwrap_or(0);
     let keep_from = complete.len().saturating_sub(retain.max(1));
     let (dropped, kept) = complete.split_at(keep_from);
-    let referenced: std::collections::HashSet<&str> = kept.iter().flat_map(|(_, m)| m.files()).collect();
-    for (id, m) in dropped {
+    let referenced: std::collections::HashSet<&str> =
+        kept.iter().chain(dropped.iter().filter(|(id, _)| Some(*id) == pinned)).flat_map(|(_, m)| m.files()).collect();
+    for (id, m) in dropped.iter().filter(|(id, _)| Some(*id) != pinned) {
         for f in m.files().filter(|f| f.starts_with("shared/") && !referenced.contains(f)) {
             store.delete(f)?;
         }

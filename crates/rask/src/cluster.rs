@@ -169,6 +169,9 @@ fn run_attempt(
         if let Some(f) = from {
             cmd.arg("--from-savepoint").arg(f);
         }
+        if let Some(d) = &s.exec.savepoint_dir {
+            cmd.arg("--savepoint-dir").arg(d);
+        }
         if s.exec.allow_non_restored_state {
             cmd.arg("--allow-non-restored-state");
         }

@@ -56,6 +56,10 @@ pub struct ExecArgs {
     /// `_metadata`), as Flink's `-s`; the parallelism may differ from the one it was taken at.
     #[arg(short = 's', long)]
     pub from_savepoint: Option<String>,
+    /// Stop-with-savepoint: on Ctrl-C (SIGINT), take a savepoint in this directory and stop
+    /// (default: `execution.checkpointing.savepoint-dir`); resume it with `--from-savepoint`.
+    #[arg(long)]
+    pub savepoint_dir: Option<String>,
     /// Drop the state of operators the job no longer has instead of refusing to start.
     #[arg(long)]
     pub allow_non_restored_state: bool,

@@ -130,7 +130,8 @@ fn run_plan(plan: StreamPlan, exec: &ExecArgs, at_start: bool) -> Result<()> {
         Some(i) => format!("[process {i}]"),
         None => "[rask]".to_string(),
     };
-    let checkpointing = Checkpointing::open(&plan, exec.from_savepoint.as_deref(), exec.allow_non_restored_state, at_start)
+    let savepoint_dir = savepoint_dir(&plan, exec);
+    let checkpointing = Checkpointing::open(&plan, exec.from_savepoint.as_deref(), savepoint_dir.as_deref(), exec.allow_non_restored_state, at_start)
         .map_err(|e| anyhow!("{label} {e}"))?;
     let plan = Arc::new(plan);
     let metrics = Arc::new(JobMetrics::new(&plan, cluster.threads()));
@@ -146,17 +147,20 @@ fn run_plan(plan: StreamPlan, exec: &ExecArgs, at_start: bool) -> Result<()> {
             if exec.progress != "none" {
                 eprintln!("{label} {}", summary(&s));
             }
+            if let Some(p) = &s.savepoint {
+                eprintln!("{label} savepoint written to {p}; resume with --from-savepoint {p}");
+            }
             Ok(())
         }
         Err(e) => Err(anyhow!("{label} job failed ({}): {e}", e.fault())),
     }
 }
 
-/// The wall-clock slot of `interval` now: checkpoint ids taken from now on are at least this.
-fn checkpoint_slot_now(plan: &StreamPlan) -> u64 {
-    let interval = plan.config.duration("execution.checkpointing.interval").ok().flatten().map_or(1, |d| d.as_millis().max(10) as u64);
-    let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
-    ms / interval
+/// Where stop-with-savepoint writes: `--savepoint-dir`, else Flink's option.
+fn savepoint_dir(plan: &StreamPlan, exec: &ExecArgs) -> Option<String> {
+    exec.savepoint_dir
+        .clone()
+        .or_else(|| plan.config.get("execution.checkpointing.savepoint-dir").or_else(|| plan.config.get("state.savepoints.dir")).map(|s| s.to_string()))
 }
 
 pub fn run_file(path: &Path, exec: &ExecArgs) -> Result<()> {
@@ -186,19 +190,19 @@ pub fn run_file(path: &Path, exec: &ExecArgs) -> Result<()> {
     }
     // Supervised: worker process(es), restarted from the latest checkpoint on failure.
     let restart = crate::cluster::RestartStrategy::from_plan(&plan, dir.is_some())?;
-    let start_slot = checkpoint_slot_now(&plan);
+    let started_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
     let mut attempt = 0;
     let mut first_choice: Option<String> = None;
     let plan_ref = &plan;
     let restore_from = move || -> Result<Option<String>> {
         attempt += 1;
         let Some(dir) = checkpoint_dir(plan_ref) else { return Ok(exec.from_savepoint.clone()) };
-        let ck = Checkpointing::open(plan_ref, None, exec.allow_non_restored_state, true).map_err(|e| anyhow!("[rask] {e}"))?;
-        let latest = ck.and_then(|c| c.restore);
+        let ck = Checkpointing::open(plan_ref, None, None, exec.allow_non_restored_state, true).map_err(|e| anyhow!("[rask] {e}"))?;
+        let latest = ck.and_then(|c| c.restore).map(|(_, m)| m);
         let chosen = match latest {
             // The first attempt resumes whatever the directory holds (unless told otherwise);
             // later ones only what this run checkpointed.
-            Some(m) if (attempt == 1 && exec.from_savepoint.is_none()) || m.checkpoint >= start_slot => {
+            Some(m) if (attempt == 1 && exec.from_savepoint.is_none()) || (attempt > 1 && m.created_ms >= started_ms) => {
                 let at = chrono::DateTime::from_timestamp_millis(m.created_ms).map(|t| t.format("%Y-%m-%d %H:%M:%S%.3f UTC").to_string()).unwrap_or_default();
                 if m.finished {
                     eprintln!("[rask] the job already finished (final checkpoint in {dir}, {at}); finishing its commits");

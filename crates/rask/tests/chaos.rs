@@ -274,3 +274,37 @@ fn killing_rask_run_and_running_it_again_resumes() {
     assert!(err.contains("resuming from checkpoint chk-"), "the final run says it resumes (seed {seed}):\n{err}");
     check(dir.path(), "killing rask run", seed);
 }
+
+/// Stop-with-savepoint at parallelism 2 (Ctrl-C with `--savepoint-dir`), then resume the
+/// savepoint at parallelism `p`: state is re-partitioned by key group, source splits are
+/// redistributed, and the final output equals the uninterrupted run.
+fn savepoint_then_resume(p: &str) {
+    let seed = seed();
+    let mut rng = Rng(seed ^ 0x5eed);
+    let dir = tempfile::tempdir().unwrap();
+    let s = script(dir.path(), true);
+    let sp = dir.path().join("savepoints");
+    let child = rask(&["run", s.to_str().unwrap(), "--progress", "none", "-p", "2", "--savepoint-dir", sp.to_str().unwrap()]).spawn().unwrap();
+    std::thread::sleep(rng.millis(1500, 3000));
+    let _ = Command::new("kill").arg("-INT").arg(child.id().to_string()).status();
+    wait_ok(child, "stop-with-savepoint", seed);
+    let saved: Vec<PathBuf> = std::fs::read_dir(&sp).unwrap().flatten().map(|e| e.path()).collect();
+    assert_eq!(saved.len(), 1, "seed {seed}: one savepoint in {}", sp.display());
+    let before = committed(dir.path()).len();
+    assert!(before < reference().len(), "seed {seed}: the job was stopped before its end ({before} lines committed)");
+    let out = rask(&["run", s.to_str().unwrap(), "--progress", "none", "-p", p, "--from-savepoint", saved[0].to_str().unwrap()]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "resume at parallelism {p} (seed {seed}) failed:\n{err}");
+    assert!(err.contains("starting from savepoint"), "{err}");
+    check(dir.path(), &format!("savepoint at parallelism 2 resumed at {p}"), seed);
+}
+
+#[test]
+fn savepoint_at_parallelism_2_resumes_at_1() {
+    savepoint_then_resume("1");
+}
+
+#[test]
+fn savepoint_at_parallelism_2_resumes_at_3() {
+    savepoint_then_resume("3");
+}

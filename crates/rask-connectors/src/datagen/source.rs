@@ -3,8 +3,8 @@
 //!
 //! A subtask's share is a *split*: sequence values `start + offset + k * stride` for
 //! `k = next, next + 1, …` and a row budget (`number-of-rows`). Its position in checkpoints is
-//! its list of splits; after a restore at another parallelism a subtask may own several (read
-//! one after the other) or none, so sequences continue exactly where they stopped. Random
+//! its list of splits; after a restore at another parallelism a subtask may own several (merged
+//! in sequence order) or none, so sequences continue exactly where they stopped. Random
 //! columns are not replayed: they are random again after a restore, as in Flink.
 
 use std::sync::Arc;
@@ -35,8 +35,10 @@ pub struct DatagenReader {
     plan: DatagenPlan,
     schema: SchemaRef,
     rng: SmallRng,
-    /// This subtask's splits; the first one with rows left is read.
+    /// This subtask's splits.
     splits: Vec<Split>,
+    /// Sequence offsets of the rows being generated (see [`DatagenReader::pick`]).
+    picks: Vec<i64>,
     batch_size: usize,
     rate: f64,
     started: Instant,
@@ -73,6 +75,7 @@ impl DatagenReader {
             schema: ctx.schema.clone(),
             rng: SmallRng::seed_from_u64(seed ^ rand::random::<u64>()),
             splits,
+            picks: Vec::new(),
             batch_size: ctx.batch_size.max(1),
             rate,
             started: Instant::now(),
@@ -104,15 +107,44 @@ impl DatagenReader {
         }
     }
 
+    /// Choose the next `n` rows: their sequence offsets (`offset + k * stride`) in `picks`,
+    /// advancing the splits. Several splits (after a restore at a lower parallelism) are merged
+    /// in sequence order, so that event time derived from a sequence stays ordered.
+    fn pick(&mut self, n: usize) {
+        self.picks.clear();
+        if self.splits.len() == 1 {
+            let sp = &mut self.splits[0];
+            self.picks.extend((0..n as i64).map(|i| sp.offset + (sp.next + i) * sp.stride));
+            sp.next += n as i64;
+            if let Some(r) = sp.remaining.as_mut() {
+                *r -= n as u64;
+            }
+            return;
+        }
+        let mut left: Vec<Option<u64>> = self.splits.iter().map(|sp| self.left(sp)).collect();
+        for _ in 0..n {
+            let Some(i) = (0..self.splits.len())
+                .filter(|i| left[*i] != Some(0))
+                .min_by_key(|i| self.splits[*i].offset + self.splits[*i].next * self.splits[*i].stride)
+            else {
+                break;
+            };
+            let sp = &mut self.splits[i];
+            self.picks.push(sp.offset + sp.next * sp.stride);
+            sp.next += 1;
+            if let Some(r) = sp.remaining.as_mut() {
+                *r -= 1;
+            }
+            if let Some(l) = left[i].as_mut() {
+                *l -= 1;
+            }
+        }
+    }
+
     fn gen_column(&mut self, ci: usize, n: usize) -> Result<ArrayRef> {
         let c = self.plan.columns[ci].clone();
         let arr = match &c.generator {
-            FieldGen::Sequence { start, .. } => {
-                let sp = &self.splits[0];
-                let (k0, offset, stride) = (sp.next, sp.offset, sp.stride);
-                let vals = (0..n as i64).map(|i| start + offset + (k0 + i) * stride);
-                sequence_array(&c.data_type, vals)?
-            }
+            FieldGen::Sequence { start, .. } => sequence_array(&c.data_type, self.picks.iter().map(|p| start + p))?,
             &FieldGen::Random { min, max, length, var_len, max_past_ms } => {
                 random_array(&mut self.rng, &c.data_type, n, min, max, length, var_len, max_past_ms)?
             }
@@ -238,17 +270,14 @@ fn random_array(
 
 impl SourceReader for DatagenReader {
     fn next(&mut self) -> Result<SourceEvent> {
-        // Drop exhausted splits; the first one left is read.
-        while let Some(sp) = self.splits.first() {
-            if self.left(sp) == Some(0) {
-                self.splits.remove(0);
-            } else {
-                break;
-            }
+        let keep: Vec<bool> = self.splits.iter().map(|sp| self.left(sp) != Some(0)).collect();
+        let mut keep = keep.into_iter();
+        self.splits.retain(|_| keep.next().unwrap_or(false));
+        if self.splits.is_empty() {
+            return Ok(SourceEvent::End);
         }
-        let Some(sp) = self.splits.first() else { return Ok(SourceEvent::End) };
         let mut n = self.batch_size as u64;
-        if let Some(l) = self.left(sp) {
+        if let Some(l) = self.splits.iter().map(|sp| self.left(sp)).sum::<Option<u64>>() {
             n = n.min(l);
         }
         // Pace to the configured rate: small batches at low rates, sleep until they are due.
@@ -259,13 +288,9 @@ impl SourceReader for DatagenReader {
         if due > now {
             std::thread::sleep(due - now);
         }
+        self.pick(n as usize);
         let cols = (0..self.plan.columns.len()).map(|i| self.gen_column(i, n as usize)).collect::<Result<Vec<_>>>()?;
         let rb = RecordBatch::try_new(self.schema.clone(), cols).map_err(|e| RuntimeError::Internal(format!("datagen: {e}")))?;
-        let sp = &mut self.splits[0];
-        sp.next += n as i64;
-        if let Some(r) = sp.remaining.as_mut() {
-            *r -= n;
-        }
         self.emitted += n;
         Ok(SourceEvent::Batch(StreamBatch::inserts(rb)))
     }

@@ -5,7 +5,7 @@
 //! Position in checkpoints: the base time and the subtask's *splits* — a strided sequence of
 //! blocks (next block, stride, rows of it already emitted). Generation is deterministic, so a
 //! restored reader continues the exact same events; after a restore at another parallelism a
-//! subtask reads the splits it is given one after the other.
+//! subtask interleaves the splits it is given block by block, lowest block first.
 
 use std::time::{Duration, Instant};
 
@@ -86,6 +86,13 @@ impl NexmarkReader {
 impl SourceReader for NexmarkReader {
     fn next(&mut self) -> Result<SourceEvent> {
         while self.current.is_none() {
+            // Several splits (a restore at a lower parallelism): the lowest block first, so
+            // that events come in the order of the original stream.
+            if let Some(i) = (0..self.splits.len()).min_by_key(|i| self.splits[*i].next_block)
+                && i != 0
+            {
+                self.splits.swap(0, i);
+            }
             let Some(sp) = self.splits.first() else {
                 return Ok(if self.keep_alive { SourceEvent::Idle } else { SourceEvent::End });
             };

@@ -5,9 +5,11 @@
 //! restored sink commits what its checkpoint had pre-committed (that checkpoint is complete,
 //! the commit may not have happened before the failure; commits are idempotent).
 
-use arrow::array::Array;
-use arrow::datatypes::SchemaRef;
-use rask_state::{OperatorSnapshot, FINAL_CHECKPOINT};
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, BinaryArray, RecordBatch, UInt64Array};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use rask_state::{OperatorSnapshot, StateEntry, FINAL_CHECKPOINT};
 use rask_types::StreamBatch;
 
 use crate::connector::SinkWriter;
@@ -41,29 +43,24 @@ impl Sink {
     }
 }
 
-/// Committables as bytes: per item u64 checkpoint · u64 length · bytes.
-fn encode_pending(p: &[(u64, Vec<u8>)]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for (c, b) in p {
-        out.extend_from_slice(&c.to_le_bytes());
-        out.extend_from_slice(&(b.len() as u64).to_le_bytes());
-        out.extend_from_slice(b);
-    }
-    out
+/// Pending committables as an unkeyed state entry (checkpoint, committable): after a rescale
+/// each old instance's list goes to exactly one new instance, which commits it.
+fn pending_entry(p: &[(u64, Vec<u8>)]) -> Result<StateEntry> {
+    let schema = Arc::new(Schema::new(vec![Field::new("checkpoint", DataType::UInt64, false), Field::new("committable", DataType::Binary, false)]));
+    let c: ArrayRef = Arc::new(UInt64Array::from_iter_values(p.iter().map(|(c, _)| *c)));
+    let b: ArrayRef = Arc::new(BinaryArray::from_iter_values(p.iter().map(|(_, b)| b.as_slice())));
+    let batch = RecordBatch::try_new(schema.clone(), vec![c, b])?;
+    Ok(StateEntry { name: "committables".into(), schema, key_columns: None, batches: vec![batch] })
 }
 
-fn decode_pending(mut b: &[u8]) -> Result<Vec<(u64, Vec<u8>)>> {
-    let bad = || RuntimeError::User("corrupt sink state in the checkpoint".into());
+fn committables(e: &StateEntry) -> Result<Vec<Vec<u8>>> {
     let mut out = Vec::new();
-    while !b.is_empty() {
-        if b.len() < 16 {
-            return Err(bad());
-        }
-        let c = u64::from_le_bytes(b[0..8].try_into().map_err(|_| bad())?);
-        let n = u64::from_le_bytes(b[8..16].try_into().map_err(|_| bad())?) as usize;
-        let item = b.get(16..16 + n).ok_or_else(bad)?.to_vec();
-        out.push((c, item));
-        b = &b[16 + n..];
+    for b in &e.batches {
+        let col = b
+            .column_by_name("committable")
+            .and_then(|c| c.as_binary_opt::<i32>())
+            .ok_or_else(|| RuntimeError::User("corrupt sink state in the checkpoint".into()))?;
+        out.extend(col.iter().flatten().map(|v| v.to_vec()));
     }
     Ok(out)
 }
@@ -94,13 +91,15 @@ impl Operator for Sink {
         if self.pending.is_empty() {
             return Ok(None);
         }
-        Ok(Some(OperatorSnapshot { meta: encode_pending(&self.pending), entries: Vec::new() }))
+        Ok(Some(OperatorSnapshot { meta: Vec::new(), entries: vec![pending_entry(&self.pending)?] }))
     }
 
     fn restore(&mut self, parts: Vec<OperatorSnapshot>) -> Result<()> {
         let mut restored = Vec::new();
         for p in parts {
-            restored.extend(decode_pending(&p.meta)?.into_iter().map(|(_, b)| b));
+            for e in p.entries.iter().filter(|e| e.name == "committables") {
+                restored.extend(committables(e)?);
+            }
         }
         if !restored.is_empty() {
             self.writer.commit(&restored).map_err(|e| e.context(format!("sink '{}': committing restored data", self.table)))?;
