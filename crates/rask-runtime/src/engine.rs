@@ -98,6 +98,8 @@ pub struct Shared {
     /// Exactly-once sink instances in this process, and how many committed the savepoint.
     pub two_phase_sinks: AtomicUsize,
     pub commit_acks: AtomicUsize,
+    /// A source emitted its first batch after a restore (logged once, for recovery timing).
+    resumed: AtomicBool,
 }
 
 impl Shared {
@@ -112,6 +114,7 @@ impl Shared {
             savepoint_target: AtomicU64::new(0),
             two_phase_sinks: AtomicUsize::new(0),
             commit_acks: AtomicUsize::new(0),
+            resumed: AtomicBool::new(false),
         }
     }
 
@@ -349,6 +352,7 @@ fn source_stream<'s>(
     let checkpoint_interval = cfg.checkpoint_interval;
     let checkpoints = cfg.checkpoints.clone();
     let track = checkpoints.is_some();
+    let restored = cfg.restore.is_some();
     // The position before the first batch (the restored one, or the start).
     let initial = if track { reader.position() } else { Ok(None) };
     source::<_, CapacityContainerBuilder<Batch>, _, _>(scope, &node.name, move |cap, info| {
@@ -452,6 +456,9 @@ fn source_stream<'s>(
                         metrics.nodes[id].records_out.fetch_add(b.num_rows() as u64, Ordering::Relaxed);
                         if clock.in_epoch == 0 {
                             shared.epoch_started(e);
+                        }
+                        if restored && !shared.resumed.swap(true, Ordering::Relaxed) {
+                            tracing::info!(target: "rask::recovery", "processing resumed after the restore");
                         }
                         output.session(&*c).give_container(&mut Batch::data(b));
                         clock.in_epoch += 1;

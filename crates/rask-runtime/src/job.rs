@@ -121,6 +121,8 @@ pub struct JobOptions {
     pub checkpointing: Option<Checkpointing>,
 }
 
+pub use rask_state::FINAL_CHECKPOINT;
+
 /// Where checkpoints go and which one the job starts from.
 pub struct Checkpointing {
     /// Where this run writes checkpoints (`None`: it only restores).
@@ -360,6 +362,8 @@ pub fn run_job(plan: Arc<StreamPlan>, registry: ConnectorRegistry, opts: JobOpti
     if let Some(ck) = &opts.checkpointing {
         if let Some((store, m)) = &ck.restore {
             restored_from = Some(m.checkpoint);
+            let bytes: u64 = m.nodes.iter().flat_map(|n| n.parts.iter().map(|p| p.bytes)).sum();
+            tracing::info!(target: "rask::recovery", checkpoint = m.checkpoint, bytes, "restoring");
             cfg.restore = Some(Arc::new(Restore::new(store.clone(), m.clone(), &plan, ck.allow_non_restored)?));
         }
         if let Some(store) = &ck.store {

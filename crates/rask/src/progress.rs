@@ -109,4 +109,29 @@ pub fn summary(s: &rask_runtime::JobSummary) -> String {
         } else {
             String::new()
         }
+        + &match (&s.checkpoints, s.restored_from) {
+            (Some(c), _) if c.completed > 0 => format!(
+                "; {} checkpoint{} completed (last: {}, {} in {:.0} ms)",
+                c.completed,
+                if c.completed == 1 { "" } else { "s" },
+                checkpoint_name(c.last_id),
+                human_bytes(c.last_bytes),
+                c.last_duration.as_secs_f64() * 1000.0
+            ),
+            _ => String::new(),
+        }
+        + &s.restored_from.map(|id| format!("; restored from {}", checkpoint_name(id))).unwrap_or_default()
+}
+
+fn checkpoint_name(id: u64) -> String {
+    if id == rask_runtime::job::FINAL_CHECKPOINT { "the final checkpoint".into() } else { format!("chk-{id}") }
+}
+
+fn human_bytes(b: u64) -> String {
+    match b {
+        b if b >= 1 << 30 => format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64),
+        b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64),
+        b if b >= 1 << 10 => format!("{:.1} KiB", b as f64 / 1024.0),
+        b => format!("{b} B"),
+    }
 }
