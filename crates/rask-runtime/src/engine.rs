@@ -670,11 +670,14 @@ impl Driver {
     /// The checkpoint barrier `c` passed: the operator's `on_checkpoint`, then its snapshot to
     /// the coordinator (or, without checkpoint storage, the completion right away).
     fn checkpoint(&mut self, c: u64, out: &mut Emitter) -> Result<()> {
+        let started = Instant::now();
         self.op.on_checkpoint(c, out)?;
         match &self.checkpoints {
             Some(co) => {
                 let snap = self.op.snapshot(c)?;
                 co.submit(c, self.id, self.sender as usize, snap, false);
+                let us = started.elapsed().as_micros() as u64;
+                self.shared.metrics.nodes[self.id].checkpoint_sync_max_us.fetch_max(us, Ordering::Relaxed);
                 Ok(())
             }
             None => self.op.on_checkpoint_complete(c),

@@ -265,6 +265,8 @@ pub struct JobSummary {
     pub restored_from: Option<u64>,
     /// Where the stop-with-savepoint wrote its savepoint.
     pub savepoint: Option<String>,
+    /// Longest synchronous part of a checkpoint in one operator (µs).
+    pub checkpoint_sync_max_us: u64,
 }
 
 /// Wait for the user's cancel, then take a savepoint: request a checkpoint, wait until it is
@@ -483,6 +485,7 @@ pub fn run_job(plan: Arc<StreamPlan>, registry: ConnectorRegistry, opts: JobOpti
         checkpoints: coordinator.as_ref().map(|c| c.stats()),
         restored_from,
         savepoint: savepoint_path,
+        checkpoint_sync_max_us: metrics.checkpoint_sync_max_us(),
         elapsed: start.elapsed(),
         records_in: metrics.source_records(),
         records_out: metrics.sink_records(),

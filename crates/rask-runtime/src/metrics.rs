@@ -28,6 +28,9 @@ pub struct NodeMetrics {
     /// Longest time (µs) a window operator took from a watermark's arrival to having emitted
     /// the windows it closed (the latency a window result adds after its watermark).
     pub window_fire_max_us: Arc<AtomicU64>,
+    /// Longest synchronous part of a checkpoint in this operator (µs): `on_checkpoint` plus
+    /// taking the snapshot, during which the operator processes nothing.
+    pub checkpoint_sync_max_us: AtomicU64,
     /// Sinks: (latency µs, rows) per received batch, the latency counted from when the first
     /// batch of its epoch left a source (an upper bound: epochs hold up to 16 source batches).
     pub latencies: Mutex<Vec<(u32, u32)>>,
@@ -66,6 +69,7 @@ impl JobMetrics {
                     source: Arc::new(SourceMetrics::default()),
                     late_records_dropped: Arc::new(AtomicU64::new(0)),
                     window_fire_max_us: Arc::new(AtomicU64::new(0)),
+                    checkpoint_sync_max_us: AtomicU64::new(0),
                     latencies: Mutex::new(Vec::new()),
                 })
                 .collect(),
@@ -93,6 +97,9 @@ impl JobMetrics {
     }
 
     /// The longest window firing (µs) of any window operator.
+    pub fn checkpoint_sync_max_us(&self) -> u64 {
+        self.nodes.iter().map(|n| n.checkpoint_sync_max_us.load(Ordering::Relaxed)).max().unwrap_or(0)
+    }
     pub fn window_fire_max_us(&self) -> u64 {
         self.nodes.iter().map(|n| n.window_fire_max_us.load(Ordering::Relaxed)).max().unwrap_or(0)
     }

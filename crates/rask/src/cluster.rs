@@ -158,6 +158,9 @@ fn run_attempt(
         let mut cmd = Command::new(&exe);
         cmd.env(rask_runtime::job::JOB_START_ENV, start);
         cmd.env(SUPERVISOR_ENV, std::process::id().to_string());
+        // Own process group: a terminal's Ctrl-C reaches only the supervisor, which forwards it
+        // once (a worker seeing it twice would exit at once instead of stopping cleanly).
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         cmd.arg("run").arg(s.script);
         if n > 1 {
             cmd.arg("--process-index").arg(i.to_string()).arg("--hosts").arg(hosts.join(",")).arg("--workers").arg(s.exec.workers.to_string());

@@ -111,12 +111,13 @@ pub fn summary(s: &rask_runtime::JobSummary) -> String {
         }
         + &match (&s.checkpoints, s.restored_from) {
             (Some(c), _) if c.completed > 0 => format!(
-                "; {} checkpoint{} completed (last: {}, {} in {:.0} ms)",
+                "; {} checkpoint{} completed (last: {}, {} in {:.0} ms; longest synchronous snapshot {:.1} ms)",
                 c.completed,
                 if c.completed == 1 { "" } else { "s" },
                 checkpoint_name(c.last_id),
                 human_bytes(c.last_bytes),
-                c.last_duration.as_secs_f64() * 1000.0
+                c.last_duration.as_secs_f64() * 1000.0,
+                s.checkpoint_sync_max_us as f64 / 1000.0
             ),
             _ => String::new(),
         }
