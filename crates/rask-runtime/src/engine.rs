@@ -469,7 +469,11 @@ fn source_stream<'s>(
                         }
                     }
                     Err(TryRecvError::Disconnected) => {
-                        shared.fail(RuntimeError::Internal(format!("{name}: the source reader stopped without ending its input")));
+                        // The reader also stops when the job is cancelled: only otherwise is
+                        // its silence a bug.
+                        if !shared.stopped() {
+                            shared.fail(RuntimeError::Internal(format!("{name}: the source reader stopped without ending its input")));
+                        }
                         cap = None;
                         return;
                     }
