@@ -44,9 +44,6 @@ pub fn signature(node: &PlanNode) -> String {
 pub fn check_supported(plan: &StreamPlan) -> Result<()> {
     for n in &plan.nodes {
         let what = match &n.kind {
-            NodeKind::WindowAggregate(a) if a.spec.kind == rask_sql::window_tvf::WindowKind::Session => Some("session window aggregation"),
-            NodeKind::WindowJoin(_) => Some("window join"),
-            NodeKind::WindowRank(_) => Some("window Top-N / deduplication"),
             NodeKind::OverAggregate(_) => Some("OVER aggregation"),
             _ => None,
         };
@@ -158,7 +155,7 @@ impl Restore {
             let mine = old % parallelism == subtask;
             let mut snap = OperatorSnapshot { meta: s.meta.clone(), entries: Vec::new() };
             for e in &s.entries {
-                match &e.key_columns {
+                match e.key_columns.as_ref().or(input_keys(node, &e.name)) {
                     Some(keys) => snap.entries.push(filter_keyed(e, keys, subtask, parallelism, max_parallelism)?),
                     None if mine => snap.entries.push(e.clone()),
                     None => {}
@@ -186,6 +183,15 @@ impl Restore {
             }
         }
         Ok(Some(out))
+    }
+}
+
+/// Buffered input rows (entries `input:<i>`) are keyed by their input's exchange keys.
+fn input_keys<'a>(node: &'a PlanNode, entry: &str) -> Option<&'a Vec<usize>> {
+    let i: usize = entry.strip_prefix("input:")?.parse().ok()?;
+    match &node.inputs.get(i)?.exchange {
+        rask_sql::plan::Exchange::Hash(keys) => Some(keys),
+        _ => None,
     }
 }
 

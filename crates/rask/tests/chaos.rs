@@ -38,7 +38,22 @@ fn seed() -> u64 {
     })
 }
 
+/// Which job a test runs.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+enum Job {
+    /// HOP window aggregation and an interval join.
+    AggJoin,
+    /// Session windows, window Top-N and a window join (operators that buffer rows).
+    Buffering,
+}
+
+const OUTPUTS: [&str; 5] = ["win_out", "join_out", "session_out", "topn_out", "wjoin_out"];
+
 fn script(dir: &Path, checkpoint: bool) -> PathBuf {
+    job_script(dir, checkpoint, Job::AggJoin)
+}
+
+fn job_script(dir: &Path, checkpoint: bool, job: Job) -> PathBuf {
     let chk = if checkpoint {
         format!(
             "SET 'execution.checkpointing.interval' = '200ms';\n\
@@ -51,16 +66,47 @@ fn script(dir: &Path, checkpoint: bool) -> PathBuf {
     } else {
         String::new()
     };
+    // Buffering: every 100 ids the time jumps by 1 s, so that sessions close.
+    let (jump, keys) = if job == Job::Buffering { (" + (id / 100) * 1000", 10) } else { ("", 1000) };
     let table = |name: &str, shift: i64| {
         format!(
-            "CREATE TABLE {name} (id BIGINT, k AS id % 1000, ts AS TO_TIMESTAMP_LTZ(id * 10 + {shift}, 3), \
+            "CREATE TABLE {name} (id BIGINT, k AS id % {keys}, ts AS TO_TIMESTAMP_LTZ(id * 10{jump} + {shift}, 3), \
                WATERMARK FOR ts AS ts - INTERVAL '1' SECOND) \
              WITH ('connector' = 'datagen', 'fields.id.kind' = 'sequence', 'fields.id.start' = '0', \
                'fields.id.end' = '{}', 'rows-per-second' = '{ROWS_PER_S}');\n",
             ROWS - 1
         )
     };
-    let sql = format!(
+    let out = |n: &str| dir.join(n).display().to_string();
+    let sql = if job == Job::Buffering {
+        format!(
+            "{chk}{}{}\
+             CREATE TABLE session_out (k BIGINT, ws TIMESTAMP_LTZ(3), we TIMESTAMP_LTZ(3), c BIGINT, s BIGINT) \
+               WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');\n\
+             CREATE TABLE topn_out (ws TIMESTAMP_LTZ(3), k BIGINT, id BIGINT, rn BIGINT) \
+               WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');\n\
+             CREATE TABLE wjoin_out (k BIGINT, ws TIMESTAMP_LTZ(3), a_id BIGINT, b_id BIGINT) \
+               WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');\n\
+             EXECUTE STATEMENT SET BEGIN\n\
+             INSERT INTO session_out SELECT k, window_start, window_end, COUNT(*), SUM(id) \
+               FROM TABLE(SESSION(TABLE a PARTITION BY k, DESCRIPTOR(ts), INTERVAL '500' MILLISECOND)) \
+               GROUP BY k, window_start, window_end;\n\
+             INSERT INTO topn_out SELECT window_start, k, id, rn FROM (SELECT window_start, window_end, k, id, \
+               ROW_NUMBER() OVER (PARTITION BY window_start, window_end, k ORDER BY id DESC) AS rn \
+               FROM TABLE(TUMBLE(TABLE a, DESCRIPTOR(ts), INTERVAL '1' SECOND))) WHERE rn <= 2;\n\
+             INSERT INTO wjoin_out SELECT l.k, l.window_start, l.id, r.id \
+               FROM (SELECT * FROM TABLE(TUMBLE(TABLE a, DESCRIPTOR(ts), INTERVAL '2' SECOND))) l \
+               JOIN (SELECT * FROM TABLE(TUMBLE(TABLE b, DESCRIPTOR(ts), INTERVAL '2' SECOND))) r \
+               ON l.k = r.k AND l.id = r.id AND l.window_start = r.window_start AND l.window_end = r.window_end;\n\
+             END;\n",
+            table("a", 0),
+            table("b", 300),
+            out("session_out"),
+            out("topn_out"),
+            out("wjoin_out"),
+        )
+    } else {
+        format!(
         "{chk}{}{}\
          CREATE TABLE win_out (k BIGINT, ws TIMESTAMP(3), we TIMESTAMP(3), c BIGINT, s BIGINT, mx BIGINT) \
            WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');\n\
@@ -77,7 +123,8 @@ fn script(dir: &Path, checkpoint: bool) -> PathBuf {
         table("b", 500),
         dir.join("win_out").display(),
         dir.join("join_out").display(),
-    );
+        )
+    };
     let path = dir.join("job.sql");
     std::fs::write(&path, sql).unwrap();
     path
@@ -86,7 +133,7 @@ fn script(dir: &Path, checkpoint: bool) -> PathBuf {
 /// The committed output: every line of the visible part files, sorted.
 fn committed(dir: &Path) -> Vec<String> {
     let mut lines = Vec::new();
-    for sub in ["win_out", "join_out"] {
+    for sub in OUTPUTS {
         let Ok(rd) = std::fs::read_dir(dir.join(sub)) else { continue };
         for e in rd.flatten() {
             let name = e.file_name().to_string_lossy().to_string();
@@ -164,22 +211,34 @@ fn wait_ok(mut child: Child, what: &str, seed: u64) {
 
 /// The output of a run without failures (and without checkpoint storage).
 fn reference() -> Vec<String> {
-    static REF: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
-    REF.get_or_init(|| {
+    reference_of(Job::AggJoin)
+}
+
+fn reference_of(job: Job) -> Vec<String> {
+    static REF: std::sync::Mutex<Vec<(Job, Vec<String>)>> = std::sync::Mutex::new(Vec::new());
+    if let Some((_, r)) = REF.lock().unwrap().iter().find(|(j, _)| *j == job) {
+        return r.clone();
+    }
+    let r = {
         let dir = tempfile::tempdir().unwrap();
-        let s = script(dir.path(), false);
+        let s = job_script(dir.path(), false, job);
         let out = rask(&["run", s.to_str().unwrap(), "--progress", "none"]).output().unwrap();
         assert!(out.status.success(), "reference run failed: {}", String::from_utf8_lossy(&out.stderr));
         let lines = committed(dir.path());
         assert!(lines.len() > ROWS as usize, "the reference run produced {} lines", lines.len());
         lines
-    })
-    .clone()
+    };
+    REF.lock().unwrap().push((job, r.clone()));
+    r
 }
 
 fn check(dir: &Path, what: &str, seed: u64) {
+    check_job(dir, what, seed, Job::AggJoin)
+}
+
+fn check_job(dir: &Path, what: &str, seed: u64, job: Job) {
     let got = committed(dir);
-    let want = reference();
+    let want = reference_of(job);
     if got != want {
         let missing: Vec<_> = want.iter().filter(|l| !got.contains(l)).take(5).collect();
         let extra: Vec<_> = got.iter().filter(|l| !want.contains(l)).take(5).collect();
@@ -193,18 +252,26 @@ fn check(dir: &Path, what: &str, seed: u64) {
 
 /// Kill worker processes of a supervised run `KILLS` times; the supervisor restarts them.
 fn kill_workers(extra: &[&str], what: &str) {
+    kill_workers_of(extra, what, Job::AggJoin)
+}
+
+fn kill_workers_of(extra: &[&str], what: &str, job: Job) {
     let seed = seed();
     let mut rng = Rng(seed);
     let dir = tempfile::tempdir().unwrap();
-    let s = script(dir.path(), true);
+    let s = job_script(dir.path(), true, job);
     let mut args = vec!["run", s.to_str().unwrap(), "--progress", "none"];
     args.extend_from_slice(extra);
     let child = rask(&args).spawn().unwrap();
     let sup = child.id();
     let mut kills = 0;
     let deadline = Instant::now() + Duration::from_secs(120);
+    let mut child = child;
     while kills < KILLS && Instant::now() < deadline {
         std::thread::sleep(rng.millis(300, 1000));
+        if child.try_wait().unwrap().is_some() {
+            break; // ended early: wait_ok reports how
+        }
         let workers = children_of(sup);
         if workers.is_empty() {
             continue; // restarting
@@ -213,9 +280,17 @@ fn kill_workers(extra: &[&str], what: &str) {
         kill9(workers[(rng.next() % workers.len() as u64) as usize]);
         kills += 1;
     }
-    assert_eq!(kills, KILLS, "{what} (seed {seed}): could not kill workers {KILLS} times");
+    if kills < KILLS {
+        wait_ok(child, what, seed);
+        panic!("{what} (seed {seed}): the job ended after {kills} of {KILLS} kills; make it longer");
+    }
     wait_ok(child, what, seed);
-    check(dir.path(), what, seed);
+    check_job(dir.path(), what, seed, job);
+}
+
+#[test]
+fn killing_workers_of_session_window_top_n_and_window_join_loses_and_duplicates_nothing() {
+    kill_workers_of(&["-p", "2"], "worker kills (session windows, window Top-N, window join) at parallelism 2", Job::Buffering);
 }
 
 #[test]

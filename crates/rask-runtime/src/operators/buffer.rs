@@ -110,3 +110,44 @@ pub(crate) fn split_by_window(data: &RecordBatch, end_col: usize, watermark: i64
         .collect::<Result<Vec<_>>>()?;
     Ok((parts, late))
 }
+
+/// The state of an operator that buffers input rows until the watermark releases them: its
+/// watermark and the buffered rows of each input (entries `input:<i>`, in arrival order).
+/// Restoring sets the watermark and feeds the rows to `on_batch` again; at another
+/// parallelism the runtime re-partitions them by the input's exchange keys.
+pub(crate) fn replay_snapshot(watermark: i64, inputs: Vec<(usize, Vec<RecordBatch>)>) -> rask_state::OperatorSnapshot {
+    let entries = inputs
+        .into_iter()
+        .filter_map(|(i, batches)| {
+            let schema = batches.first()?.schema();
+            Some(rask_state::StateEntry { name: format!("input:{i}"), schema, key_columns: None, batches })
+        })
+        .collect();
+    rask_state::OperatorSnapshot { meta: watermark.to_le_bytes().to_vec(), entries }
+}
+
+/// The watermark [`replay_snapshot`] stored (the highest of the parts).
+pub(crate) fn restored_watermark(parts: &[rask_state::OperatorSnapshot]) -> Option<i64> {
+    parts.iter().filter_map(|p| <[u8; 8]>::try_from(p.meta.as_slice()).ok().map(i64::from_le_bytes)).max()
+}
+
+/// Restore the rows [`replay_snapshot`] stored: each handed to `feed(input, batch)` (after the
+/// operator took back its watermark), which must emit nothing.
+pub(crate) fn replay_restore(
+    parts: Vec<rask_state::OperatorSnapshot>,
+    mut feed: impl FnMut(usize, RecordBatch, &mut crate::operator::Emitter) -> Result<()>,
+) -> Result<()> {
+    for p in parts {
+        for e in p.entries {
+            let Some(i) = e.name.strip_prefix("input:").and_then(|i| i.parse::<usize>().ok()) else { continue };
+            for b in e.batches {
+                let mut out = crate::operator::Emitter::default();
+                feed(i, b, &mut out)?;
+                if !out.batches.is_empty() {
+                    return Err(internal("restoring buffered rows emitted output"));
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -18,7 +18,9 @@ use datafusion_expr::EmitTo;
 use rask_sql::window_agg::{GroupOutput, WindowAggregate as Plan, WindowColumn};
 use rask_types::{StreamBatch, WATERMARK_MIN};
 
-use super::buffer::{require_append_only, BatchStore, RowRef};
+use rask_state::OperatorSnapshot;
+
+use super::buffer::{replay_restore, replay_snapshot, require_append_only, restored_watermark, BatchStore, RowRef};
 use super::window_agg::{aggregate_args, internal, new_accumulator, KeyTable};
 use crate::error::Result;
 use crate::operator::{Emitter, Operator};
@@ -207,6 +209,22 @@ impl Operator for SessionAggregate {
         }
         self.store.release(batch_id);
         Ok(())
+    }
+
+    fn snapshot(&mut self, _checkpoint: u64) -> Result<Option<OperatorSnapshot>> {
+        let mut refs: Vec<RowRef> = self.sessions.values().flatten().flat_map(|s| s.rows.iter().copied()).collect();
+        refs.sort_unstable(); // arrival order (batch id, row)
+        let batches = if refs.is_empty() {
+            Vec::new()
+        } else {
+            vec![RecordBatch::try_new(self.input.clone(), self.store.gather(&refs, self.input.fields().len())?).map_err(internal)?]
+        };
+        Ok(Some(replay_snapshot(self.watermark, vec![(0, batches)])))
+    }
+
+    fn restore(&mut self, parts: Vec<OperatorSnapshot>) -> Result<()> {
+        self.watermark = self.watermark.max(restored_watermark(&parts).unwrap_or(WATERMARK_MIN));
+        replay_restore(parts, |i, b, out| self.on_batch(i, StreamBatch::inserts(b), out))
     }
 
     fn on_watermark(&mut self, watermark: i64, out: &mut Emitter) -> Result<()> {

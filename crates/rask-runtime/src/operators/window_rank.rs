@@ -15,7 +15,9 @@ use arrow::row::{RowConverter, SortField};
 use rask_sql::window_rank::WindowRank as Plan;
 use rask_types::{StreamBatch, WATERMARK_MIN};
 
-use super::buffer::{require_append_only, split_by_window};
+use rask_state::OperatorSnapshot;
+
+use super::buffer::{replay_restore, replay_snapshot, require_append_only, restored_watermark, split_by_window};
 use super::window_agg::internal;
 use crate::error::Result;
 use crate::operator::{Emitter, Operator};
@@ -98,6 +100,17 @@ impl Operator for WindowRank {
             self.windows.entry(e).or_default().push((part, seq));
         }
         Ok(())
+    }
+
+    fn snapshot(&mut self, _checkpoint: u64) -> Result<Option<OperatorSnapshot>> {
+        let mut rows: Vec<&(RecordBatch, u64)> = self.windows.values().flatten().collect();
+        rows.sort_by_key(|(_, seq)| *seq);
+        Ok(Some(replay_snapshot(self.watermark, vec![(0, rows.into_iter().map(|(b, _)| b.clone()).collect())])))
+    }
+
+    fn restore(&mut self, parts: Vec<OperatorSnapshot>) -> Result<()> {
+        self.watermark = self.watermark.max(restored_watermark(&parts).unwrap_or(WATERMARK_MIN));
+        replay_restore(parts, |i, b, out| self.on_batch(i, StreamBatch::inserts(b), out))
     }
 
     fn on_watermark(&mut self, watermark: i64, out: &mut Emitter) -> Result<()> {
