@@ -168,9 +168,13 @@ impl Checkpointing {
             if from.is_none() && savepoint_dir.is_none() {
                 return Ok(None);
             }
-            // Without a checkpoint directory a stop-with-savepoint writes its checkpoint into
-            // the savepoint directory first.
-            return Ok(Some(Checkpointing { store: savepoint_dir.clone(), retain: 1, restore: from, allow_non_restored, savepoint_dir }));
+            // Without a checkpoint directory, checkpoints (and the one a stop-with-savepoint
+            // takes) are kept in memory, as Flink's JobManager checkpoint storage.
+            let store = match &savepoint_dir {
+                Some(_) => Some(Arc::new(CheckpointStore::open("memory://").map_err(state_err)?)),
+                None => None,
+            };
+            return Ok(Some(Checkpointing { store, retain: 1, restore: from, allow_non_restored, savepoint_dir }));
         };
         if plan.config.duration("execution.checkpointing.interval").ok().flatten().is_none_or(|d| d.is_zero()) {
             return Err(RuntimeError::User(format!(
@@ -369,6 +373,11 @@ pub fn run_job(plan: Arc<StreamPlan>, registry: ConnectorRegistry, opts: JobOpti
             cfg.restore = Some(Arc::new(Restore::new(store.clone(), m.clone(), &plan, ck.allow_non_restored)?));
         }
         if let Some(store) = &ck.store {
+            if processes > 1 && store.location().starts_with("memory://") {
+                return Err(RuntimeError::User(
+                    "a stop-with-savepoint across several processes needs 'execution.checkpointing.dir' (storage all processes share)".into(),
+                ));
+            }
             crate::checkpoint::check_supported(&plan)?;
             let co = Coordinator::start(CoordinatorConfig {
                 store: store.clone(),
