@@ -210,7 +210,7 @@ fn filter_keyed(e: &StateEntry, keys: &[usize], subtask: usize, parallelism: usi
             batches.push(f);
         }
     }
-    Ok(StateEntry { name: e.name.clone(), schema: e.schema.clone(), key_columns: e.key_columns.clone(), batches })
+    Ok(StateEntry::new(e.name.clone(), e.schema.clone(), e.key_columns.clone(), batches))
 }
 
 pub fn state_err(e: rask_state::StateError) -> RuntimeError {

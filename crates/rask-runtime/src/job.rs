@@ -236,6 +236,11 @@ fn write_savepoint(from: &CheckpointStore, id: u64, to: &CheckpointStore) -> Res
     let dir = format!("savepoint-{id}");
     for n in &mut m.nodes {
         for p in &mut n.parts {
+            // Shared files keep their paths, under the savepoint's directory.
+            for f in &p.shared {
+                let data = from.get(f).map_err(state_err)?.ok_or_else(|| RuntimeError::External(format!("checkpoint file {f} vanished")))?;
+                to.put(&format!("{dir}/{f}"), data).map_err(state_err)?;
+            }
             if let Some(f) = &p.file {
                 let data = from.get(f).map_err(state_err)?.ok_or_else(|| RuntimeError::External(format!("checkpoint file {f} vanished")))?;
                 let name = f.rsplit('/').next().unwrap_or(f);

@@ -64,6 +64,8 @@ pub struct CheckpointStats {
     pub last_bytes: u64,
     /// Bytes this process wrote for the checkpoint.
     pub last_local_bytes: u64,
+    /// The whole size of the latest checkpoint (process 0), shared files included.
+    pub last_full_bytes: u64,
 }
 
 enum Msg {
@@ -167,6 +169,8 @@ struct State {
     stats: Arc<Mutex<CheckpointStats>>,
     token: String,
     pinned: Arc<AtomicU64>,
+    /// Stable batches already written: (node, subtask, entry, id) → (shared file, bytes).
+    durable: HashMap<(usize, usize, String, u64), (String, u64)>,
 }
 
 impl State {
@@ -188,6 +192,7 @@ impl State {
             stats,
             token,
             pinned,
+            durable: HashMap::new(),
         }
     }
 
@@ -219,10 +224,41 @@ impl State {
             return Ok(()); // already subsumed
         }
         self.started.entry(checkpoint).or_insert_with(Instant::now);
+        let mut shared: Vec<String> = Vec::new();
+        let mut new_bytes = 0u64;
+        let mut old_bytes = 0u64;
         let (file, bytes) = match snapshot.filter(|s| !s.is_empty()) {
             None => (None, 0),
             Some(s) => {
-                let b = s.encode()?;
+                // Batches with stable ids are written once, to their own shared file, and
+                // referenced from then on (incremental checkpoints).
+                let (store, token) = (self.cfg.store.clone(), self.token.clone());
+                let durable = &mut self.durable;
+                let mut used: Vec<(String, u64)> = Vec::new();
+                let b = s.encode_with(&mut |entry, id, batch| {
+                    let key = (node, subtask, entry.to_string(), id);
+                    let path = match durable.get(&key) {
+                        Some((path, n)) => {
+                            old_bytes += n;
+                            path.clone()
+                        }
+                        None => {
+                            let clean: String = entry.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+                            let path = format!("shared/{token}-n{node}-s{subtask}-{clean}-{id}.ipc");
+                            let data = crate::snapshot::ipc_stream(&batch.schema(), std::slice::from_ref(batch))?;
+                            let n = data.len() as u64;
+                            store.put(&path, data)?;
+                            new_bytes += n;
+                            durable.insert(key, (path.clone(), n));
+                            path
+                        }
+                    };
+                    used.push((entry.to_string(), id));
+                    shared.push(path.clone());
+                    Ok(Some(path))
+                })?;
+                // Forget stable batches of this instance that this snapshot no longer has.
+                durable.retain(|(n, st, e, i), _| (*n, *st) != (node, subtask) || used.iter().any(|(ue, ui)| ue == e && ui == i));
                 let path = if finished {
                     format!("shared/{}-n{node}-s{subtask}.state", self.token)
                 } else {
@@ -233,8 +269,9 @@ impl State {
                 (Some(path), n)
             }
         };
+        let bytes = bytes + new_bytes;
         *self.local_bytes.entry(checkpoint).or_default() += bytes;
-        let part = PartRef { subtask, file, bytes, finished };
+        let part = PartRef { subtask, file, bytes, finished, shared, full_bytes: bytes + old_bytes };
         if finished {
             self.finished.insert((node, subtask), part);
         } else {
@@ -298,7 +335,7 @@ impl State {
                 self.cfg.store.exists(&manifest_path(c))?.then_some(None)
             };
             if let Some(bytes) = done {
-                self.complete(c, bytes)?;
+                self.complete(c, bytes.map(|(b, _)| b), bytes.map(|(_, f)| f))?;
                 break;
             }
         }
@@ -307,7 +344,7 @@ impl State {
 
     /// Process 0: write the manifest of `c` if every process has its marker. Returns the
     /// checkpoint's total size when complete.
-    fn try_manifest(&self, c: u64) -> Result<Option<u64>> {
+    fn try_manifest(&self, c: u64) -> Result<Option<(u64, u64)>> {
         let mut markers = Vec::with_capacity(self.cfg.processes);
         for p in 0..self.cfg.processes {
             match self.cfg.store.get(&marker_path(c, p))? {
@@ -320,12 +357,14 @@ impl State {
         }
         let mut nodes: Vec<NodeState> =
             self.cfg.nodes.iter().map(|n| NodeState { id: n.id, name: n.name.clone(), signature: n.signature.clone(), parts: Vec::new() }).collect();
-        let mut bytes = 0;
+        let (mut bytes, mut full_bytes) = (0, 0);
         for m in markers {
             for (node, part) in m.parts {
-                if part.file.as_deref().is_some_and(|f| f.starts_with(&format!("chk-{c}/"))) {
+                // A finished instance's part stands for later checkpoints: counted once.
+                if !part.finished || c == FINAL_CHECKPOINT {
                     bytes += part.bytes;
                 }
+                full_bytes += part.full_bytes.max(part.bytes);
                 if let Some(n) = nodes.iter_mut().find(|n| n.id == node) {
                     n.parts.push(part);
                 }
@@ -345,12 +384,13 @@ impl State {
             max_parallelism: self.cfg.max_parallelism,
             nodes,
             bytes,
+            full_bytes,
         };
         self.cfg.store.put(&manifest_path(c), manifest.encode())?;
-        Ok(Some(bytes))
+        Ok(Some((bytes, full_bytes)))
     }
 
-    fn complete(&mut self, c: u64, total_bytes: Option<u64>) -> Result<()> {
+    fn complete(&mut self, c: u64, total_bytes: Option<u64>, full_bytes: Option<u64>) -> Result<()> {
         let (started, local) = self.awaiting.get(&c).copied().unwrap_or((Instant::now(), 0));
         self.awaiting = self.awaiting.split_off(&(c + 1));
         self.completed.fetch_max(c, Ordering::AcqRel);
@@ -360,6 +400,7 @@ impl State {
             s.last_duration = started.elapsed();
             s.last_bytes = total_bytes.unwrap_or(local);
             s.last_local_bytes = local;
+            s.last_full_bytes = full_bytes.unwrap_or(local);
         }
         if self.cfg.process == 0 {
             let pinned = self.pinned.load(Ordering::Acquire);

@@ -30,9 +30,17 @@ pub struct PartRef {
     pub subtask: usize,
     /// The snapshot file, relative to the checkpoint directory; `None` for an empty state.
     pub file: Option<String>,
+    /// Bytes written for this checkpoint (the part file and new shared files).
     pub bytes: u64,
     /// The instance had finished (its input ended) when this part was taken.
     pub finished: bool,
+    /// Shared files the part references (stable batches written by an earlier checkpoint or
+    /// this one); in a savepoint they live under the savepoint's directory.
+    #[serde(default)]
+    pub shared: Vec<String>,
+    /// The part's whole size: `bytes` plus the shared files written earlier.
+    #[serde(default)]
+    pub full_bytes: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -57,9 +65,12 @@ pub struct Manifest {
     pub parallelism: usize,
     pub max_parallelism: u32,
     pub nodes: Vec<NodeState>,
-    /// Total bytes of the parts written for this checkpoint (parts shared with earlier
+    /// Bytes written for this checkpoint (the incremental size: files shared with earlier
     /// checkpoints are not counted).
     pub bytes: u64,
+    /// The checkpoint's whole size, shared files included.
+    #[serde(default)]
+    pub full_bytes: u64,
 }
 
 impl Manifest {
@@ -87,7 +98,7 @@ impl Manifest {
 
     /// Every file this checkpoint references.
     pub fn files(&self) -> impl Iterator<Item = &str> {
-        self.nodes.iter().flat_map(|n| n.parts.iter().filter_map(|p| p.file.as_deref()))
+        self.nodes.iter().flat_map(|n| n.parts.iter().flat_map(|p| p.file.as_deref().into_iter().chain(p.shared.iter().map(|s| s.as_str()))))
     }
 }
 
@@ -133,12 +144,18 @@ pub fn latest_complete(store: &CheckpointStore) -> Result<Option<Manifest>> {
     Ok(None)
 }
 
-/// Read one part's snapshot.
+/// Read one part's snapshot (and the shared files it references).
 pub fn load_part(store: &CheckpointStore, part: &PartRef) -> Result<Option<OperatorSnapshot>> {
     let Some(f) = &part.file else { return Ok(None) };
     let what = format!("{}/{f}", store.location());
     let b = store.get(f)?.ok_or_else(|| StateError::User(format!("{what} is missing: the checkpoint is damaged")))?;
-    OperatorSnapshot::decode(&b, &what).map(Some)
+    // A savepoint is self-contained: its shared files are under its own directory.
+    let base = f.split('/').next().filter(|d| d.starts_with("savepoint-")).map(|d| format!("{d}/")).unwrap_or_default();
+    let mut load = |path: &str| -> Result<Vec<u8>> {
+        let p = format!("{base}{path}");
+        store.get(&p)?.ok_or_else(|| StateError::User(format!("{}/{p} is missing: the checkpoint is damaged", store.location())))
+    };
+    OperatorSnapshot::decode(&b, &what, &mut load).map(Some)
 }
 
 /// Delete what no complete checkpoint needs: complete checkpoints beyond the newest `retain`,

@@ -7,9 +7,17 @@
 //! exchange). Operators keep their state as Arrow arrays, so taking a snapshot is cloning
 //! reference-counted buffers; encoding (Arrow IPC) happens later on the checkpoint thread.
 //!
-//! Format (version 1, little-endian): `RASKSNAP` · u32 version · u64 meta length · meta ·
+//! **Incremental snapshots**: a batch may carry a *stable id* — a promise by the operator that
+//! the batch with this id never changes (a frozen part of its state). The coordinator writes
+//! such a batch to its own file once and later snapshots only reference that file, so a
+//! checkpoint writes what changed since the previous one; the operator compacts its parts
+//! from time to time (a compacted part gets a new id).
+//!
+//! Format (version 2, little-endian): `RASKSNAP` · u32 version · u64 meta length · meta ·
 //! u32 entry count · per entry: u32 name length · name · u32 key column count (`u32::MAX` =
-//! not keyed) · key column indices · u64 IPC length · an Arrow IPC stream (schema + batches).
+//! not keyed) · key column indices · u64 schema IPC length · Arrow IPC schema stream · u32 item
+//! count · per item: u8 tag — 0: u64 length · Arrow IPC stream of inline batches; 1: u32 length ·
+//! path of a file (relative to the checkpoint directory) holding an Arrow IPC stream.
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
@@ -20,7 +28,7 @@ use crate::error::{Result, StateError};
 
 const MAGIC: &[u8; 8] = b"RASKSNAP";
 /// The snapshot format version written; readers accept exactly this version.
-pub const SNAPSHOT_VERSION: u32 = 1;
+pub const SNAPSHOT_VERSION: u32 = 2;
 
 #[derive(Debug, Clone)]
 pub struct StateEntry {
@@ -29,9 +37,15 @@ pub struct StateEntry {
     /// Keyed state: the columns holding the key (re-partitioned by key group on rescale).
     pub key_columns: Option<Vec<usize>>,
     pub batches: Vec<RecordBatch>,
+    /// Stable ids of the batches (empty: none has one; else one per batch).
+    pub batch_ids: Vec<Option<u64>>,
 }
 
 impl StateEntry {
+    pub fn new(name: impl Into<String>, schema: SchemaRef, key_columns: Option<Vec<usize>>, batches: Vec<RecordBatch>) -> Self {
+        StateEntry { name: name.into(), schema, key_columns, batches, batch_ids: Vec::new() }
+    }
+
     pub fn num_rows(&self) -> usize {
         self.batches.iter().map(|b| b.num_rows()).sum()
     }
@@ -59,7 +73,14 @@ impl OperatorSnapshot {
         Some(self.entries.remove(i))
     }
 
+    /// Encode without external files (every batch inline).
     pub fn encode(&self) -> Result<Vec<u8>> {
+        self.encode_with(&mut |_, _, _| Ok(None))
+    }
+
+    /// Encode; `external(entry, id, batch)` may store a batch with a stable id elsewhere and
+    /// return the path to reference instead of inlining it.
+    pub fn encode_with(&self, external: &mut dyn FnMut(&str, u64, &RecordBatch) -> Result<Option<String>>) -> Result<Vec<u8>> {
         let mut out = Vec::with_capacity(64 + self.meta.len());
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&SNAPSHOT_VERSION.to_le_bytes());
@@ -78,22 +99,44 @@ impl OperatorSnapshot {
                     }
                 }
             }
-            let mut ipc = Vec::new();
-            {
-                let mut w = StreamWriter::try_new(&mut ipc, &e.schema).map_err(internal)?;
-                for b in &e.batches {
-                    w.write(b).map_err(internal)?;
+            let schema = ipc_stream(&e.schema, &[])?;
+            out.extend_from_slice(&(schema.len() as u64).to_le_bytes());
+            out.extend_from_slice(&schema);
+            // Items: runs of inline batches, and references.
+            let mut items: Vec<(u8, Vec<u8>)> = Vec::new();
+            let mut inline: Vec<RecordBatch> = Vec::new();
+            for (i, b) in e.batches.iter().enumerate() {
+                let id = e.batch_ids.get(i).copied().flatten();
+                match id.map(|id| external(&e.name, id, b)).transpose()?.flatten() {
+                    Some(path) => {
+                        if !inline.is_empty() {
+                            items.push((0, ipc_stream(&e.schema, &std::mem::take(&mut inline))?));
+                        }
+                        items.push((1, path.into_bytes()));
+                    }
+                    None => inline.push(b.clone()),
                 }
-                w.finish().map_err(internal)?;
             }
-            out.extend_from_slice(&(ipc.len() as u64).to_le_bytes());
-            out.extend_from_slice(&ipc);
+            if !inline.is_empty() {
+                items.push((0, ipc_stream(&e.schema, &inline)?));
+            }
+            out.extend_from_slice(&(items.len() as u32).to_le_bytes());
+            for (tag, bytes) in items {
+                out.push(tag);
+                if tag == 0 {
+                    out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+                } else {
+                    out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+                }
+                out.extend_from_slice(&bytes);
+            }
         }
         Ok(out)
     }
 
-    /// Decode bytes written by [`OperatorSnapshot::encode`]; `what` names them in errors.
-    pub fn decode(bytes: &[u8], what: &str) -> Result<Self> {
+    /// Decode bytes written by [`OperatorSnapshot::encode_with`]; `what` names them in errors,
+    /// `load(path)` reads a referenced file.
+    pub fn decode(bytes: &[u8], what: &str, load: &mut dyn FnMut(&str) -> Result<Vec<u8>>) -> Result<Self> {
         let mut r = Cursor { b: bytes, at: 0, what };
         if r.take(8)? != MAGIC {
             return Err(StateError::User(format!("{what} is not a Rask state snapshot")));
@@ -117,15 +160,47 @@ impl OperatorSnapshot {
             } else {
                 Some((0..k).map(|_| r.u32().map(|c| c as usize)).collect::<Result<Vec<_>>>()?)
             };
-            let ipc_len = r.u64()? as usize;
-            let ipc = r.take(ipc_len)?;
-            let reader = StreamReader::try_new(ipc, None).map_err(|e| StateError::User(format!("{what}: entry '{name}': {e}")))?;
-            let schema = reader.schema();
-            let batches = reader.collect::<Result<Vec<_>, _>>().map_err(|e| StateError::User(format!("{what}: entry '{name}': {e}")))?;
-            entries.push(StateEntry { name, schema, key_columns, batches });
+            let bad = |e: &dyn std::fmt::Display| StateError::User(format!("{what}: entry '{name}': {e}"));
+            let schema_len = r.u64()? as usize;
+            let schema = StreamReader::try_new(r.take(schema_len)?, None).map_err(|e| bad(&e))?.schema();
+            let items = r.u32()?;
+            let mut batches = Vec::new();
+            for _ in 0..items {
+                let tag = r.take(1)?[0];
+                let data: Vec<u8> = match tag {
+                    0 => {
+                        let len = r.u64()? as usize;
+                        r.take(len)?.to_vec()
+                    }
+                    1 => {
+                        let len = r.u32()? as usize;
+                        let path = String::from_utf8(r.take(len)?.to_vec()).map_err(|_| r.corrupt())?;
+                        load(&path)?
+                    }
+                    _ => return Err(r.corrupt()),
+                };
+                let reader = StreamReader::try_new(data.as_slice(), None).map_err(|e| bad(&e))?;
+                for b in reader {
+                    batches.push(b.map_err(|e| bad(&e))?);
+                }
+            }
+            entries.push(StateEntry { name, schema, key_columns, batches, batch_ids: Vec::new() });
         }
         Ok(OperatorSnapshot { meta, entries })
     }
+}
+
+/// An Arrow IPC stream of `batches` (just the schema when empty).
+pub fn ipc_stream(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Vec<u8>> {
+    let mut ipc = Vec::new();
+    {
+        let mut w = StreamWriter::try_new(&mut ipc, schema).map_err(internal)?;
+        for b in batches {
+            w.write(b).map_err(internal)?;
+        }
+        w.finish().map_err(internal)?;
+    }
+    Ok(ipc)
 }
 
 fn internal(e: arrow::error::ArrowError) -> StateError {
@@ -180,23 +255,42 @@ mod tests {
         let s = OperatorSnapshot {
             meta: b"{\"n\":3}".to_vec(),
             entries: vec![
-                StateEntry { name: "rows".into(), schema: schema.clone(), key_columns: Some(vec![0]), batches: vec![b.clone(), b] },
-                StateEntry { name: "empty".into(), schema, key_columns: None, batches: vec![] },
+                StateEntry {
+                    name: "rows".into(),
+                    schema: schema.clone(),
+                    key_columns: Some(vec![0]),
+                    batches: vec![b.clone(), b.clone(), b],
+                    batch_ids: vec![None, Some(7), None],
+                },
+                StateEntry::new("empty", schema, None, vec![]),
             ],
         };
-        let bytes = s.encode().expect("encode");
-        let d = OperatorSnapshot::decode(&bytes, "part").expect("decode");
+        // The batch with a stable id goes to a file of its own.
+        let mut files: std::collections::HashMap<String, Vec<u8>> = Default::default();
+        let bytes = s
+            .encode_with(&mut |entry, id, b| {
+                let path = format!("shared/{entry}-{id}");
+                files.insert(path.clone(), ipc_stream(&b.schema(), std::slice::from_ref(b))?);
+                Ok(Some(path))
+            })
+            .expect("encode");
+        assert_eq!(files.len(), 1);
+        let d = OperatorSnapshot::decode(&bytes, "part", &mut |p| files.get(p).cloned().ok_or_else(|| StateError::User(p.into()))).expect("decode");
         assert_eq!(d.meta, s.meta);
         assert_eq!(d.entries.len(), 2);
         assert_eq!(d.entries[0].key_columns, Some(vec![0]));
-        assert_eq!(d.entries[0].num_rows(), 4);
+        assert_eq!(d.entries[0].num_rows(), 6);
+        assert_eq!(d.entries[0].batches.len(), 3);
+        let none = &mut |p: &str| -> Result<Vec<u8>> { Err(StateError::User(p.into())) };
         assert_eq!(d.entries[1].key_columns, None);
         assert_eq!(d.entries[1].schema.fields().len(), 2);
-        let e = OperatorSnapshot::decode(&bytes[..bytes.len() - 3], "chk-1/n0-s0.state").err().expect("truncated");
+        let bytes = s.encode().expect("encode inline");
+        assert_eq!(OperatorSnapshot::decode(&bytes, "part", none).expect("inline").entries[0].num_rows(), 6);
+        let e = OperatorSnapshot::decode(&bytes[..bytes.len() - 3], "chk-1/n0-s0.state", none).err().expect("truncated");
         assert!(e.to_string().starts_with("chk-1/n0-s0.state"), "{e}");
-        let mut v2 = bytes.clone();
-        v2[8] = 2;
-        let e = OperatorSnapshot::decode(&v2, "part").err().expect("version");
-        assert!(e.to_string().contains("format version 2"), "{e}");
+        let mut v9 = bytes.clone();
+        v9[8] = 9;
+        let e = OperatorSnapshot::decode(&v9, "part", none).err().expect("version");
+        assert!(e.to_string().contains("format version 9"), "{e}");
     }
 }

@@ -115,7 +115,11 @@ pub fn summary(s: &rask_runtime::JobSummary) -> String {
                 c.completed,
                 if c.completed == 1 { "" } else { "s" },
                 checkpoint_name(c.last_id),
-                human_bytes(c.last_bytes),
+                if c.last_full_bytes > c.last_bytes {
+                    format!("{} written of {}", human_bytes(c.last_bytes), human_bytes(c.last_full_bytes))
+                } else {
+                    human_bytes(c.last_bytes)
+                },
                 c.last_duration.as_secs_f64() * 1000.0,
                 s.checkpoint_sync_max_us as f64 / 1000.0
             ),

@@ -120,7 +120,7 @@ pub(crate) fn replay_snapshot(watermark: i64, inputs: Vec<(usize, Vec<RecordBatc
         .into_iter()
         .filter_map(|(i, batches)| {
             let schema = batches.first()?.schema();
-            Some(rask_state::StateEntry { name: format!("input:{i}"), schema, key_columns: None, batches })
+            Some(rask_state::StateEntry::new(format!("input:{i}"), schema, None, batches))
         })
         .collect();
     rask_state::OperatorSnapshot { meta: watermark.to_le_bytes().to_vec(), entries }

@@ -242,7 +242,7 @@ impl Operator for IntervalJoin {
                 vec![RecordBatch::try_new(schema.clone(), cols).map_err(internal)?]
             };
             let keys = if side == 0 { self.plan.left_keys.clone() } else { self.plan.right_keys.clone() };
-            entries.push(StateEntry { name: if side == 0 { "left".into() } else { "right".into() }, schema, key_columns: Some(keys), batches });
+            entries.push(StateEntry::new(if side == 0 { "left" } else { "right" }, schema, Some(keys), batches));
         }
         Ok(Some(OperatorSnapshot { meta: self.watermark.to_le_bytes().to_vec(), entries }))
     }

@@ -50,7 +50,7 @@ fn pending_entry(p: &[(u64, Vec<u8>)]) -> Result<StateEntry> {
     let c: ArrayRef = Arc::new(UInt64Array::from_iter_values(p.iter().map(|(c, _)| *c)));
     let b: ArrayRef = Arc::new(BinaryArray::from_iter_values(p.iter().map(|(_, b)| b.as_slice())));
     let batch = RecordBatch::try_new(schema.clone(), vec![c, b])?;
-    Ok(StateEntry { name: "committables".into(), schema, key_columns: None, batches: vec![batch] })
+    Ok(StateEntry::new("committables", schema, None, vec![batch]))
 }
 
 fn committables(e: &StateEntry) -> Result<Vec<Vec<u8>>> {

@@ -79,10 +79,27 @@ impl KeyTable {
     }
 }
 
-/// Accumulator states taken out of a slice (when a window containing it was first computed).
+/// Accumulator states taken out of a slice (when a window containing it was first computed,
+/// or at a checkpoint): partial aggregates of the groups updated since the previous part.
+/// Immutable once made, so a checkpoint writes each part once (its `id` is the stable id).
 struct Part {
-    groups: usize,
+    id: u64,
+    /// The slice's group indices the rows are for.
+    groups: Vec<u32>,
     states: Vec<Vec<ArrayRef>>,
+    /// The part as a snapshot batch (keys, slice end, states), built at its first checkpoint.
+    batch: Option<RecordBatch>,
+}
+
+/// A slice's parts are compacted into one when the parts after the first hold as many rows as
+/// the first (size-tiered: a checkpoint rewrites a slice in full only after about as much
+/// change), or beyond this many parts (bounding the merge work when its windows fire).
+const MAX_PARTS: usize = 64;
+
+fn needs_compaction(parts: &[Part]) -> bool {
+    let first = parts.first().map_or(0, |p| p.groups.len());
+    let rest: usize = parts.iter().skip(1).map(|p| p.groups.len()).sum();
+    parts.len() > MAX_PARTS || (parts.len() > 1 && rest >= first)
 }
 
 #[derive(Default)]
@@ -91,14 +108,47 @@ struct Slice {
     /// Group index → key id.
     key_ids: Vec<u32>,
     live: Option<Vec<Box<dyn GroupsAccumulator>>>,
+    /// Groups the live accumulators updated (flag per group, and the list).
+    touched: Vec<bool>,
+    touched_list: Vec<u32>,
     frozen: Vec<Part>,
 }
 
 impl Slice {
-    fn freeze(&mut self) -> Result<()> {
+    fn touch(&mut self, groups: &[usize]) {
+        if self.touched.len() < self.key_ids.len() {
+            self.touched.resize(self.key_ids.len(), false);
+        }
+        for g in groups {
+            if !self.touched[*g] {
+                self.touched[*g] = true;
+                self.touched_list.push(*g as u32);
+            }
+        }
+    }
+
+    /// Move the live accumulators' states of the touched groups into a new part.
+    fn freeze(&mut self, next_id: &mut u64) -> Result<()> {
         if let Some(mut live) = self.live.take() {
             let states = live.iter_mut().map(|a| a.state(EmitTo::All)).collect::<datafusion_common::Result<Vec<_>>>().map_err(internal)?;
-            self.frozen.push(Part { groups: self.key_ids.len(), states });
+            let mut groups = std::mem::take(&mut self.touched_list);
+            groups.sort_unstable();
+            for g in &groups {
+                self.touched[*g as usize] = false;
+            }
+            let n = states.first().and_then(|s| s.first()).map_or(0, |a| a.len());
+            let states = if groups.len() == n {
+                states
+            } else {
+                let idx = UInt32Array::from(groups.clone());
+                states
+                    .iter()
+                    .map(|cols| cols.iter().map(|c| arrow::compute::take(c, &idx, None)).collect::<Result<Vec<_>, _>>())
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(internal)?
+            };
+            *next_id += 1;
+            self.frozen.push(Part { id: *next_id, groups, states, batch: None });
         }
         Ok(())
     }
@@ -122,6 +172,8 @@ pub struct WindowAggregate {
     state_cols: Vec<std::ops::Range<usize>>,
     /// The grouping keys' types.
     key_types: Vec<DataType>,
+    /// Id of the last part made (parts' stable ids for incremental checkpoints).
+    next_part: u64,
 }
 
 /// An aggregate's argument columns for `batch`.
@@ -155,6 +207,7 @@ impl WindowAggregate {
         }
         Ok(WindowAggregate {
             key_types: (0..plan.keys).map(|i| input.field(i).data_type().clone()).collect(),
+            next_part: 0,
             state_cols,
             plan,
             schema,
@@ -191,6 +244,7 @@ impl WindowAggregate {
             }
         }
         let Some(slice) = self.slices.get_mut(&end) else { return Err(internal("slice vanished")) };
+        slice.touch(groups);
         let total = slice.key_ids.len();
         let Some(live) = slice.live.as_mut() else { return Err(internal("slice without accumulators")) };
         if merge {
@@ -235,7 +289,7 @@ impl WindowAggregate {
             }
             for e in &ends {
                 let Some(slice) = self.slices.get_mut(e) else { continue };
-                slice.freeze()?;
+                slice.freeze(&mut self.next_part)?;
                 let idx: Vec<usize> = slice
                     .key_ids
                     .iter()
@@ -249,8 +303,9 @@ impl WindowAggregate {
                     })
                     .collect();
                 for part in &slice.frozen {
+                    let at: Vec<usize> = part.groups.iter().map(|g| idx[*g as usize]).collect();
                     for (a, states) in accs.iter_mut().zip(&part.states) {
-                        a.merge_batch(states, &idx[..part.groups], key_ids.len()).map_err(internal)?;
+                        a.merge_batch(states, &at, key_ids.len()).map_err(internal)?;
                     }
                 }
             }
@@ -459,46 +514,61 @@ impl Operator for WindowAggregate {
     }
     // Processing-time windows still open at the end of input are not fired (as in Flink).
 
-    /// Every slice's accumulator states as rows (keys, slice end, states). Live accumulators
-    /// are frozen (their state taken out, as when a window first needs them); a slice's frozen
-    /// parts are compacted into one so that they do not pile up across checkpoints.
+    /// Every slice's accumulator states as rows (keys, slice end, states), one batch per
+    /// part. Live accumulators are frozen into a new part holding just the groups updated
+    /// since the previous checkpoint; earlier parts are unchanged and keep their stable ids,
+    /// so the checkpoint writes only the new ones (incremental). A slice whose later parts
+    /// outweigh its first is compacted into one (see [`needs_compaction`]).
     fn snapshot(&mut self, _checkpoint: u64) -> Result<Option<OperatorSnapshot>> {
         let schema = self.state_schema()?;
-        let mut batches = Vec::new();
+        let (mut batches, mut ids) = (Vec::new(), Vec::new());
         let ends: Vec<i64> = self.slices.keys().copied().collect();
         for end in ends {
             let accs = self.accumulators()?;
             let Some(slice) = self.slices.get_mut(&end) else { continue };
-            slice.freeze()?;
-            if slice.frozen.len() > 1 {
+            slice.freeze(&mut self.next_part)?;
+            if needs_compaction(&slice.frozen) {
                 let mut accs = accs;
-                let groups = slice.key_ids.len();
+                let total = slice.key_ids.len();
                 for part in &slice.frozen {
-                    let idx: Vec<usize> = (0..part.groups).collect();
+                    let at: Vec<usize> = part.groups.iter().map(|g| *g as usize).collect();
                     for (a, states) in accs.iter_mut().zip(&part.states) {
-                        a.merge_batch(states, &idx, groups).map_err(internal)?;
+                        a.merge_batch(states, &at, total).map_err(internal)?;
                     }
                 }
                 let states = accs.iter_mut().map(|a| a.state(EmitTo::All)).collect::<datafusion_common::Result<Vec<_>>>().map_err(internal)?;
-                slice.frozen = vec![Part { groups, states }];
+                let n = states.first().and_then(|s| s.first()).map_or(0, |a| a.len());
+                self.next_part += 1;
+                slice.frozen = vec![Part { id: self.next_part, groups: (0..n as u32).collect(), states, batch: None }];
             }
-            let Some(part) = slice.frozen.first() else { continue };
-            let n = part.groups;
-            let mut cols: Vec<ArrayRef> = if self.plan.keys == 0 {
-                Vec::new()
-            } else {
-                let parser = self.converter.parser();
-                self.converter.convert_rows(slice.key_ids[..n].iter().map(|k| parser.parse(&self.keys.rows[*k as usize]))).map_err(internal)?
-            };
-            cols.push(Arc::new(TimestampMillisecondArray::from(vec![end; n])));
-            for st in &part.states {
-                cols.extend(st.iter().cloned());
+            for part in slice.frozen.iter_mut() {
+                if part.batch.is_none() {
+                    let n = part.groups.len();
+                    let mut cols: Vec<ArrayRef> = if self.plan.keys == 0 {
+                        Vec::new()
+                    } else {
+                        let parser = self.converter.parser();
+                        self.converter
+                            .convert_rows(part.groups.iter().map(|g| parser.parse(&self.keys.rows[slice.key_ids[*g as usize] as usize])))
+                            .map_err(internal)?
+                    };
+                    cols.push(Arc::new(TimestampMillisecondArray::from(vec![end; n])));
+                    for st in &part.states {
+                        cols.extend(st.iter().cloned());
+                    }
+                    part.batch = Some(RecordBatch::try_new(schema.clone(), cols).map_err(internal)?);
+                }
+                if let Some(b) = &part.batch {
+                    batches.push(b.clone());
+                    ids.push(Some(part.id));
+                }
             }
-            batches.push(RecordBatch::try_new(schema.clone(), cols).map_err(internal)?);
         }
         let meta = self.watermark.to_le_bytes().to_vec();
         let key_columns = (self.plan.keys > 0).then(|| (0..self.plan.keys).collect());
-        Ok(Some(OperatorSnapshot { meta, entries: vec![StateEntry { name: "slices".into(), schema, key_columns, batches }] }))
+        let mut entry = StateEntry::new("slices", schema, key_columns, batches);
+        entry.batch_ids = ids;
+        Ok(Some(OperatorSnapshot { meta, entries: vec![entry] }))
     }
 
     fn restore(&mut self, parts: Vec<OperatorSnapshot>) -> Result<()> {
