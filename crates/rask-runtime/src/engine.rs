@@ -924,6 +924,12 @@ fn operator_stream<'s>(
                         if done {
                             d.cap = None;
                         } else {
+                            // Waiting for the final checkpoint: keep the operator alive (and the
+                            // worker stepping) without holding back the probe, which other
+                            // sources still need for flow control until they end.
+                            if let Some(c) = d.cap.as_mut() {
+                                c.downgrade(&(Epoch::MAX - 1));
+                            }
                             activator.activate_after(Duration::from_millis(10));
                         }
                         return;

@@ -203,7 +203,13 @@ fn wait_ok(mut child: Child, what: &str, seed: u64) {
         }
         if Instant::now() > deadline {
             let _ = child.kill();
-            panic!("{what} (seed {seed}) did not finish within 180 s");
+            let _ = child.wait();
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                use std::io::Read;
+                let _ = e.read_to_string(&mut err);
+            }
+            panic!("{what} (seed {seed}) did not finish within 180 s:\n{err}");
         }
         std::thread::sleep(Duration::from_millis(20));
     }
