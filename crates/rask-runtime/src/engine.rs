@@ -584,6 +584,9 @@ struct Driver {
     closing: bool,
     /// This exactly-once sink acknowledged the savepoint's commit.
     acked: bool,
+    /// When the first event after the next checkpoint's barrier arrived (and was stashed
+    /// until every input passed the barrier): the start of the alignment.
+    align_started: Option<Instant>,
 }
 
 impl Driver {
@@ -675,6 +678,10 @@ impl Driver {
     /// the coordinator (or, without checkpoint storage, the completion right away).
     fn checkpoint(&mut self, c: u64, out: &mut Emitter) -> Result<()> {
         let started = Instant::now();
+        if let Some(t) = self.align_started.take() {
+            let us = t.elapsed().as_micros() as u64;
+            self.shared.metrics.nodes[self.id].checkpoint_align_max_us.fetch_max(us, Ordering::Relaxed);
+        }
         self.op.on_checkpoint(c, out)?;
         match &self.checkpoints {
             Some(co) => {
@@ -816,6 +823,7 @@ fn operator_stream<'s>(
             notified: restored,
             closing: false,
             acked: false,
+            align_started: None,
         }));
         move |frontiers: &[MutableAntichain<Epoch>]| {
             let mut d = driver.borrow_mut();
@@ -865,6 +873,9 @@ fn operator_stream<'s>(
                         return;
                     }
                 } else {
+                    if d.align_started.is_none() && checkpoint_of(t) > checkpoint_of(open) {
+                        d.align_started = Some(Instant::now());
+                    }
                     d.stash.entry(t).or_default().push((i, m));
                 }
             }

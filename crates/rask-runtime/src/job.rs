@@ -276,6 +276,8 @@ pub struct JobSummary {
     pub savepoint: Option<String>,
     /// Longest synchronous part of a checkpoint in one operator (µs).
     pub checkpoint_sync_max_us: u64,
+    /// Longest checkpoint alignment in one operator (µs).
+    pub checkpoint_align_max_us: u64,
 }
 
 /// Wait for the user's cancel, then take a savepoint: request a checkpoint, wait until it is
@@ -500,6 +502,7 @@ pub fn run_job(plan: Arc<StreamPlan>, registry: ConnectorRegistry, opts: JobOpti
         restored_from,
         savepoint: savepoint_path,
         checkpoint_sync_max_us: metrics.checkpoint_sync_max_us(),
+        checkpoint_align_max_us: metrics.checkpoint_align_max_us(),
         elapsed: start.elapsed(),
         records_in: metrics.source_records(),
         records_out: metrics.sink_records(),

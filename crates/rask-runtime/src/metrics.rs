@@ -31,6 +31,9 @@ pub struct NodeMetrics {
     /// Longest synchronous part of a checkpoint in this operator (µs): `on_checkpoint` plus
     /// taking the snapshot, during which the operator processes nothing.
     pub checkpoint_sync_max_us: AtomicU64,
+    /// Longest checkpoint alignment in this operator (µs): from the first event after the
+    /// barrier on one input (held back) to the barrier having passed on every input.
+    pub checkpoint_align_max_us: AtomicU64,
     /// Sinks: (latency µs, rows) per received batch, the latency counted from when the first
     /// batch of its epoch left a source (an upper bound: epochs hold up to 16 source batches).
     pub latencies: Mutex<Vec<(u32, u32)>>,
@@ -70,6 +73,7 @@ impl JobMetrics {
                     late_records_dropped: Arc::new(AtomicU64::new(0)),
                     window_fire_max_us: Arc::new(AtomicU64::new(0)),
                     checkpoint_sync_max_us: AtomicU64::new(0),
+                    checkpoint_align_max_us: AtomicU64::new(0),
                     latencies: Mutex::new(Vec::new()),
                 })
                 .collect(),
@@ -97,6 +101,9 @@ impl JobMetrics {
     }
 
     /// The longest window firing (µs) of any window operator.
+    pub fn checkpoint_align_max_us(&self) -> u64 {
+        self.nodes.iter().map(|n| n.checkpoint_align_max_us.load(Ordering::Relaxed)).max().unwrap_or(0)
+    }
     pub fn checkpoint_sync_max_us(&self) -> u64 {
         self.nodes.iter().map(|n| n.checkpoint_sync_max_us.load(Ordering::Relaxed)).max().unwrap_or(0)
     }

@@ -111,7 +111,7 @@ pub fn summary(s: &rask_runtime::JobSummary) -> String {
         }
         + &match (&s.checkpoints, s.restored_from) {
             (Some(c), _) if c.completed > 0 => format!(
-                "; {} checkpoint{} completed (last: {}, {} in {:.0} ms; longest synchronous snapshot {:.1} ms)",
+                "; {} checkpoint{} completed (last: {}, {} in {:.0} ms; longest alignment {:.1} ms, synchronous snapshot {:.1} ms)",
                 c.completed,
                 if c.completed == 1 { "" } else { "s" },
                 checkpoint_name(c.last_id),
@@ -121,6 +121,7 @@ pub fn summary(s: &rask_runtime::JobSummary) -> String {
                     human_bytes(c.last_bytes)
                 },
                 c.last_duration.as_secs_f64() * 1000.0,
+                s.checkpoint_align_max_us as f64 / 1000.0,
                 s.checkpoint_sync_max_us as f64 / 1000.0
             ),
             _ => String::new(),
