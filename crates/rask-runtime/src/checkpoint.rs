@@ -39,25 +39,6 @@ pub fn signature(node: &PlanNode) -> String {
     format!("{kind}({})", fields.join(","))
 }
 
-/// Refuse durable checkpoints for a plan with an operator whose state cannot be stored yet
-/// (rather than restoring it empty and producing wrong results).
-pub fn check_supported(plan: &StreamPlan) -> Result<()> {
-    for n in &plan.nodes {
-        let what = match &n.kind {
-            NodeKind::OverAggregate(_) => Some("OVER aggregation"),
-            _ => None,
-        };
-        if let Some(w) = what {
-            return Err(RuntimeError::User(format!(
-                "storing checkpoints of a {w} ('{}') is not supported yet; run without 'execution.checkpointing.dir' \
-                 (checkpoint barriers still commit sinks, but the job cannot resume after a failure)",
-                n.name
-            )));
-        }
-    }
-    Ok(())
-}
-
 pub fn node_infos(plan: &StreamPlan) -> Vec<NodeInfo> {
     plan.nodes.iter().map(|n| NodeInfo { id: n.id, name: n.name.clone(), signature: signature(n) }).collect()
 }

@@ -385,7 +385,6 @@ pub fn run_job(plan: Arc<StreamPlan>, registry: ConnectorRegistry, opts: JobOpti
                     "a stop-with-savepoint across several processes needs 'execution.checkpointing.dir' (storage all processes share)".into(),
                 ));
             }
-            crate::checkpoint::check_supported(&plan)?;
             let co = Coordinator::start(CoordinatorConfig {
                 store: store.clone(),
                 process,

@@ -43,11 +43,11 @@ fn seed() -> u64 {
 enum Job {
     /// HOP window aggregation and an interval join.
     AggJoin,
-    /// Session windows, window Top-N and a window join (operators that buffer rows).
+    /// Session windows, window Top-N, a window join and OVER aggregations.
     Buffering,
 }
 
-const OUTPUTS: [&str; 5] = ["win_out", "join_out", "session_out", "topn_out", "wjoin_out"];
+const OUTPUTS: [&str; 7] = ["win_out", "join_out", "session_out", "topn_out", "wjoin_out", "over_out", "over2_out"];
 
 fn script(dir: &Path, checkpoint: bool) -> PathBuf {
     job_script(dir, checkpoint, Job::AggJoin)
@@ -87,6 +87,10 @@ fn job_script(dir: &Path, checkpoint: bool, job: Job) -> PathBuf {
                WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');\n\
              CREATE TABLE wjoin_out (k BIGINT, ws TIMESTAMP_LTZ(3), a_id BIGINT, b_id BIGINT) \
                WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');\n\
+             CREATE TABLE over_out (k BIGINT, id BIGINT, s3 BIGINT, c3 BIGINT) \
+               WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');\n\
+             CREATE TABLE over2_out (k BIGINT, id BIGINT, total BIGINT) \
+               WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');\n\
              EXECUTE STATEMENT SET BEGIN\n\
              INSERT INTO session_out SELECT k, window_start, window_end, COUNT(*), SUM(id) \
                FROM TABLE(SESSION(TABLE a PARTITION BY k, DESCRIPTOR(ts), INTERVAL '500' MILLISECOND)) \
@@ -98,12 +102,18 @@ fn job_script(dir: &Path, checkpoint: bool, job: Job) -> PathBuf {
                FROM (SELECT * FROM TABLE(TUMBLE(TABLE a, DESCRIPTOR(ts), INTERVAL '2' SECOND))) l \
                JOIN (SELECT * FROM TABLE(TUMBLE(TABLE b, DESCRIPTOR(ts), INTERVAL '2' SECOND))) r \
                ON l.k = r.k AND l.id = r.id AND l.window_start = r.window_start AND l.window_end = r.window_end;\n\
+             INSERT INTO over_out SELECT k, id, SUM(id) OVER w, COUNT(*) OVER w FROM b \
+               WINDOW w AS (PARTITION BY k ORDER BY ts ROWS BETWEEN 2 PRECEDING AND CURRENT ROW);\n\
+             INSERT INTO over2_out SELECT k, id, \
+               SUM(id) OVER (PARTITION BY k ORDER BY ts ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) FROM b;\n\
              END;\n",
             table("a", 0),
             table("b", 300),
             out("session_out"),
             out("topn_out"),
             out("wjoin_out"),
+            out("over_out"),
+            out("over2_out"),
         )
     } else {
         format!(
@@ -295,8 +305,8 @@ fn kill_workers_of(extra: &[&str], what: &str, job: Job) {
 }
 
 #[test]
-fn killing_workers_of_session_window_top_n_and_window_join_loses_and_duplicates_nothing() {
-    kill_workers_of(&["-p", "2"], "worker kills (session windows, window Top-N, window join) at parallelism 2", Job::Buffering);
+fn killing_workers_of_session_window_top_n_window_join_and_over_loses_and_duplicates_nothing() {
+    kill_workers_of(&["-p", "2"], "worker kills (session windows, window Top-N, window join, OVER) at parallelism 2", Job::Buffering);
 }
 
 #[test]

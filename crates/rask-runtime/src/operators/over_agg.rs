@@ -10,18 +10,20 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, RecordBatch};
-use arrow::datatypes::SchemaRef;
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch};
+use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
 use arrow::row::{RowConverter, SortField};
 use datafusion_common::ScalarValue;
 use datafusion_expr::Accumulator;
 use rask_sql::over_agg::{Frame, OverAggregate as Plan};
 use rask_types::{StreamBatch, WATERMARK_MIN};
 
-use super::buffer::{require_append_only, BatchStore};
+use rask_state::{OperatorSnapshot, StateEntry};
+
+use super::buffer::{replay_restore, replay_snapshot, require_append_only, restored_watermark, BatchStore};
 use super::window_agg::{aggregate_args, internal};
 use super::window_tvf::to_millis;
-use crate::error::Result;
+use crate::error::{Result, RuntimeError};
 use crate::operator::{Emitter, Operator};
 
 /// One buffered row: where it is, and its aggregate arguments (one-row arrays per aggregate).
@@ -71,6 +73,34 @@ impl OverAggregate {
     fn accumulators(&self) -> Result<Vec<Box<dyn Accumulator>>> {
         self.plan.aggs.iter().map(|a| a.create_accumulator().map_err(internal)).collect()
     }
+}
+
+impl OverAggregate {
+    /// The key columns of `keys` (Arrow's row format back to arrays).
+    fn key_columns(&self, keys: &[&[u8]]) -> Result<Vec<ArrayRef>> {
+        if self.plan.partition.is_empty() {
+            return Ok(Vec::new());
+        }
+        let parser = self.converter.parser();
+        self.converter.convert_rows(keys.iter().map(|k| parser.parse(k))).map_err(internal)
+    }
+
+    fn key_fields(&self) -> Vec<Field> {
+        self.plan.partition.iter().enumerate().map(|(i, p)| Field::new(format!("k{i}"), self.input.field(*p).data_type().clone(), true)).collect()
+    }
+
+    fn keys_of(&self, b: &RecordBatch) -> Result<Vec<Box<[u8]>>> {
+        let n = self.plan.partition.len();
+        if n == 0 {
+            return Ok(vec![Box::from(&[][..]); b.num_rows()]);
+        }
+        let rows = self.converter.convert_columns(&b.columns()[..n]).map_err(internal)?;
+        Ok((0..b.num_rows()).map(|i| Box::from(rows.row(i).as_ref())).collect())
+    }
+}
+
+fn bad_state(e: impl std::fmt::Display) -> RuntimeError {
+    RuntimeError::User(format!("OVER aggregation state does not fit the query: {e}"))
 }
 
 fn evaluate(accs: &mut [Box<dyn Accumulator>]) -> Result<Vec<ScalarValue>> {
@@ -208,5 +238,149 @@ impl Operator for OverAggregate {
         }
         out.watermark(watermark);
         Ok(())
+    }
+
+    /// Per key: last processed time and running accumulator states ("keys"); the processed
+    /// rows still inside a future frame with their aggregate arguments ("history"); and the
+    /// rows waiting for the watermark, replayed on restore ("input:0").
+    fn snapshot(&mut self, _checkpoint: u64) -> Result<Option<OperatorSnapshot>> {
+        let nk = self.plan.partition.len();
+        let key_cols = (nk > 0).then(|| (0..nk).collect::<Vec<_>>());
+        let keys: Vec<Box<[u8]>> = self.keys.keys().cloned().collect();
+        let key_refs: Vec<&[u8]> = keys.iter().map(|k| k.as_ref()).collect();
+        // keys
+        let mut fields = self.key_fields();
+        fields.push(Field::new("__last_processed", DataType::Int64, false));
+        fields.push(Field::new("__running", DataType::Boolean, false));
+        let mut cols = self.key_columns(&key_refs)?;
+        cols.push(Arc::new(Int64Array::from_iter_values(keys.iter().map(|k| self.keys[k].last_processed))));
+        cols.push(Arc::new(BooleanArray::from_iter(keys.iter().map(|k| Some(self.keys[k].running.is_some())))));
+        for (ai, a) in self.plan.aggs.iter().enumerate() {
+            let state_fields = a.state_fields().map_err(internal)?;
+            let mut per_field: Vec<Vec<ScalarValue>> = vec![Vec::with_capacity(keys.len()); state_fields.len()];
+            for k in &keys {
+                let st = match self.keys.get(k).and_then(|s| s.running.as_ref()) {
+                    Some(_) => None,
+                    None => Some(state_fields.iter().map(|f| ScalarValue::try_from(f.data_type()).map_err(internal)).collect::<Result<Vec<_>>>()?),
+                };
+                let st = match st {
+                    Some(nulls) => nulls,
+                    None => match self.keys.get_mut(k).and_then(|s| s.running.as_mut()) {
+                        Some(run) => run[ai].state().map_err(internal)?,
+                        None => Vec::new(),
+                    },
+                };
+                for (j, v) in st.into_iter().enumerate() {
+                    per_field[j].push(v);
+                }
+            }
+            for (j, f) in state_fields.iter().enumerate() {
+                fields.push(Field::new(format!("a{ai}_{}", f.name()), f.data_type().clone(), true));
+                cols.push(if keys.is_empty() {
+                    arrow::array::new_empty_array(f.data_type())
+                } else {
+                    ScalarValue::iter_to_array(std::mem::take(&mut per_field[j])).map_err(internal)?
+                });
+            }
+        }
+        let schema = Arc::new(Schema::new(fields));
+        let keys_batch = RecordBatch::try_new(schema.clone(), cols).map_err(internal)?;
+        let mut entries = vec![StateEntry::new("keys", schema, key_cols.clone(), vec![keys_batch])];
+        // history
+        let mut hkeys: Vec<&[u8]> = Vec::new();
+        let mut times: Vec<i64> = Vec::new();
+        let mut args: Vec<Vec<Vec<ArrayRef>>> = self.plan.aggs.iter().map(|a| vec![Vec::new(); a.expressions().len()]).collect();
+        for (k, st) in &self.keys {
+            for (t, row) in &st.history {
+                hkeys.push(k.as_ref());
+                times.push(*t);
+                for (ai, per_arg) in row.iter().enumerate() {
+                    for (j, arr) in per_arg.iter().enumerate() {
+                        args[ai][j].push(arr.clone());
+                    }
+                }
+            }
+        }
+        if !times.is_empty() {
+            let mut fields = self.key_fields();
+            fields.push(Field::new("__t", DataType::Int64, false));
+            let mut cols = self.key_columns(&hkeys)?;
+            cols.push(Arc::new(Int64Array::from(times)));
+            for (ai, per_arg) in args.iter().enumerate() {
+                for (j, arrs) in per_arg.iter().enumerate() {
+                    let refs: Vec<&dyn Array> = arrs.iter().map(|a| a.as_ref()).collect();
+                    let col = arrow::compute::concat(&refs).map_err(internal)?;
+                    fields.push(Field::new(format!("a{ai}_{j}"), col.data_type().clone(), true));
+                    cols.push(col);
+                }
+            }
+            let schema = Arc::new(Schema::new(fields));
+            let b = RecordBatch::try_new(schema.clone(), cols).map_err(internal)?;
+            entries.push(StateEntry::new("history", schema, key_cols, vec![b]));
+        }
+        // pending rows, in arrival order
+        let mut pending: Vec<(u64, (u32, u32))> = self.keys.values().flat_map(|s| s.pending.iter().map(|((_, seq), r)| (*seq, r.at))).collect();
+        pending.sort_unstable_by_key(|(seq, _)| *seq);
+        let refs: Vec<(u32, u32)> = pending.into_iter().map(|(_, at)| at).collect();
+        let rows = if refs.is_empty() {
+            Vec::new()
+        } else {
+            vec![RecordBatch::try_new(self.input.clone(), self.batches.gather(&refs, self.input.fields().len())?).map_err(internal)?]
+        };
+        let mut snap = replay_snapshot(self.watermark, vec![(0, rows)]);
+        snap.entries.extend(entries);
+        Ok(Some(snap))
+    }
+
+    fn restore(&mut self, parts: Vec<OperatorSnapshot>) -> Result<()> {
+        self.watermark = self.watermark.max(restored_watermark(&parts).unwrap_or(WATERMARK_MIN));
+        let nk = self.plan.partition.len();
+        for p in &parts {
+            for e in &p.entries {
+                for b in &e.batches {
+                    let keys = self.keys_of(b)?;
+                    match e.name.as_str() {
+                        "keys" => {
+                            let last = b.column(nk).as_primitive_opt::<Int64Type>().ok_or_else(|| bad_state("last processed"))?;
+                            let running = b.column(nk + 1).as_boolean_opt().ok_or_else(|| bad_state("running flag"))?;
+                            for (i, k) in keys.into_iter().enumerate() {
+                                let accs = if running.value(i) {
+                                    let mut accs = self.accumulators()?;
+                                    let mut at = nk + 2;
+                                    for (acc, a) in accs.iter_mut().zip(&self.plan.aggs) {
+                                        let width = a.state_fields().map_err(internal)?.len();
+                                        let cols: Vec<ArrayRef> = (at..at + width).map(|c| b.column(c).slice(i, 1)).collect();
+                                        acc.merge_batch(&cols).map_err(internal)?;
+                                        at += width;
+                                    }
+                                    Some(accs)
+                                } else {
+                                    None
+                                };
+                                let st = self.keys.entry(k).or_insert_with(|| KeyState { last_processed: WATERMARK_MIN, ..Default::default() });
+                                st.last_processed = st.last_processed.max(last.value(i));
+                                st.running = accs;
+                            }
+                        }
+                        "history" => {
+                            let times = b.column(nk).as_primitive_opt::<Int64Type>().ok_or_else(|| bad_state("history time"))?;
+                            for (i, k) in keys.into_iter().enumerate() {
+                                let mut c = nk + 1;
+                                let mut row = Vec::with_capacity(self.plan.aggs.len());
+                                for a in &self.plan.aggs {
+                                    let n = a.expressions().len();
+                                    row.push((c..c + n).map(|x| b.column(x).slice(i, 1)).collect::<Vec<_>>());
+                                    c += n;
+                                }
+                                let st = self.keys.entry(k).or_insert_with(|| KeyState { last_processed: WATERMARK_MIN, ..Default::default() });
+                                st.history.push_back((times.value(i), row));
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        replay_restore(parts, |i, b, out| self.on_batch(i, StreamBatch::inserts(b), out))
     }
 }
