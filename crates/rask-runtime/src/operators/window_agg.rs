@@ -107,46 +107,44 @@ struct Slice {
     group_of: HashMap<u32, u32>,
     /// Group index → key id.
     key_ids: Vec<u32>,
+    /// Accumulators of the groups updated since the last freeze, indexed by *live index*
+    /// (dense in the order groups were first touched), so that freezing costs what changed.
     live: Option<Vec<Box<dyn GroupsAccumulator>>>,
-    /// Groups the live accumulators updated (flag per group, and the list).
-    touched: Vec<bool>,
-    touched_list: Vec<u32>,
+    /// Slice group → live index (`u32::MAX`: not in the live accumulators).
+    live_of: Vec<u32>,
+    /// Live index → slice group.
+    live_groups: Vec<u32>,
     frozen: Vec<Part>,
 }
 
 impl Slice {
-    fn touch(&mut self, groups: &[usize]) {
-        if self.touched.len() < self.key_ids.len() {
-            self.touched.resize(self.key_ids.len(), false);
+    /// The live indices of slice groups `groups` (assigning new ones on first touch).
+    fn live_indices(&mut self, groups: &[usize]) -> Vec<usize> {
+        if self.live_of.len() < self.key_ids.len() {
+            self.live_of.resize(self.key_ids.len(), u32::MAX);
         }
-        for g in groups {
-            if !self.touched[*g] {
-                self.touched[*g] = true;
-                self.touched_list.push(*g as u32);
-            }
-        }
+        groups
+            .iter()
+            .map(|g| {
+                let l = &mut self.live_of[*g];
+                if *l == u32::MAX {
+                    *l = self.live_groups.len() as u32;
+                    self.live_groups.push(*g as u32);
+                }
+                *l as usize
+            })
+            .collect()
     }
 
-    /// Move the live accumulators' states of the touched groups into a new part.
+    /// Move the live accumulators' states (the groups updated since the last freeze) into a
+    /// new part.
     fn freeze(&mut self, next_id: &mut u64) -> Result<()> {
         if let Some(mut live) = self.live.take() {
             let states = live.iter_mut().map(|a| a.state(EmitTo::All)).collect::<datafusion_common::Result<Vec<_>>>().map_err(internal)?;
-            let mut groups = std::mem::take(&mut self.touched_list);
-            groups.sort_unstable();
+            let groups = std::mem::take(&mut self.live_groups);
             for g in &groups {
-                self.touched[*g as usize] = false;
+                self.live_of[*g as usize] = u32::MAX;
             }
-            let n = states.first().and_then(|s| s.first()).map_or(0, |a| a.len());
-            let states = if groups.len() == n {
-                states
-            } else {
-                let idx = UInt32Array::from(groups.clone());
-                states
-                    .iter()
-                    .map(|cols| cols.iter().map(|c| arrow::compute::take(c, &idx, None)).collect::<Result<Vec<_>, _>>())
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(internal)?
-            };
             *next_id += 1;
             self.frozen.push(Part { id: *next_id, groups, states, batch: None });
         }
@@ -244,19 +242,19 @@ impl WindowAggregate {
             }
         }
         let Some(slice) = self.slices.get_mut(&end) else { return Err(internal("slice vanished")) };
-        slice.touch(groups);
-        let total = slice.key_ids.len();
+        let groups = slice.live_indices(groups);
+        let total = slice.live_groups.len();
         let Some(live) = slice.live.as_mut() else { return Err(internal("slice without accumulators")) };
         if merge {
             for (i, cols) in self.state_cols.iter().enumerate() {
-                live[i].merge_batch(&batch.columns()[cols.clone()], groups, total).map_err(internal)?;
+                live[i].merge_batch(&batch.columns()[cols.clone()], &groups, total).map_err(internal)?;
             }
             return Ok(());
         }
         for (i, agg) in self.plan.aggs.iter().enumerate() {
             let args = aggregate_args(agg, batch)?;
             let filter: Option<&BooleanArray> = self.plan.filters[i].map(|c| batch.column(c).as_boolean());
-            live[i].update_batch(&args, groups, filter, total).map_err(internal)?;
+            live[i].update_batch(&args, &groups, filter, total).map_err(internal)?;
         }
         Ok(())
     }
@@ -280,7 +278,8 @@ impl WindowAggregate {
             let Some(slice) = self.slices.get_mut(&ends[0]) else { return Err(internal("slice vanished")) };
             let Some(mut live) = slice.live.take() else { return Err(internal("slice without accumulators")) };
             let results = live.iter_mut().map(|a| a.evaluate(EmitTo::All)).collect::<datafusion_common::Result<Vec<_>>>().map_err(internal)?;
-            (slice.key_ids.clone(), results)
+            // Results are in live order.
+            (slice.live_groups.iter().map(|g| slice.key_ids[*g as usize]).collect(), results)
         } else {
             let mut accs = self.accumulators()?;
             let mut key_ids: Vec<u32> = Vec::new();
