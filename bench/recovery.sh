@@ -35,7 +35,8 @@ import json, os, sys
 best = 0
 for d in os.listdir(sys.argv[1]) if os.path.isdir(sys.argv[1]) else []:
     try:
-        best = max(best, json.load(open(os.path.join(sys.argv[1], d, "_metadata")))["bytes"])
+        m = json.load(open(os.path.join(sys.argv[1], d, "_metadata")))
+        best = max(best, m.get("full_bytes") or m["bytes"])  # the whole state, not the increment
     except Exception:
         pass
 print(best)

@@ -5,6 +5,7 @@ pub mod blackhole;
 pub mod datagen;
 pub mod filesystem;
 pub mod nexmark;
+pub mod position;
 pub mod print;
 
 use std::sync::Arc;

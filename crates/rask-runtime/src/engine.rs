@@ -432,16 +432,14 @@ fn source_stream<'s>(
             }
             // A checkpoint is due (or requested): move to its first epoch; the jump is the barrier.
             let due = checkpoint_interval.map_or(0, checkpoint_due).max(shared.force_checkpoint.load(Ordering::Relaxed));
-            {
-                if due > checkpoint_of(*c.time()) {
-                    // The position after the last batch before the cut is this source's part
-                    // of the checkpoint the operators take when their frontier reaches `due`.
-                    if let Some(co) = &checkpoints {
-                        co.submit(due - 1, id, subtask, part(&position), false);
-                    }
-                    clock.advance(c, first_epoch_of(due));
-                    activator.activate_after(checkpoint_interval.unwrap_or(IDLE_TICK).min(IDLE_TICK));
+            if due > checkpoint_of(*c.time()) {
+                // The position after the last batch before the cut is this source's part of
+                // the checkpoint the operators take when their frontier reaches `due`.
+                if let Some(co) = &checkpoints {
+                    co.submit(due - 1, id, subtask, part(&position), false);
                 }
+                clock.advance(c, first_epoch_of(due));
+                activator.activate_after(checkpoint_interval.unwrap_or(IDLE_TICK).min(IDLE_TICK));
             }
             let e = *c.time();
             for _ in 0..EPOCH_BATCHES {

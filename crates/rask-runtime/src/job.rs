@@ -234,18 +234,19 @@ fn write_savepoint(from: &CheckpointStore, id: u64, to: &CheckpointStore) -> Res
         .ok_or_else(|| RuntimeError::Internal(format!("checkpoint {id} has no manifest")))?;
     let mut m = Manifest::decode(&bytes, "savepoint checkpoint").map_err(state_err)?;
     let dir = format!("savepoint-{id}");
+    let copy = |f: &str, target: &str| -> Result<()> {
+        let data = from.get(f).map_err(state_err)?.ok_or_else(|| RuntimeError::External(format!("checkpoint file {f} vanished")))?;
+        to.put(target, data).map_err(state_err)
+    };
     for n in &mut m.nodes {
         for p in &mut n.parts {
             // Shared files keep their paths, under the savepoint's directory.
             for f in &p.shared {
-                let data = from.get(f).map_err(state_err)?.ok_or_else(|| RuntimeError::External(format!("checkpoint file {f} vanished")))?;
-                to.put(&format!("{dir}/{f}"), data).map_err(state_err)?;
+                copy(f, &format!("{dir}/{f}"))?;
             }
             if let Some(f) = &p.file {
-                let data = from.get(f).map_err(state_err)?.ok_or_else(|| RuntimeError::External(format!("checkpoint file {f} vanished")))?;
-                let name = f.rsplit('/').next().unwrap_or(f);
-                let target = format!("{dir}/{name}");
-                to.put(&target, data).map_err(state_err)?;
+                let target = format!("{dir}/{}", f.rsplit('/').next().unwrap_or(f));
+                copy(f, &target)?;
                 p.file = Some(target);
             }
         }
@@ -375,7 +376,8 @@ pub fn run_job(plan: Arc<StreamPlan>, registry: ConnectorRegistry, opts: JobOpti
     if let Some(ck) = &opts.checkpointing {
         if let Some((store, m)) = &ck.restore {
             restored_from = Some(m.checkpoint);
-            let bytes: u64 = m.nodes.iter().flat_map(|n| n.parts.iter().map(|p| p.bytes)).sum();
+            // The state restored: every part's whole size (incremental parts reference earlier files).
+            let bytes: u64 = m.nodes.iter().flat_map(|n| n.parts.iter().map(|p| p.full_bytes.max(p.bytes))).sum();
             tracing::info!(target: "rask::recovery", checkpoint = m.checkpoint, bytes, "restoring");
             cfg.restore = Some(Arc::new(Restore::new(store.clone(), m.clone(), &plan, ck.allow_non_restored)?));
         }

@@ -234,7 +234,7 @@ impl State {
                 // referenced from then on (incremental checkpoints).
                 let (store, token) = (self.cfg.store.clone(), self.token.clone());
                 let durable = &mut self.durable;
-                let mut used: Vec<(String, u64)> = Vec::new();
+                let mut used: std::collections::HashSet<(String, u64)> = std::collections::HashSet::new();
                 let b = s.encode_with(&mut |entry, id, batch| {
                     let key = (node, subtask, entry.to_string(), id);
                     let path = match durable.get(&key) {
@@ -253,12 +253,12 @@ impl State {
                             path
                         }
                     };
-                    used.push((entry.to_string(), id));
+                    used.insert((entry.to_string(), id));
                     shared.push(path.clone());
                     Ok(Some(path))
                 })?;
                 // Forget stable batches of this instance that this snapshot no longer has.
-                durable.retain(|(n, st, e, i), _| (*n, *st) != (node, subtask) || used.iter().any(|(ue, ui)| ue == e && ui == i));
+                durable.retain(|(n, st, e, i), _| (*n, *st) != (node, subtask) || used.contains(&(e.clone(), *i)));
                 let path = if finished {
                     format!("shared/{}-n{node}-s{subtask}.state", self.token)
                 } else {

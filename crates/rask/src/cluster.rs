@@ -67,7 +67,8 @@ struct Restarts {
     strategy: RestartStrategy,
     attempts: u64,
     backoff: Duration,
-    last_failure: Option<Instant>,
+    /// A failure happened before (the exponential backoff grows from the second one).
+    failed_before: bool,
 }
 
 impl Restarts {
@@ -80,7 +81,7 @@ impl Restarts {
                 (self.attempts <= *attempts).then_some(*delay)
             }
             RestartStrategy::ExponentialDelay { initial, max, multiplier, reset_after, attempts_before_reset } => {
-                if ran_for >= *reset_after || self.last_failure.is_none() {
+                if ran_for >= *reset_after || !self.failed_before {
                     self.attempts = 0;
                     self.backoff = *initial;
                 }
@@ -90,7 +91,7 @@ impl Restarts {
                 }
                 let d = self.backoff;
                 self.backoff = Duration::from_secs_f64((self.backoff.as_secs_f64() * multiplier).min(max.as_secs_f64()));
-                self.last_failure = Some(Instant::now());
+                self.failed_before = true;
                 Some(d)
             }
         }
@@ -115,7 +116,7 @@ pub fn supervise(mut s: Supervised<'_>) -> Result<()> {
     if n == 0 {
         bail!("--processes must be at least 1");
     }
-    let mut restarts = Restarts { strategy: s.restart.clone(), attempts: 0, backoff: Duration::ZERO, last_failure: None };
+    let mut restarts = Restarts { strategy: s.restart.clone(), attempts: 0, backoff: Duration::ZERO, failed_before: false };
     let start = rask_runtime::job::job_start_ms().to_string();
     let cancel = crate::script::cancel_flag();
     loop {

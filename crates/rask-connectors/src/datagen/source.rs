@@ -58,15 +58,7 @@ impl DatagenReader {
                 next: 0,
                 remaining: plan.number_of_rows.map(|n| n / p + u64::from(s < n % p)),
             }],
-            Some(positions) => {
-                let mut all = Vec::new();
-                for pos in positions {
-                    let v: Vec<Split> = serde_json::from_slice(pos)
-                        .map_err(|e| RuntimeError::User(format!("datagen: unreadable position in the checkpoint: {e}")))?;
-                    all.extend(v);
-                }
-                all
-            }
+            Some(positions) => crate::position::decode_all::<Vec<Split>>("datagen", positions)?.into_iter().flatten().collect(),
         };
         let rate = (plan.rows_per_second as f64 / p as f64).max(1e-3);
         let seed = 0x5eed_u64 ^ ((ctx.subtask as u64) << 32) ^ std::process::id() as u64 ^ Instant::now().elapsed().as_nanos() as u64;
@@ -296,6 +288,6 @@ impl SourceReader for DatagenReader {
     }
 
     fn position(&mut self) -> Result<Option<Vec<u8>>> {
-        serde_json::to_vec(&self.splits).map(Some).map_err(|e| RuntimeError::Internal(format!("datagen position: {e}")))
+        crate::position::encode("datagen", &self.splits)
     }
 }

@@ -82,9 +82,7 @@ impl FileReader {
         match &ctx.restore {
             None => r.scan()?,
             Some(positions) => {
-                for p in positions {
-                    let pos: Position = serde_json::from_slice(p)
-                        .map_err(|e| RuntimeError::User(format!("filesystem source: unreadable position in the checkpoint: {e}")))?;
+                for pos in crate::position::decode_all::<Position>("filesystem source", positions)? {
                     r.queue.extend(pos.files.into_iter().map(|f| (f.path, f.offset, f.line)));
                     r.seen.extend(pos.seen);
                 }
@@ -229,7 +227,7 @@ impl SourceReader for FileReader {
         // Only a monitored directory lists again, so only it needs the paths already listed.
         let seen = if self.opts.monitor_interval.is_some() { self.seen.iter().cloned().collect() } else { Vec::new() };
         let pos = Position { files, seen };
-        serde_json::to_vec(&pos).map(Some).map_err(|e| RuntimeError::Internal(format!("filesystem source position: {e}")))
+        crate::position::encode("filesystem source", &pos)
     }
 }
 

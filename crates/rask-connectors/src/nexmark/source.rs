@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
 use rask_runtime::connector::{SourceContext, SourceEvent, SourceReader};
-use rask_runtime::error::{Result, RuntimeError};
+use rask_runtime::error::Result;
 use rask_types::StreamBatch;
 
 use super::model::{Generator, BLOCK};
@@ -52,9 +52,7 @@ impl NexmarkReader {
             None => vec![Split { next_block: ctx.subtask as u64, stride: ctx.parallelism.max(1) as u64, done: 0 }],
             Some(positions) => {
                 let mut all = Vec::new();
-                for p in positions {
-                    let pos: Position = serde_json::from_slice(p)
-                        .map_err(|e| RuntimeError::User(format!("nexmark: unreadable position in the checkpoint: {e}")))?;
+                for pos in crate::position::decode_all::<Position>("nexmark", positions)? {
                     base_time = pos.base_time;
                     all.extend(pos.splits);
                 }
@@ -140,6 +138,6 @@ impl SourceReader for NexmarkReader {
 
     fn position(&mut self) -> Result<Option<Vec<u8>>> {
         let pos = Position { base_time: self.base_time, splits: self.splits.clone() };
-        serde_json::to_vec(&pos).map(Some).map_err(|e| RuntimeError::Internal(format!("nexmark position: {e}")))
+        crate::position::encode("nexmark", &pos)
     }
 }

@@ -123,12 +123,18 @@ pub(crate) fn replay_snapshot(watermark: i64, inputs: Vec<(usize, Vec<RecordBatc
             Some(rask_state::StateEntry::new(format!("input:{i}"), schema, None, batches))
         })
         .collect();
-    rask_state::OperatorSnapshot { meta: watermark.to_le_bytes().to_vec(), entries }
+    rask_state::OperatorSnapshot { meta: watermark_meta(watermark), entries }
 }
 
-/// The watermark [`replay_snapshot`] stored (the highest of the parts).
-pub(crate) fn restored_watermark(parts: &[rask_state::OperatorSnapshot]) -> Option<i64> {
-    parts.iter().filter_map(|p| <[u8; 8]>::try_from(p.meta.as_slice()).ok().map(i64::from_le_bytes)).max()
+/// An event-time operator's watermark as snapshot `meta` (read by [`restored_watermark`]).
+pub(crate) fn watermark_meta(watermark: i64) -> Vec<u8> {
+    watermark.to_le_bytes().to_vec()
+}
+
+/// The watermark to continue from: `current` or the highest one the parts stored with
+/// [`watermark_meta`] (all instances of a keyed operator saw the same one at the barrier).
+pub(crate) fn restored_watermark(current: i64, parts: &[rask_state::OperatorSnapshot]) -> i64 {
+    parts.iter().filter_map(|p| <[u8; 8]>::try_from(p.meta.as_slice()).ok().map(i64::from_le_bytes)).fold(current, i64::max)
 }
 
 /// Restore the rows [`replay_snapshot`] stored: each handed to `feed(input, batch)` (after the

@@ -13,7 +13,7 @@ use rask_sql::interval_join::IntervalJoin as Plan;
 use rask_sql::window_join::WindowJoinType;
 use rask_types::{StreamBatch, WATERMARK_MIN};
 
-use super::buffer::{require_append_only, BatchStore, RowRef};
+use super::buffer::{require_append_only, restored_watermark, watermark_meta, BatchStore, RowRef};
 use super::window_agg::internal;
 use super::window_tvf::to_millis;
 use std::sync::Arc;
@@ -244,14 +244,12 @@ impl Operator for IntervalJoin {
             let keys = if side == 0 { self.plan.left_keys.clone() } else { self.plan.right_keys.clone() };
             entries.push(StateEntry::new(if side == 0 { "left" } else { "right" }, schema, Some(keys), batches));
         }
-        Ok(Some(OperatorSnapshot { meta: self.watermark.to_le_bytes().to_vec(), entries }))
+        Ok(Some(OperatorSnapshot { meta: watermark_meta(self.watermark), entries }))
     }
 
     fn restore(&mut self, parts: Vec<OperatorSnapshot>) -> Result<()> {
+        self.watermark = restored_watermark(self.watermark, &parts);
         for p in parts {
-            if let Ok(b) = <[u8; 8]>::try_from(p.meta.as_slice()) {
-                self.watermark = self.watermark.max(i64::from_le_bytes(b));
-            }
             for e in &p.entries {
                 let side = if e.name == "left" { 0 } else { 1 };
                 for b in &e.batches {

@@ -259,16 +259,10 @@ impl Operator for OverAggregate {
             let state_fields = a.state_fields().map_err(internal)?;
             let mut per_field: Vec<Vec<ScalarValue>> = vec![Vec::with_capacity(keys.len()); state_fields.len()];
             for k in &keys {
-                let st = match self.keys.get(k).and_then(|s| s.running.as_ref()) {
-                    Some(_) => None,
-                    None => Some(state_fields.iter().map(|f| ScalarValue::try_from(f.data_type()).map_err(internal)).collect::<Result<Vec<_>>>()?),
-                };
-                let st = match st {
-                    Some(nulls) => nulls,
-                    None => match self.keys.get_mut(k).and_then(|s| s.running.as_mut()) {
-                        Some(run) => run[ai].state().map_err(internal)?,
-                        None => Vec::new(),
-                    },
+                // Keys without running accumulators (bounded frames) store nulls.
+                let st = match self.keys.get_mut(k).and_then(|s| s.running.as_mut()) {
+                    Some(run) => run[ai].state().map_err(internal)?,
+                    None => state_fields.iter().map(|f| ScalarValue::try_from(f.data_type()).map_err(internal)).collect::<Result<Vec<_>>>()?,
                 };
                 for (j, v) in st.into_iter().enumerate() {
                     per_field[j].push(v);
@@ -333,7 +327,7 @@ impl Operator for OverAggregate {
     }
 
     fn restore(&mut self, parts: Vec<OperatorSnapshot>) -> Result<()> {
-        self.watermark = self.watermark.max(restored_watermark(&parts).unwrap_or(WATERMARK_MIN));
+        self.watermark = restored_watermark(self.watermark, &parts);
         let nk = self.plan.partition.len();
         for p in &parts {
             for e in &p.entries {

@@ -22,7 +22,7 @@ use datafusion_physical_expr::aggregate::AggregateFunctionExpr;
 use rask_sql::window_agg::{GroupOutput, WindowAggregate as Plan, WindowColumn};
 use rask_types::{StreamBatch, WATERMARK_MIN};
 
-use super::buffer::require_append_only;
+use super::buffer::{require_append_only, restored_watermark, watermark_meta};
 use rask_state::{OperatorSnapshot, StateEntry};
 
 use crate::error::{Result, RuntimeError};
@@ -563,7 +563,7 @@ impl Operator for WindowAggregate {
                 }
             }
         }
-        let meta = self.watermark.to_le_bytes().to_vec();
+        let meta = watermark_meta(self.watermark);
         let key_columns = (self.plan.keys > 0).then(|| (0..self.plan.keys).collect());
         let mut entry = StateEntry::new("slices", schema, key_columns, batches);
         entry.batch_ids = ids;
@@ -571,13 +571,12 @@ impl Operator for WindowAggregate {
     }
 
     fn restore(&mut self, parts: Vec<OperatorSnapshot>) -> Result<()> {
+        self.watermark = restored_watermark(self.watermark, &parts);
+        let schema = self.state_schema()?;
         for p in parts {
-            if let Ok(b) = <[u8; 8]>::try_from(p.meta.as_slice()) {
-                self.watermark = self.watermark.max(i64::from_le_bytes(b));
-            }
             for e in p.entries.iter().filter(|e| e.name == "slices") {
                 for b in &e.batches {
-                    let b = RecordBatch::try_new(self.state_schema()?, b.columns().to_vec())
+                    let b = RecordBatch::try_new(schema.clone(), b.columns().to_vec())
                         .map_err(|err| RuntimeError::User(format!("window aggregation state does not fit the query: {err}")))?;
                     self.ingest(&b, None, true)?;
                 }

@@ -109,7 +109,7 @@ impl Operator for WindowRank {
     }
 
     fn restore(&mut self, parts: Vec<OperatorSnapshot>) -> Result<()> {
-        self.watermark = self.watermark.max(restored_watermark(&parts).unwrap_or(WATERMARK_MIN));
+        self.watermark = restored_watermark(self.watermark, &parts);
         replay_restore(parts, |i, b, out| self.on_batch(i, StreamBatch::inserts(b), out))
     }
 

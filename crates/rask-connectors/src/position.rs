@@ -1,0 +1,19 @@
+//! Source positions in checkpoints, as the connectors store them: JSON of a reader-specific
+//! type (the engine treats positions as opaque bytes).
+
+use rask_runtime::error::{Result, RuntimeError};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// A reader's position as bytes for [`rask_runtime::connector::SourceReader::position`].
+pub fn encode<T: Serialize>(source: &str, pos: &T) -> Result<Option<Vec<u8>>> {
+    serde_json::to_vec(pos).map(Some).map_err(|e| RuntimeError::Internal(format!("{source} position: {e}")))
+}
+
+/// The positions handed to a restored reader (one per old subtask assigned to it).
+pub fn decode_all<T: DeserializeOwned>(source: &str, positions: &[Vec<u8>]) -> Result<Vec<T>> {
+    positions
+        .iter()
+        .map(|p| serde_json::from_slice(p).map_err(|e| RuntimeError::User(format!("{source}: unreadable position in the checkpoint: {e}"))))
+        .collect()
+}
