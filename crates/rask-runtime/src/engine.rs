@@ -69,6 +69,8 @@ pub struct EngineConfig {
     pub checkpoints: Option<Arc<Coordinator>>,
     /// The checkpoint or savepoint the job starts from.
     pub restore: Option<Arc<Restore>>,
+    /// `table.exec.state.ttl`: idle keyed state is dropped after this long.
+    pub state_ttl: Option<rask_state::StateTtl>,
 }
 
 /// The checkpoint due now: wall-clock slots of the interval (at least 10 ms, as in Flink).
@@ -265,7 +267,7 @@ fn make_operator(
         NodeKind::OverAggregate(over) => {
             let late = shared.metrics.nodes[node.id].late_records_dropped.clone();
             let input = plan.nodes[node.inputs[0].node].schema.clone();
-            Box::new(operators::over_agg::OverAggregate::new((**over).clone(), input, node.schema.clone(), late)?)
+            Box::new(operators::over_agg::OverAggregate::new((**over).clone(), input, node.schema.clone(), late, cfg.state_ttl)?)
         }
         NodeKind::IntervalJoin(join) => {
             let left = plan.nodes[node.inputs[0].node].schema.clone();

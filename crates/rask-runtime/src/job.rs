@@ -357,6 +357,7 @@ pub fn run_job(plan: Arc<StreamPlan>, registry: ConnectorRegistry, opts: JobOpti
             .filter(|d| !d.is_zero())
             .unwrap_or(Duration::from_millis(200)),
         idle_timeout: plan.config.duration("table.exec.source.idle-timeout").ok().flatten().filter(|d| !d.is_zero()),
+        state_ttl: plan.config.duration("table.exec.state.ttl").ok().flatten().and_then(rask_state::StateTtl::new),
         checkpoint_interval: plan.config.duration("execution.checkpointing.interval").ok().flatten().filter(|d| !d.is_zero()),
         mini_batch: plan.config.get("table.exec.mini-batch.enabled").filter(|v| v.eq_ignore_ascii_case("true")).map(|_| {
             let latency = plan.config.duration("table.exec.mini-batch.allow-latency").ok().flatten().unwrap_or(Duration::from_secs(1));

@@ -46,6 +46,7 @@ const KNOWN_OPTIONS: &[(&str, &str)] = &[
     ("pipeline.name", ""),
     ("table.local-time-zone", "UTC"),
     ("table.exec.source.idle-timeout", "0 ms"),
+    ("table.exec.state.ttl", "0 ms"),
     ("table.exec.sink.keyed-shuffle", "AUTO"),
     ("execution.runtime-mode", "streaming"),
     ("execution.checkpointing.interval", ""),
@@ -222,7 +223,7 @@ impl Session {
                 Ok(_) => Err(SqlError::validation(pos, "checkpoint interval must be larger than or equal to 10 ms")),
                 Err(e) => Err(SqlError::validation(pos, format!("'{k}': {e}"))),
             },
-            "table.exec.source.idle-timeout" | "pipeline.auto-watermark-interval" | "table.exec.mini-batch.allow-latency" => {
+            "table.exec.source.idle-timeout" | "pipeline.auto-watermark-interval" | "table.exec.mini-batch.allow-latency" | "table.exec.state.ttl" => {
                 rask_types::options::parse_duration(v).map(|_| ()).map_err(|e| SqlError::validation(pos, format!("'{k}': {e}")))
             }
             "table.exec.mini-batch.size" => int(1),

@@ -235,7 +235,7 @@ impl State {
                 let (store, token) = (self.cfg.store.clone(), self.token.clone());
                 let durable = &mut self.durable;
                 let mut used: std::collections::HashSet<(String, u64)> = std::collections::HashSet::new();
-                let b = s.encode_with(&mut |entry, id, batch| {
+                let b = s.encode_with(&mut |entry, id, build| {
                     let key = (node, subtask, entry.to_string(), id);
                     let path = match durable.get(&key) {
                         Some((path, n)) => {
@@ -245,7 +245,8 @@ impl State {
                         None => {
                             let clean: String = entry.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
                             let path = format!("shared/{token}-n{node}-s{subtask}-{clean}-{id}.ipc");
-                            let data = crate::snapshot::ipc_stream(&batch.schema(), std::slice::from_ref(batch))?;
+                            let batch = build()?;
+                            let data = crate::snapshot::ipc_stream(&batch.schema(), std::slice::from_ref(&batch))?;
                             let n = data.len() as u64;
                             store.put(&path, data)?;
                             new_bytes += n;

@@ -13,11 +13,19 @@
 //! checkpoint writes what changed since the previous one; the operator compacts its parts
 //! from time to time (a compacted part gets a new id).
 //!
+//! **Asynchronous snapshots**: an entry may also hold [`Deferred`] batches — a row count and a
+//! function that builds the batch from immutable data the operator captured (reference-counted
+//! arrays, key rows, row references). The checkpoint thread builds them while the operator goes
+//! on processing, and builds a deferred batch with a stable id only if it has not written that
+//! id before; so what a checkpoint costs the operator's thread is copying its index.
+//!
 //! Format (version 2, little-endian): `RASKSNAP` · u32 version · u64 meta length · meta ·
 //! u32 entry count · per entry: u32 name length · name · u32 key column count (`u32::MAX` =
 //! not keyed) · key column indices · u64 schema IPC length · Arrow IPC schema stream · u32 item
 //! count · per item: u8 tag — 0: u64 length · Arrow IPC stream of inline batches; 1: u32 length ·
 //! path of a file (relative to the checkpoint directory) holding an Arrow IPC stream.
+
+use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
@@ -39,15 +47,35 @@ pub struct StateEntry {
     pub batches: Vec<RecordBatch>,
     /// Stable ids of the batches (empty: none has one; else one per batch).
     pub batch_ids: Vec<Option<u64>>,
+    /// Batches built on the checkpoint thread, stored after `batches` (in this order).
+    pub deferred: Vec<Deferred>,
+}
+
+/// Builds a batch of a snapshot entry.
+pub type BuildBatch = Arc<dyn Fn() -> Result<RecordBatch> + Send + Sync>;
+
+/// A batch of a snapshot entry that the checkpoint thread builds (see the module docs).
+#[derive(Clone)]
+pub struct Deferred {
+    /// Stable id (as for [`StateEntry::batch_ids`]), if the batch never changes.
+    pub id: Option<u64>,
+    pub rows: usize,
+    pub build: BuildBatch,
+}
+
+impl std::fmt::Debug for Deferred {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Deferred {{ id: {:?}, rows: {} }}", self.id, self.rows)
+    }
 }
 
 impl StateEntry {
     pub fn new(name: impl Into<String>, schema: SchemaRef, key_columns: Option<Vec<usize>>, batches: Vec<RecordBatch>) -> Self {
-        StateEntry { name: name.into(), schema, key_columns, batches, batch_ids: Vec::new() }
+        StateEntry { name: name.into(), schema, key_columns, batches, batch_ids: Vec::new(), deferred: Vec::new() }
     }
 
     pub fn num_rows(&self) -> usize {
-        self.batches.iter().map(|b| b.num_rows()).sum()
+        self.batches.iter().map(|b| b.num_rows()).sum::<usize>() + self.deferred.iter().map(|d| d.rows).sum::<usize>()
     }
 }
 
@@ -78,9 +106,10 @@ impl OperatorSnapshot {
         self.encode_with(&mut |_, _, _| Ok(None))
     }
 
-    /// Encode; `external(entry, id, batch)` may store a batch with a stable id elsewhere and
-    /// return the path to reference instead of inlining it.
-    pub fn encode_with(&self, external: &mut dyn FnMut(&str, u64, &RecordBatch) -> Result<Option<String>>) -> Result<Vec<u8>> {
+    /// Encode (building deferred batches); `external(entry, id, build)` may store a batch with
+    /// a stable id elsewhere — building it with `build()` only if it must write it — and return
+    /// the path to reference instead of inlining it.
+    pub fn encode_with(&self, external: &mut dyn FnMut(&str, u64, &dyn Fn() -> Result<RecordBatch>) -> Result<Option<String>>) -> Result<Vec<u8>> {
         let mut out = Vec::with_capacity(64 + self.meta.len());
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&SNAPSHOT_VERSION.to_le_bytes());
@@ -105,16 +134,18 @@ impl OperatorSnapshot {
             // Items: runs of inline batches, and references.
             let mut items: Vec<(u8, Vec<u8>)> = Vec::new();
             let mut inline: Vec<RecordBatch> = Vec::new();
-            for (i, b) in e.batches.iter().enumerate() {
-                let id = e.batch_ids.get(i).copied().flatten();
-                match id.map(|id| external(&e.name, id, b)).transpose()?.flatten() {
+            let ready = e.batches.iter().enumerate().map(|(i, b)| (e.batch_ids.get(i).copied().flatten(), Item::Ready(b)));
+            let deferred = e.deferred.iter().map(|d| (d.id, Item::Deferred(&d.build)));
+            for (id, item) in ready.chain(deferred) {
+                let build = || item.get();
+                match id.map(|id| external(&e.name, id, &build)).transpose()?.flatten() {
                     Some(path) => {
                         if !inline.is_empty() {
                             items.push((0, ipc_stream(&e.schema, &std::mem::take(&mut inline))?));
                         }
                         items.push((1, path.into_bytes()));
                     }
-                    None => inline.push(b.clone()),
+                    None => inline.push(item.get()?),
                 }
             }
             if !inline.is_empty() {
@@ -184,9 +215,23 @@ impl OperatorSnapshot {
                     batches.push(b.map_err(|e| bad(&e))?);
                 }
             }
-            entries.push(StateEntry { name, schema, key_columns, batches, batch_ids: Vec::new() });
+            entries.push(StateEntry { name, schema, key_columns, batches, batch_ids: Vec::new(), deferred: Vec::new() });
         }
         Ok(OperatorSnapshot { meta, entries })
+    }
+}
+
+enum Item<'a> {
+    Ready(&'a RecordBatch),
+    Deferred(&'a BuildBatch),
+}
+
+impl Item<'_> {
+    fn get(&self) -> Result<RecordBatch> {
+        match self {
+            Item::Ready(b) => Ok((*b).clone()),
+            Item::Deferred(build) => build(),
+        }
     }
 }
 
@@ -237,8 +282,6 @@ impl<'a> Cursor<'a> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use arrow::array::{Int64Array, StringArray};
     use arrow::datatypes::{DataType, Field, Schema};
 
@@ -259,8 +302,12 @@ mod tests {
                     name: "rows".into(),
                     schema: schema.clone(),
                     key_columns: Some(vec![0]),
-                    batches: vec![b.clone(), b.clone(), b],
+                    batches: vec![b.clone(), b.clone(), b.clone()],
                     batch_ids: vec![None, Some(7), None],
+                    deferred: vec![
+                        Deferred { id: None, rows: 2, build: Arc::new({ let b = b.clone(); move || Ok(b.clone()) }) },
+                        Deferred { id: Some(8), rows: 2, build: Arc::new(move || Ok(b.clone())) },
+                    ],
                 },
                 StateEntry::new("empty", schema, None, vec![]),
             ],
@@ -268,24 +315,26 @@ mod tests {
         // The batch with a stable id goes to a file of its own.
         let mut files: std::collections::HashMap<String, Vec<u8>> = Default::default();
         let bytes = s
-            .encode_with(&mut |entry, id, b| {
+            .encode_with(&mut |entry, id, build| {
                 let path = format!("shared/{entry}-{id}");
-                files.insert(path.clone(), ipc_stream(&b.schema(), std::slice::from_ref(b))?);
+                let b = build()?;
+                files.insert(path.clone(), ipc_stream(&b.schema(), std::slice::from_ref(&b))?);
                 Ok(Some(path))
             })
             .expect("encode");
-        assert_eq!(files.len(), 1);
+        assert_eq!(files.len(), 2);
         let d = OperatorSnapshot::decode(&bytes, "part", &mut |p| files.get(p).cloned().ok_or_else(|| StateError::User(p.into()))).expect("decode");
         assert_eq!(d.meta, s.meta);
         assert_eq!(d.entries.len(), 2);
         assert_eq!(d.entries[0].key_columns, Some(vec![0]));
-        assert_eq!(d.entries[0].num_rows(), 6);
-        assert_eq!(d.entries[0].batches.len(), 3);
+        assert_eq!(s.entries[0].num_rows(), 10);
+        assert_eq!(d.entries[0].num_rows(), 10);
+        assert_eq!(d.entries[0].batches.len(), 5);
         let none = &mut |p: &str| -> Result<Vec<u8>> { Err(StateError::User(p.into())) };
         assert_eq!(d.entries[1].key_columns, None);
         assert_eq!(d.entries[1].schema.fields().len(), 2);
         let bytes = s.encode().expect("encode inline");
-        assert_eq!(OperatorSnapshot::decode(&bytes, "part", none).expect("inline").entries[0].num_rows(), 6);
+        assert_eq!(OperatorSnapshot::decode(&bytes, "part", none).expect("inline").entries[0].num_rows(), 10);
         let e = OperatorSnapshot::decode(&bytes[..bytes.len() - 3], "chk-1/n0-s0.state", none).err().expect("truncated");
         assert!(e.to_string().starts_with("chk-1/n0-s0.state"), "{e}");
         let mut v9 = bytes.clone();

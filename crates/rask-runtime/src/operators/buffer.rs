@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, UInt32Array};
 use arrow::compute::{interleave, take_record_batch};
-use arrow::datatypes::TimestampMillisecondType;
+use arrow::datatypes::{SchemaRef, TimestampMillisecondType};
 use hashbrown::HashMap;
 
 use super::window_agg::internal;
@@ -62,28 +62,53 @@ impl BatchStore {
 
     /// The columns of the referenced rows, in the order of `refs` (`ncols` columns).
     pub(crate) fn gather(&self, refs: &[RowRef], ncols: usize) -> Result<Vec<ArrayRef>> {
+        let (batches, idx) = self.locate(refs)?;
+        interleave_columns(&batches.iter().collect::<Vec<_>>(), &idx, ncols)
+    }
+
+    /// The referenced batches (reference-counted copies) and (batch slot, row) per ref.
+    fn locate(&self, refs: &[RowRef]) -> Result<(Vec<RecordBatch>, Vec<(usize, usize)>)> {
         let mut slots: HashMap<u32, usize> = HashMap::new();
-        let mut batches: Vec<&RecordBatch> = Vec::new();
+        let mut batches: Vec<RecordBatch> = Vec::new();
         let mut idx = Vec::with_capacity(refs.len());
         for (b, r) in refs {
             let slot = match slots.get(b) {
                 Some(s) => *s,
                 None => {
                     let (batch, _) = self.batches.get(b).ok_or_else(|| internal(format!("buffered batch {b} is gone")))?;
-                    batches.push(batch);
+                    batches.push(batch.clone());
                     slots.insert(*b, batches.len() - 1);
                     batches.len() - 1
                 }
             };
             idx.push((slot, *r as usize));
         }
-        (0..ncols)
-            .map(|c| {
-                let arrays: Vec<&dyn Array> = batches.iter().map(|b| b.column(c).as_ref()).collect();
-                interleave(&arrays, &idx).map_err(internal)
-            })
-            .collect()
+        Ok((batches, idx))
     }
+
+    /// A snapshot batch of the referenced rows (schema `schema`: the first `ncols` columns
+    /// come from the buffered batches, then `extra`), gathered on the checkpoint thread: here
+    /// only the batch pointers and row positions are copied.
+    pub(crate) fn deferred_gather(&self, refs: &[RowRef], ncols: usize, schema: SchemaRef, extra: Vec<ArrayRef>) -> Result<rask_state::Deferred> {
+        let (batches, idx) = self.locate(refs)?;
+        let rows = idx.len();
+        let build = move || -> std::result::Result<RecordBatch, rask_state::StateError> {
+            let err = |e: crate::error::RuntimeError| rask_state::StateError::Internal(e.to_string());
+            let mut cols = interleave_columns(&batches.iter().collect::<Vec<_>>(), &idx, ncols).map_err(err)?;
+            cols.extend(extra.iter().cloned());
+            RecordBatch::try_new(schema.clone(), cols).map_err(|e| err(internal(e)))
+        };
+        Ok(rask_state::Deferred { id: None, rows, build: std::sync::Arc::new(build) })
+    }
+}
+
+fn interleave_columns(batches: &[&RecordBatch], idx: &[(usize, usize)], ncols: usize) -> Result<Vec<ArrayRef>> {
+    (0..ncols)
+        .map(|c| {
+            let arrays: Vec<&dyn Array> = batches.iter().map(|b| b.column(c).as_ref()).collect();
+            interleave(&arrays, idx).map_err(internal)
+        })
+        .collect()
 }
 
 /// Split `data` by the window its `window_end` column (`end_col`) names, dropping rows of

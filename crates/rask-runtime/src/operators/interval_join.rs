@@ -234,15 +234,13 @@ impl Operator for IntervalJoin {
             let mut fields: Vec<arrow::datatypes::FieldRef> = self.inputs[side].fields().iter().cloned().collect();
             fields.push(Arc::new(arrow::datatypes::Field::new("__matched", arrow::datatypes::DataType::Boolean, false)));
             let schema = Arc::new(arrow::datatypes::Schema::new(fields));
-            let batches = if refs.is_empty() {
-                Vec::new()
-            } else {
-                let mut cols = self.gather(side, &refs)?;
-                cols.push(Arc::new(matched));
-                vec![RecordBatch::try_new(schema.clone(), cols).map_err(internal)?]
-            };
             let keys = if side == 0 { self.plan.left_keys.clone() } else { self.plan.right_keys.clone() };
-            entries.push(StateEntry::new(if side == 0 { "left" } else { "right" }, schema, Some(keys), batches));
+            let mut entry = StateEntry::new(if side == 0 { "left" } else { "right" }, schema.clone(), Some(keys), Vec::new());
+            if !refs.is_empty() {
+                let ncols = self.inputs[side].fields().len();
+                entry.deferred.push(self.sides[side].batches.deferred_gather(&refs, ncols, schema, vec![Arc::new(matched)])?);
+            }
+            entries.push(entry);
         }
         Ok(Some(OperatorSnapshot { meta: watermark_meta(self.watermark), entries }))
     }

@@ -18,7 +18,7 @@ use datafusion_expr::Accumulator;
 use rask_sql::over_agg::{Frame, OverAggregate as Plan};
 use rask_types::{StreamBatch, WATERMARK_MIN};
 
-use rask_state::{OperatorSnapshot, StateEntry};
+use rask_state::{OperatorSnapshot, StateEntry, StateTtl};
 
 use super::buffer::{replay_restore, replay_snapshot, require_append_only, restored_watermark, BatchStore};
 use super::window_agg::{aggregate_args, internal};
@@ -40,6 +40,8 @@ struct KeyState {
     /// Running accumulators (UNBOUNDED PRECEDING frames).
     running: Option<Vec<Box<dyn Accumulator>>>,
     last_processed: i64,
+    /// Processing time of the key's last row or emission (for `table.exec.state.ttl`).
+    last_access: i64,
 }
 
 pub struct OverAggregate {
@@ -52,10 +54,15 @@ pub struct OverAggregate {
     seq: u64,
     watermark: i64,
     late_dropped: Arc<AtomicU64>,
+    /// `table.exec.state.ttl`: a key without pending rows is dropped once idle this long (its
+    /// running aggregates start again from its next row, as in Flink).
+    ttl: Option<StateTtl>,
+    /// Processing time (a field so that tests can move it).
+    clock: fn() -> i64,
 }
 
 impl OverAggregate {
-    pub fn new(plan: Plan, input: SchemaRef, schema: SchemaRef, late_dropped: Arc<AtomicU64>) -> Result<Self> {
+    pub fn new(plan: Plan, input: SchemaRef, schema: SchemaRef, late_dropped: Arc<AtomicU64>, ttl: Option<StateTtl>) -> Result<Self> {
         let converter = RowConverter::new(plan.partition.iter().map(|p| SortField::new(input.field(*p).data_type().clone())).collect()).map_err(internal)?;
         Ok(OverAggregate {
             plan,
@@ -67,7 +74,18 @@ impl OverAggregate {
             seq: 0,
             watermark: WATERMARK_MIN,
             late_dropped,
+            ttl,
+            clock: rask_state::ttl::now_ms,
         })
+    }
+
+    /// With a TTL, look for idle keys again after the sweep interval.
+    fn arm_ttl(&self, out: &mut Emitter) {
+        if let Some(ttl) = self.ttl
+            && !self.keys.is_empty()
+        {
+            out.wake_after(ttl.sweep_interval());
+        }
     }
 
     fn accumulators(&self) -> Result<Vec<Box<dyn Accumulator>>> {
@@ -108,8 +126,9 @@ fn evaluate(accs: &mut [Box<dyn Accumulator>]) -> Result<Vec<ScalarValue>> {
 }
 
 impl Operator for OverAggregate {
-    fn on_batch(&mut self, _input: usize, batch: StreamBatch, _out: &mut Emitter) -> Result<()> {
+    fn on_batch(&mut self, _input: usize, batch: StreamBatch, out: &mut Emitter) -> Result<()> {
         require_append_only(&batch, "over aggregation")?;
+        let now = if self.ttl.is_some() { (self.clock)() } else { 0 };
         let data = batch.data;
         let cols: Vec<ArrayRef> = self.plan.partition.iter().map(|p| data.column(*p).clone()).collect();
         let rows = self.converter.convert_columns(&cols).map_err(internal)?;
@@ -126,6 +145,7 @@ impl Operator for OverAggregate {
             };
             let key: &[u8] = if self.plan.partition.is_empty() { &[] } else { rows.row(i).data() };
             let state = self.keys.entry(key.into()).or_insert_with(|| KeyState { last_processed: WATERMARK_MIN, ..Default::default() });
+            state.last_access = now;
             let behind = if bounded { t <= state.last_processed } else { t <= self.watermark };
             if behind {
                 late += 1;
@@ -140,6 +160,18 @@ impl Operator for OverAggregate {
             self.late_dropped.fetch_add(late, Ordering::Relaxed);
         }
         self.batches.release(bid);
+        self.arm_ttl(out);
+        Ok(())
+    }
+
+    /// Drop the keys idle for the TTL that have no rows waiting for the watermark (Flink
+    /// keeps those until they are processed).
+    fn on_timer(&mut self, out: &mut Emitter) -> Result<()> {
+        if let Some(ttl) = self.ttl {
+            let now = (self.clock)();
+            self.keys.retain(|_, s| !s.pending.is_empty() || !ttl.expired(s.last_access, now));
+            self.arm_ttl(out);
+        }
         Ok(())
     }
 
@@ -148,6 +180,7 @@ impl Operator for OverAggregate {
         let mut refs: Vec<(u32, u32)> = Vec::new();
         let mut results: Vec<Vec<ScalarValue>> = vec![Vec::new(); self.plan.aggs.len()];
         let frame = self.plan.frame;
+        let now = if self.ttl.is_some() { (self.clock)() } else { 0 };
         let keys: Vec<Box<[u8]>> = self.keys.iter().filter(|(_, s)| s.pending.first_key_value().is_some_and(|((t, _), _)| *t <= watermark)).map(|(k, _)| k.clone()).collect();
         for k in keys {
             let fresh = if matches!(frame, Frame::Rows(None) | Frame::Range(None)) && self.keys[&k].running.is_none() { Some(self.accumulators()?) } else { None };
@@ -156,6 +189,7 @@ impl Operator for OverAggregate {
             if let Some(f) = fresh {
                 state.running = Some(f);
             }
+            state.last_access = now;
             // Rows due now, in time order, grouped by timestamp (RANGE frames treat equal
             // timestamps as peers).
             let mut due: Vec<(i64, Row)> = Vec::new();
@@ -237,6 +271,7 @@ impl Operator for OverAggregate {
             }
         }
         out.watermark(watermark);
+        self.arm_ttl(out);
         Ok(())
     }
 
@@ -298,30 +333,42 @@ impl Operator for OverAggregate {
         if !times.is_empty() {
             let mut fields = self.key_fields();
             fields.push(Field::new("__t", DataType::Int64, false));
+            let rows = times.len();
             let mut cols = self.key_columns(&hkeys)?;
             cols.push(Arc::new(Int64Array::from(times)));
-            for (ai, per_arg) in args.iter().enumerate() {
-                for (j, arrs) in per_arg.iter().enumerate() {
-                    let refs: Vec<&dyn Array> = arrs.iter().map(|a| a.as_ref()).collect();
-                    let col = arrow::compute::concat(&refs).map_err(internal)?;
-                    fields.push(Field::new(format!("a{ai}_{j}"), col.data_type().clone(), true));
-                    cols.push(col);
+            for (ai, a) in self.plan.aggs.iter().enumerate() {
+                for (j, e) in a.expressions().iter().enumerate() {
+                    fields.push(Field::new(format!("a{ai}_{j}"), e.data_type(&self.input).map_err(internal)?, true));
                 }
             }
             let schema = Arc::new(Schema::new(fields));
-            let b = RecordBatch::try_new(schema.clone(), cols).map_err(internal)?;
-            entries.push(StateEntry::new("history", schema, key_cols, vec![b]));
+            // The argument columns are concatenated on the checkpoint thread.
+            let s2 = schema.clone();
+            let build = move || -> std::result::Result<RecordBatch, rask_state::StateError> {
+                let err = |e: arrow::error::ArrowError| rask_state::StateError::Internal(format!("OVER aggregation snapshot: {e}"));
+                let mut cols = cols.clone();
+                for per_arg in &args {
+                    for arrs in per_arg {
+                        let refs: Vec<&dyn Array> = arrs.iter().map(|a| a.as_ref()).collect();
+                        cols.push(arrow::compute::concat(&refs).map_err(err)?);
+                    }
+                }
+                RecordBatch::try_new(s2.clone(), cols).map_err(err)
+            };
+            let mut entry = StateEntry::new("history", schema, key_cols, Vec::new());
+            entry.deferred.push(rask_state::Deferred { id: None, rows, build: Arc::new(build) });
+            entries.push(entry);
         }
         // pending rows, in arrival order
         let mut pending: Vec<(u64, (u32, u32))> = self.keys.values().flat_map(|s| s.pending.iter().map(|((_, seq), r)| (*seq, r.at))).collect();
         pending.sort_unstable_by_key(|(seq, _)| *seq);
         let refs: Vec<(u32, u32)> = pending.into_iter().map(|(_, at)| at).collect();
-        let rows = if refs.is_empty() {
-            Vec::new()
-        } else {
-            vec![RecordBatch::try_new(self.input.clone(), self.batches.gather(&refs, self.input.fields().len())?).map_err(internal)?]
-        };
-        let mut snap = replay_snapshot(self.watermark, vec![(0, rows)]);
+        let mut snap = replay_snapshot(self.watermark, Vec::new());
+        if !refs.is_empty() {
+            let mut entry = StateEntry::new("input:0", self.input.clone(), None, Vec::new());
+            entry.deferred.push(self.batches.deferred_gather(&refs, self.input.fields().len(), self.input.clone(), Vec::new())?);
+            snap.entries.push(entry);
+        }
         snap.entries.extend(entries);
         Ok(Some(snap))
     }
@@ -375,6 +422,73 @@ impl Operator for OverAggregate {
                 }
             }
         }
+        // Restored keys count as accessed now.
+        let now = (self.clock)();
+        for s in self.keys.values_mut() {
+            s.last_access = now;
+        }
         replay_restore(parts, |i, b, out| self.on_batch(i, StreamBatch::inserts(b), out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::StringArray;
+    use arrow::datatypes::TimeUnit;
+    use datafusion_physical_expr::aggregate::AggregateExprBuilder;
+    use datafusion_physical_expr::expressions::Column;
+    use std::sync::atomic::AtomicI64;
+
+    static NOW: AtomicI64 = AtomicI64::new(0);
+    fn fake_now() -> i64 {
+        NOW.load(Ordering::Relaxed)
+    }
+
+    /// COUNT(*) OVER (PARTITION BY k ORDER BY ts ROWS UNBOUNDED PRECEDING) with a 10 s TTL.
+    fn count_over() -> OverAggregate {
+        let input = Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Utf8, true),
+            Field::new("ts", DataType::Timestamp(TimeUnit::Millisecond, None), false),
+        ]));
+        let count = datafusion_functions_aggregate::count::count_udaf();
+        let agg = AggregateExprBuilder::new(count, vec![Arc::new(Column::new("k", 0))]).schema(input.clone()).alias("c").build().unwrap();
+        let plan = Plan { partition: vec![0], time_col: 1, frame: Frame::Rows(None), aggs: vec![Arc::new(agg)] };
+        let mut fields: Vec<Field> = input.fields().iter().map(|f| f.as_ref().clone()).collect();
+        fields.push(Field::new("c", DataType::Int64, false));
+        let ttl = StateTtl::new(std::time::Duration::from_secs(10));
+        let mut op = OverAggregate::new(plan, input, Arc::new(Schema::new(fields)), Arc::new(AtomicU64::new(0)), ttl).unwrap();
+        op.clock = fake_now;
+        op
+    }
+
+    fn row(op: &mut OverAggregate, k: &str, ts: i64) -> i64 {
+        let b = RecordBatch::try_new(
+            op.input.clone(),
+            vec![Arc::new(StringArray::from(vec![k])), Arc::new(arrow::array::TimestampMillisecondArray::from(vec![ts]))],
+        )
+        .unwrap();
+        let mut out = Emitter::default();
+        op.on_batch(0, StreamBatch::inserts(b), &mut out).unwrap();
+        assert_eq!(out.wake_after, Some(std::time::Duration::from_millis(2500)), "a TTL arms the sweep");
+        op.on_watermark(ts, &mut out).unwrap();
+        let b = &out.batches[0].data;
+        b.column(2).as_primitive::<Int64Type>().value(0)
+    }
+
+    #[test]
+    fn idle_keys_expire_after_the_state_ttl() {
+        let mut op = count_over();
+        NOW.store(1_000_000, Ordering::Relaxed);
+        assert_eq!(row(&mut op, "a", 1), 1);
+        assert_eq!(row(&mut op, "b", 2), 1);
+        NOW.store(1_008_000, Ordering::Relaxed);
+        assert_eq!(row(&mut op, "a", 3), 2);
+        // 10 s after b's last access, 2 s after a's: only b goes.
+        NOW.store(1_010_000, Ordering::Relaxed);
+        op.on_timer(&mut Emitter::default()).unwrap();
+        assert_eq!(op.keys.len(), 1);
+        assert_eq!(row(&mut op, "b", 4), 1, "b's count starts again");
+        assert_eq!(row(&mut op, "a", 5), 3, "a's state is kept");
     }
 }

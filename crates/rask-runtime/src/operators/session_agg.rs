@@ -214,12 +214,14 @@ impl Operator for SessionAggregate {
     fn snapshot(&mut self, _checkpoint: u64) -> Result<Option<OperatorSnapshot>> {
         let mut refs: Vec<RowRef> = self.sessions.values().flatten().flat_map(|s| s.rows.iter().copied()).collect();
         refs.sort_unstable(); // arrival order (batch id, row)
-        let batches = if refs.is_empty() {
-            Vec::new()
-        } else {
-            vec![RecordBatch::try_new(self.input.clone(), self.store.gather(&refs, self.input.fields().len())?).map_err(internal)?]
-        };
-        Ok(Some(replay_snapshot(self.watermark, vec![(0, batches)])))
+        let mut snapshot = replay_snapshot(self.watermark, Vec::new());
+        if !refs.is_empty() {
+            let rows = self.store.deferred_gather(&refs, self.input.fields().len(), self.input.clone(), Vec::new())?;
+            let mut entry = rask_state::StateEntry::new("input:0", self.input.clone(), None, Vec::new());
+            entry.deferred.push(rows);
+            snapshot.entries.push(entry);
+        }
+        Ok(Some(snapshot))
     }
 
     fn restore(&mut self, parts: Vec<OperatorSnapshot>) -> Result<()> {
