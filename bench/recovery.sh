@@ -27,7 +27,7 @@ CREATE TABLE sink (k BIGINT, c BIGINT, s BIGINT, mx BIGINT) WITH ('connector' = 
 INSERT INTO sink SELECT k, COUNT(*), SUM(v), MAX(v)
   FROM TABLE(TUMBLE(TABLE src, DESCRIPTOR(ts), INTERVAL '1' DAY)) GROUP BY k, window_start, window_end;
 SQL
-RASK_LOG=rask::recovery=info "$RASK" run "$W/job.sql" -p "$P" --progress none 2> "$W/log" &
+RASK_LOG=${RASK_LOG:-rask::recovery=info} "$RASK" run "$W/job.sql" -p "$P" --progress none 2> "$W/log" &
 SUP=$!
 largest() {
   python3 - "$W/chk" <<'PY'
@@ -54,6 +54,7 @@ for _ in $(seq 600); do
   grep -q "processing resumed" "$W/log" && break
   sleep 0.05
 done
+grep -a "operator state restored" "$W/log" | sed "s/\x1b\[[0-9;]*m//g" | tail -4 >&2 || true
 python3 - "$W/log" "$T0" "$B" "$P" <<'PY'
 import re, sys, datetime
 log, t0, size, p = open(sys.argv[1]).read(), float(sys.argv[2]), int(sys.argv[3]), sys.argv[4]

@@ -202,8 +202,12 @@ pub fn build_dataflow(
             _ => {
                 let mut op = make_operator(node, plan, registry, cfg, shared, index, peers)?;
                 if let Some(r) = &cfg.restore {
+                    let started = std::time::Instant::now();
                     let parts = r.state_for(node, index, peers, cfg.max_parallelism)?;
+                    let read = started.elapsed();
                     op.restore(parts).map_err(|e| e.context(format!("restoring '{}'", node.name)))?;
+                    tracing::debug!(target: "rask::recovery", node = %node.name, subtask = index, read_ms = read.as_millis() as u64,
+                        rebuild_ms = (started.elapsed() - read).as_millis() as u64, "operator state restored");
                 }
                 let inputs = node.inputs.iter().map(|i| (streams[i.node].clone(), i.exchange.clone())).collect();
                 operator_stream(scope, node, inputs, op, cfg, shared.clone(), local_index)

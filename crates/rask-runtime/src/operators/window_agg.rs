@@ -75,6 +75,13 @@ impl KeyTable {
         id
     }
 
+    /// Room for `n` more keys (a restore knows how many rows come).
+    pub(crate) fn reserve(&mut self, n: usize) {
+        self.index.reserve(n);
+        self.rows.reserve(n);
+        self.refs.reserve(n);
+    }
+
     pub(crate) fn release(&mut self, id: u32) {
         let r = &mut self.refs[id as usize];
         *r -= 1;
@@ -543,6 +550,29 @@ impl WindowAggregate {
     /// Aggregate `data` = (keys, slice end, arguments or partial states) into its slices;
     /// `proc_slice`: processing time assigns every row to this slice.
     fn ingest(&mut self, data: &RecordBatch, proc_slice: Option<i64>, merge: bool) -> Result<()> {
+        let per_slice = self.assign(data, proc_slice)?;
+        let all = per_slice.len() == 1 && per_slice[0].1.len() == data.num_rows();
+        for (end, rows, groups) in per_slice {
+            self.update(end, data, if all { None } else { Some(&rows) }, &groups, merge)?;
+        }
+        Ok(())
+    }
+
+    /// Add the slice ending at `end`; its windows become pending.
+    fn open_slice(&mut self, end: i64, slice: Slice) {
+        let ends: Vec<i64> = if self.plan.attached { vec![end] } else { self.plan.spec.window_ends(end).collect() };
+        for w in ends {
+            if w - 1 > self.watermark {
+                self.pending.insert(w);
+            }
+        }
+        self.slices.insert(end, slice);
+    }
+
+    /// The slice and slice group of each row of `data` (creating them), as (slice end, rows,
+    /// groups) per slice in arrival order; late rows are dropped and counted.
+    #[allow(clippy::type_complexity)]
+    fn assign(&mut self, data: &RecordBatch, proc_slice: Option<i64>) -> Result<Vec<(i64, Vec<u32>, Vec<usize>)>> {
         let keys = self.plan.keys;
         let rows = self.converter.convert_columns(&data.columns()[..keys]).map_err(internal)?;
         let ends = data.column(keys).as_primitive::<TimestampMillisecondType>();
@@ -562,18 +592,10 @@ impl WindowAggregate {
                 continue;
             }
             let key = if keys == 0 { self.keys.intern(&[]) } else { self.keys.intern(rows.row(i).as_ref()) };
-            let slice = match self.slices.entry(end) {
-                std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
-                std::collections::btree_map::Entry::Vacant(v) => {
-                    let ends: Vec<i64> = if self.plan.attached { vec![end] } else { self.plan.spec.window_ends(end).collect() };
-                    for w in ends {
-                        if w - 1 > self.watermark {
-                            self.pending.insert(w);
-                        }
-                    }
-                    v.insert(Slice::default())
-                }
-            };
+            if !self.slices.contains_key(&end) {
+                self.open_slice(end, Slice::default());
+            }
+            let Some(slice) = self.slices.get_mut(&end) else { return Err(internal("slice vanished")) };
             let group = match slice.group_of.get(&key) {
                 Some(g) => *g,
                 None => {
@@ -595,11 +617,7 @@ impl WindowAggregate {
         if late > 0 {
             self.late_dropped.fetch_add(late, Ordering::Relaxed);
         }
-        let all = per_slice.len() == 1 && per_slice[0].1.len() == data.num_rows();
-        for (end, rows, groups) in per_slice {
-            self.update(end, data, if all { None } else { Some(&rows) }, &groups, merge)?;
-        }
-        Ok(())
+        Ok(per_slice)
     }
 
 }
@@ -698,15 +716,52 @@ impl Operator for WindowAggregate {
         Ok(Some(OperatorSnapshot { meta, entries: vec![entry] }))
     }
 
+    /// Each stored batch becomes a part of its slice as it is (no merging: windows merge parts
+    /// when they fire, and the next checkpoint compacts them off the worker thread).
     fn restore(&mut self, parts: Vec<OperatorSnapshot>) -> Result<()> {
         self.watermark = restored_watermark(self.watermark, &parts);
         let schema = self.ctx.schema.clone();
+        let nkeys = self.plan.keys;
+        // Rows of a slice's later parts mostly repeat keys of its first: reserve for the
+        // largest batch per slice (growing big hash tables costs more than the restore).
+        let mut per_end: HashMap<i64, usize> = HashMap::new();
+        for e in parts.iter().flat_map(|p| p.entries.iter().filter(|e| e.name == "slices")) {
+            for b in &e.batches {
+                if let Some(end) = b.column(nkeys).as_primitive_opt::<TimestampMillisecondType>().filter(|a| !a.is_empty()).map(|a| a.value(0)) {
+                    let n = per_end.entry(end).or_default();
+                    *n = (*n).max(b.num_rows());
+                }
+            }
+        }
+        self.keys.reserve(per_end.values().sum());
         for p in parts {
             for e in p.entries.iter().filter(|e| e.name == "slices") {
                 for b in &e.batches {
+                    if let Some(end) = b.column(nkeys).as_primitive_opt::<TimestampMillisecondType>().filter(|a| !a.is_empty()).map(|a| a.value(0))
+                        && !self.slices.contains_key(&end)
+                        && self.last_end(end) - 1 > self.watermark
+                    {
+                        let mut slice = Slice::default();
+                        slice.group_of.reserve(per_end.get(&end).copied().unwrap_or(0));
+                        slice.key_ids.reserve(per_end.get(&end).copied().unwrap_or(0));
+                        self.open_slice(end, slice);
+                    }
                     let b = RecordBatch::try_new(schema.clone(), b.columns().to_vec())
                         .map_err(|err| RuntimeError::User(format!("window aggregation state does not fit the query: {err}")))?;
-                    self.ingest(&b, None, true)?;
+                    let per_slice = self.assign(&b, None)?;
+                    let all = per_slice.len() == 1 && per_slice[0].1.len() == b.num_rows();
+                    for (end, rows, groups) in per_slice {
+                        let b = if all { b.clone() } else { take_record_batch(&b, &UInt32Array::from(rows)).map_err(internal)? };
+                        let states = self.state_cols.iter().map(|c| b.columns()[c.clone()].to_vec()).collect();
+                        let keys = b.columns()[..nkeys].to_vec();
+                        self.next_part += 1;
+                        let rows = groups.len();
+                        let groups = groups.into_iter().map(|g| g as u32).collect();
+                        let data = PartData::frozen(end, self.ctx.clone(), PartStates { groups, states });
+                        let _ = data.keys.set(Ok(keys));
+                        let Some(slice) = self.slices.get_mut(&end) else { return Err(internal("slice vanished")) };
+                        slice.frozen.push(Part { id: self.next_part, rows, data });
+                    }
                 }
             }
         }
