@@ -137,15 +137,20 @@ pub(crate) fn split_by_window(data: &RecordBatch, end_col: usize, watermark: i64
 }
 
 /// The state of an operator that buffers input rows until the watermark releases them: its
-/// watermark and the buffered rows of each input (entries `input:<i>`, in arrival order).
-/// Restoring sets the watermark and feeds the rows to `on_batch` again; at another
-/// parallelism the runtime re-partitions them by the input's exchange keys.
-pub(crate) fn replay_snapshot(watermark: i64, inputs: Vec<(usize, Vec<RecordBatch>)>) -> rask_state::OperatorSnapshot {
+/// watermark and the buffered rows of each input (entries `input:<i>`, in arrival order), each
+/// batch with its stable id if it never changes (then a checkpoint writes it once and later
+/// ones reference it: incremental). Restoring sets the watermark and feeds the rows to
+/// `on_batch` again; at another parallelism the runtime re-partitions them by the input's
+/// exchange keys.
+pub(crate) fn replay_snapshot(watermark: i64, inputs: Vec<(usize, Vec<(RecordBatch, Option<u64>)>)>) -> rask_state::OperatorSnapshot {
     let entries = inputs
         .into_iter()
         .filter_map(|(i, batches)| {
-            let schema = batches.first()?.schema();
-            Some(rask_state::StateEntry::new(format!("input:{i}"), schema, None, batches))
+            let schema = batches.first()?.0.schema();
+            let (batches, ids): (Vec<RecordBatch>, Vec<Option<u64>>) = batches.into_iter().unzip();
+            let mut entry = rask_state::StateEntry::new(format!("input:{i}"), schema, None, batches);
+            entry.batch_ids = ids;
+            Some(entry)
         })
         .collect();
     rask_state::OperatorSnapshot { meta: watermark_meta(watermark), entries }

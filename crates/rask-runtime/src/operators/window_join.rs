@@ -26,7 +26,9 @@ pub struct WindowJoin {
     plan: Plan,
     schema: SchemaRef,
     /// Per window end: buffered (left, right) batches.
-    windows: BTreeMap<i64, [Vec<RecordBatch>; 2]>,
+    /// Buffered rows per window end and side, each part with its stable id.
+    windows: BTreeMap<i64, [Vec<(RecordBatch, u64)>; 2]>,
+    next_id: u64,
     /// Schemas of the two inputs (for windows where a side has no rows).
     inputs: [SchemaRef; 2],
     watermark: i64,
@@ -35,7 +37,7 @@ pub struct WindowJoin {
 
 impl WindowJoin {
     pub fn new(plan: Plan, left: SchemaRef, right: SchemaRef, schema: SchemaRef, late_dropped: Arc<AtomicU64>) -> Self {
-        WindowJoin { plan, schema, windows: BTreeMap::new(), inputs: [left, right], watermark: WATERMARK_MIN, late_dropped }
+        WindowJoin { plan, schema, windows: BTreeMap::new(), next_id: 0, inputs: [left, right], watermark: WATERMARK_MIN, late_dropped }
     }
 
     fn join(&self, sides: [Vec<RecordBatch>; 2], out: &mut Emitter) -> Result<()> {
@@ -115,13 +117,14 @@ impl Operator for WindowJoin {
             self.late_dropped.fetch_add(late, Ordering::Relaxed);
         }
         for (e, part) in parts {
-            self.windows.entry(e).or_default()[side].push(part);
+            self.next_id += 1;
+            self.windows.entry(e).or_default()[side].push((part, self.next_id));
         }
         Ok(())
     }
 
     fn snapshot(&mut self, _checkpoint: u64) -> Result<Option<OperatorSnapshot>> {
-        let side = |s: usize| self.windows.values().flat_map(|w| w[s].iter().cloned()).collect::<Vec<_>>();
+        let side = |s: usize| self.windows.values().flat_map(|w| w[s].iter().map(|(b, id)| (b.clone(), Some(*id)))).collect::<Vec<_>>();
         Ok(Some(replay_snapshot(self.watermark, vec![(0, side(0)), (1, side(1))])))
     }
 
@@ -136,7 +139,7 @@ impl Operator for WindowJoin {
             if *entry.key() - 1 > watermark {
                 break;
             }
-            let sides = entry.remove();
+            let sides = entry.remove().map(|side| side.into_iter().map(|(b, _)| b).collect());
             self.join(sides, out)?;
         }
         out.watermark(watermark);

@@ -105,7 +105,8 @@ impl Operator for WindowRank {
     fn snapshot(&mut self, _checkpoint: u64) -> Result<Option<OperatorSnapshot>> {
         let mut rows: Vec<&(RecordBatch, u64)> = self.windows.values().flatten().collect();
         rows.sort_by_key(|(_, seq)| *seq);
-        Ok(Some(replay_snapshot(self.watermark, vec![(0, rows.into_iter().map(|(b, _)| b.clone()).collect())])))
+        // A part's arrival number is unique and it never changes: its stable id.
+        Ok(Some(replay_snapshot(self.watermark, vec![(0, rows.into_iter().map(|(b, seq)| (b.clone(), Some(*seq))).collect())])))
     }
 
     fn restore(&mut self, parts: Vec<OperatorSnapshot>) -> Result<()> {
