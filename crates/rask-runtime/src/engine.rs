@@ -190,6 +190,10 @@ pub fn build_dataflow(
                     job_start_ms: cfg.job_start_ms,
                     checkpointing: cfg.checkpoints.is_some(),
                     restore,
+                    restore_all: match &cfg.restore {
+                        Some(r) => r.source_positions(node, 0, 1)?,
+                        None => None,
+                    },
                 };
                 let reader = connector.create_source(table, &ctx).map_err(|e| e.context(format!("source '{}'", table.name)))?;
                 source_stream(scope, node, reader, shared.clone(), probe.clone(), local_index, cfg)

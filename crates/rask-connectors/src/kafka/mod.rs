@@ -1,0 +1,60 @@
+//! `kafka`: Flink's Kafka connector over librdkafka (the `rdkafka` crate). The source reads
+//! the partitions of one or more topics (or a topic pattern) with a startup mode and an optional
+//! bounded mode, its offsets stored in checkpoints; the sink produces one record per row,
+//! at-least-once or without guarantee. Values only, in the `json` or `csv` format.
+
+mod options;
+mod sink;
+mod source;
+
+use std::time::Duration;
+
+use arrow::datatypes::SchemaRef;
+use rask_runtime::connector::{Connector, SinkContext, SinkWriter, SourceContext, SourceReader};
+use rask_runtime::error::{Result, RuntimeError};
+use rask_sql::catalog::{ConnectorCaps, TableDef};
+use rask_types::options::{OptionSpec, Options};
+
+pub use options::KafkaOptions;
+
+pub struct Kafka;
+
+/// A client error: a bad property is the user's, anything else the broker's side.
+pub(crate) fn client_error(e: rdkafka::error::KafkaError) -> RuntimeError {
+    match e {
+        rdkafka::error::KafkaError::ClientConfig(_, ref msg, ref key, ref value) => {
+            RuntimeError::User(format!("option 'properties.{key}' = '{value}' is not a valid Kafka client property: {msg}"))
+        }
+        e => RuntimeError::External(format!("Kafka client: {e}")),
+    }
+}
+
+/// How long metadata and offset requests may take (`properties.default.api.timeout.ms`, the
+/// Java client's key, else 30 s).
+pub(crate) fn timeout(opts: &KafkaOptions) -> Duration {
+    opts.properties.get("default.api.timeout.ms").and_then(|v| v.parse::<u64>().ok()).map_or(Duration::from_secs(30), Duration::from_millis)
+}
+
+impl Connector for Kafka {
+    fn name(&self) -> &'static str {
+        "kafka"
+    }
+    fn description(&self) -> &'static str {
+        "Apache Kafka topics: a partitioned source (startup and bounded modes, offsets in checkpoints) and a sink (at-least-once)."
+    }
+    fn option_specs(&self, opts: &Options) -> Vec<OptionSpec> {
+        options::specs(opts)
+    }
+    fn validate(&self, opts: &Options, _schema: &SchemaRef) -> std::result::Result<ConnectorCaps, String> {
+        let o = KafkaOptions::from_options(opts)?;
+        Ok(ConnectorCaps { source: true, sink: true, bounded: o.stop != options::StopAt::Unbounded })
+    }
+    fn create_source(&self, table: &TableDef, ctx: &SourceContext) -> Result<Box<dyn SourceReader>> {
+        let o = KafkaOptions::from_options(&table.options).map_err(RuntimeError::User)?;
+        Ok(Box::new(source::KafkaReader::new(&o, ctx, ctx.restore_all.as_deref())?))
+    }
+    fn create_sink(&self, table: &TableDef, ctx: &SinkContext) -> Result<Box<dyn SinkWriter>> {
+        let o = KafkaOptions::from_options(&table.options).map_err(RuntimeError::User)?;
+        Ok(Box::new(sink::KafkaWriter::new(&o, ctx, table.physical_schema())?))
+    }
+}

@@ -1,0 +1,329 @@
+//! Reading Kafka partitions into batches. Every subtask lists the table's partitions (sorted
+//! by topic and partition) and reads those whose index modulo the parallelism is its own; it
+//! assigns them to a librdkafka consumer (no group rebalancing: Rask owns the assignment, as
+//! Flink's KafkaSource does) starting from the restored offsets or the startup mode, and with
+//! a bounded mode stops each partition at its stop offset. The position stored in checkpoints
+//! is the next offset of every partition read (all subtasks' positions are merged on restore,
+//! so partitions move freely at another parallelism). A malformed record fails the job with
+//! its topic, partition and offset unless the format's `ignore-parse-errors` is set.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rask_formats::RecordDecoder;
+use rask_runtime::connector::{SourceContext, SourceEvent, SourceMetrics, SourceReader};
+use rask_runtime::error::{Result, RuntimeError};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+use serde::{Deserialize, Serialize};
+
+use super::options::{KafkaOptions, StartFrom, StopAt};
+use super::{client_error, timeout};
+
+/// How long a `next` call waits for records before returning what it has (or `Idle`).
+const POLL_WAIT: Duration = Duration::from_millis(100);
+
+#[derive(Serialize, Deserialize)]
+struct Position {
+    /// (topic, partition, next offset to read, bounded mode's stop offset).
+    offsets: Vec<(String, i32, i64, Option<i64>)>,
+}
+
+struct Partition {
+    topic: String,
+    partition: i32,
+    /// The next offset to read.
+    next: i64,
+    /// Bounded mode: stop before this offset.
+    stop: Option<i64>,
+    done: bool,
+}
+
+pub struct KafkaReader {
+    consumer: BaseConsumer,
+    decoder: Box<dyn RecordDecoder>,
+    format: String,
+    parts: Vec<Partition>,
+    bounded: bool,
+    batch_size: usize,
+    metrics: Arc<SourceMetrics>,
+}
+
+/// Every (topic, partition) of the table, sorted.
+pub(crate) fn list_partitions(consumer: &BaseConsumer, opts: &KafkaOptions, wait: Duration, servers: &str) -> Result<Vec<(String, i32)>> {
+    let md = match &opts.topic_pattern {
+        None if opts.topics.len() == 1 => consumer.fetch_metadata(Some(&opts.topics[0]), wait),
+        _ => consumer.fetch_metadata(None, wait),
+    }
+    .map_err(|e| RuntimeError::External(format!("cannot read the metadata of Kafka brokers '{servers}' within {} s: {e}", wait.as_secs())))?;
+    let mut out = Vec::new();
+    for t in md.topics() {
+        let wanted = match &opts.topic_pattern {
+            Some(re) => re.is_match(t.name()),
+            None => opts.topics.iter().any(|n| n == t.name()),
+        };
+        if !wanted {
+            continue;
+        }
+        if let Some(e) = t.error() {
+            return Err(RuntimeError::User(format!("Kafka topic '{}': {:?}", t.name(), rdkafka::types::RDKafkaRespErr::from(e))));
+        }
+        out.extend(t.partitions().iter().map(|p| (t.name().to_string(), p.id())));
+    }
+    for t in &opts.topics {
+        if !out.iter().any(|(n, _)| n == t) {
+            return Err(RuntimeError::User(format!("Kafka topic '{t}' does not exist on brokers '{servers}'")));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Offsets for `parts` by a lookup (committed offsets or offsets for a time); `None` where
+/// there is none.
+fn lookup(consumer: &BaseConsumer, parts: &[(String, i32)], at: Option<i64>, wait: Duration) -> Result<BTreeMap<(String, i32), Option<i64>>> {
+    let mut tpl = TopicPartitionList::new();
+    for (t, p) in parts {
+        tpl.add_partition_offset(t, *p, at.map_or(Offset::Invalid, Offset::Offset)).map_err(client_error)?;
+    }
+    let res = match at {
+        None => consumer.committed_offsets(tpl, wait),
+        Some(_) => consumer.offsets_for_times(tpl, wait),
+    }
+    .map_err(|e| RuntimeError::External(format!("cannot look up Kafka offsets: {e}")))?;
+    Ok(res.elements().iter().map(|e| ((e.topic().to_string(), e.partition()), if let Offset::Offset(o) = e.offset() { Some(o) } else { None })).collect())
+}
+
+impl KafkaReader {
+    pub fn new(opts: &KafkaOptions, ctx: &SourceContext, restore_all: Option<&[Vec<u8>]>) -> Result<Self> {
+        let servers = opts.properties.get("bootstrap.servers").cloned().unwrap_or_default();
+        if (opts.start == StartFrom::Group || opts.stop == StopAt::Group) && !opts.properties.contains_key("group.id") {
+            return Err(RuntimeError::User(
+                "reading Kafka from 'group-offsets' (the default 'scan.startup.mode') needs option 'properties.group.id'; or set 'scan.startup.mode'".into(),
+            ));
+        }
+        let wait = timeout(opts);
+        let mut cfg = opts.client_config();
+        if !opts.properties.contains_key("group.id") {
+            cfg.set("group.id", format!("rask-{}", std::process::id()));
+        }
+        cfg.set("enable.auto.commit", "false");
+        cfg.set("enable.auto.offset.store", "false");
+        if !opts.properties.contains_key("isolation.level") {
+            cfg.set("isolation.level", "read_uncommitted"); // the Java client's default, as in Flink
+        }
+        let consumer: BaseConsumer = cfg.create().map_err(client_error)?;
+        let all = list_partitions(&consumer, opts, wait, &servers)?;
+        let mine: Vec<(String, i32)> = all.into_iter().enumerate().filter(|(i, _)| i % ctx.parallelism == ctx.subtask).map(|(_, p)| p).collect();
+
+        // Where each partition starts: the checkpoint's offset, else the startup mode.
+        let mut restored: BTreeMap<(String, i32), i64> = BTreeMap::new();
+        let mut restored_stops: BTreeMap<(String, i32), i64> = BTreeMap::new();
+        if let Some(positions) = restore_all {
+            for pos in crate::position::decode_all::<Position>("kafka source", positions)? {
+                for (t, p, o, stop) in pos.offsets {
+                    if let Some(s) = stop {
+                        restored_stops.insert((t.clone(), p), s);
+                    }
+                    restored.insert((t, p), o);
+                }
+            }
+        }
+        let fresh: Vec<(String, i32)> = mine.iter().filter(|k| !restored.contains_key(k)).cloned().collect();
+        let mut start: BTreeMap<(String, i32), Offset> = BTreeMap::new();
+        for (k, o) in &restored {
+            start.insert(k.clone(), Offset::Offset(*o));
+        }
+        if !fresh.is_empty() {
+            match &opts.start {
+                StartFrom::Earliest | StartFrom::Latest | StartFrom::Specific(_) => {
+                    for k in &fresh {
+                        let off = match &opts.start {
+                            StartFrom::Latest => Offset::End,
+                            StartFrom::Specific(m) => m.get(&k.1).map_or(Offset::Beginning, |o| Offset::Offset(*o)),
+                            _ => Offset::Beginning,
+                        };
+                        start.insert(k.clone(), off);
+                    }
+                }
+                StartFrom::Timestamp(ts) => {
+                    for (k, o) in lookup(&consumer, &fresh, Some(*ts), wait)? {
+                        start.insert(k, o.map_or(Offset::End, Offset::Offset));
+                    }
+                }
+                StartFrom::Group => {
+                    let reset = opts.properties.get("auto.offset.reset").map(|s| s.to_ascii_lowercase());
+                    for (k, o) in lookup(&consumer, &fresh, None, wait)? {
+                        let off = match (o, reset.as_deref()) {
+                            (Some(o), _) => Offset::Offset(o),
+                            (None, Some("earliest" | "smallest" | "beginning")) => Offset::Beginning,
+                            (None, Some("latest" | "largest" | "end")) => Offset::End,
+                            (None, _) => {
+                                return Err(RuntimeError::User(format!(
+                                    "Kafka group '{}' has no committed offset for topic '{}' partition {}; set 'properties.auto.offset.reset' \
+                                     (earliest or latest) or another 'scan.startup.mode'",
+                                    opts.properties.get("group.id").map(String::as_str).unwrap_or(""),
+                                    k.0,
+                                    k.1
+                                )));
+                            }
+                        };
+                        start.insert(k, off);
+                    }
+                }
+            }
+        }
+        // Where each partition stops (bounded mode), fixed when the job starts.
+        let stops: BTreeMap<(String, i32), i64> = match &opts.stop {
+            StopAt::Unbounded => BTreeMap::new(),
+            StopAt::Latest | StopAt::Specific(_) => {
+                let mut m = BTreeMap::new();
+                for (t, p) in &mine {
+                    let given = if let StopAt::Specific(s) = &opts.stop { s.get(p).copied() } else { None };
+                    let stop = match given {
+                        Some(o) => o,
+                        None => consumer.fetch_watermarks(t, *p, wait).map_err(|e| RuntimeError::External(format!("cannot read the end offset of Kafka topic '{t}' partition {p}: {e}")))?.1,
+                    };
+                    m.insert((t.clone(), *p), stop);
+                }
+                m
+            }
+            StopAt::Group => lookup(&consumer, &mine, None, wait)?.into_iter().map(|(k, o)| (k, o.unwrap_or(0))).collect(),
+            StopAt::Timestamp(ts) => {
+                let mut m = BTreeMap::new();
+                for (k, o) in lookup(&consumer, &mine, Some(*ts), wait)? {
+                    let stop = match o {
+                        Some(o) => o,
+                        None => consumer.fetch_watermarks(&k.0, k.1, wait).map_err(|e| RuntimeError::External(format!("cannot read the end offset of Kafka topic '{}' partition {}: {e}", k.0, k.1)))?.1,
+                    };
+                    m.insert(k, stop);
+                }
+                m
+            }
+        };
+        let bounded = opts.stop != StopAt::Unbounded;
+        let mut tpl = TopicPartitionList::new();
+        let mut parts = Vec::new();
+        for (t, p) in &mine {
+            let k = (t.clone(), *p);
+            // Concrete offsets, so that a checkpoint pins where an unread partition starts.
+            let next = match start.get(&k).copied().unwrap_or(Offset::Beginning) {
+                Offset::Offset(o) => o,
+                other => {
+                    let (low, high) = consumer
+                        .fetch_watermarks(t, *p, wait)
+                        .map_err(|e| RuntimeError::External(format!("cannot read the offsets of Kafka topic '{t}' partition {p}: {e}")))?;
+                    if other == Offset::End { high } else { low }
+                }
+            };
+            // A restored partition keeps the stop offset it had.
+            let stop = restored_stops.get(&k).or(stops.get(&k)).copied();
+            let done = stop.is_some_and(|s| next >= s);
+            if !done {
+                tpl.add_partition_offset(t, *p, Offset::Offset(next)).map_err(client_error)?;
+            }
+            parts.push(Partition { topic: t.clone(), partition: *p, next, stop, done });
+        }
+        consumer.assign(&tpl).map_err(client_error)?;
+        let decoder = rask_formats::decoder(&opts.format, ctx.schema.clone(), &opts.format_options).map_err(|e| RuntimeError::User(e.to_string()))?;
+        Ok(KafkaReader { consumer, decoder, format: opts.format.clone(), parts, bounded, batch_size: ctx.batch_size, metrics: ctx.metrics.clone() })
+    }
+
+    fn flush(&mut self) -> Result<SourceEvent> {
+        let rb = self.decoder.flush().map_err(|e| RuntimeError::User(e.to_string()))?;
+        Ok(SourceEvent::Batch(rask_types::StreamBatch::inserts(rb)))
+    }
+
+    /// Bounded partitions whose fetch position passed the stop offset without a record there
+    /// (the last offsets were transaction markers, which consumers never see) are done.
+    fn check_positions(&mut self) -> Result<()> {
+        if !self.bounded {
+            return Ok(());
+        }
+        let pos = self.consumer.position().map_err(client_error)?;
+        for i in 0..self.parts.len() {
+            let p = &self.parts[i];
+            if p.done {
+                continue;
+            }
+            if let (Some(stop), Some(Offset::Offset(at))) = (p.stop, pos.find_partition(&p.topic, p.partition).map(|e| e.offset()))
+                && at >= stop
+            {
+                self.parts[i].next = self.parts[i].next.max(stop);
+                self.finish(i)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A bounded partition reached its stop offset: stop fetching it.
+    fn finish(&mut self, i: usize) -> Result<()> {
+        self.parts[i].done = true;
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition(&self.parts[i].topic, self.parts[i].partition);
+        self.consumer.pause(&tpl).map_err(client_error)
+    }
+}
+
+impl SourceReader for KafkaReader {
+    fn next(&mut self) -> Result<SourceEvent> {
+        let started = Instant::now();
+        loop {
+            if self.bounded && self.parts.iter().all(|p| p.done) {
+                return if self.decoder.buffered() > 0 { self.flush() } else { Ok(SourceEvent::End) };
+            }
+            let left = POLL_WAIT.saturating_sub(started.elapsed());
+            let msg = match self.consumer.poll(left) {
+                None => {
+                    self.check_positions()?;
+                    if self.bounded && self.parts.iter().all(|p| p.done) {
+                        continue;
+                    }
+                    break;
+                }
+                Some(Err(e)) => return Err(RuntimeError::External(format!("Kafka source: {e}"))),
+                Some(Ok(m)) => m,
+            };
+            let Some(i) = self.parts.iter().position(|p| p.partition == msg.partition() && p.topic == msg.topic()) else { continue };
+            let offset = msg.offset();
+            if self.parts[i].done || self.parts[i].stop.is_some_and(|s| offset >= s) {
+                if !self.parts[i].done {
+                    self.finish(i)?;
+                }
+                continue;
+            }
+            match self.decoder.decode(msg.payload().unwrap_or_default()) {
+                Ok(true) => {}
+                Ok(false) => {
+                    if msg.payload().is_some_and(|p| !p.is_empty()) {
+                        self.metrics.skipped_records.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                Err(e) => {
+                    return Err(RuntimeError::User(format!(
+                        "cannot parse record at Kafka topic '{}', partition {}, offset {offset}: {e} (set '{}.ignore-parse-errors' = 'true' to skip bad records)",
+                        msg.topic(),
+                        msg.partition(),
+                        self.format
+                    )));
+                }
+            }
+            self.parts[i].next = offset + 1;
+            if self.parts[i].stop.is_some_and(|s| offset + 1 >= s) {
+                self.finish(i)?;
+            }
+            if self.decoder.buffered() >= self.batch_size {
+                break;
+            }
+        }
+        if self.decoder.buffered() > 0 { self.flush() } else { Ok(SourceEvent::Idle) }
+    }
+
+    fn position(&mut self) -> Result<Option<Vec<u8>>> {
+        let offsets = self.parts.iter().map(|p| (p.topic.clone(), p.partition, p.next, p.stop)).collect();
+        crate::position::encode("kafka source", &Position { offsets })
+    }
+}
