@@ -173,10 +173,17 @@ impl ConnectorCatalog for ConnectorRegistry {
     fn validate(&self, connector: &str, options: &Options, schema: &SchemaRef) -> std::result::Result<ConnectorCaps, String> {
         match self.connectors.get(connector) {
             Some(c) => c.validate(options, schema),
-            None => Err(format!(
-                "unknown connector '{connector}' in option 'connector'; available connectors: {}",
-                self.names().join(", ")
-            )),
+            None => {
+                let hint = self
+                    .names()
+                    .into_iter()
+                    .map(|n| (rask_types::options::edit_distance(connector, &n), n))
+                    .filter(|(d, _)| *d <= 2)
+                    .min()
+                    .map(|(_, n)| format!(" (did you mean '{n}'?)"))
+                    .unwrap_or_default();
+                Err(format!("unknown connector '{connector}' in option 'connector'{hint}; available connectors: {}", self.names().join(", ")))
+            }
         }
     }
 }
