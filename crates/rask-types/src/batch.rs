@@ -43,22 +43,32 @@ impl RowKind {
     }
 }
 
+/// Which source split (a Kafka partition, …) a batch comes from, with every split its reader
+/// owns: the watermark assigner right after the source keeps one watermark per split and
+/// combines them (Flink's per-split watermarks). Lost on exchanges, where it no longer matters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SplitTag {
+    pub split: u32,
+    pub splits: Arc<[u32]>,
+}
+
 /// A batch of rows with optional row kinds (`None` = every row is an insert).
 #[derive(Debug, Clone)]
 pub struct StreamBatch {
     pub data: RecordBatch,
     pub kinds: Option<Arc<UInt8Array>>,
+    pub split: Option<SplitTag>,
 }
 
 impl StreamBatch {
     /// An append-only batch.
     pub fn inserts(data: RecordBatch) -> Self {
-        StreamBatch { data, kinds: None }
+        StreamBatch { data, kinds: None, split: None }
     }
 
     pub fn with_kinds(data: RecordBatch, kinds: UInt8Array) -> Self {
         debug_assert_eq!(data.num_rows(), kinds.len());
-        StreamBatch { data, kinds: Some(Arc::new(kinds)) }
+        StreamBatch { data, kinds: Some(Arc::new(kinds)), split: None }
     }
 
     pub fn num_rows(&self) -> usize {
@@ -88,7 +98,7 @@ impl StreamBatch {
                 f.map(Arc::new)
             }
         };
-        Ok(StreamBatch { data, kinds })
+        Ok(StreamBatch { data, kinds, split: self.split.clone() })
     }
 
     /// Gather rows by index.
@@ -101,16 +111,16 @@ impl StreamBatch {
                 t.as_any().downcast_ref::<UInt8Array>().cloned().map(Arc::new)
             }
         };
-        Ok(StreamBatch { data, kinds })
+        Ok(StreamBatch { data, kinds, split: self.split.clone() })
     }
 
     /// Rows `offset..offset + len` (zero-copy).
     pub fn slice(&self, offset: usize, len: usize) -> StreamBatch {
-        StreamBatch { data: self.data.slice(offset, len), kinds: self.kinds.as_ref().map(|k| Arc::new(k.slice(offset, len))) }
+        StreamBatch { data: self.data.slice(offset, len), kinds: self.kinds.as_ref().map(|k| Arc::new(k.slice(offset, len))), split: self.split.clone() }
     }
 
     /// Replace the columns, keeping the row kinds (projection).
     pub fn with_data(&self, data: RecordBatch) -> StreamBatch {
-        StreamBatch { data, kinds: self.kinds.clone() }
+        StreamBatch { data, kinds: self.kinds.clone(), split: self.split.clone() }
     }
 }

@@ -10,7 +10,7 @@ pub mod options;
 pub mod types;
 pub mod value_fmt;
 
-pub use batch::{RowKind, StreamBatch};
+pub use batch::{RowKind, SplitTag, StreamBatch};
 pub use error::{Fault, Pos};
 pub use types::FlinkType;
 

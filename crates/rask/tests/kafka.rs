@@ -287,3 +287,48 @@ fn an_unreachable_broker_fails_within_the_timeout() {
     assert!(started.elapsed() < Duration::from_secs(15), "took {:?}", started.elapsed());
 }
 
+
+/// Per-partition watermarks (Flink's per-split watermarks): partition 1 gets its rows 2 s
+/// after partition 0 got rows up to 20 s of event time. Without an idle timeout partition 1
+/// holds the watermark back, so its rows are on time; with a 500 ms idle timeout it is idle
+/// meanwhile, the watermark follows partition 0 and partition 1's rows come late (dropped).
+#[test]
+fn per_partition_watermarks_and_idle_partitions() {
+    let b = Broker::start();
+    let dir = tempfile::tempdir().expect("tmp");
+    let run_case = |topic: &str, idle: &str| -> Vec<String> {
+        b.topic(topic, 2);
+        let sql = format!(
+            "{idle}CREATE TABLE k (t BIGINT, ts AS TO_TIMESTAMP_LTZ(t, 3), WATERMARK FOR ts AS ts) WITH ('connector' = 'kafka', \
+             'topic' = '{topic}', 'properties.bootstrap.servers' = '{}', 'format' = 'json', 'scan.startup.mode' = 'earliest-offset', \
+             'scan.bounded.mode' = 'specific-offsets', 'scan.bounded.specific-offsets' = 'partition:0,offset:11;partition:1,offset:3');\n\
+             CREATE TABLE out (w TIMESTAMP_LTZ(3), n BIGINT) WITH ('connector' = 'print');\n\
+             INSERT INTO out SELECT window_start, COUNT(*) FROM TABLE(TUMBLE(TABLE k, DESCRIPTOR(ts), INTERVAL '2' SECOND)) \
+             GROUP BY window_start, window_end;",
+            b.bootstrap
+        );
+        let path = dir.path().join(format!("{topic}.sql"));
+        std::fs::write(&path, sql).expect("script");
+        let child = Command::new(env!("CARGO_BIN_EXE_rask"))
+            .args(["run", &path.to_string_lossy(), "--progress", "none"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        std::thread::sleep(Duration::from_millis(800));
+        let p0: Vec<(i32, i64, String)> = (1..=10).chain([20]).map(|s| (0, 1, format!("{{\"t\": {}}}", s * 1000))).collect();
+        b.produce(topic, &p0);
+        std::thread::sleep(Duration::from_millis(2000));
+        b.produce(topic, &[1500, 2500, 3500].map(|t| (1, 1, format!("{{\"t\": {t}}}"))));
+        let out = child.wait_with_output().expect("wait");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.starts_with("+I")).map(str::to_string).collect();
+        lines.sort();
+        lines
+    };
+    let counts = |lines: &[String]| lines.iter().map(|l| l.trim_end_matches(']').rsplit(", ").next().unwrap_or("").to_string()).collect::<Vec<_>>().join(",");
+    let held = run_case("wm_held", "SET 'table.local-time-zone' = 'UTC';\n");
+    assert_eq!(counts(&held), "2,4,2,2,2,1,1", "{held:?}");
+    let idle = run_case("wm_idle", "SET 'table.local-time-zone' = 'UTC';\nSET 'table.exec.source.idle-timeout' = '500 ms';\n");
+    assert_eq!(counts(&idle), "1,2,2,2,2,1,1", "{idle:?}");
+}

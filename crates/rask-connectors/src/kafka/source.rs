@@ -37,6 +37,13 @@ struct Partition {
     partition: i32,
     /// The next offset to read.
     next: i64,
+    /// The offset after the last record whose row has been handed on (or skipped): what a
+    /// checkpoint stores (rows still buffered are read again after a restore).
+    emitted: i64,
+    /// Split id: the partition's index among all the table's partitions.
+    split: u32,
+    /// Rows decoded and not handed on yet.
+    decoder: Box<dyn RecordDecoder>,
     /// Bounded mode: stop before this offset.
     stop: Option<i64>,
     done: bool,
@@ -44,9 +51,12 @@ struct Partition {
 
 pub struct KafkaReader {
     consumer: BaseConsumer,
-    decoder: Box<dyn RecordDecoder>,
     format: String,
     parts: Vec<Partition>,
+    /// Every split this reader owns (tagged on its batches for per-split watermarks).
+    splits: Arc<[u32]>,
+    /// Batches flushed and not returned yet: (partition index, its offset once returned).
+    ready: std::collections::VecDeque<(usize, i64, rask_types::StreamBatch)>,
     bounded: bool,
     batch_size: usize,
     metrics: Arc<SourceMetrics>,
@@ -117,7 +127,9 @@ impl KafkaReader {
         }
         let consumer: BaseConsumer = cfg.create().map_err(client_error)?;
         let all = list_partitions(&consumer, opts, wait, &servers)?;
-        let mine: Vec<(String, i32)> = all.into_iter().enumerate().filter(|(i, _)| i % ctx.parallelism == ctx.subtask).map(|(_, p)| p).collect();
+        let indexed: Vec<(u32, (String, i32))> =
+            all.into_iter().enumerate().filter(|(i, _)| i % ctx.parallelism == ctx.subtask).map(|(i, p)| (i as u32, p)).collect();
+        let mine: Vec<(String, i32)> = indexed.iter().map(|(_, p)| p.clone()).collect();
 
         // Where each partition starts: the checkpoint's offset, else the startup mode.
         let mut restored: BTreeMap<(String, i32), i64> = BTreeMap::new();
@@ -207,7 +219,7 @@ impl KafkaReader {
         let bounded = opts.stop != StopAt::Unbounded;
         let mut tpl = TopicPartitionList::new();
         let mut parts = Vec::new();
-        for (t, p) in &mine {
+        for (split, (t, p)) in &indexed {
             let k = (t.clone(), *p);
             // Concrete offsets, so that a checkpoint pins where an unread partition starts.
             let next = match start.get(&k).copied().unwrap_or(Offset::Beginning) {
@@ -225,16 +237,47 @@ impl KafkaReader {
             if !done {
                 tpl.add_partition_offset(t, *p, Offset::Offset(next)).map_err(client_error)?;
             }
-            parts.push(Partition { topic: t.clone(), partition: *p, next, stop, done });
+            let decoder = rask_formats::decoder(&opts.format, ctx.schema.clone(), &opts.format_options).map_err(|e| RuntimeError::User(e.to_string()))?;
+            parts.push(Partition { topic: t.clone(), partition: *p, next, emitted: next, split: *split, decoder, stop, done });
         }
         consumer.assign(&tpl).map_err(client_error)?;
-        let decoder = rask_formats::decoder(&opts.format, ctx.schema.clone(), &opts.format_options).map_err(|e| RuntimeError::User(e.to_string()))?;
-        Ok(KafkaReader { consumer, decoder, format: opts.format.clone(), parts, bounded, batch_size: ctx.batch_size, metrics: ctx.metrics.clone() })
+        let splits: Arc<[u32]> = parts.iter().map(|p| p.split).collect();
+        Ok(KafkaReader {
+            consumer,
+            format: opts.format.clone(),
+            parts,
+            splits,
+            ready: Default::default(),
+            bounded,
+            batch_size: ctx.batch_size,
+            metrics: ctx.metrics.clone(),
+        })
     }
 
-    fn flush(&mut self) -> Result<SourceEvent> {
-        let rb = self.decoder.flush().map_err(|e| RuntimeError::User(e.to_string()))?;
-        Ok(SourceEvent::Batch(rask_types::StreamBatch::inserts(rb)))
+    /// Queue partition `i`'s buffered rows as a batch tagged with its split.
+    fn flush(&mut self, i: usize) -> Result<()> {
+        let p = &mut self.parts[i];
+        if p.decoder.buffered() == 0 {
+            return Ok(());
+        }
+        let rb = p.decoder.flush().map_err(|e| RuntimeError::User(e.to_string()))?;
+        let mut b = rask_types::StreamBatch::inserts(rb);
+        b.split = Some(rask_types::SplitTag { split: p.split, splits: self.splits.clone() });
+        self.ready.push_back((i, p.next, b));
+        Ok(())
+    }
+
+    /// Queue every partition's buffered rows.
+    fn flush_all(&mut self) -> Result<()> {
+        (0..self.parts.len()).try_for_each(|i| self.flush(i))
+    }
+
+    /// The next queued batch; the partition's stored offset moves past its rows.
+    fn pop(&mut self) -> Option<SourceEvent> {
+        let (i, offset, b) = self.ready.pop_front()?;
+        let p = &mut self.parts[i];
+        p.emitted = p.emitted.max(offset);
+        Some(SourceEvent::Batch(b))
     }
 
     /// Bounded partitions whose fetch position passed the stop offset without a record there
@@ -252,7 +295,11 @@ impl KafkaReader {
             if let (Some(stop), Some(Offset::Offset(at))) = (p.stop, pos.find_partition(&p.topic, p.partition).map(|e| e.offset()))
                 && at >= stop
             {
-                self.parts[i].next = self.parts[i].next.max(stop);
+                let p = &mut self.parts[i];
+                p.next = p.next.max(stop);
+                if p.decoder.buffered() == 0 {
+                    p.emitted = p.next;
+                }
                 self.finish(i)?;
             }
         }
@@ -270,10 +317,14 @@ impl KafkaReader {
 
 impl SourceReader for KafkaReader {
     fn next(&mut self) -> Result<SourceEvent> {
+        if let Some(b) = self.pop() {
+            return Ok(b);
+        }
         let started = Instant::now();
         loop {
             if self.bounded && self.parts.iter().all(|p| p.done) {
-                return if self.decoder.buffered() > 0 { self.flush() } else { Ok(SourceEvent::End) };
+                self.flush_all()?;
+                return Ok(self.pop().unwrap_or(SourceEvent::End));
             }
             let left = POLL_WAIT.saturating_sub(started.elapsed());
             let msg = match self.consumer.poll(left) {
@@ -295,7 +346,7 @@ impl SourceReader for KafkaReader {
                 }
                 continue;
             }
-            match self.decoder.decode(msg.payload().unwrap_or_default()) {
+            match self.parts[i].decoder.decode(msg.payload().unwrap_or_default()) {
                 Ok(true) => {}
                 Ok(false) => {
                     if msg.payload().is_some_and(|p| !p.is_empty()) {
@@ -311,19 +362,25 @@ impl SourceReader for KafkaReader {
                     )));
                 }
             }
-            self.parts[i].next = offset + 1;
-            if self.parts[i].stop.is_some_and(|s| offset + 1 >= s) {
+            let p = &mut self.parts[i];
+            p.next = offset + 1;
+            if p.decoder.buffered() == 0 {
+                p.emitted = p.next; // nothing of this partition is waiting
+            }
+            if p.stop.is_some_and(|s| offset + 1 >= s) {
                 self.finish(i)?;
             }
-            if self.decoder.buffered() >= self.batch_size {
-                break;
+            if self.parts[i].decoder.buffered() >= self.batch_size {
+                self.flush(i)?;
+                return Ok(self.pop().unwrap_or(SourceEvent::Idle));
             }
         }
-        if self.decoder.buffered() > 0 { self.flush() } else { Ok(SourceEvent::Idle) }
+        self.flush_all()?;
+        Ok(self.pop().unwrap_or(SourceEvent::Idle))
     }
 
     fn position(&mut self) -> Result<Option<Vec<u8>>> {
-        let offsets = self.parts.iter().map(|p| (p.topic.clone(), p.partition, p.next, p.stop)).collect();
+        let offsets = self.parts.iter().map(|p| (p.topic.clone(), p.partition, p.emitted, p.stop)).collect();
         crate::position::encode("kafka source", &Position { offsets })
     }
 }

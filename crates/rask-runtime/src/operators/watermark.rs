@@ -3,6 +3,13 @@
 //! by default), as Flink's periodic watermark generator does. Upstream watermarks are ignored
 //! except the end-of-input one. With `table.exec.source.idle-timeout`, a subtask that sees no
 //! rows for that long declares itself idle so it does not hold back the watermark downstream.
+//!
+//! **Per-split watermarks**: batches of a source whose reader owns several splits (Kafka
+//! partitions) carry a [`SplitTag`]; then, as Flink's sources do, each split has its own
+//! maximum, the watermark is the minimum over the splits that are not idle — a split that has
+//! not produced a row yet holds it back — and a split without rows for the idle timeout is
+//! idle; when every split is idle, so is the subtask. Watermarks of split-tagged input are only
+//! emitted periodically (Flink generates them in the source, on the periodic emit).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,7 +17,7 @@ use std::time::{Duration, Instant};
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{DataType, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType};
 use datafusion_physical_expr::PhysicalExpr;
-use rask_types::{StreamBatch, WATERMARK_MAX};
+use rask_types::{SplitTag, StreamBatch, WATERMARK_MAX};
 
 use crate::error::{Result, RuntimeError};
 use crate::operator::{Emitter, Operator};
@@ -33,6 +40,19 @@ pub struct WatermarkAssigner {
     last_row: Instant,
     idle: bool,
     timer_armed: bool,
+    /// Per-split state, once a split-tagged batch told which splits the reader owns.
+    splits: Vec<SplitState>,
+    /// When the operator opened: a split's idleness counts from then until its first row
+    /// (as Flink's idleness timer counts from the split's assignment).
+    opened: Instant,
+}
+
+struct SplitState {
+    id: u32,
+    /// Largest candidate of the split (`None`: no row yet).
+    max: Option<i64>,
+    last_row: Instant,
+    idle: bool,
 }
 
 impl WatermarkAssigner {
@@ -52,7 +72,34 @@ impl WatermarkAssigner {
             last_row: Instant::now(),
             idle: false,
             timer_armed: false,
+            splits: Vec::new(),
+            opened: Instant::now(),
         }
+    }
+
+    /// Per-split: record `batch_max` for the batch's split; learns the splits on first sight.
+    fn on_split_batch(&mut self, tag: &SplitTag, batch_max: Option<i64>) {
+        let now = Instant::now();
+        for id in tag.splits.iter() {
+            if !self.splits.iter().any(|s| s.id == *id) {
+                self.splits.push(SplitState { id: *id, max: None, last_row: self.opened, idle: false });
+            }
+        }
+        if let Some(s) = self.splits.iter_mut().find(|s| s.id == tag.split) {
+            s.last_row = now;
+            s.idle = false;
+            if let Some(m) = batch_max {
+                s.max = Some(s.max.map_or(m, |x| x.max(m)));
+            }
+        }
+    }
+
+    /// Per-split: the minimum over active splits (`None` while one has no row yet, or all are
+    /// idle).
+    fn split_watermark(&self) -> Option<i64> {
+        let mut active = self.splits.iter().filter(|s| !s.idle).peekable();
+        active.peek()?;
+        active.map(|s| s.max).try_fold(i64::MAX, |acc, m| m.map(|m| acc.min(m)))
     }
 
     fn arm(&mut self, out: &mut Emitter) {
@@ -101,13 +148,14 @@ impl Operator for WatermarkAssigner {
     fn on_open(&mut self, out: &mut Emitter) -> Result<()> {
         // A subtask that never receives a row must still become idle after the timeout.
         self.last_row = Instant::now();
+        self.opened = self.last_row;
         if self.idle_timeout.is_some() {
             self.arm(out);
         }
         Ok(())
     }
 
-    fn on_batch(&mut self, _input: usize, batch: StreamBatch, out: &mut Emitter) -> Result<()> {
+    fn on_batch(&mut self, _input: usize, mut batch: StreamBatch, out: &mut Emitter) -> Result<()> {
         let arr = match self.rowtime_minus {
             Some(_) => batch.data.column(self.rowtime).clone(),
             None => {
@@ -124,6 +172,15 @@ impl Operator for WatermarkAssigner {
         // time), so rows behind it in the same batch already see it.
         let interval = self.interval.as_millis() as i64;
         let batch_max = max_millis(arr.as_ref())?.map(|m| m.saturating_sub(minus));
+        if let Some(tag) = batch.split.take() {
+            self.on_split_batch(&tag, batch_max);
+            if let Some(w) = self.split_watermark() {
+                self.max_candidate = self.max_candidate.max(w);
+            }
+            out.emit(batch);
+            self.arm(out);
+            return Ok(());
+        }
         let fast = batch_max.is_none_or(|m| m.max(self.max_candidate) - self.emitted <= interval);
         if fast || self.emitted == WATERMARK_MAX {
             if let Some(m) = batch_max {
@@ -191,14 +248,28 @@ impl Operator for WatermarkAssigner {
         if self.emitted == WATERMARK_MAX {
             return Ok(());
         }
+        if let Some(t) = self.idle_timeout {
+            // Splits without rows for the timeout stop holding the watermark back.
+            let mut changed = false;
+            for s in self.splits.iter_mut().filter(|s| !s.idle && s.last_row.elapsed() >= t) {
+                s.idle = true;
+                changed = true;
+            }
+            if changed && let Some(w) = self.split_watermark() {
+                self.max_candidate = self.max_candidate.max(w);
+            }
+        }
+        let all_splits_idle = !self.splits.is_empty() && self.splits.iter().all(|s| s.idle);
         if self.max_candidate > self.emitted {
             self.emitted = self.max_candidate;
             out.watermark(self.emitted);
         } else if let Some(t) = self.idle_timeout
-            && !self.idle && self.last_row.elapsed() >= t {
-                self.idle = true;
-                out.idle();
-            }
+            && !self.idle
+            && (self.last_row.elapsed() >= t || all_splits_idle)
+        {
+            self.idle = true;
+            out.idle();
+        }
         if !self.idle {
             self.arm(out);
         }
