@@ -1,4 +1,4 @@
-//! Flink's row formats, `json` and `csv`: decoding text records (one line or message each) into
+//! Flink's row formats, `json`, `csv` and `raw`: decoding text records (one line or message each) into
 //! Arrow `RecordBatch`es of a table's schema, and encoding batches back into text, with Flink's
 //! option keys and semantics (checked against Flink 2.3). Used by the filesystem connector and,
 //! later, Kafka.
@@ -6,6 +6,7 @@
 pub mod csv;
 pub mod error;
 pub mod json;
+pub mod raw;
 
 mod columns;
 mod values;
@@ -25,6 +26,7 @@ pub fn format_options(format: &str) -> Option<Vec<OptionSpec>> {
     match format {
         "json" => Some(json::options()),
         "csv" => Some(csv::options()),
+        "raw" => Some(raw::options()),
         _ => None,
     }
 }
@@ -38,6 +40,11 @@ pub trait RecordDecoder: Send {
     /// was appended. Ok(false) is also returned for records that hold no row in Flink either: an
     /// empty or `null` JSON record, a csv comment line with `csv.allow-comments`.
     fn decode(&mut self, record: &[u8]) -> Result<bool, FormatError>;
+    /// Decode a null message (a Kafka tombstone): no row in json and csv (as in Flink), a
+    /// row with a null value in raw.
+    fn decode_null(&mut self) -> Result<bool, FormatError> {
+        Ok(false)
+    }
     /// Rows buffered so far.
     fn buffered(&self) -> usize;
     /// Take the buffered rows as a batch (schema = the decoder's schema).
@@ -52,7 +59,7 @@ pub trait RecordEncoder: Send {
 }
 
 fn unknown(format: &str) -> FormatError {
-    FormatError::Unsupported(format!("unknown format '{format}' (supported: json, csv)"))
+    FormatError::Unsupported(format!("unknown format '{format}' (supported: json, csv, raw)"))
 }
 
 /// A decoder for `format` producing batches of `schema`.
@@ -60,6 +67,7 @@ pub fn decoder(format: &str, schema: SchemaRef, options: &Options) -> Result<Box
     match format {
         "json" => Ok(Box::new(json::JsonDecoder::new(schema, options)?)),
         "csv" => Ok(Box::new(csv::CsvDecoder::new(schema, options)?)),
+        "raw" => Ok(Box::new(raw::RawDecoder::new(schema, options)?)),
         _ => Err(unknown(format)),
     }
 }
@@ -69,6 +77,7 @@ pub fn encoder(format: &str, schema: SchemaRef, options: &Options) -> Result<Box
     match format {
         "json" => Ok(Box::new(json::JsonEncoder::new(schema, options)?)),
         "csv" => Ok(Box::new(csv::CsvEncoder::new(schema, options)?)),
+        "raw" => Ok(Box::new(raw::RawEncoder::new(schema, options)?)),
         _ => Err(unknown(format)),
     }
 }

@@ -332,3 +332,29 @@ fn per_partition_watermarks_and_idle_partitions() {
     let idle = run_case("wm_idle", "SET 'table.local-time-zone' = 'UTC';\nSET 'table.exec.source.idle-timeout' = '500 ms';\n");
     assert_eq!(counts(&idle), "1,2,2,2,2,1,1", "{idle:?}");
 }
+
+/// The raw format: each record's bytes are the single column's value; a tombstone (null
+/// message) is a NULL row, as in Flink.
+#[test]
+fn raw_format_reads_values_and_tombstones() {
+    let b = Broker::start();
+    let dir = tempfile::tempdir().expect("tmp");
+    b.topic("raw", 1);
+    b.produce("raw", &[(0, 1, "first line".into()), (0, 2, String::new())]);
+    let p: BaseProducer = ClientConfig::new().set("bootstrap.servers", &b.bootstrap).create().expect("producer");
+    p.send(BaseRecord::<(), str>::to("raw").partition(0)).expect("tombstone");
+    p.flush(Duration::from_secs(10)).expect("flush");
+    let (ok, stdout, err) = run(
+        dir.path(),
+        &format!(
+            "CREATE TABLE k (line STRING) WITH ('connector' = 'kafka', 'topic' = 'raw', 'properties.bootstrap.servers' = '{}', \
+             'format' = 'raw', 'scan.startup.mode' = 'earliest-offset', 'scan.bounded.mode' = 'latest-offset');\n\
+             CREATE TABLE out (line STRING, n INT) WITH ('connector' = 'print');\n\
+             INSERT INTO out SELECT line, CHAR_LENGTH(line) FROM k;",
+            b.bootstrap
+        ),
+        &[],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(stdout, vec!["+I[, 0]", "+I[first line, 10]", "+I[null, null]"]);
+}

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use rask_types::options::{OptionKind, OptionSpec, Options};
 
-pub const FORMATS: &[&str] = &["json", "csv"];
+pub const FORMATS: &[&str] = &["json", "csv", "raw"];
 const STARTUP: &[&str] = &["earliest-offset", "latest-offset", "group-offsets", "timestamp", "specific-offsets"];
 const BOUNDED: &[&str] = &["unbounded", "latest-offset", "group-offsets", "timestamp", "specific-offsets"];
 const DELIVERY: &[&str] = &["none", "at-least-once", "exactly-once"];
@@ -149,7 +149,7 @@ impl KafkaOptions {
         let format = match (opts.get("format"), opts.get("value.format")) {
             (Some(_), Some(_)) => return Err("options 'format' and 'value.format' are alternatives; set one".into()),
             (Some(f), None) | (None, Some(f)) => f.to_string(),
-            (None, None) => return Err("connector 'kafka' requires option 'format' or 'value.format' (one of: json, csv)".into()),
+            (None, None) => return Err("connector 'kafka' requires option 'format' or 'value.format' (one of: json, csv, raw)".into()),
         };
         for k in opts.raw().keys() {
             if k.starts_with("key.") {

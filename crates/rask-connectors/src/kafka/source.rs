@@ -346,7 +346,11 @@ impl SourceReader for KafkaReader {
                 }
                 continue;
             }
-            match self.parts[i].decoder.decode(msg.payload().unwrap_or_default()) {
+            let decoded = match msg.payload() {
+                Some(p) => self.parts[i].decoder.decode(p),
+                None => self.parts[i].decoder.decode_null(),
+            };
+            match decoded {
                 Ok(true) => {}
                 Ok(false) => {
                     if msg.payload().is_some_and(|p| !p.is_empty()) {
