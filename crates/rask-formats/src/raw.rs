@@ -74,6 +74,14 @@ macro_rules! push {
     };
 }
 
+/// A fixed-width number: its bytes in the configured order, appended to its builder.
+macro_rules! number {
+    ($self:ident, $record:ident, $t:ty, $b:ty) => {{
+        let v = $record.map(|r| $self.fixed::<{ std::mem::size_of::<$t>() }>(r).map(<$t>::from_le_bytes)).transpose()?;
+        push!($self, $b, v)
+    }};
+}
+
 impl RawDecoder {
     fn push(&mut self, record: Option<&[u8]>) -> Result<(), FormatError> {
         match self.layout.dt {
@@ -86,30 +94,12 @@ impl RawDecoder {
                 let v = record.map(|r| self.fixed::<1>(r).map(|a| a[0] != 0)).transpose()?;
                 push!(self, BooleanBuilder, v)
             }
-            DataType::Int8 => {
-                let v = record.map(|r| self.fixed::<1>(r).map(i8::from_le_bytes)).transpose()?;
-                push!(self, Int8Builder, v)
-            }
-            DataType::Int16 => {
-                let v = record.map(|r| self.fixed::<2>(r).map(i16::from_le_bytes)).transpose()?;
-                push!(self, Int16Builder, v)
-            }
-            DataType::Int32 => {
-                let v = record.map(|r| self.fixed::<4>(r).map(i32::from_le_bytes)).transpose()?;
-                push!(self, Int32Builder, v)
-            }
-            DataType::Int64 => {
-                let v = record.map(|r| self.fixed::<8>(r).map(i64::from_le_bytes)).transpose()?;
-                push!(self, Int64Builder, v)
-            }
-            DataType::Float32 => {
-                let v = record.map(|r| self.fixed::<4>(r).map(f32::from_le_bytes)).transpose()?;
-                push!(self, Float32Builder, v)
-            }
-            DataType::Float64 => {
-                let v = record.map(|r| self.fixed::<8>(r).map(f64::from_le_bytes)).transpose()?;
-                push!(self, Float64Builder, v)
-            }
+            DataType::Int8 => number!(self, record, i8, Int8Builder),
+            DataType::Int16 => number!(self, record, i16, Int16Builder),
+            DataType::Int32 => number!(self, record, i32, Int32Builder),
+            DataType::Int64 => number!(self, record, i64, Int64Builder),
+            DataType::Float32 => number!(self, record, f32, Float32Builder),
+            DataType::Float64 => number!(self, record, f64, Float64Builder),
             _ => return Err(FormatError::Internal("raw type".into())),
         }
         Ok(())

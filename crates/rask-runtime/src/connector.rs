@@ -174,14 +174,7 @@ impl ConnectorCatalog for ConnectorRegistry {
         match self.connectors.get(connector) {
             Some(c) => c.validate(options, schema),
             None => {
-                let hint = self
-                    .names()
-                    .into_iter()
-                    .map(|n| (rask_types::options::edit_distance(connector, &n), n))
-                    .filter(|(d, _)| *d <= 2)
-                    .min()
-                    .map(|(_, n)| format!(" (did you mean '{n}'?)"))
-                    .unwrap_or_default();
+                let hint = rask_types::options::did_you_mean(connector, self.connectors.keys().copied(), 2);
                 Err(format!("unknown connector '{connector}' in option 'connector'{hint}; available connectors: {}", self.names().join(", ")))
             }
         }

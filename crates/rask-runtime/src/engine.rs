@@ -75,7 +75,7 @@ pub struct EngineConfig {
 
 /// The checkpoint due now: wall-clock slots of the interval (at least 10 ms, as in Flink).
 pub(crate) fn checkpoint_due(interval: Duration) -> u64 {
-    let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+    let ms = rask_types::now_ms().max(0) as u64;
     ms / (interval.as_millis() as u64).max(10)
 }
 

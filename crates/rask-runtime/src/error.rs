@@ -33,6 +33,18 @@ impl RuntimeError {
     }
 }
 
+/// A runtime error raised while the checkpoint thread builds an operator's deferred snapshot
+/// batch: the fault stays the same.
+impl From<RuntimeError> for rask_state::StateError {
+    fn from(e: RuntimeError) -> Self {
+        match e {
+            RuntimeError::User(m) => rask_state::StateError::User(m),
+            RuntimeError::External(m) => rask_state::StateError::External(m),
+            RuntimeError::Internal(m) => rask_state::StateError::Internal(m),
+        }
+    }
+}
+
 impl From<arrow::error::ArrowError> for RuntimeError {
     fn from(e: arrow::error::ArrowError) -> Self {
         RuntimeError::User(e.to_string())

@@ -338,9 +338,7 @@ pub const JOB_START_ENV: &str = "RASK_JOB_START_MS";
 
 /// The job's wall-clock start: [`JOB_START_ENV`] when set, else now.
 pub fn job_start_ms() -> i64 {
-    std::env::var(JOB_START_ENV).ok().and_then(|v| v.parse().ok()).unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-    })
+    std::env::var(JOB_START_ENV).ok().and_then(|v| v.parse().ok()).unwrap_or_else(rask_types::now_ms)
 }
 
 /// Run `plan` to completion (bounded), cancellation or failure. `metrics` is updated live.

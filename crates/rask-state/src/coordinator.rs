@@ -380,7 +380,7 @@ impl State {
             checkpoint: c,
             savepoint: false,
             finished: c == FINAL_CHECKPOINT,
-            created_ms: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0),
+            created_ms: rask_types::now_ms(),
             parallelism: self.cfg.parallelism,
             max_parallelism: self.cfg.max_parallelism,
             nodes,

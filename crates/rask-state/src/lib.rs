@@ -1,7 +1,7 @@
 //! Checkpoint storage for Rask: operator snapshots ([`snapshot`]), the checkpoint directory
-//! layout and manifests ([`manifest`]), the object-store facade ([`store`]) and the per-process
-//! checkpoint coordinator ([`coordinator`]), and state time-to-live ([`ttl`]). Independent of timely: the runtime feeds it
-//! snapshots and reads back which checkpoints completed.
+//! layout and manifests ([`manifest`]), the object-store facade ([`store`]), the per-process
+//! checkpoint coordinator ([`coordinator`]) and state time-to-live ([`ttl`]). Independent of
+//! timely: the runtime feeds it snapshots and reads back which checkpoints completed.
 
 pub mod coordinator;
 pub mod error;

@@ -29,6 +29,11 @@ pub fn set_current_watermark(wm: i64) {
     CURRENT_WATERMARK.with(|c| c.set(wm));
 }
 
+/// Wall-clock time in milliseconds since the epoch (processing time, checkpoint clocks).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
 /// See [`set_current_watermark`]; [`WATERMARK_MIN`] when the operator has none yet.
 pub fn current_watermark() -> i64 {
     CURRENT_WATERMARK.with(|c| c.get())

@@ -183,6 +183,18 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
 
 /// Validate `options` against `specs`; `owner` names the connector/format in messages.
 /// Keys for which `is_foreign(key)` is true are skipped (e.g. another format's options).
+/// ` (did you mean 'x'?)` for the candidate nearest to `word` within `max_distance` edits,
+/// else empty.
+pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>, max_distance: usize) -> String {
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(word, c), c))
+        .filter(|(d, _)| *d <= max_distance)
+        .min()
+        .map(|(_, c)| format!(" (did you mean '{c}'?)"))
+        .unwrap_or_default()
+}
+
 pub fn validate(
     owner: &str,
     options: &BTreeMap<String, String>,
@@ -198,13 +210,7 @@ pub fn validate(
             None => {
                 let mut valid: Vec<&str> = specs.iter().map(|s| s.key).collect();
                 valid.sort();
-                let hint = specs
-                    .iter()
-                    .map(|s| (edit_distance(k, s.key), s.key))
-                    .filter(|(d, _)| *d <= 3)
-                    .min()
-                    .map(|(_, s)| format!(" (did you mean '{s}'?)"))
-                    .unwrap_or_default();
+                let hint = did_you_mean(k, specs.iter().map(|s| s.key), 3);
                 return Err(format!(
                     "unsupported option '{k}' for {owner}{hint}; supported options: {}",
                     valid.join(", ")

@@ -190,7 +190,7 @@ pub fn run_file(path: &Path, exec: &ExecArgs) -> Result<()> {
     }
     // Supervised: worker process(es), restarted from the latest checkpoint on failure.
     let restart = crate::cluster::RestartStrategy::from_plan(&plan, dir.is_some())?;
-    let started_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+    let started_ms = rask_types::now_ms();
     let mut attempt = 0;
     let mut first_choice: Option<String> = None;
     let plan_ref = &plan;

@@ -75,7 +75,8 @@ fn fill(b: &Broker, topic: &str) {
 /// Run a script through the real binary; returns (success, stdout lines without subtask
 /// prefixes, sorted; stderr).
 fn run(dir: &Path, sql: &str, args: &[&str]) -> (bool, Vec<String>, String) {
-    let path = dir.join(format!("job-{}.sql", Instant::now().elapsed().as_nanos() ^ std::process::id() as u128 ^ rand_suffix()));
+    static SCRIPTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let path = dir.join(format!("job-{}.sql", SCRIPTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)));
     std::fs::write(&path, sql).expect("write script");
     let out = Command::new(env!("CARGO_BIN_EXE_rask")).arg("run").arg(&path).args(args).args(["--progress", "none"]).output().expect("rask run");
     let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
@@ -85,10 +86,6 @@ fn run(dir: &Path, sql: &str, args: &[&str]) -> (bool, Vec<String>, String) {
         .collect();
     lines.sort();
     (out.status.success(), lines, String::from_utf8_lossy(&out.stderr).to_string())
-}
-
-fn rand_suffix() -> u128 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
 }
 
 fn source(b: &Broker, topic: &str, extra: &str) -> String {

@@ -29,6 +29,24 @@ pub(crate) fn client_error(e: rdkafka::error::KafkaError) -> RuntimeError {
     }
 }
 
+/// The brokers' metadata of `topic` (all topics: `None`), within the table's timeout.
+pub(crate) fn fetch_metadata<C: rdkafka::ClientContext>(client: &rdkafka::client::Client<C>, topic: Option<&str>, opts: &KafkaOptions) -> Result<rdkafka::metadata::Metadata> {
+    let wait = timeout(opts);
+    client.fetch_metadata(topic, wait).map_err(|e| {
+        RuntimeError::External(format!("cannot read the metadata of Kafka brokers '{}' within {} s: {e}", servers(opts), wait.as_secs()))
+    })
+}
+
+/// A topic missing from the brokers' metadata.
+pub(crate) fn no_topic(topic: &str, opts: &KafkaOptions) -> RuntimeError {
+    RuntimeError::User(format!("Kafka topic '{topic}' does not exist on brokers '{}'", servers(opts)))
+}
+
+/// `properties.bootstrap.servers` (required by validation).
+fn servers(opts: &KafkaOptions) -> &str {
+    opts.properties.get("bootstrap.servers").map_or("", String::as_str)
+}
+
 /// How long metadata and offset requests may take (`properties.default.api.timeout.ms`, the
 /// Java client's key, else 30 s).
 pub(crate) fn timeout(opts: &KafkaOptions) -> Duration {

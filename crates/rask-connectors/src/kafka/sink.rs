@@ -15,7 +15,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, Prod
 use rdkafka::ClientContext;
 
 use super::options::{Delivery, KafkaOptions, Partitioner};
-use super::{client_error, timeout};
+use super::{client_error, fetch_metadata, no_topic, timeout};
 
 /// Collects the first delivery failure (reported on the thread that polls the producer).
 #[derive(Clone, Default)]
@@ -70,14 +70,10 @@ impl KafkaWriter {
         let producer: BaseProducer<Deliveries> = cfg.create_with_context(deliveries.clone()).map_err(client_error)?;
         let wait = timeout(opts);
         let topic = opts.topics[0].clone();
-        let servers = opts.properties.get("bootstrap.servers").cloned().unwrap_or_default();
-        let md = producer
-            .client()
-            .fetch_metadata(Some(&topic), wait)
-            .map_err(|e| RuntimeError::External(format!("cannot read the metadata of Kafka brokers '{servers}' within {} s: {e}", wait.as_secs())))?;
+        let md = fetch_metadata(producer.client(), Some(&topic), opts)?;
         let partitions = md.topics().first().map_or(0, |t| t.partitions().len()) as i32;
         if partitions == 0 {
-            return Err(RuntimeError::User(format!("Kafka topic '{topic}' does not exist on brokers '{servers}'")));
+            return Err(no_topic(&topic, opts));
         }
         let encoder = rask_formats::encoder(&opts.format, schema, &opts.format_options).map_err(|e| RuntimeError::User(e.to_string()))?;
         Ok(KafkaWriter {

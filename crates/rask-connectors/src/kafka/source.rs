@@ -21,7 +21,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 
 use super::options::{KafkaOptions, StartFrom, StopAt};
-use super::{client_error, timeout};
+use super::{client_error, fetch_metadata, no_topic, timeout};
 
 /// How long a `next` call waits for records before returning what it has (or `Idle`).
 const POLL_WAIT: Duration = Duration::from_millis(100);
@@ -63,12 +63,12 @@ pub struct KafkaReader {
 }
 
 /// Every (topic, partition) of the table, sorted.
-pub(crate) fn list_partitions(consumer: &BaseConsumer, opts: &KafkaOptions, wait: Duration, servers: &str) -> Result<Vec<(String, i32)>> {
-    let md = match &opts.topic_pattern {
-        None if opts.topics.len() == 1 => consumer.fetch_metadata(Some(&opts.topics[0]), wait),
-        _ => consumer.fetch_metadata(None, wait),
-    }
-    .map_err(|e| RuntimeError::External(format!("cannot read the metadata of Kafka brokers '{servers}' within {} s: {e}", wait.as_secs())))?;
+pub(crate) fn list_partitions(consumer: &BaseConsumer, opts: &KafkaOptions) -> Result<Vec<(String, i32)>> {
+    let one = match &opts.topic_pattern {
+        None if opts.topics.len() == 1 => Some(opts.topics[0].as_str()),
+        _ => None,
+    };
+    let md = fetch_metadata(consumer.client(), one, opts)?;
     let mut out = Vec::new();
     for t in md.topics() {
         let wanted = match &opts.topic_pattern {
@@ -85,11 +85,18 @@ pub(crate) fn list_partitions(consumer: &BaseConsumer, opts: &KafkaOptions, wait
     }
     for t in &opts.topics {
         if !out.iter().any(|(n, _)| n == t) {
-            return Err(RuntimeError::User(format!("Kafka topic '{t}' does not exist on brokers '{servers}'")));
+            return Err(no_topic(t, opts));
         }
     }
     out.sort();
     Ok(out)
+}
+
+/// The (earliest, end) offsets of a partition.
+fn offset_range(consumer: &BaseConsumer, topic: &str, partition: i32, wait: Duration) -> Result<(i64, i64)> {
+    consumer
+        .fetch_watermarks(topic, partition, wait)
+        .map_err(|e| RuntimeError::External(format!("cannot read the offsets of Kafka topic '{topic}' partition {partition}: {e}")))
 }
 
 /// Offsets for `parts` by a lookup (committed offsets or offsets for a time); `None` where
@@ -109,7 +116,6 @@ fn lookup(consumer: &BaseConsumer, parts: &[(String, i32)], at: Option<i64>, wai
 
 impl KafkaReader {
     pub fn new(opts: &KafkaOptions, ctx: &SourceContext, restore_all: Option<&[Vec<u8>]>) -> Result<Self> {
-        let servers = opts.properties.get("bootstrap.servers").cloned().unwrap_or_default();
         if (opts.start == StartFrom::Group || opts.stop == StopAt::Group) && !opts.properties.contains_key("group.id") {
             return Err(RuntimeError::User(
                 "reading Kafka from 'group-offsets' (the default 'scan.startup.mode') needs option 'properties.group.id'; or set 'scan.startup.mode'".into(),
@@ -126,29 +132,26 @@ impl KafkaReader {
             cfg.set("isolation.level", "read_uncommitted"); // the Java client's default, as in Flink
         }
         let consumer: BaseConsumer = cfg.create().map_err(client_error)?;
-        let all = list_partitions(&consumer, opts, wait, &servers)?;
+        let all = list_partitions(&consumer, opts)?;
         let indexed: Vec<(u32, (String, i32))> =
             all.into_iter().enumerate().filter(|(i, _)| i % ctx.parallelism == ctx.subtask).map(|(i, p)| (i as u32, p)).collect();
         let mine: Vec<(String, i32)> = indexed.iter().map(|(_, p)| p.clone()).collect();
 
-        // Where each partition starts: the checkpoint's offset, else the startup mode.
-        let mut restored: BTreeMap<(String, i32), i64> = BTreeMap::new();
-        let mut restored_stops: BTreeMap<(String, i32), i64> = BTreeMap::new();
+        // Where each partition starts: the checkpoint's offset, else the startup mode; and
+        // where it stops (bounded mode): the checkpoint's stop offset, else the bounded mode.
+        let mut start: BTreeMap<(String, i32), Offset> = BTreeMap::new();
+        let mut stops: BTreeMap<(String, i32), i64> = BTreeMap::new();
         if let Some(positions) = restore_all {
             for pos in crate::position::decode_all::<Position>("kafka source", positions)? {
                 for (t, p, o, stop) in pos.offsets {
                     if let Some(s) = stop {
-                        restored_stops.insert((t.clone(), p), s);
+                        stops.insert((t.clone(), p), s);
                     }
-                    restored.insert((t, p), o);
+                    start.insert((t, p), Offset::Offset(o));
                 }
             }
         }
-        let fresh: Vec<(String, i32)> = mine.iter().filter(|k| !restored.contains_key(k)).cloned().collect();
-        let mut start: BTreeMap<(String, i32), Offset> = BTreeMap::new();
-        for (k, o) in &restored {
-            start.insert(k.clone(), Offset::Offset(*o));
-        }
+        let fresh: Vec<(String, i32)> = mine.iter().filter(|k| !start.contains_key(k)).cloned().collect();
         if !fresh.is_empty() {
             match &opts.start {
                 StartFrom::Earliest | StartFrom::Latest | StartFrom::Specific(_) => {
@@ -188,34 +191,30 @@ impl KafkaReader {
                 }
             }
         }
-        // Where each partition stops (bounded mode), fixed when the job starts.
-        let stops: BTreeMap<(String, i32), i64> = match &opts.stop {
-            StopAt::Unbounded => BTreeMap::new(),
+        // Stop offsets are fixed when a partition is first read.
+        let unstopped: Vec<(String, i32)> = mine.iter().filter(|k| !stops.contains_key(k)).cloned().collect();
+        match &opts.stop {
+            StopAt::Unbounded => {}
             StopAt::Latest | StopAt::Specific(_) => {
-                let mut m = BTreeMap::new();
-                for (t, p) in &mine {
-                    let given = if let StopAt::Specific(s) = &opts.stop { s.get(p).copied() } else { None };
-                    let stop = match given {
-                        Some(o) => o,
-                        None => consumer.fetch_watermarks(t, *p, wait).map_err(|e| RuntimeError::External(format!("cannot read the end offset of Kafka topic '{t}' partition {p}: {e}")))?.1,
+                for (t, p) in unstopped {
+                    let stop = match &opts.stop {
+                        StopAt::Specific(s) if s.contains_key(&p) => s[&p],
+                        _ => offset_range(&consumer, &t, p, wait)?.1,
                     };
-                    m.insert((t.clone(), *p), stop);
+                    stops.insert((t, p), stop);
                 }
-                m
             }
-            StopAt::Group => lookup(&consumer, &mine, None, wait)?.into_iter().map(|(k, o)| (k, o.unwrap_or(0))).collect(),
+            StopAt::Group => stops.extend(lookup(&consumer, &unstopped, None, wait)?.into_iter().map(|(k, o)| (k, o.unwrap_or(0)))),
             StopAt::Timestamp(ts) => {
-                let mut m = BTreeMap::new();
-                for (k, o) in lookup(&consumer, &mine, Some(*ts), wait)? {
+                for (k, o) in lookup(&consumer, &unstopped, Some(*ts), wait)? {
                     let stop = match o {
                         Some(o) => o,
-                        None => consumer.fetch_watermarks(&k.0, k.1, wait).map_err(|e| RuntimeError::External(format!("cannot read the end offset of Kafka topic '{}' partition {}: {e}", k.0, k.1)))?.1,
+                        None => offset_range(&consumer, &k.0, k.1, wait)?.1,
                     };
-                    m.insert(k, stop);
+                    stops.insert(k, stop);
                 }
-                m
             }
-        };
+        }
         let bounded = opts.stop != StopAt::Unbounded;
         let mut tpl = TopicPartitionList::new();
         let mut parts = Vec::new();
@@ -225,14 +224,11 @@ impl KafkaReader {
             let next = match start.get(&k).copied().unwrap_or(Offset::Beginning) {
                 Offset::Offset(o) => o,
                 other => {
-                    let (low, high) = consumer
-                        .fetch_watermarks(t, *p, wait)
-                        .map_err(|e| RuntimeError::External(format!("cannot read the offsets of Kafka topic '{t}' partition {p}: {e}")))?;
+                    let (low, high) = offset_range(&consumer, t, *p, wait)?;
                     if other == Offset::End { high } else { low }
                 }
             };
-            // A restored partition keeps the stop offset it had.
-            let stop = restored_stops.get(&k).or(stops.get(&k)).copied();
+            let stop = stops.get(&k).copied();
             let done = stop.is_some_and(|s| next >= s);
             if !done {
                 tpl.add_partition_offset(t, *p, Offset::Offset(next)).map_err(client_error)?;

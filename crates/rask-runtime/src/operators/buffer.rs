@@ -93,10 +93,9 @@ impl BatchStore {
         let (batches, idx) = self.locate(refs)?;
         let rows = idx.len();
         let build = move || -> std::result::Result<RecordBatch, rask_state::StateError> {
-            let err = |e: crate::error::RuntimeError| rask_state::StateError::Internal(e.to_string());
-            let mut cols = interleave_columns(&batches.iter().collect::<Vec<_>>(), &idx, ncols).map_err(err)?;
+            let mut cols = interleave_columns(&batches.iter().collect::<Vec<_>>(), &idx, ncols)?;
             cols.extend(extra.iter().cloned());
-            RecordBatch::try_new(schema.clone(), cols).map_err(|e| err(internal(e)))
+            Ok(RecordBatch::try_new(schema.clone(), cols).map_err(internal)?)
         };
         Ok(rask_state::Deferred { id: None, rows, build: std::sync::Arc::new(build) })
     }
@@ -154,6 +153,19 @@ pub(crate) fn replay_snapshot(watermark: i64, inputs: Vec<(usize, Vec<(RecordBat
         })
         .collect();
     rask_state::OperatorSnapshot { meta: watermark_meta(watermark), entries }
+}
+
+/// The snapshot of an operator whose buffered rows of its one input are `refs` into `store`
+/// (arrival order; rows of schema `input`): [`replay_snapshot`]'s layout, with the rows
+/// gathered on the checkpoint thread.
+pub(crate) fn deferred_replay_snapshot(watermark: i64, store: &BatchStore, refs: &[RowRef], input: &SchemaRef) -> Result<rask_state::OperatorSnapshot> {
+    let mut snapshot = replay_snapshot(watermark, Vec::new());
+    if !refs.is_empty() {
+        let mut entry = rask_state::StateEntry::new("input:0", input.clone(), None, Vec::new());
+        entry.deferred.push(store.deferred_gather(refs, input.fields().len(), input.clone(), Vec::new())?);
+        snapshot.entries.push(entry);
+    }
+    Ok(snapshot)
 }
 
 /// An event-time operator's watermark as snapshot `meta` (read by [`restored_watermark`]).

@@ -20,7 +20,7 @@ use rask_types::{StreamBatch, WATERMARK_MIN};
 
 use rask_state::{OperatorSnapshot, StateEntry, StateTtl};
 
-use super::buffer::{replay_restore, replay_snapshot, require_append_only, restored_watermark, BatchStore};
+use super::buffer::{deferred_replay_snapshot, replay_restore, require_append_only, restored_watermark, BatchStore};
 use super::window_agg::{aggregate_args, internal};
 use super::window_tvf::to_millis;
 use crate::error::{Result, RuntimeError};
@@ -75,7 +75,7 @@ impl OverAggregate {
             watermark: WATERMARK_MIN,
             late_dropped,
             ttl,
-            clock: rask_state::ttl::now_ms,
+            clock: rask_types::now_ms,
         })
     }
 
@@ -363,12 +363,7 @@ impl Operator for OverAggregate {
         let mut pending: Vec<(u64, (u32, u32))> = self.keys.values().flat_map(|s| s.pending.iter().map(|((_, seq), r)| (*seq, r.at))).collect();
         pending.sort_unstable_by_key(|(seq, _)| *seq);
         let refs: Vec<(u32, u32)> = pending.into_iter().map(|(_, at)| at).collect();
-        let mut snap = replay_snapshot(self.watermark, Vec::new());
-        if !refs.is_empty() {
-            let mut entry = StateEntry::new("input:0", self.input.clone(), None, Vec::new());
-            entry.deferred.push(self.batches.deferred_gather(&refs, self.input.fields().len(), self.input.clone(), Vec::new())?);
-            snap.entries.push(entry);
-        }
+        let mut snap = deferred_replay_snapshot(self.watermark, &self.batches, &refs, &self.input)?;
         snap.entries.extend(entries);
         Ok(Some(snap))
     }

@@ -20,7 +20,7 @@ use rask_types::{StreamBatch, WATERMARK_MIN};
 
 use rask_state::OperatorSnapshot;
 
-use super::buffer::{replay_restore, replay_snapshot, require_append_only, restored_watermark, BatchStore, RowRef};
+use super::buffer::{deferred_replay_snapshot, replay_restore, require_append_only, restored_watermark, BatchStore, RowRef};
 use super::window_agg::{aggregate_args, internal, new_accumulator, KeyTable};
 use crate::error::Result;
 use crate::operator::{Emitter, Operator};
@@ -214,14 +214,7 @@ impl Operator for SessionAggregate {
     fn snapshot(&mut self, _checkpoint: u64) -> Result<Option<OperatorSnapshot>> {
         let mut refs: Vec<RowRef> = self.sessions.values().flatten().flat_map(|s| s.rows.iter().copied()).collect();
         refs.sort_unstable(); // arrival order (batch id, row)
-        let mut snapshot = replay_snapshot(self.watermark, Vec::new());
-        if !refs.is_empty() {
-            let rows = self.store.deferred_gather(&refs, self.input.fields().len(), self.input.clone(), Vec::new())?;
-            let mut entry = rask_state::StateEntry::new("input:0", self.input.clone(), None, Vec::new());
-            entry.deferred.push(rows);
-            snapshot.entries.push(entry);
-        }
-        Ok(Some(snapshot))
+        Ok(Some(deferred_replay_snapshot(self.watermark, &self.store, &refs, &self.input)?))
     }
 
     fn restore(&mut self, parts: Vec<OperatorSnapshot>) -> Result<()> {

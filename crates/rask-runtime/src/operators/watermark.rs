@@ -94,12 +94,16 @@ impl WatermarkAssigner {
         }
     }
 
-    /// Per-split: the minimum over active splits (`None` while one has no row yet, or all are
-    /// idle).
-    fn split_watermark(&self) -> Option<i64> {
+    /// Per-split: raise the candidate to the minimum over active splits (none while one has no
+    /// row yet, or all are idle).
+    fn advance_to_splits(&mut self) {
         let mut active = self.splits.iter().filter(|s| !s.idle).peekable();
-        active.peek()?;
-        active.map(|s| s.max).try_fold(i64::MAX, |acc, m| m.map(|m| acc.min(m)))
+        if active.peek().is_none() {
+            return;
+        }
+        if let Some(w) = active.map(|s| s.max).try_fold(i64::MAX, |acc, m| m.map(|m| acc.min(m))) {
+            self.max_candidate = self.max_candidate.max(w);
+        }
     }
 
     fn arm(&mut self, out: &mut Emitter) {
@@ -174,9 +178,7 @@ impl Operator for WatermarkAssigner {
         let batch_max = max_millis(arr.as_ref())?.map(|m| m.saturating_sub(minus));
         if let Some(tag) = batch.split.take() {
             self.on_split_batch(&tag, batch_max);
-            if let Some(w) = self.split_watermark() {
-                self.max_candidate = self.max_candidate.max(w);
-            }
+            self.advance_to_splits();
             out.emit(batch);
             self.arm(out);
             return Ok(());
@@ -255,8 +257,8 @@ impl Operator for WatermarkAssigner {
                 s.idle = true;
                 changed = true;
             }
-            if changed && let Some(w) = self.split_watermark() {
-                self.max_candidate = self.max_candidate.max(w);
+            if changed {
+                self.advance_to_splits();
             }
         }
         let all_splits_idle = !self.splits.is_empty() && self.splits.iter().all(|s| s.idle);

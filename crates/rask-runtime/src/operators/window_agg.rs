@@ -29,16 +29,6 @@ use std::sync::{Mutex, OnceLock};
 use crate::error::{Result, RuntimeError};
 use crate::operator::{Emitter, Operator};
 
-/// Wall-clock milliseconds since the epoch (processing time).
-fn chrono_now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
-
-/// An error building a part on the checkpoint thread.
-fn state_error(e: RuntimeError) -> StateError {
-    StateError::Internal(e.to_string())
-}
-
 pub(crate) fn internal(e: impl std::fmt::Display) -> RuntimeError {
     RuntimeError::Internal(format!("window aggregation: {e}"))
 }
@@ -134,7 +124,8 @@ enum Source {
     Done,
 }
 
-/// What computing parts needs, shared by an operator's parts.
+/// What computing parts needs, shared by an operator's parts (and the operator's own key
+/// converter to and from Arrow's row format).
 struct PartContext {
     aggs: Vec<Arc<AggregateFunctionExpr>>,
     converter: RowConverter,
@@ -297,7 +288,6 @@ impl Slice {
 pub struct WindowAggregate {
     plan: Plan,
     schema: SchemaRef,
-    converter: RowConverter,
     keys: KeyTable,
     slices: BTreeMap<i64, Slice>,
     /// Ends of windows that hold rows and have not fired yet.
@@ -335,8 +325,6 @@ pub(crate) fn new_accumulator(agg: &Arc<AggregateFunctionExpr>) -> Result<Box<dy
 
 impl WindowAggregate {
     pub fn new(plan: Plan, input: SchemaRef, schema: SchemaRef, late_dropped: Arc<AtomicU64>, fire_max_us: Arc<AtomicU64>) -> Result<Self> {
-        let fields = (0..plan.keys).map(|i| SortField::new(input.field(i).data_type().clone())).collect();
-        let converter = RowConverter::new(fields).map_err(internal)?;
         let mut state_cols = Vec::new();
         let mut at = plan.keys + 1;
         for a in &plan.aggs {
@@ -357,7 +345,6 @@ impl WindowAggregate {
             state_cols,
             plan,
             schema,
-            converter,
             keys: KeyTable::default(),
             slices: BTreeMap::new(),
             pending: BTreeSet::new(),
@@ -467,8 +454,8 @@ impl WindowAggregate {
         let key_cols = if self.plan.keys == 0 {
             Vec::new()
         } else {
-            let parser = self.converter.parser();
-            self.converter.convert_rows(key_ids.iter().map(|k| parser.parse(&self.keys.rows[*k as usize]))).map_err(internal)?
+            let parser = self.ctx.converter.parser();
+            self.ctx.converter.convert_rows(key_ids.iter().map(|k| parser.parse(&self.keys.rows[*k as usize]))).map_err(internal)?
         };
         let mut cols: Vec<ArrayRef> = Vec::with_capacity(self.schema.fields().len());
         for (i, g) in self.plan.groups.iter().enumerate() {
@@ -526,7 +513,7 @@ impl WindowAggregate {
     /// Processing time: wake up when the next window ends.
     fn arm(&self, out: &mut Emitter) {
         if let Some(end) = self.pending.first() {
-            let wait = (end - 1 - chrono_now_ms()).max(0) as u64;
+            let wait = (end - 1 - rask_types::now_ms()).max(0) as u64;
             out.wake_after(std::time::Duration::from_millis(wait));
         }
     }
@@ -574,7 +561,7 @@ impl WindowAggregate {
     #[allow(clippy::type_complexity)]
     fn assign(&mut self, data: &RecordBatch, proc_slice: Option<i64>) -> Result<Vec<(i64, Vec<u32>, Vec<usize>)>> {
         let keys = self.plan.keys;
-        let rows = self.converter.convert_columns(&data.columns()[..keys]).map_err(internal)?;
+        let rows = self.ctx.converter.convert_columns(&data.columns()[..keys]).map_err(internal)?;
         let ends = data.column(keys).as_primitive::<TimestampMillisecondType>();
         // Rows per slice, in arrival order; most batches fall in one slice.
         let mut per_slice: Vec<(i64, Vec<u32>, Vec<usize>)> = Vec::new();
@@ -619,7 +606,6 @@ impl WindowAggregate {
         }
         Ok(per_slice)
     }
-
 }
 
 /// The schema of the snapshot entry: keys, slice end, every aggregate's state columns (the
@@ -642,7 +628,7 @@ impl Operator for WindowAggregate {
     fn on_batch(&mut self, _input: usize, batch: StreamBatch, out: &mut Emitter) -> Result<()> {
         require_append_only(&batch, "window aggregation")?;
         let proc_slice = self.plan.proctime.then(|| {
-            let (now, slice, off) = (chrono_now_ms(), self.plan.spec.slice(), self.plan.spec.offset);
+            let (now, slice, off) = (rask_types::now_ms(), self.plan.spec.slice(), self.plan.spec.offset);
             now - (now - off).rem_euclid(slice) + slice
         });
         self.ingest(&batch.data, proc_slice, self.plan.merge)?;
@@ -663,7 +649,7 @@ impl Operator for WindowAggregate {
 
     fn on_timer(&mut self, out: &mut Emitter) -> Result<()> {
         if self.plan.proctime {
-            self.advance(chrono_now_ms(), out)?;
+            self.advance(rask_types::now_ms(), out)?;
             self.arm(out);
         }
         Ok(())
@@ -706,7 +692,7 @@ impl Operator for WindowAggregate {
             }
             for part in &slice.frozen {
                 let data = part.data.clone();
-                deferred.push(Deferred { id: Some(part.id), rows: part.rows, build: Arc::new(move || data.batch().map_err(state_error)) });
+                deferred.push(Deferred { id: Some(part.id), rows: part.rows, build: Arc::new(move || data.batch().map_err(StateError::from)) });
             }
         }
         let meta = watermark_meta(self.watermark);
@@ -725,9 +711,14 @@ impl Operator for WindowAggregate {
         // Rows of a slice's later parts mostly repeat keys of its first: reserve for the
         // largest batch per slice (growing big hash tables costs more than the restore).
         let mut per_end: HashMap<i64, usize> = HashMap::new();
+        // A stored part holds one slice: its first row's end (`None` for a batch that does not
+        // fit the query, which the schema check below reports).
+        let slice_end = |b: &RecordBatch| {
+            b.columns().get(nkeys)?.as_primitive_opt::<TimestampMillisecondType>().filter(|a| !a.is_empty()).map(|a| a.value(0))
+        };
         for e in parts.iter().flat_map(|p| p.entries.iter().filter(|e| e.name == "slices")) {
             for b in &e.batches {
-                if let Some(end) = b.column(nkeys).as_primitive_opt::<TimestampMillisecondType>().filter(|a| !a.is_empty()).map(|a| a.value(0)) {
+                if let Some(end) = slice_end(b) {
                     let n = per_end.entry(end).or_default();
                     *n = (*n).max(b.num_rows());
                 }
@@ -737,7 +728,7 @@ impl Operator for WindowAggregate {
         for p in parts {
             for e in p.entries.iter().filter(|e| e.name == "slices") {
                 for b in &e.batches {
-                    if let Some(end) = b.column(nkeys).as_primitive_opt::<TimestampMillisecondType>().filter(|a| !a.is_empty()).map(|a| a.value(0))
+                    if let Some(end) = slice_end(b)
                         && !self.slices.contains_key(&end)
                         && self.last_end(end) - 1 > self.watermark
                     {

@@ -25,8 +25,7 @@ use crate::operator::{Emitter, Operator};
 pub struct WindowJoin {
     plan: Plan,
     schema: SchemaRef,
-    /// Per window end: buffered (left, right) batches.
-    /// Buffered rows per window end and side, each part with its stable id.
+    /// Per window end: buffered (left, right) batches, each with its stable id.
     windows: BTreeMap<i64, [Vec<(RecordBatch, u64)>; 2]>,
     next_id: u64,
     /// Schemas of the two inputs (for windows where a side has no rows).
