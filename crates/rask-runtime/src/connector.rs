@@ -11,6 +11,7 @@ use std::sync::Arc;
 use arrow::datatypes::SchemaRef;
 use rask_sql::catalog::{ConnectorCaps, ConnectorCatalog, TableDef};
 use rask_types::options::{OptionSpec, Options};
+use rask_types::types::FlinkTypeN;
 use rask_types::StreamBatch;
 
 use crate::error::Result;
@@ -33,6 +34,11 @@ pub trait SourceReader: Send {
     fn position(&mut self) -> Result<Option<Vec<u8>>> {
         Ok(None)
     }
+    /// A checkpoint holding `position` (one this reader returned) completed; e.g. Kafka commits
+    /// the offsets to its consumer group for monitoring. Called on the reader's thread.
+    fn on_checkpoint_complete(&mut self, _position: &[u8]) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Writes rows to an external system. Runs on the worker thread.
@@ -41,7 +47,9 @@ pub trait SinkWriter {
     /// A checkpoint barrier or the end of input: make everything written so far durable. An
     /// at-least-once writer makes it visible and returns nothing; an exactly-once writer
     /// returns what must be committed once the checkpoint completes (stored in the checkpoint).
-    fn prepare_commit(&mut self) -> Result<Vec<Vec<u8>>>;
+    /// `checkpoint` is the barrier's id (ids grow, also across restores; the end of input is
+    /// `rask_state::FINAL_CHECKPOINT`).
+    fn prepare_commit(&mut self, checkpoint: u64) -> Result<Vec<Vec<u8>>>;
     /// The checkpoint covering `committables` completed (or was restored after a failure):
     /// make them visible. Must be idempotent: after a failure it runs again.
     fn commit(&mut self, _committables: &[Vec<u8>]) -> Result<()> {
@@ -105,8 +113,11 @@ pub struct SourceMetrics {
 pub struct SourceContext {
     pub subtask: usize,
     pub parallelism: usize,
-    /// The table's physical columns, the schema of every batch produced.
+    /// The table's physical columns: every batch produced has them, followed by `metadata`.
     pub schema: SchemaRef,
+    /// Metadata columns the table declares (`METADATA FROM 'key'`): key and the field to
+    /// append, with the type the connector listed in [`Connector::readable_metadata`].
+    pub metadata: Vec<(String, arrow::datatypes::FieldRef)>,
     /// Preferred rows per batch.
     pub batch_size: usize,
     pub metrics: Arc<SourceMetrics>,
@@ -141,6 +152,10 @@ pub trait Connector: Send + Sync {
     fn option_specs(&self, options: &Options) -> Vec<OptionSpec>;
     /// Validate a table's options; returns what the table can be used for.
     fn validate(&self, options: &Options, schema: &SchemaRef) -> Result<ConnectorCaps, String>;
+    /// Metadata the source can append to its rows (key, type); none by default.
+    fn readable_metadata(&self, _options: &Options) -> Vec<(String, FlinkTypeN)> {
+        Vec::new()
+    }
     fn create_source(&self, table: &TableDef, ctx: &SourceContext) -> Result<Box<dyn SourceReader>>;
     fn create_sink(&self, table: &TableDef, ctx: &SinkContext) -> Result<Box<dyn SinkWriter>>;
 }
@@ -169,6 +184,9 @@ impl ConnectorRegistry {
 impl ConnectorCatalog for ConnectorRegistry {
     fn names(&self) -> Vec<String> {
         self.connectors.keys().map(|k| k.to_string()).collect()
+    }
+    fn readable_metadata(&self, connector: &str, options: &Options) -> Vec<(String, FlinkTypeN)> {
+        self.connectors.get(connector).map(|c| c.readable_metadata(options)).unwrap_or_default()
     }
     fn validate(&self, connector: &str, options: &Options, schema: &SchemaRef) -> std::result::Result<ConnectorCaps, String> {
         match self.connectors.get(connector) {

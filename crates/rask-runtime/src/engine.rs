@@ -184,7 +184,11 @@ pub fn build_dataflow(
                 let ctx = SourceContext {
                     subtask: index,
                     parallelism: peers,
-                    schema: node.schema.clone(),
+                    schema: table.physical_schema(),
+                    metadata: {
+                        let phys = table.physical_schema().fields().len();
+                        table.metadata_columns().enumerate().map(|(i, (_, key, _))| (key.to_string(), node.schema.fields()[phys + i].clone())).collect()
+                    },
                     batch_size: cfg.batch_size,
                     metrics: shared.metrics.nodes[node.id].source.clone(),
                     job_start_ms: cfg.job_start_ms,
@@ -369,6 +373,8 @@ fn source_stream<'s>(
         let activator = scope.activator_for(info.address.clone());
         let sync_act = scope.worker().sync_activator_for(info.address.to_vec());
         let (tx, rx) = sync_channel::<FromReader>(SOURCE_CHANNEL);
+        // Positions of completed checkpoints, back to the reader.
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<Vec<u8>>();
         let thread_name = format!("rask-source-{id}-{sender}");
         let stop = shared.clone();
         let spawned = std::thread::Builder::new().name(thread_name).spawn(move || {
@@ -378,7 +384,8 @@ fn source_stream<'s>(
                     return;
                 }
                 let position = |r: &mut Box<dyn crate::connector::SourceReader>| if track { r.position() } else { Ok(None) };
-                let msg = match reader.next() {
+                let completed = done_rx.try_iter().last().map_or(Ok(()), |p| reader.on_checkpoint_complete(&p));
+                let msg = match completed.and_then(|()| reader.next()) {
                     Ok(SourceEvent::Batch(b)) => match position(&mut reader) {
                         Ok(p) => FromReader::Batch(b, p),
                         Err(e) => FromReader::Failed(e),
@@ -426,7 +433,21 @@ fn source_stream<'s>(
         };
         let part = |p: &Option<Vec<u8>>| p.as_ref().map(|p| OperatorSnapshot { meta: p.clone(), entries: Vec::new() });
         let subtask = sender as usize;
+        // Positions in checkpoints not known to be complete yet.
+        let mut submitted: std::collections::VecDeque<(u64, Vec<u8>)> = Default::default();
         move |output| {
+            if let (Some(co), Some((first, _))) = (&checkpoints, submitted.front())
+                && co.completed() >= *first
+            {
+                let done = co.completed();
+                let mut last = None;
+                while submitted.front().is_some_and(|(c, _)| *c <= done) {
+                    last = submitted.pop_front();
+                }
+                if let Some((_, p)) = last {
+                    let _ = done_tx.send(p);
+                }
+            }
             let Some(c) = cap.as_mut() else { return };
             let Some(rx) = rx.as_ref() else {
                 cap = None;
@@ -447,6 +468,9 @@ fn source_stream<'s>(
                 // the checkpoint the operators take when their frontier reaches `due`.
                 if let Some(co) = &checkpoints {
                     co.submit(due - 1, id, subtask, part(&position), false);
+                    if let Some(p) = &position {
+                        submitted.push_back((due - 1, p.clone()));
+                    }
                 }
                 clock.advance(c, first_epoch_of(due));
                 activator.activate_after(checkpoint_interval.unwrap_or(IDLE_TICK).min(IDLE_TICK));

@@ -27,6 +27,11 @@ pub trait ConnectorCatalog: Send + Sync {
     /// Validate a table's options (connector + format); `Err` names the bad option and lists
     /// the valid ones. `schema` is the table's physical schema.
     fn validate(&self, connector: &str, options: &Options, schema: &SchemaRef) -> Result<ConnectorCaps, String>;
+    /// The metadata a connector's source can read (Flink's `METADATA FROM 'key'`): key and
+    /// the type it produces, in the connector's documented order.
+    fn readable_metadata(&self, _connector: &str, _options: &Options) -> Vec<(String, FlinkTypeN)> {
+        Vec::new()
+    }
 }
 
 #[allow(clippy::large_enum_variant)]
@@ -35,7 +40,9 @@ pub enum ColumnSpec {
     Physical,
     /// `name AS expr`: the expression text (planned when the table is used).
     Computed(Expr),
-    Metadata { key: String, is_virtual: bool },
+    /// `METADATA [FROM 'key'] [VIRTUAL]`; `produced` is the type the connector produces for
+    /// the key (the column's type is a cast of it).
+    Metadata { key: String, is_virtual: bool, produced: FlinkTypeN },
 }
 
 #[derive(Debug, Clone)]
@@ -80,6 +87,24 @@ impl TableDef {
                 .map(|c| Field::new(&c.name, c.ty.ty.to_arrow(), c.ty.nullable))
                 .collect::<Vec<_>>(),
         ))
+    }
+
+    /// Metadata columns in declaration order: what a source appends after the physical
+    /// columns.
+    pub fn metadata_columns(&self) -> impl Iterator<Item = (&Column, &str, &FlinkTypeN)> {
+        self.columns.iter().filter_map(|c| match &c.spec {
+            ColumnSpec::Metadata { key, produced, .. } => Some((c, key.as_str(), produced)),
+            _ => None,
+        })
+    }
+
+    /// What the table's source produces: the physical columns, then the metadata columns (as
+    /// the connector produces them, named after the columns).
+    pub fn source_schema(&self) -> SchemaRef {
+        let phys = self.physical_schema();
+        let mut fields: Vec<Field> = phys.fields().iter().map(|f| f.as_ref().clone()).collect();
+        fields.extend(self.metadata_columns().map(|(c, _, t)| Field::new(&c.name, t.ty.to_arrow(), t.nullable)));
+        Arc::new(Schema::new(fields))
     }
 
     /// Columns an INSERT writes: physical and non-virtual metadata columns.

@@ -299,7 +299,7 @@ impl Session {
             let kind = match &c.spec {
                 ColumnSpec::Physical => ColumnKind::Physical(c.ty.clone()),
                 ColumnSpec::Computed(e) if keep("GENERATED") => ColumnKind::Computed(e.clone()),
-                ColumnSpec::Metadata { key, is_virtual } if keep("METADATA") => {
+                ColumnSpec::Metadata { key, is_virtual, .. } if keep("METADATA") => {
                     ColumnKind::Metadata { ty: c.ty.clone(), key: Some(key.clone()), is_virtual: *is_virtual }
                 }
                 _ => continue,
@@ -370,7 +370,7 @@ impl Session {
                 ColumnKind::Computed(e) => (FlinkTypeN { ty: FlinkType::Null, nullable: true }, ColumnSpec::Computed(e.clone())),
                 ColumnKind::Metadata { ty, key, is_virtual } => (
                     ty.clone(),
-                    ColumnSpec::Metadata { key: key.clone().unwrap_or_else(|| c.name.clone()), is_virtual: *is_virtual },
+                    ColumnSpec::Metadata { key: key.clone().unwrap_or_else(|| c.name.clone()), is_virtual: *is_virtual, produced: ty.clone() },
                 ),
             };
             columns.push(Column { name: c.name.clone(), ty, spec, pos: c.pos, comment: c.comment.clone() });
@@ -410,8 +410,22 @@ impl Session {
             caps: crate::catalog::ConnectorCaps { source: true, sink: true, bounded: false },
             pos: ct.name_pos,
         };
-        if let Some(c) = def.columns.iter().find(|c| matches!(c.spec, ColumnSpec::Metadata { .. })) {
-            return Err(SqlError::unsupported(c.pos, format!("metadata column '{}': connector '{connector}' exposes no metadata", c.name)));
+        let readable = self.connectors.readable_metadata(&connector, &def.options);
+        for c in def.columns.iter_mut() {
+            let ColumnSpec::Metadata { key, produced, .. } = &mut c.spec else { continue };
+            match readable.iter().find(|(k, _)| k == key) {
+                Some((_, t)) => *produced = t.clone(),
+                None if readable.is_empty() => {
+                    return Err(SqlError::unsupported(c.pos, format!("metadata column '{}': connector '{connector}' exposes no metadata", c.name)));
+                }
+                None => {
+                    let keys: Vec<String> = readable.iter().map(|(k, t)| format!("'{k}' {t}")).collect();
+                    return Err(SqlError::validation(
+                        c.pos,
+                        format!("metadata column '{}': connector '{connector}' has no metadata key '{key}'; available: {}", c.name, keys.join(", ")),
+                    ));
+                }
+            }
         }
         let caps = self.connectors.validate(&connector, &def.options, &def.physical_schema()).map_err(|msg| {
             // Point at the option the message names, if any.
@@ -476,7 +490,7 @@ impl Session {
                         let extras = match &c.spec {
                             ColumnSpec::Physical => String::new(),
                             ColumnSpec::Computed(e) => format!("AS {e}"),
-                            ColumnSpec::Metadata { key, is_virtual } => {
+                            ColumnSpec::Metadata { key, is_virtual, .. } => {
                                 format!("METADATA FROM '{key}'{}", if *is_virtual { " VIRTUAL" } else { "" })
                             }
                         };
@@ -530,7 +544,7 @@ impl Session {
     /// `Scan(physical) → Project(all columns incl. computed) → [WatermarkAssigner]`.
     pub(crate) fn table_plan(&self, ctx: &Ctx, def: &TableDef) -> Result<LogicalPlan> {
         let def_arc = Arc::new(def.clone());
-        let phys = def.physical_schema();
+        let phys = def.source_schema();
         let scan = Arc::new(PhysicalScan { table: def_arc, schema: phys.clone() });
         let tref = TableReference::bare(def.name.clone());
         let builder = LogicalPlanBuilder::scan(tref.clone(), scan, None).map_err(|e| df_err(e, def.pos))?;
@@ -559,7 +573,21 @@ impl Session {
                         e.alias(c.name.clone())
                     }
                 }
-                ColumnSpec::Metadata { .. } => cast(lit(datafusion_common::ScalarValue::Null), c.ty.ty.to_arrow()).alias(c.name.clone()),
+                ColumnSpec::Metadata { produced, .. } => {
+                    let col = Expr::Column(DfColumn::new(Some(tref.clone()), c.name.clone()));
+                    if produced.ty == c.ty.ty {
+                        col
+                    } else {
+                        let target = c.ty.ty.to_arrow();
+                        if !arrow::compute::can_cast_types(&produced.ty.to_arrow(), &target) {
+                            return Err(SqlError::validation(
+                                c.pos,
+                                format!("metadata column '{}': the connector produces {} which cannot be cast to {}", c.name, produced.ty, c.ty.ty),
+                            ));
+                        }
+                        cast(col, target).alias(c.name.clone())
+                    }
+                }
             };
             exprs.push(e);
         }
@@ -793,6 +821,15 @@ impl Session {
         let input = SqlToRel::new(ctx)
             .sql_statement_to_plan(Statement::Query(Box::new(query)))
             .map_err(|e| df_err(e, pos))?;
+        if let Some((c, key, _)) = table.metadata_columns().find(|(c, _, _)| matches!(c.spec, ColumnSpec::Metadata { is_virtual: false, .. })) {
+            return Err(SqlError::unsupported(
+                c.pos,
+                format!(
+                    "writing metadata column '{}' (key '{key}') of table '{tname}' is not supported yet; declare it VIRTUAL to only read it",
+                    c.name
+                ),
+            ));
+        }
         let sink_cols: Vec<&Column> = table.sink_columns().collect();
         let targets: Vec<usize> = if ins.columns.is_empty() {
             (0..sink_cols.len()).collect()

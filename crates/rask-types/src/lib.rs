@@ -38,3 +38,15 @@ pub fn now_ms() -> i64 {
 pub fn current_watermark() -> i64 {
     CURRENT_WATERMARK.with(|c| c.get())
 }
+
+/// A crash point for failure tests: when `RASK_FAILPOINT` is `<name>:<file>` and `<file>` does
+/// not exist yet, create it and abort the process (as a SIGKILL would end it), so a test can
+/// fail a job once at an exact moment that random kills rarely hit. Unset: does nothing.
+pub fn failpoint(name: &str) {
+    let Ok(spec) = std::env::var("RASK_FAILPOINT") else { return };
+    let Some((n, file)) = spec.split_once(':') else { return };
+    if n == name && std::fs::OpenOptions::new().write(true).create_new(true).open(file).is_ok() {
+        eprintln!("failpoint '{name}' reached: aborting the process");
+        std::process::abort();
+    }
+}

@@ -350,7 +350,7 @@ mod panicky {
         fn write(&mut self, _b: &StreamBatch) -> Result<()> {
             panic!("sink bug");
         }
-        fn prepare_commit(&mut self) -> Result<Vec<Vec<u8>>> {
+        fn prepare_commit(&mut self, _checkpoint: u64) -> Result<Vec<Vec<u8>>> {
             Ok(Vec::new())
         }
     }

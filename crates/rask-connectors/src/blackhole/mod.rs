@@ -15,7 +15,7 @@ impl SinkWriter for Discard {
     fn write(&mut self, _batch: &StreamBatch) -> Result<()> {
         Ok(())
     }
-    fn prepare_commit(&mut self) -> Result<Vec<Vec<u8>>> {
+    fn prepare_commit(&mut self, _checkpoint: u64) -> Result<Vec<Vec<u8>>> {
         Ok(Vec::new())
     }
 }

@@ -132,7 +132,7 @@ impl SinkWriter for PartFileWriter {
         Ok(())
     }
 
-    fn prepare_commit(&mut self) -> Result<Vec<Vec<u8>>> {
+    fn prepare_commit(&mut self, _checkpoint: u64) -> Result<Vec<Vec<u8>>> {
         self.roll()?;
         Ok(std::mem::take(&mut self.closed).iter().map(|(t, f)| encode_committable(t, f)).collect())
     }

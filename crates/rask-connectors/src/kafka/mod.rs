@@ -67,6 +67,9 @@ impl Connector for Kafka {
         let o = KafkaOptions::from_options(opts)?;
         Ok(ConnectorCaps { source: true, sink: true, bounded: o.stop != options::StopAt::Unbounded })
     }
+    fn readable_metadata(&self, _opts: &Options) -> Vec<(String, rask_types::types::FlinkTypeN)> {
+        source::MetaKey::ALL.iter().map(|(k, m)| (k.to_string(), m.flink_type())).collect()
+    }
     fn create_source(&self, table: &TableDef, ctx: &SourceContext) -> Result<Box<dyn SourceReader>> {
         let o = KafkaOptions::from_options(&table.options).map_err(RuntimeError::User)?;
         Ok(Box::new(source::KafkaReader::new(&o, ctx, ctx.restore_all.as_deref())?))

@@ -114,6 +114,8 @@ pub struct KafkaOptions {
     /// The format's options under their plain keys (`json.…`).
     pub format_options: Options,
     pub delivery: Delivery,
+    /// `sink.transactional-id-prefix` (required for exactly-once).
+    pub transactional_id_prefix: Option<String>,
     pub partitioner: Partitioner,
 }
 
@@ -209,7 +211,11 @@ impl KafkaOptions {
             "round-robin" => Partitioner::RoundRobin,
             _ => Partitioner::Default,
         };
-        Ok(KafkaOptions { topics, topic_pattern, properties, start, stop, format, format_options: Options::new(fmt), delivery, partitioner })
+        Ok(KafkaOptions { topics, topic_pattern, properties, start, stop, format, format_options: Options::new(fmt),
+            delivery,
+            transactional_id_prefix: opts.get("sink.transactional-id-prefix").map(str::to_string),
+            partitioner,
+        })
     }
 
     /// The client configuration: the table's properties, except the Java client's and

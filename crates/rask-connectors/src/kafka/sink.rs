@@ -1,18 +1,42 @@
 //! Writing rows to a Kafka topic: each row is encoded by the value format into one record and
-//! produced with librdkafka (Kafka's default partitioner, or `fixed` / `round-robin`). With
-//! `at-least-once` (the default) every checkpoint barrier and the end of input wait until all
-//! records are acknowledged, so a restored job re-sends at most what came after the last
-//! checkpoint; `none` does not wait. A record the broker refuses fails the job with its reason.
+//! produced with librdkafka (Kafka's default partitioner, or `fixed` / `round-robin`). A record
+//! the broker refuses fails the job with its reason.
+//!
+//! Delivery guarantees (`sink.delivery-guarantee`, as Flink's):
+//! - `none`: records are handed to the client and not waited for;
+//! - `at-least-once` (default): every checkpoint barrier and the end of input wait until all
+//!   records are acknowledged, so a restored job re-sends at most what came after the last
+//!   checkpoint;
+//! - `exactly-once`: each checkpoint interval's records go into one Kafka transaction
+//!   (transactional id `<sink.transactional-id-prefix>-<subtask>-<n>`, a small pool per subtask
+//!   since the next interval starts before the previous checkpoint completes). At the barrier
+//!   the transaction is flushed (pre-committed); it is committed when the checkpoint completes,
+//!   so read_committed consumers see exactly the checkpointed output.
+//!
+//! Recovery. Flink's Java client re-attaches to a pre-committed transaction after a failure
+//! (it resumes the producer id and epoch); librdkafka cannot. So the committable stored in the
+//! checkpoint also holds that transaction's records, and every transaction commits, atomically
+//! with its records, a marker: the checkpoint id as the offset of partition 0 of the topic for
+//! a consumer group private to the writer (`<prefix>-<subtask>-marker-<random>`). A restored
+//! writer reads the marker: if the checkpoint's transaction committed, nothing is left to do;
+//! otherwise the stored records are produced again, in the writer's next transaction (and
+//! stored again in its checkpoint until that commits). Every transactional id the failed writer
+//! used is fenced: initialising an id aborts the transaction it left open, which would
+//! otherwise block read_committed readers. The price: a checkpoint holds the sink's output of
+//! one interval until that interval commits.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use rask_formats::RecordEncoder;
 use rask_runtime::connector::{SinkContext, SinkWriter};
 use rask_runtime::error::{Result, RuntimeError};
 use rask_types::StreamBatch;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
-use rdkafka::ClientContext;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use super::options::{Delivery, KafkaOptions, Partitioner};
 use super::{client_error, fetch_metadata, no_topic, timeout};
@@ -38,8 +62,292 @@ impl ProducerContext for Deliveries {
     }
 }
 
+
+impl Deliveries {
+    fn check(&self) -> Result<()> {
+        match self.failure.lock().ok().and_then(|f| f.clone()) {
+            Some(f) => Err(RuntimeError::External(f)),
+            None => Ok(()),
+        }
+    }
+}
+
+type Client = BaseProducer<Deliveries>;
+
+/// Hand one record to the client, serving acknowledgements while its queue is full.
+fn send(producer: &Client, deliveries: &Deliveries, topic: &str, partition: Option<i32>, payload: &[u8]) -> Result<()> {
+    loop {
+        let mut rec: BaseRecord<'_, (), [u8]> = BaseRecord::to(topic).payload(payload);
+        if let Some(p) = partition {
+            rec = rec.partition(p);
+        }
+        match producer.send(rec) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                producer.poll(Duration::from_millis(10));
+                deliveries.check()?;
+            }
+            Err((e, _)) => return Err(RuntimeError::External(format!("cannot produce to Kafka topic '{topic}': {e}"))),
+        }
+    }
+}
+
+/// One transactional producer and the records of its open transaction.
+struct Txn {
+    id: String,
+    producer: Client,
+    /// (partition or -1, payload) of every record produced in the open transaction.
+    records: Vec<(i32, Vec<u8>)>,
+}
+
+/// What a pre-committed transaction leaves in the checkpoint.
+#[derive(Debug, PartialEq)]
+struct Committable {
+    checkpoint: u64,
+    /// The transaction to commit (empty: the interval wrote nothing).
+    txn: String,
+    marker_group: String,
+    /// Every transactional id the writer had initialised (fenced after a failure).
+    ids: Vec<String>,
+    records: Vec<(i32, Vec<u8>)>,
+}
+
+const COMMITTABLE_MAGIC: &[u8; 4] = b"RKX1";
+
+/// Reads the committable encoding: little-endian integers, u32-length-prefixed strings.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+        if self.0.len() < n {
+            return Err(RuntimeError::User("corrupt Kafka sink transaction in the checkpoint".into()));
+        }
+        let (h, t) = self.0.split_at(n);
+        self.0 = t;
+        Ok(h)
+    }
+    fn array<const N: usize>(&mut self) -> Result<[u8; N]> {
+        let mut a = [0u8; N];
+        a.copy_from_slice(self.take(N)?);
+        Ok(a)
+    }
+    fn u32(&mut self) -> Result<usize> {
+        Ok(u32::from_le_bytes(self.array()?) as usize)
+    }
+    fn string(&mut self) -> Result<String> {
+        let n = self.u32()?;
+        String::from_utf8(self.take(n)?.to_vec()).map_err(|_| RuntimeError::User("corrupt Kafka sink transaction in the checkpoint".into()))
+    }
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+impl Committable {
+    fn encode(&self) -> Vec<u8> {
+        let size: usize = self.records.iter().map(|(_, r)| r.len() + 8).sum();
+        let mut out = Vec::with_capacity(64 + size);
+        out.extend_from_slice(COMMITTABLE_MAGIC);
+        out.extend_from_slice(&self.checkpoint.to_le_bytes());
+        put_str(&mut out, &self.txn);
+        put_str(&mut out, &self.marker_group);
+        out.extend_from_slice(&(self.ids.len() as u32).to_le_bytes());
+        for id in &self.ids {
+            put_str(&mut out, id);
+        }
+        out.extend_from_slice(&(self.records.len() as u64).to_le_bytes());
+        for (p, r) in &self.records {
+            out.extend_from_slice(&p.to_le_bytes());
+            out.extend_from_slice(&(r.len() as u32).to_le_bytes());
+            out.extend_from_slice(r);
+        }
+        out
+    }
+
+    fn decode(b: &[u8]) -> Result<Committable> {
+        let mut r = Reader(b);
+        if r.take(4)? != COMMITTABLE_MAGIC {
+            return Err(RuntimeError::User("corrupt Kafka sink transaction in the checkpoint".into()));
+        }
+        let checkpoint = u64::from_le_bytes(r.array()?);
+        let txn = r.string()?;
+        let marker_group = r.string()?;
+        let n = r.u32()?;
+        let ids = (0..n).map(|_| r.string()).collect::<Result<Vec<_>>>()?;
+        let n = u64::from_le_bytes(r.array()?) as usize;
+        let mut records = Vec::with_capacity(n.min(1 << 20));
+        for _ in 0..n {
+            let p = i32::from_le_bytes(r.array()?);
+            let len = r.u32()?;
+            records.push((p, r.take(len)?.to_vec()));
+        }
+        Ok(Committable { checkpoint, txn, marker_group, ids, records })
+    }
+}
+
+fn txn_error(what: &str, id: &str, e: KafkaError) -> RuntimeError {
+    RuntimeError::External(format!("Kafka transaction '{id}': {what} failed: {e}"))
+}
+
+/// The exactly-once side of the writer: a pool of transactional producers.
+struct Transactions {
+    prefix: String,
+    subtask: usize,
+    base: ClientConfig,
+    deliveries: Deliveries,
+    wait: Duration,
+    marker_group: String,
+    /// A consumer of `marker_group` (never subscribed): its group metadata for the marker
+    /// commits.
+    marker: BaseConsumer,
+    current: Txn,
+    /// Pre-committed transactions waiting for their checkpoint to complete.
+    awaiting: Vec<(u64, Txn)>,
+    /// Initialised producers without an open transaction.
+    spare: Vec<Txn>,
+    next_index: usize,
+}
+
+/// An initialised transactional producer (initialising fences earlier users of the id).
+fn transactional(base: &ClientConfig, deliveries: &Deliveries, id: &str, wait: Duration) -> Result<Client> {
+    let mut cfg = base.clone();
+    cfg.set("transactional.id", id);
+    let producer: Client = cfg.create_with_context(deliveries.clone()).map_err(client_error)?;
+    producer.init_transactions(wait).map_err(|e| txn_error("initialisation", id, e))?;
+    Ok(producer)
+}
+
+impl Transactions {
+    fn new(opts: &KafkaOptions, mut base: ClientConfig, deliveries: Deliveries, subtask: usize) -> Result<Transactions> {
+        let prefix = opts.transactional_id_prefix.clone().filter(|p| !p.is_empty()).ok_or_else(|| {
+            RuntimeError::User("'sink.delivery-guarantee' = 'exactly-once' requires option 'sink.transactional-id-prefix' (a prefix unique to this job)".into())
+        })?;
+        if !opts.properties.contains_key("transaction.timeout.ms") {
+            // Longer than any checkpoint interval (librdkafka's default is 60 s; Kafka
+            // brokers cap it at transaction.max.timeout.ms, 15 min by default).
+            base.set("transaction.timeout.ms", "900000");
+        }
+        let wait = timeout(opts);
+        let nonce = {
+            use std::hash::{BuildHasher, Hasher};
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+            h.write_u32(std::process::id());
+            h.finish()
+        };
+        let marker_group = format!("{prefix}-{subtask}-marker-{nonce:016x}");
+        let marker: BaseConsumer = base.clone().set("group.id", &marker_group).set("enable.auto.commit", "false").create().map_err(client_error)?;
+        // Two ids up front (the usual pool), both initialised now: a failed attempt's open
+        // transactions on them end here.
+        let id = |n: usize| format!("{prefix}-{subtask}-{n}");
+        let current = Txn { producer: transactional(&base, &deliveries, &id(0), wait)?, id: id(0), records: Vec::new() };
+        let spare = Txn { producer: transactional(&base, &deliveries, &id(1), wait)?, id: id(1), records: Vec::new() };
+        current.producer.begin_transaction().map_err(|e| txn_error("begin", &current.id, e))?;
+        Ok(Transactions { prefix, subtask, base, deliveries, wait, marker_group, marker, current, awaiting: Vec::new(), spare: vec![spare], next_index: 2 })
+    }
+
+    fn ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = std::iter::once(&self.current).chain(self.awaiting.iter().map(|(_, t)| t)).chain(&self.spare).map(|t| t.id.clone()).collect();
+        ids.sort();
+        ids
+    }
+
+    /// Barrier `checkpoint`: flush the open transaction, add the marker, and start the next
+    /// one on another producer. Returns the committable.
+    fn pre_commit(&mut self, checkpoint: u64, topic: &str) -> Result<Committable> {
+        if self.current.records.is_empty() {
+            // Nothing to commit: the transaction stays open for the next interval.
+            return Ok(Committable { checkpoint, txn: String::new(), marker_group: self.marker_group.clone(), ids: self.ids(), records: Vec::new() });
+        }
+        let t = &self.current;
+        t.producer.flush(self.wait).map_err(|e| txn_error("flush", &t.id, e))?;
+        self.deliveries.check()?;
+        let mut marker = TopicPartitionList::new();
+        marker.add_partition_offset(topic, 0, Offset::Offset(checkpoint as i64)).map_err(|e| txn_error("marker", &t.id, e))?;
+        let meta = self.marker.group_metadata().ok_or_else(|| RuntimeError::Internal("Kafka consumer without group metadata".into()))?;
+        t.producer.send_offsets_to_transaction(&marker, &meta, self.wait).map_err(|e| txn_error("marker commit", &t.id, e))?;
+        let next = match self.spare.pop() {
+            Some(t) => t,
+            None => {
+                let id = format!("{}-{}-{}", self.prefix, self.subtask, self.next_index);
+                self.next_index += 1;
+                Txn { producer: transactional(&self.base, &self.deliveries, &id, self.wait)?, id, records: Vec::new() }
+            }
+        };
+        next.producer.begin_transaction().map_err(|e| txn_error("begin", &next.id, e))?;
+        let done = std::mem::replace(&mut self.current, next);
+        let c = Committable { checkpoint, txn: done.id.clone(), marker_group: self.marker_group.clone(), ids: self.ids(), records: Vec::new() };
+        let records = done.records.clone();
+        self.awaiting.push((checkpoint, done));
+        Ok(Committable { records, ..c })
+    }
+
+    /// Commit what a completed (or restored) checkpoint pre-committed.
+    fn commit(&mut self, c: Committable, topic: &str) -> Result<()> {
+        if c.marker_group == self.marker_group {
+            if c.txn.is_empty() {
+                return Ok(());
+            }
+            let i = self.awaiting.iter().position(|(k, t)| *k == c.checkpoint && t.id == c.txn).ok_or_else(|| {
+                RuntimeError::Internal(format!("Kafka transaction '{}' of checkpoint {} is not pre-committed", c.txn, c.checkpoint))
+            })?;
+            let (_, mut t) = self.awaiting.remove(i);
+            rask_types::failpoint("kafka-sink-before-commit");
+            t.producer.commit_transaction(self.wait).map_err(|e| txn_error("commit", &t.id, e))?;
+            self.deliveries.check()?;
+            t.records.clear();
+            self.spare.push(t);
+            return Ok(());
+        }
+        // Restored after a failure: fence the failed writer's ids that are not ours …
+        let ours = self.ids();
+        for id in c.ids.iter().filter(|id| !ours.contains(id)) {
+            drop(transactional(&self.base, &self.deliveries, id, self.wait)?);
+        }
+        // … and produce its records again unless its transaction committed.
+        if c.txn.is_empty() || c.records.is_empty() || self.marker_committed(&c, topic)? {
+            return Ok(());
+        }
+        tracing::info!(transaction = %c.txn, checkpoint = c.checkpoint, records = c.records.len(), "re-producing the records of a transaction the failure left uncommitted");
+        for (p, r) in c.records {
+            send(&self.current.producer, &self.deliveries, topic, (p >= 0).then_some(p), &r)?;
+            self.current.records.push((p, r));
+        }
+        Ok(())
+    }
+
+    /// Whether the transaction of checkpoint `c` committed (its marker, or a later one of the
+    /// same writer, is the group's committed offset).
+    fn marker_committed(&self, c: &Committable, topic: &str) -> Result<bool> {
+        let consumer: BaseConsumer = self.base.clone().set("group.id", &c.marker_group).set("enable.auto.commit", "false").create().map_err(client_error)?;
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition(topic, 0);
+        let got = consumer
+            .committed_offsets(tpl, self.wait)
+            .map_err(|e| RuntimeError::External(format!("cannot read the commit marker of Kafka transaction '{}' (group '{}'): {e}", c.txn, c.marker_group)))?;
+        Ok(got.elements().iter().any(|e| matches!(e.offset(), Offset::Offset(o) if o >= c.checkpoint as i64)))
+    }
+}
+
+impl Drop for Transactions {
+    fn drop(&mut self) {
+        // A cancelled or failed job: end the open transaction rather than leave it blocking
+        // read_committed readers until the id is reused (its records are not checkpointed).
+        if !self.current.records.is_empty() {
+            let _ = self.current.producer.abort_transaction(Duration::from_secs(5));
+        }
+    }
+}
+
+enum Mode {
+    Plain(Client),
+    Transactional(Box<Transactions>),
+}
+
 pub struct KafkaWriter {
-    producer: BaseProducer<Deliveries>,
+    mode: Mode,
     deliveries: Deliveries,
     encoder: Box<dyn RecordEncoder>,
     topic: String,
@@ -48,7 +356,7 @@ pub struct KafkaWriter {
     partitions: i32,
     subtask: usize,
     next_partition: i32,
-    wait: std::time::Duration,
+    wait: Duration,
     records: Vec<Vec<u8>>,
 }
 
@@ -57,17 +365,12 @@ impl KafkaWriter {
         if opts.topics.len() != 1 {
             return Err(RuntimeError::User("a Kafka sink writes to exactly one 'topic'".into()));
         }
-        if opts.delivery == Delivery::ExactlyOnce {
-            return Err(RuntimeError::User(
-                "'sink.delivery-guarantee' = 'exactly-once' is not supported by the Kafka sink yet; use 'at-least-once'".into(),
-            ));
-        }
         let deliveries = Deliveries::default();
         let mut cfg = opts.client_config();
         if !opts.properties.contains_key("linger.ms") {
             cfg.set("linger.ms", "5");
         }
-        let producer: BaseProducer<Deliveries> = cfg.create_with_context(deliveries.clone()).map_err(client_error)?;
+        let producer: Client = cfg.create_with_context(deliveries.clone()).map_err(client_error)?;
         let wait = timeout(opts);
         let topic = opts.topics[0].clone();
         let md = fetch_metadata(producer.client(), Some(&topic), opts)?;
@@ -76,8 +379,14 @@ impl KafkaWriter {
             return Err(no_topic(&topic, opts));
         }
         let encoder = rask_formats::encoder(&opts.format, schema, &opts.format_options).map_err(|e| RuntimeError::User(e.to_string()))?;
+        let mode = if opts.delivery == Delivery::ExactlyOnce {
+            drop(producer);
+            Mode::Transactional(Box::new(Transactions::new(opts, cfg, deliveries.clone(), ctx.subtask)?))
+        } else {
+            Mode::Plain(producer)
+        };
         Ok(KafkaWriter {
-            producer,
+            mode,
             deliveries,
             encoder,
             topic,
@@ -91,10 +400,10 @@ impl KafkaWriter {
         })
     }
 
-    fn check(&self) -> Result<()> {
-        match self.deliveries.failure.lock().ok().and_then(|f| f.clone()) {
-            Some(f) => Err(RuntimeError::External(f)),
-            None => Ok(()),
+    fn producer(&self) -> &Client {
+        match &self.mode {
+            Mode::Plain(p) => p,
+            Mode::Transactional(t) => &t.current.producer,
         }
     }
 }
@@ -115,35 +424,61 @@ impl SinkWriter for KafkaWriter {
                     Some(self.next_partition)
                 }
             };
-            loop {
-                let mut rec: BaseRecord<'_, (), [u8]> = BaseRecord::to(&self.topic).payload(&self.records[i][..]);
-                if let Some(p) = partition {
-                    rec = rec.partition(p);
-                }
-                match self.producer.send(rec) {
-                    Ok(()) => break,
-                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                        // The client's queue is full: serve acknowledgements, then retry.
-                        self.producer.poll(std::time::Duration::from_millis(10));
-                        self.check()?;
-                    }
-                    Err((e, _)) => return Err(RuntimeError::External(format!("cannot produce to Kafka topic '{}': {e}", self.topic))),
-                }
+            send(self.producer(), &self.deliveries, &self.topic, partition, &self.records[i])?;
+            if let Mode::Transactional(t) = &mut self.mode {
+                t.current.records.push((partition.unwrap_or(-1), std::mem::take(&mut self.records[i])));
             }
         }
-        self.producer.poll(std::time::Duration::ZERO);
-        self.check()
+        self.producer().poll(Duration::ZERO);
+        self.deliveries.check()
     }
 
-    fn prepare_commit(&mut self) -> Result<Vec<Vec<u8>>> {
-        if self.delivery != Delivery::None {
-            self.producer
-                .flush(self.wait)
-                .map_err(|e| RuntimeError::External(format!("Kafka did not acknowledge the records for topic '{}' within {} s: {e}", self.topic, self.wait.as_secs())))?;
-        } else {
-            self.producer.poll(std::time::Duration::ZERO);
+    fn prepare_commit(&mut self, checkpoint: u64) -> Result<Vec<Vec<u8>>> {
+        match &mut self.mode {
+            Mode::Transactional(t) => Ok(vec![t.pre_commit(checkpoint, &self.topic)?.encode()]),
+            Mode::Plain(p) => {
+                if self.delivery == Delivery::None {
+                    p.poll(Duration::ZERO);
+                } else {
+                    p.flush(self.wait).map_err(|e| {
+                        RuntimeError::External(format!("Kafka did not acknowledge the records for topic '{}' within {} s: {e}", self.topic, self.wait.as_secs()))
+                    })?;
+                }
+                self.deliveries.check()?;
+                Ok(Vec::new())
+            }
         }
-        self.check()?;
-        Ok(Vec::new())
+    }
+
+    fn commit(&mut self, committables: &[Vec<u8>]) -> Result<()> {
+        let Mode::Transactional(t) = &mut self.mode else { return Ok(()) };
+        for c in committables {
+            t.commit(Committable::decode(c)?, &self.topic)?;
+        }
+        Ok(())
+    }
+
+    fn exactly_once(&self) -> bool {
+        matches!(self.mode, Mode::Transactional(_))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn committables_round_trip_and_reject_garbage() {
+        let c = Committable {
+            checkpoint: 42,
+            txn: "job-1-0".into(),
+            marker_group: "job-1-marker-ab".into(),
+            ids: vec!["job-1-0".into(), "job-1-1".into()],
+            records: vec![(-1, b"{\"a\":1}".to_vec()), (2, Vec::new())],
+        };
+        let b = c.encode();
+        assert_eq!(Committable::decode(&b).unwrap(), c);
+        assert!(Committable::decode(&b[..b.len() - 1]).is_err());
+        assert!(Committable::decode(b"nope").is_err());
     }
 }

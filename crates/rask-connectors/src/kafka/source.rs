@@ -32,6 +32,117 @@ struct Position {
     offsets: Vec<(String, i32, i64, Option<i64>)>,
 }
 
+/// What the table asks for with `METADATA FROM 'key'` (Flink's Kafka metadata keys).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum MetaKey {
+    Topic,
+    Partition,
+    Headers,
+    Offset,
+    Timestamp,
+    TimestampType,
+}
+
+impl MetaKey {
+    /// Every readable key with its type, in Flink's order.
+    pub(crate) const ALL: [(&'static str, MetaKey); 6] = [
+        ("topic", MetaKey::Topic),
+        ("partition", MetaKey::Partition),
+        ("headers", MetaKey::Headers),
+        ("offset", MetaKey::Offset),
+        ("timestamp", MetaKey::Timestamp),
+        ("timestamp-type", MetaKey::TimestampType),
+    ];
+
+    pub(crate) fn flink_type(self) -> rask_types::types::FlinkTypeN {
+        use rask_types::types::{FlinkType, FlinkTypeN};
+        let ty = match self {
+            MetaKey::Topic | MetaKey::TimestampType => FlinkType::String,
+            MetaKey::Partition => FlinkType::Int,
+            MetaKey::Headers => FlinkType::Map(Box::new(FlinkType::String), Box::new(FlinkType::Bytes)),
+            MetaKey::Offset => FlinkType::BigInt,
+            MetaKey::Timestamp => FlinkType::TimestampLtz(3),
+        };
+        FlinkTypeN { ty, nullable: false }
+    }
+}
+
+/// The metadata of the rows a partition has buffered (only what the table asks for).
+#[derive(Default)]
+struct MetaRows {
+    offsets: Vec<i64>,
+    timestamps: Vec<i64>,
+    timestamp_types: Vec<&'static str>,
+    headers: Vec<Vec<(String, Option<Vec<u8>>)>>,
+}
+
+impl MetaRows {
+    fn push(&mut self, keys: &[(MetaKey, arrow::datatypes::FieldRef)], msg: &rdkafka::message::BorrowedMessage<'_>) {
+        use rdkafka::message::{Headers, Timestamp};
+        // A key may back several columns: collect it once.
+        for (i, (k, _)) in keys.iter().enumerate() {
+            if keys[..i].iter().any(|(d, _)| d == k) {
+                continue;
+            }
+            match k {
+                MetaKey::Offset => self.offsets.push(msg.offset()),
+                MetaKey::Timestamp => self.timestamps.push(msg.timestamp().to_millis().unwrap_or(-1)),
+                MetaKey::TimestampType => self.timestamp_types.push(match msg.timestamp() {
+                    Timestamp::NotAvailable => "NoTimestampType",
+                    Timestamp::CreateTime(_) => "CreateTime",
+                    Timestamp::LogAppendTime(_) => "LogAppendTime",
+                }),
+                MetaKey::Headers => self.headers.push(
+                    msg.headers().map(|h| h.iter().map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec))).collect()).unwrap_or_default(),
+                ),
+                MetaKey::Topic | MetaKey::Partition => {}
+            }
+        }
+    }
+
+    /// The metadata columns of the `rows` rows buffered, in the table's order; cleared.
+    fn take(&mut self, keys: &[(MetaKey, arrow::datatypes::FieldRef)], topic: &str, partition: i32, rows: usize) -> Result<Vec<arrow::array::ArrayRef>> {
+        use arrow::array::{ArrayRef, BinaryBuilder, Int32Array, Int64Array, MapBuilder, MapFieldNames, StringArray, StringBuilder, TimestampMillisecondArray};
+        let mut out: Vec<ArrayRef> = Vec::with_capacity(keys.len());
+        for (i, (k, field)) in keys.iter().enumerate() {
+            if let Some(j) = keys[..i].iter().position(|(d, _)| d == k) {
+                out.push(out[j].clone());
+                continue;
+            }
+            let a: ArrayRef = match k {
+                MetaKey::Topic => Arc::new(StringArray::from(vec![topic; rows])),
+                MetaKey::Partition => Arc::new(Int32Array::from(vec![partition; rows])),
+                MetaKey::Offset => Arc::new(Int64Array::from(std::mem::take(&mut self.offsets))),
+                MetaKey::Timestamp => {
+                    let tz = match field.data_type() {
+                        arrow::datatypes::DataType::Timestamp(_, tz) => tz.clone(),
+                        _ => None,
+                    };
+                    Arc::new(TimestampMillisecondArray::from(std::mem::take(&mut self.timestamps)).with_timezone_opt(tz))
+                }
+                MetaKey::TimestampType => Arc::new(StringArray::from(std::mem::take(&mut self.timestamp_types))),
+                MetaKey::Headers => {
+                    let names = MapFieldNames { entry: "entries".into(), key: "key".into(), value: "value".into() };
+                    let mut b = MapBuilder::new(Some(names), StringBuilder::new(), BinaryBuilder::new());
+                    for row in std::mem::take(&mut self.headers) {
+                        for (hk, hv) in row {
+                            b.keys().append_value(hk);
+                            b.values().append_option(hv);
+                        }
+                        b.append(true)?;
+                    }
+                    Arc::new(b.finish())
+                }
+            };
+            if a.len() != rows {
+                return Err(RuntimeError::Internal(format!("Kafka metadata column '{}' has {} values for {rows} rows", field.name(), a.len())));
+            }
+            out.push(a);
+        }
+        Ok(out)
+    }
+}
+
 struct Partition {
     topic: String,
     partition: i32,
@@ -44,6 +155,8 @@ struct Partition {
     split: u32,
     /// Rows decoded and not handed on yet.
     decoder: Box<dyn RecordDecoder>,
+    /// Their metadata.
+    meta: MetaRows,
     /// Bounded mode: stop before this offset.
     stop: Option<i64>,
     done: bool,
@@ -60,6 +173,13 @@ pub struct KafkaReader {
     bounded: bool,
     batch_size: usize,
     metrics: Arc<SourceMetrics>,
+    /// Metadata columns appended to every batch.
+    meta_keys: Vec<(MetaKey, arrow::datatypes::FieldRef)>,
+    /// The batches' schema: physical columns, then metadata.
+    schema: arrow::datatypes::SchemaRef,
+    /// Commit checkpointed offsets to the consumer group (`properties.group.id` set and
+    /// `properties.commit.offsets.on.checkpoint` not false, as Flink's KafkaSource).
+    commit_offsets: bool,
 }
 
 /// Every (topic, partition) of the table, sorted.
@@ -216,6 +336,18 @@ impl KafkaReader {
             }
         }
         let bounded = opts.stop != StopAt::Unbounded;
+        let meta_keys = ctx
+            .metadata
+            .iter()
+            .map(|(k, f)| {
+                MetaKey::ALL.iter().find(|(n, _)| n == k).map(|(_, m)| (*m, f.clone())).ok_or_else(|| RuntimeError::User(format!("Kafka has no metadata key '{k}'")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let schema = {
+            let mut fields: Vec<arrow::datatypes::FieldRef> = ctx.schema.fields().iter().cloned().collect();
+            fields.extend(meta_keys.iter().map(|(_, f)| f.clone()));
+            Arc::new(arrow::datatypes::Schema::new(fields))
+        };
         let mut tpl = TopicPartitionList::new();
         let mut parts = Vec::new();
         for (split, (t, p)) in &indexed {
@@ -234,7 +366,7 @@ impl KafkaReader {
                 tpl.add_partition_offset(t, *p, Offset::Offset(next)).map_err(client_error)?;
             }
             let decoder = rask_formats::decoder(&opts.format, ctx.schema.clone(), &opts.format_options).map_err(|e| RuntimeError::User(e.to_string()))?;
-            parts.push(Partition { topic: t.clone(), partition: *p, next, emitted: next, split: *split, decoder, stop, done });
+            parts.push(Partition { topic: t.clone(), partition: *p, next, emitted: next, split: *split, decoder, meta: MetaRows::default(), stop, done });
         }
         consumer.assign(&tpl).map_err(client_error)?;
         let splits: Arc<[u32]> = parts.iter().map(|p| p.split).collect();
@@ -247,6 +379,10 @@ impl KafkaReader {
             bounded,
             batch_size: ctx.batch_size,
             metrics: ctx.metrics.clone(),
+            meta_keys,
+            schema,
+            commit_offsets: opts.properties.contains_key("group.id")
+                && opts.properties.get("commit.offsets.on.checkpoint").is_none_or(|v| !v.eq_ignore_ascii_case("false")),
         })
     }
 
@@ -256,7 +392,12 @@ impl KafkaReader {
         if p.decoder.buffered() == 0 {
             return Ok(());
         }
-        let rb = p.decoder.flush().map_err(|e| RuntimeError::User(e.to_string()))?;
+        let mut rb = p.decoder.flush().map_err(|e| RuntimeError::User(e.to_string()))?;
+        if !self.meta_keys.is_empty() {
+            let mut cols = rb.columns().to_vec();
+            cols.extend(p.meta.take(&self.meta_keys, &p.topic, p.partition, rb.num_rows())?);
+            rb = arrow::array::RecordBatch::try_new(self.schema.clone(), cols)?;
+        }
         let mut b = rask_types::StreamBatch::inserts(rb);
         b.split = Some(rask_types::SplitTag { split: p.split, splits: self.splits.clone() });
         self.ready.push_back((i, p.next, b));
@@ -347,7 +488,11 @@ impl SourceReader for KafkaReader {
                 None => self.parts[i].decoder.decode_null(),
             };
             match decoded {
-                Ok(true) => {}
+                Ok(true) => {
+                    if !self.meta_keys.is_empty() {
+                        self.parts[i].meta.push(&self.meta_keys, &msg);
+                    }
+                }
                 Ok(false) => {
                     if msg.payload().is_some_and(|p| !p.is_empty()) {
                         self.metrics.skipped_records.fetch_add(1, Ordering::Relaxed);
@@ -377,6 +522,22 @@ impl SourceReader for KafkaReader {
         }
         self.flush_all()?;
         Ok(self.pop().unwrap_or(SourceEvent::Idle))
+    }
+
+    fn on_checkpoint_complete(&mut self, position: &[u8]) -> Result<()> {
+        if !self.commit_offsets {
+            return Ok(());
+        }
+        let Some(pos) = crate::position::decode_all::<Position>("kafka source", &[position.to_vec()])?.pop() else { return Ok(()) };
+        let mut tpl = TopicPartitionList::new();
+        for (t, p, offset, _) in &pos.offsets {
+            tpl.add_partition_offset(t, *p, Offset::Offset(*offset)).map_err(client_error)?;
+        }
+        // For monitoring only (the checkpoint holds the offsets): a failure is logged, as in Flink.
+        if let Err(e) = self.consumer.commit(&tpl, rdkafka::consumer::CommitMode::Async) {
+            tracing::warn!("committing checkpointed offsets to the Kafka consumer group failed: {e}");
+        }
+        Ok(())
     }
 
     fn position(&mut self) -> Result<Option<Vec<u8>>> {

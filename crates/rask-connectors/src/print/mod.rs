@@ -52,7 +52,7 @@ impl SinkWriter for PrintWriter {
         }
         Ok(())
     }
-    fn prepare_commit(&mut self) -> Result<Vec<Vec<u8>>> {
+    fn prepare_commit(&mut self, _checkpoint: u64) -> Result<Vec<Vec<u8>>> {
         Ok(Vec::new())
     }
 }

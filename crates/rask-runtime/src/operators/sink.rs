@@ -37,7 +37,7 @@ impl Sink {
     }
 
     fn prepare(&mut self, checkpoint: u64) -> Result<()> {
-        let c = self.writer.prepare_commit().map_err(|e| e.context(format!("sink '{}'", self.table)))?;
+        let c = self.writer.prepare_commit(checkpoint).map_err(|e| e.context(format!("sink '{}'", self.table)))?;
         self.pending.extend(c.into_iter().map(|x| (checkpoint, x)));
         Ok(())
     }
