@@ -2,6 +2,7 @@
 //! (`rask explain`), work interactively (`rask sql`) and list connectors.
 
 mod bench;
+mod bench_kafka;
 mod cluster;
 mod progress;
 mod script;
@@ -100,6 +101,9 @@ enum BenchCommand {
     /// Run Nexmark queries (q0–q22) on the built-in generator into blackhole sinks and print
     /// events/s, events per CPU-core-second, peak RSS and output latency per query.
     Nexmark(bench::NexmarkArgs),
+    /// Kafka → filter → Kafka throughput of a Rask job against a bare rdkafka consume →
+    /// produce loop on the same broker (`bench/kafka.sh` starts a broker and runs it).
+    Kafka(bench_kafka::KafkaArgs),
 }
 
 fn main() -> ExitCode {
@@ -137,6 +141,7 @@ fn main() -> ExitCode {
             r
         }
         Command::Bench(BenchCommand::Nexmark(args)) => bench::nexmark(&args),
+        Command::Bench(BenchCommand::Kafka(args)) => bench_kafka::kafka(&args),
         Command::Explain { script, parallelism } => script::explain_file(&script, parallelism),
         Command::Sql { exec } => script::shell(&exec),
         Command::Connectors => {
