@@ -693,3 +693,48 @@ fn checkpointed_offsets_are_committed_to_the_group() {
     let _ = child.wait();
     assert_eq!(got, vec![10, 10, 10], "committed offsets of group 'monitor'");
 }
+
+/// Partition discovery: partitions added to a topic and topics matching the pattern created
+/// while an unbounded job runs are read from their earliest offset, each by one subtask.
+#[test]
+fn new_partitions_and_topics_are_discovered() {
+    use std::io::Read;
+    let b = Broker::start();
+    let dir = tempfile::tempdir().expect("tmp");
+    b.topic("disc-a", 1);
+    b.produce("disc-a", &[(0, 1, "{\"id\": 1, \"p\": 0}".into())]);
+    let path = dir.path().join("disc.sql");
+    std::fs::write(
+        &path,
+        format!(
+            "CREATE TABLE k (id BIGINT, p INT) WITH ('connector' = 'kafka', 'topic-pattern' = 'disc-.*', \
+             'properties.bootstrap.servers' = '{}', 'format' = 'json', 'scan.startup.mode' = 'earliest-offset', \
+             'scan.topic-partition-discovery.interval' = '200 ms');\n\
+             CREATE TABLE out (id BIGINT, p INT) WITH ('connector' = 'print');\nINSERT INTO out SELECT * FROM k;",
+            b.bootstrap
+        ),
+    )
+    .expect("script");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rask"))
+        .args(["run", &path.to_string_lossy(), "-p", "2", "--progress", "none"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(Duration::from_millis(1500));
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new().set("bootstrap.servers", &b.bootstrap).create().expect("admin");
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    for r in futures::executor::block_on(admin.create_partitions([&rdkafka::admin::NewPartitions::new("disc-a", 3)], &opts)).expect("add partitions") {
+        r.expect("partitions added");
+    }
+    b.topic("disc-b", 2);
+    b.produce("disc-a", &[(1, 1, "{\"id\": 2, \"p\": 1}".into()), (2, 1, "{\"id\": 3, \"p\": 2}".into())]);
+    b.produce("disc-b", &[(0, 1, "{\"id\": 4, \"p\": 0}".into()), (1, 1, "{\"id\": 5, \"p\": 1}".into())]);
+    std::thread::sleep(Duration::from_millis(2500));
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut out = String::new();
+    child.stdout.take().expect("stdout").read_to_string(&mut out).expect("read");
+    let lines: Vec<String> = out.lines().filter(|l| l.contains("+I[")).map(|l| l.split_once("> ").map_or(l, |(_, r)| r).to_string()).collect();
+    assert_eq!(ids(&lines), vec![1, 2, 3, 4, 5], "{lines:?}");
+}

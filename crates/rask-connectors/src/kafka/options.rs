@@ -27,7 +27,7 @@ fn own_specs() -> Vec<OptionSpec> {
         OptionSpec::new("scan.bounded.mode", OptionKind::Enum(BOUNDED), "Where a bounded source stops.").default("unbounded"),
         OptionSpec::new("scan.bounded.timestamp-millis", OptionKind::Int { min: 0, max: i64::MAX }, "End timestamp for 'timestamp' bounded mode."),
         OptionSpec::new("scan.bounded.specific-offsets", OptionKind::String, "End offsets for 'specific-offsets' bounded mode."),
-        OptionSpec::new("scan.topic-partition-discovery.interval", OptionKind::Duration, "How often new partitions are looked for (accepted; partitions are read at start)."),
+        OptionSpec::new("scan.topic-partition-discovery.interval", OptionKind::Duration, "How often new topics (pattern) and partitions are looked for; 0 disables (default 5 min; unbounded sources only)."),
         OptionSpec::new("sink.delivery-guarantee", OptionKind::Enum(DELIVERY), "The sink's delivery guarantee.").default("at-least-once"),
         OptionSpec::new("sink.transactional-id-prefix", OptionKind::String, "Prefix of the transactional ids (exactly-once)."),
         OptionSpec::new("sink.partitioner", OptionKind::Enum(PARTITIONER), "How rows go to partitions: Kafka's default, fixed (subtask → partition) or round-robin.").default("default"),
@@ -117,6 +117,8 @@ pub struct KafkaOptions {
     /// `sink.transactional-id-prefix` (required for exactly-once).
     pub transactional_id_prefix: Option<String>,
     pub partitioner: Partitioner,
+    /// `scan.topic-partition-discovery.interval` (`None`: disabled).
+    pub discovery: Option<std::time::Duration>,
 }
 
 /// `partition:0,offset:42;partition:1,offset:300` → {0: 42, 1: 300}.
@@ -215,6 +217,9 @@ impl KafkaOptions {
             delivery,
             transactional_id_prefix: opts.get("sink.transactional-id-prefix").map(str::to_string),
             partitioner,
+            discovery: opts
+                .duration("scan.topic-partition-discovery.interval")?
+                .map_or(Some(std::time::Duration::from_secs(300)), |d| (!d.is_zero()).then_some(d)),
         })
     }
 

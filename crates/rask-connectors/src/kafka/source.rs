@@ -177,9 +177,27 @@ pub struct KafkaReader {
     meta_keys: Vec<(MetaKey, arrow::datatypes::FieldRef)>,
     /// The batches' schema: physical columns, then metadata.
     schema: arrow::datatypes::SchemaRef,
+    /// Partition discovery: interval, when it last ran, every partition seen (any owner),
+    /// and what this subtask needs to take new ones.
+    discovery: Option<Duration>,
+    discovered_at: Instant,
+    known: std::collections::BTreeSet<(String, i32)>,
+    opts: KafkaOptions,
+    subtask: usize,
+    parallelism: usize,
+    source_schema: arrow::datatypes::SchemaRef,
     /// Commit checkpointed offsets to the consumer group (`properties.group.id` set and
     /// `properties.commit.offsets.on.checkpoint` not false, as Flink's KafkaSource).
     commit_offsets: bool,
+}
+
+/// The subtask reading a partition: Flink's KafkaSource rule (a topic's partitions round-robin
+/// from a start index given by the topic name's Java hash code), the same in every subtask
+/// whenever it is computed, so partitions discovered later are owned by exactly one subtask.
+pub(crate) fn owner(topic: &str, partition: i32, parallelism: usize) -> usize {
+    let hash = topic.encode_utf16().fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(c as i32));
+    let start = (hash.wrapping_mul(31) & 0x7FFF_FFFF) as usize % parallelism;
+    (start + partition.max(0) as usize) % parallelism
 }
 
 /// Every (topic, partition) of the table, sorted.
@@ -253,8 +271,13 @@ impl KafkaReader {
         }
         let consumer: BaseConsumer = cfg.create().map_err(client_error)?;
         let all = list_partitions(&consumer, opts)?;
-        let indexed: Vec<(u32, (String, i32))> =
-            all.into_iter().enumerate().filter(|(i, _)| i % ctx.parallelism == ctx.subtask).map(|(i, p)| (i as u32, p)).collect();
+        let known: std::collections::BTreeSet<(String, i32)> = all.iter().cloned().collect();
+        let indexed: Vec<(u32, (String, i32))> = all
+            .into_iter()
+            .enumerate()
+            .filter(|(_, (t, p))| owner(t, *p, ctx.parallelism) == ctx.subtask)
+            .map(|(i, p)| (i as u32, p))
+            .collect();
         let mine: Vec<(String, i32)> = indexed.iter().map(|(_, p)| p.clone()).collect();
 
         // Where each partition starts: the checkpoint's offset, else the startup mode; and
@@ -381,6 +404,13 @@ impl KafkaReader {
             metrics: ctx.metrics.clone(),
             meta_keys,
             schema,
+            discovery: opts.discovery.filter(|_| !bounded),
+            discovered_at: Instant::now(),
+            known,
+            opts: opts.clone(),
+            subtask: ctx.subtask,
+            parallelism: ctx.parallelism,
+            source_schema: ctx.schema.clone(),
             commit_offsets: opts.properties.contains_key("group.id")
                 && opts.properties.get("commit.offsets.on.checkpoint").is_none_or(|v| !v.eq_ignore_ascii_case("false")),
         })
@@ -443,6 +473,34 @@ impl KafkaReader {
         Ok(())
     }
 
+    /// Look for new partitions (and topics matching the pattern); take the ones this subtask
+    /// owns from their earliest offset, as Flink does for partitions found after the start.
+    fn discover(&mut self) -> Result<()> {
+        self.discovered_at = Instant::now();
+        let all = list_partitions(&self.consumer, &self.opts)?;
+        let wait = timeout(&self.opts);
+        let mut tpl = TopicPartitionList::new();
+        let mut splits: Vec<u32> = self.splits.to_vec();
+        for (t, p) in all {
+            if !self.known.insert((t.clone(), p)) || owner(&t, p, self.parallelism) != self.subtask {
+                continue;
+            }
+            let next = offset_range(&self.consumer, &t, p, wait)?.0;
+            tracing::info!(topic = %t, partition = p, offset = next, "reading a newly discovered Kafka partition");
+            tpl.add_partition_offset(&t, p, Offset::Offset(next)).map_err(client_error)?;
+            let split = splits.iter().max().map_or(0, |m| m + 1);
+            splits.push(split);
+            let decoder =
+                rask_formats::decoder(&self.opts.format, self.source_schema.clone(), &self.opts.format_options).map_err(|e| RuntimeError::User(e.to_string()))?;
+            self.parts.push(Partition { topic: t, partition: p, next, emitted: next, split, decoder, meta: MetaRows::default(), stop: None, done: false });
+        }
+        if tpl.count() > 0 {
+            self.consumer.incremental_assign(&tpl).map_err(client_error)?;
+            self.splits = splits.into();
+        }
+        Ok(())
+    }
+
     /// A bounded partition reached its stop offset: stop fetching it.
     fn finish(&mut self, i: usize) -> Result<()> {
         self.parts[i].done = true;
@@ -456,6 +514,9 @@ impl SourceReader for KafkaReader {
     fn next(&mut self) -> Result<SourceEvent> {
         if let Some(b) = self.pop() {
             return Ok(b);
+        }
+        if self.discovery.is_some_and(|d| self.discovered_at.elapsed() >= d) {
+            self.discover()?;
         }
         let started = Instant::now();
         loop {
