@@ -1,7 +1,8 @@
 //! `kafka`: Flink's Kafka connector over librdkafka (the `rdkafka` crate). The source reads
 //! the partitions of one or more topics (or a topic pattern) with a startup mode and an optional
 //! bounded mode, its offsets stored in checkpoints; the sink produces one record per row,
-//! at-least-once or without guarantee. Values only, in the `json` or `csv` format.
+//! at-least-once, exactly-once (transactions) or without guarantee. Values in `json`, `csv`
+//! or `raw`, keys (`key.format`/`key.fields`) likewise; metadata columns on the source.
 
 mod options;
 mod sink;
@@ -63,8 +64,9 @@ impl Connector for Kafka {
     fn option_specs(&self, opts: &Options) -> Vec<OptionSpec> {
         options::specs(opts)
     }
-    fn validate(&self, opts: &Options, _schema: &SchemaRef) -> std::result::Result<ConnectorCaps, String> {
+    fn validate(&self, opts: &Options, schema: &SchemaRef) -> std::result::Result<ConnectorCaps, String> {
         let o = KafkaOptions::from_options(opts)?;
+        o.layout(schema)?;
         Ok(ConnectorCaps { source: true, sink: true, bounded: o.stop != options::StopAt::Unbounded })
     }
     fn readable_metadata(&self, _opts: &Options) -> Vec<(String, rask_types::types::FlinkTypeN)> {

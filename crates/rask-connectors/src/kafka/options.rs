@@ -1,7 +1,7 @@
 //! Kafka connector options (Flink's keys): topics, `properties.*` handed to the client
 //! (librdkafka accepts the Java client's common keys), startup and bounded modes, the value
-//! format and the sink's delivery guarantee.
-
+//! (librdkafka accepts the Java client's common keys), startup and bounded modes, the key and
+//! value formats and their layout, partition discovery and the sink's delivery guarantee.
 use std::collections::BTreeMap;
 
 use rask_types::options::{OptionKind, OptionSpec, Options};
@@ -11,6 +11,7 @@ const STARTUP: &[&str] = &["earliest-offset", "latest-offset", "group-offsets", 
 const BOUNDED: &[&str] = &["unbounded", "latest-offset", "group-offsets", "timestamp", "specific-offsets"];
 const DELIVERY: &[&str] = &["none", "at-least-once", "exactly-once"];
 const PARTITIONER: &[&str] = &["default", "fixed", "round-robin"];
+const FIELDS_INCLUDE: &[&str] = &["ALL", "EXCEPT_KEY"];
 
 fn own_specs() -> Vec<OptionSpec> {
     vec![
@@ -21,6 +22,10 @@ fn own_specs() -> Vec<OptionSpec> {
         OptionSpec::new("properties.#", OptionKind::String, "Any Kafka client property (passed to librdkafka)."),
         OptionSpec::new("format", OptionKind::Enum(FORMATS), "The format of the record values."),
         OptionSpec::new("value.format", OptionKind::Enum(FORMATS), "The format of the record values (alternative key)."),
+        OptionSpec::new("key.format", OptionKind::Enum(FORMATS), "The format of the record keys (needs 'key.fields')."),
+        OptionSpec::new("key.fields", OptionKind::String, "Physical columns in the record key, separated by ';'."),
+        OptionSpec::new("key.fields-prefix", OptionKind::String, "Prefix of the key columns' names, removed in the key format (needs value.fields-include = EXCEPT_KEY)."),
+        OptionSpec::new("value.fields-include", OptionKind::Enum(FIELDS_INCLUDE), "Whether the value holds all physical columns or all except the key's.").default("ALL"),
         OptionSpec::new("scan.startup.mode", OptionKind::Enum(STARTUP), "Where a source starts reading.").default("group-offsets"),
         OptionSpec::new("scan.startup.timestamp-millis", OptionKind::Int { min: 0, max: i64::MAX }, "Start timestamp for 'timestamp' startup mode."),
         OptionSpec::new("scan.startup.specific-offsets", OptionKind::String, "Offsets for 'specific-offsets' startup mode: 'partition:0,offset:42;partition:1,offset:300'."),
@@ -42,31 +47,48 @@ pub fn specs(opts: &Options) -> Vec<OptionSpec> {
         s.extend(f);
     }
     if let Some(f) = opts.get("value.format") {
-        s.extend(value_format_specs(f));
+        s.extend(prefixed_format_specs("value", f));
+    }
+    if let Some(f) = opts.get("key.format") {
+        s.extend(prefixed_format_specs("key", f));
     }
     s
 }
 
-/// A format's options under `value.` (built once per format: spec keys are static).
-fn value_format_specs(format: &str) -> Vec<OptionSpec> {
-    static CACHE: std::sync::OnceLock<Vec<(&'static str, Vec<OptionSpec>)>> = std::sync::OnceLock::new();
+/// A format's options under `value.` or `key.` (built once per format: spec keys are static).
+fn prefixed_format_specs(prefix: &str, format: &str) -> Vec<OptionSpec> {
+    type Cache = Vec<(&'static str, &'static str, Vec<OptionSpec>)>;
+    static CACHE: std::sync::OnceLock<Cache> = std::sync::OnceLock::new();
     let all = CACHE.get_or_init(|| {
-        FORMATS
+        ["value", "key"]
             .iter()
-            .map(|f| {
+            .flat_map(|p| FORMATS.iter().map(move |f| (*p, *f)))
+            .map(|(p, f)| {
                 let specs = rask_formats::format_options(f).unwrap_or_default();
                 let prefixed = specs
                     .into_iter()
                     .map(|mut o| {
-                        o.key = Box::leak(format!("value.{}", o.key).into_boxed_str());
+                        o.key = Box::leak(format!("{p}.{}", o.key).into_boxed_str());
                         o
                     })
                     .collect();
-                (*f, prefixed)
+                (p, f, prefixed)
             })
             .collect()
     });
-    all.iter().find(|(f, _)| *f == format).map(|(_, s)| s.clone()).unwrap_or_default()
+    all.iter().find(|(p, f, _)| *p == prefix && *f == format).map(|(_, _, s)| s.clone()).unwrap_or_default()
+}
+
+/// The record key: its format and options, and the physical columns it holds.
+#[derive(Debug, Clone)]
+pub struct KeySpec {
+    pub format: String,
+    /// The format's options under their plain keys (`json.…`).
+    pub format_options: Options,
+    /// Key columns, in `key.fields` order.
+    pub fields: Vec<String>,
+    /// `key.fields-prefix`, removed from the names the key format sees.
+    pub prefix: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -113,6 +135,10 @@ pub struct KafkaOptions {
     pub format: String,
     /// The format's options under their plain keys (`json.…`).
     pub format_options: Options,
+    /// `key.format` / `key.fields` (records are values only without them).
+    pub key: Option<KeySpec>,
+    /// `value.fields-include` = 'EXCEPT_KEY': the value leaves the key columns out.
+    pub value_except_key: bool,
     pub delivery: Delivery,
     /// `sink.transactional-id-prefix` (required for exactly-once).
     pub transactional_id_prefix: Option<String>,
@@ -147,7 +173,45 @@ fn parse_offsets(key: &str, v: &str) -> Result<BTreeMap<i32, i64>, String> {
     Ok(out)
 }
 
+/// Where a row's physical columns go in a record: the key's columns (named as the key format
+/// sees them) and the value's.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    /// Physical column indices in the key, and the key format's schema.
+    pub key: Option<(Vec<usize>, arrow::datatypes::SchemaRef)>,
+    /// Physical column indices in the value, and the value format's schema.
+    pub value: (Vec<usize>, arrow::datatypes::SchemaRef),
+}
+
 impl KafkaOptions {
+    /// The record layout of a table with these physical columns; `Err` names a key field
+    /// that is not one of them.
+    pub fn layout(&self, physical: &arrow::datatypes::Schema) -> Result<Layout, String> {
+        use arrow::datatypes::{Field, Schema};
+        let key = match &self.key {
+            None => None,
+            Some(k) => {
+                let mut idx = Vec::new();
+                let mut fields = Vec::new();
+                for name in &k.fields {
+                    let i = physical.index_of(name).map_err(|_| {
+                        let cols: Vec<&str> = physical.fields().iter().map(|f| f.name().as_str()).collect();
+                        format!("option 'key.fields': '{name}' is not a physical column of the table ({})", cols.join(", "))
+                    })?;
+                    let f = physical.field(i);
+                    idx.push(i);
+                    fields.push(Field::new(name.strip_prefix(&k.prefix).unwrap_or(name), f.data_type().clone(), f.is_nullable()));
+                }
+                Some((idx, std::sync::Arc::new(Schema::new(fields))))
+            }
+        };
+        let value_idx: Vec<usize> = (0..physical.fields().len())
+            .filter(|i| !self.value_except_key || !key.as_ref().is_some_and(|(k, _)| k.contains(i)))
+            .collect();
+        let value_schema = std::sync::Arc::new(physical.project(&value_idx).map_err(|e| e.to_string())?);
+        Ok(Layout { key, value: (value_idx, value_schema) })
+    }
+
     pub fn from_options(opts: &Options) -> Result<Self, String> {
         crate::validate_specs("connector 'kafka'", opts, &specs(opts))?;
         let format = match (opts.get("format"), opts.get("value.format")) {
@@ -155,11 +219,6 @@ impl KafkaOptions {
             (Some(f), None) | (None, Some(f)) => f.to_string(),
             (None, None) => return Err("connector 'kafka' requires option 'format' or 'value.format' (one of: json, csv, raw)".into()),
         };
-        for k in opts.raw().keys() {
-            if k.starts_with("key.") {
-                return Err(format!("option '{k}': record keys are not supported yet by the kafka connector (values only)"));
-            }
-        }
         // The decoder/encoder see `json.x` whether the table said `json.x` or `value.json.x`.
         let mut fmt = BTreeMap::new();
         for (k, v) in opts.raw() {
@@ -167,6 +226,34 @@ impl KafkaOptions {
             if k.starts_with(&format!("{format}.")) {
                 fmt.insert(k.to_string(), v.clone());
             }
+        }
+        let except_key = opts.string("value.fields-include", "ALL").eq_ignore_ascii_case("EXCEPT_KEY");
+        let key = match (opts.get("key.format"), opts.get("key.fields")) {
+            (None, None) => None,
+            (Some(_), None) => return Err("a key format 'key.format' requires the declaration of one or more key fields using 'key.fields'".into()),
+            (None, Some(_)) => return Err("'key.fields' needs a key format: set 'key.format'".into()),
+            (Some(f), Some(fields)) => {
+                let key_fmt: BTreeMap<String, String> = opts
+                    .raw()
+                    .iter()
+                    .filter_map(|(k, v)| k.strip_prefix("key.").filter(|k| k.starts_with(&format!("{f}."))).map(|k| (k.to_string(), v.clone())))
+                    .collect();
+                let prefix = opts.get("key.fields-prefix").unwrap_or("").to_string();
+                if !prefix.is_empty() && !except_key {
+                    return Err("'key.fields-prefix' needs option 'value.fields-include' = 'EXCEPT_KEY'".into());
+                }
+                let fields: Vec<String> = fields.split(';').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+                if fields.is_empty() {
+                    return Err("option 'key.fields' lists no column".into());
+                }
+                if let Some(f) = fields.iter().find(|f| !f.starts_with(&prefix)) {
+                    return Err(format!("key field '{f}' does not start with 'key.fields-prefix' '{prefix}'"));
+                }
+                Some(KeySpec { format: f.to_string(), format_options: Options::new(key_fmt), fields, prefix })
+            }
+        };
+        if except_key && key.is_none() {
+            return Err("'value.fields-include' = 'EXCEPT_KEY' needs key fields ('key.format' and 'key.fields')".into());
         }
         let topics: Vec<String> = opts.get("topic").map(|t| t.split(';').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()).unwrap_or_default();
         let topic_pattern = match opts.get("topic-pattern") {
@@ -214,6 +301,8 @@ impl KafkaOptions {
             _ => Partitioner::Default,
         };
         Ok(KafkaOptions { topics, topic_pattern, properties, start, stop, format, format_options: Options::new(fmt),
+            key,
+            value_except_key: except_key,
             delivery,
             transactional_id_prefix: opts.get("sink.transactional-id-prefix").map(str::to_string),
             partitioner,

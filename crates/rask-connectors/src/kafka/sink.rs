@@ -75,9 +75,12 @@ impl Deliveries {
 type Client = BaseProducer<Deliveries>;
 
 /// Hand one record to the client, serving acknowledgements while its queue is full.
-fn send(producer: &Client, deliveries: &Deliveries, topic: &str, partition: Option<i32>, payload: &[u8]) -> Result<()> {
+fn send(producer: &Client, deliveries: &Deliveries, topic: &str, partition: Option<i32>, key: Option<&[u8]>, payload: &[u8]) -> Result<()> {
     loop {
-        let mut rec: BaseRecord<'_, (), [u8]> = BaseRecord::to(topic).payload(payload);
+        let mut rec: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic).payload(payload);
+        if let Some(k) = key {
+            rec = rec.key(k);
+        }
         if let Some(p) = partition {
             rec = rec.partition(p);
         }
@@ -96,9 +99,13 @@ fn send(producer: &Client, deliveries: &Deliveries, topic: &str, partition: Opti
 struct Txn {
     id: String,
     producer: Client,
-    /// (partition or -1, payload) of every record produced in the open transaction.
-    records: Vec<(i32, Vec<u8>)>,
+    /// Every record produced in the open transaction.
+    records: Vec<Stored>,
 }
+
+/// A record as a transaction's committable keeps it: partition (-1: the partitioner's
+/// choice), key, value.
+type Stored = (i32, Option<Vec<u8>>, Vec<u8>);
 
 /// What a pre-committed transaction leaves in the checkpoint.
 #[derive(Debug, PartialEq)]
@@ -109,10 +116,12 @@ struct Committable {
     marker_group: String,
     /// Every transactional id the writer had initialised (fenced after a failure).
     ids: Vec<String>,
-    records: Vec<(i32, Vec<u8>)>,
+    records: Vec<Stored>,
 }
 
-const COMMITTABLE_MAGIC: &[u8; 4] = b"RKX1";
+const COMMITTABLE_MAGIC: &[u8; 4] = b"RKX2";
+/// Length standing for "no key".
+const NO_KEY: u32 = u32::MAX;
 
 /// Reads the committable encoding: little-endian integers, u32-length-prefixed strings.
 struct Reader<'a>(&'a [u8]);
@@ -147,7 +156,7 @@ fn put_str(out: &mut Vec<u8>, s: &str) {
 
 impl Committable {
     fn encode(&self) -> Vec<u8> {
-        let size: usize = self.records.iter().map(|(_, r)| r.len() + 8).sum();
+        let size: usize = self.records.iter().map(|(_, k, r)| r.len() + k.as_ref().map_or(0, Vec::len) + 12).sum();
         let mut out = Vec::with_capacity(64 + size);
         out.extend_from_slice(COMMITTABLE_MAGIC);
         out.extend_from_slice(&self.checkpoint.to_le_bytes());
@@ -158,8 +167,15 @@ impl Committable {
             put_str(&mut out, id);
         }
         out.extend_from_slice(&(self.records.len() as u64).to_le_bytes());
-        for (p, r) in &self.records {
+        for (p, k, r) in &self.records {
             out.extend_from_slice(&p.to_le_bytes());
+            match k {
+                Some(k) => {
+                    out.extend_from_slice(&(k.len() as u32).to_le_bytes());
+                    out.extend_from_slice(k);
+                }
+                None => out.extend_from_slice(&NO_KEY.to_le_bytes()),
+            }
             out.extend_from_slice(&(r.len() as u32).to_le_bytes());
             out.extend_from_slice(r);
         }
@@ -180,8 +196,12 @@ impl Committable {
         let mut records = Vec::with_capacity(n.min(1 << 20));
         for _ in 0..n {
             let p = i32::from_le_bytes(r.array()?);
+            let key = match r.u32()? {
+                n if n == NO_KEY as usize => None,
+                n => Some(r.take(n)?.to_vec()),
+            };
             let len = r.u32()?;
-            records.push((p, r.take(len)?.to_vec()));
+            records.push((p, key, r.take(len)?.to_vec()));
         }
         Ok(Committable { checkpoint, txn, marker_group, ids, records })
     }
@@ -311,9 +331,9 @@ impl Transactions {
             return Ok(());
         }
         tracing::info!(transaction = %c.txn, checkpoint = c.checkpoint, records = c.records.len(), "re-producing the records of a transaction the failure left uncommitted");
-        for (p, r) in c.records {
-            send(&self.current.producer, &self.deliveries, topic, (p >= 0).then_some(p), &r)?;
-            self.current.records.push((p, r));
+        for (p, k, r) in c.records {
+            send(&self.current.producer, &self.deliveries, topic, (p >= 0).then_some(p), k.as_deref(), &r)?;
+            self.current.records.push((p, k, r));
         }
         Ok(())
     }
@@ -350,6 +370,9 @@ pub struct KafkaWriter {
     mode: Mode,
     deliveries: Deliveries,
     encoder: Box<dyn RecordEncoder>,
+    /// With `key.format`: the key columns' encoder.
+    key_encoder: Option<Box<dyn RecordEncoder>>,
+    layout: super::options::Layout,
     topic: String,
     delivery: Delivery,
     partitioner: Partitioner,
@@ -358,6 +381,7 @@ pub struct KafkaWriter {
     next_partition: i32,
     wait: Duration,
     records: Vec<Vec<u8>>,
+    keys: Vec<Vec<u8>>,
 }
 
 impl KafkaWriter {
@@ -370,6 +394,11 @@ impl KafkaWriter {
         if !opts.properties.contains_key("linger.ms") {
             cfg.set("linger.ms", "5");
         }
+        if !opts.properties.contains_key("partitioner") {
+            // The Java client's default: keyed records land where a Java producer puts them.
+            cfg.set("partitioner", "murmur2_random");
+        }
+        let layout = opts.layout(&schema).map_err(RuntimeError::User)?;
         let producer: Client = cfg.create_with_context(deliveries.clone()).map_err(client_error)?;
         let wait = timeout(opts);
         let topic = opts.topics[0].clone();
@@ -378,7 +407,13 @@ impl KafkaWriter {
         if partitions == 0 {
             return Err(no_topic(&topic, opts));
         }
-        let encoder = rask_formats::encoder(&opts.format, schema, &opts.format_options).map_err(|e| RuntimeError::User(e.to_string()))?;
+        let encoder = rask_formats::encoder(&opts.format, layout.value.1.clone(), &opts.format_options).map_err(|e| RuntimeError::User(e.to_string()))?;
+        let key_encoder = match (&opts.key, &layout.key) {
+            (Some(k), Some((_, s))) => {
+                Some(rask_formats::encoder(&k.format, s.clone(), &k.format_options).map_err(|e| RuntimeError::User(format!("key format: {e}")))?)
+            }
+            _ => None,
+        };
         let mode = if opts.delivery == Delivery::ExactlyOnce {
             drop(producer);
             Mode::Transactional(Box::new(Transactions::new(opts, cfg, deliveries.clone(), ctx.subtask)?))
@@ -389,6 +424,8 @@ impl KafkaWriter {
             mode,
             deliveries,
             encoder,
+            key_encoder,
+            layout,
             topic,
             delivery: opts.delivery,
             partitioner: opts.partitioner,
@@ -397,6 +434,7 @@ impl KafkaWriter {
             next_partition: ctx.subtask as i32,
             wait,
             records: Vec::new(),
+            keys: Vec::new(),
         })
     }
 
@@ -414,7 +452,14 @@ impl SinkWriter for KafkaWriter {
             return Err(RuntimeError::User("the Kafka sink takes append-only rows; an updating result needs 'upsert-kafka'".into()));
         }
         self.records.clear();
-        self.encoder.encode(&batch.data, &mut self.records).map_err(|e| RuntimeError::User(e.to_string()))?;
+        self.keys.clear();
+        let value = if self.layout.value.0.len() == batch.data.num_columns() { batch.data.clone() } else { batch.data.project(&self.layout.value.0)? };
+        let value = arrow::array::RecordBatch::try_new(self.layout.value.1.clone(), value.columns().to_vec())?;
+        self.encoder.encode(&value, &mut self.records).map_err(|e| RuntimeError::User(e.to_string()))?;
+        if let (Some(enc), Some((idx, schema))) = (self.key_encoder.as_mut(), &self.layout.key) {
+            let key = arrow::array::RecordBatch::try_new(schema.clone(), batch.data.project(idx)?.columns().to_vec())?;
+            enc.encode(&key, &mut self.keys).map_err(|e| RuntimeError::User(format!("key format: {e}")))?;
+        }
         for i in 0..self.records.len() {
             let partition = match self.partitioner {
                 Partitioner::Default => None,
@@ -424,9 +469,11 @@ impl SinkWriter for KafkaWriter {
                     Some(self.next_partition)
                 }
             };
-            send(self.producer(), &self.deliveries, &self.topic, partition, &self.records[i])?;
+            let key = self.keys.get(i).map(Vec::as_slice);
+            send(self.producer(), &self.deliveries, &self.topic, partition, key, &self.records[i])?;
             if let Mode::Transactional(t) = &mut self.mode {
-                t.current.records.push((partition.unwrap_or(-1), std::mem::take(&mut self.records[i])));
+                let key = self.keys.get_mut(i).map(std::mem::take);
+                t.current.records.push((partition.unwrap_or(-1), key, std::mem::take(&mut self.records[i])));
             }
         }
         self.producer().poll(Duration::ZERO);
@@ -474,7 +521,7 @@ mod tests {
             txn: "job-1-0".into(),
             marker_group: "job-1-marker-ab".into(),
             ids: vec!["job-1-0".into(), "job-1-1".into()],
-            records: vec![(-1, b"{\"a\":1}".to_vec()), (2, Vec::new())],
+            records: vec![(-1, None, b"{\"a\":1}".to_vec()), (2, Some(b"k".to_vec()), Vec::new())],
         };
         let b = c.encode();
         assert_eq!(Committable::decode(&b).unwrap(), c);

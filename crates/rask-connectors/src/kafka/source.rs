@@ -32,6 +32,32 @@ struct Position {
     offsets: Vec<(String, i32, i64, Option<i64>)>,
 }
 
+/// Decoded record keys, aligned with the decoded values by `rows`.
+struct KeyRows {
+    decoder: Box<dyn RecordDecoder>,
+    /// Per value row: its key's row in `decoder`, if the key held one.
+    rows: Vec<Option<u32>>,
+}
+
+impl KeyRows {
+    fn push(&mut self, key: Option<&[u8]>) -> std::result::Result<(), rask_formats::error::FormatError> {
+        let before = self.decoder.buffered();
+        let added = match key {
+            Some(k) => self.decoder.decode(k)?,
+            None => self.decoder.decode_null()?,
+        };
+        self.rows.push(added.then_some(before as u32));
+        Ok(())
+    }
+
+    /// The key columns of the buffered rows (NULL where a row's key had none); cleared.
+    fn take(&mut self) -> Result<Vec<arrow::array::ArrayRef>> {
+        let batch = self.decoder.flush().map_err(|e| RuntimeError::User(e.to_string()))?;
+        let idx = arrow::array::UInt32Array::from(std::mem::take(&mut self.rows));
+        batch.columns().iter().map(|c| Ok(arrow::compute::take(c, &idx, None)?)).collect()
+    }
+}
+
 /// What the table asks for with `METADATA FROM 'key'` (Flink's Kafka metadata keys).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum MetaKey {
@@ -155,6 +181,9 @@ struct Partition {
     split: u32,
     /// Rows decoded and not handed on yet.
     decoder: Box<dyn RecordDecoder>,
+    /// With `key.format`: the keys of those rows (a row whose key has no row, e.g. a null
+    /// JSON key, gets NULL key columns, as in Flink).
+    keys: Option<KeyRows>,
     /// Their metadata.
     meta: MetaRows,
     /// Bounded mode: stop before this offset.
@@ -186,6 +215,8 @@ pub struct KafkaReader {
     subtask: usize,
     parallelism: usize,
     source_schema: arrow::datatypes::SchemaRef,
+    /// Which physical columns the record key and value hold.
+    layout: super::options::Layout,
     /// Commit checkpointed offsets to the consumer group (`properties.group.id` set and
     /// `properties.commit.offsets.on.checkpoint` not false, as Flink's KafkaSource).
     commit_offsets: bool,
@@ -228,6 +259,19 @@ pub(crate) fn list_partitions(consumer: &BaseConsumer, opts: &KafkaOptions) -> R
     }
     out.sort();
     Ok(out)
+}
+
+/// A partition's value decoder and, with a key format, key decoder.
+fn decoders(opts: &KafkaOptions, layout: &super::options::Layout) -> Result<(Box<dyn RecordDecoder>, Option<KeyRows>)> {
+    let value = rask_formats::decoder(&opts.format, layout.value.1.clone(), &opts.format_options).map_err(|e| RuntimeError::User(e.to_string()))?;
+    let keys = match (&opts.key, &layout.key) {
+        (Some(k), Some((_, schema))) => Some(KeyRows {
+            decoder: rask_formats::decoder(&k.format, schema.clone(), &k.format_options).map_err(|e| RuntimeError::User(format!("key format: {e}")))?,
+            rows: Vec::new(),
+        }),
+        _ => None,
+    };
+    Ok((value, keys))
 }
 
 /// The (earliest, end) offsets of a partition.
@@ -359,6 +403,7 @@ impl KafkaReader {
             }
         }
         let bounded = opts.stop != StopAt::Unbounded;
+        let layout = opts.layout(&ctx.schema).map_err(RuntimeError::User)?;
         let meta_keys = ctx
             .metadata
             .iter()
@@ -388,8 +433,8 @@ impl KafkaReader {
             if !done {
                 tpl.add_partition_offset(t, *p, Offset::Offset(next)).map_err(client_error)?;
             }
-            let decoder = rask_formats::decoder(&opts.format, ctx.schema.clone(), &opts.format_options).map_err(|e| RuntimeError::User(e.to_string()))?;
-            parts.push(Partition { topic: t.clone(), partition: *p, next, emitted: next, split: *split, decoder, meta: MetaRows::default(), stop, done });
+            let (decoder, keys) = decoders(opts, &layout)?;
+            parts.push(Partition { topic: t.clone(), partition: *p, next, emitted: next, split: *split, decoder, keys, meta: MetaRows::default(), stop, done });
         }
         consumer.assign(&tpl).map_err(client_error)?;
         let splits: Arc<[u32]> = parts.iter().map(|p| p.split).collect();
@@ -411,6 +456,7 @@ impl KafkaReader {
             subtask: ctx.subtask,
             parallelism: ctx.parallelism,
             source_schema: ctx.schema.clone(),
+            layout,
             commit_offsets: opts.properties.contains_key("group.id")
                 && opts.properties.get("commit.offsets.on.checkpoint").is_none_or(|v| !v.eq_ignore_ascii_case("false")),
         })
@@ -423,6 +469,21 @@ impl KafkaReader {
             return Ok(());
         }
         let mut rb = p.decoder.flush().map_err(|e| RuntimeError::User(e.to_string()))?;
+        if let Some(k) = p.keys.as_mut() {
+            let key_cols = k.take()?;
+            if self.layout.value.0.len() < self.source_schema.fields().len() {
+                // EXCEPT_KEY: the physical columns come from the key and the value.
+                let key_idx = self.layout.key.as_ref().map(|(i, _)| i.as_slice()).unwrap_or_default();
+                let mut cols = Vec::with_capacity(self.source_schema.fields().len());
+                for j in 0..self.source_schema.fields().len() {
+                    match self.layout.value.0.iter().position(|v| *v == j) {
+                        Some(v) => cols.push(rb.column(v).clone()),
+                        None => cols.push(key_cols[key_idx.iter().position(|k| *k == j).unwrap_or(0)].clone()),
+                    }
+                }
+                rb = arrow::array::RecordBatch::try_new(self.source_schema.clone(), cols)?;
+            }
+        }
         if !self.meta_keys.is_empty() {
             let mut cols = rb.columns().to_vec();
             cols.extend(p.meta.take(&self.meta_keys, &p.topic, p.partition, rb.num_rows())?);
@@ -490,9 +551,8 @@ impl KafkaReader {
             tpl.add_partition_offset(&t, p, Offset::Offset(next)).map_err(client_error)?;
             let split = splits.iter().max().map_or(0, |m| m + 1);
             splits.push(split);
-            let decoder =
-                rask_formats::decoder(&self.opts.format, self.source_schema.clone(), &self.opts.format_options).map_err(|e| RuntimeError::User(e.to_string()))?;
-            self.parts.push(Partition { topic: t, partition: p, next, emitted: next, split, decoder, meta: MetaRows::default(), stop: None, done: false });
+            let (decoder, keys) = decoders(&self.opts, &self.layout)?;
+            self.parts.push(Partition { topic: t, partition: p, next, emitted: next, split, decoder, keys, meta: MetaRows::default(), stop: None, done: false });
         }
         if tpl.count() > 0 {
             self.consumer.incremental_assign(&tpl).map_err(client_error)?;
@@ -550,6 +610,15 @@ impl SourceReader for KafkaReader {
             };
             match decoded {
                 Ok(true) => {
+                    if let Some(k) = self.parts[i].keys.as_mut()
+                        && let Err(e) = k.push(msg.key())
+                    {
+                        return Err(RuntimeError::User(format!(
+                            "cannot parse the key of the record at Kafka topic '{}', partition {}, offset {offset}: {e}",
+                            msg.topic(),
+                            msg.partition(),
+                        )));
+                    }
                     if !self.meta_keys.is_empty() {
                         self.parts[i].meta.push(&self.meta_keys, &msg);
                     }
