@@ -1,7 +1,7 @@
 //! Kafka connector options (Flink's keys): topics, `properties.*` handed to the client
-//! (librdkafka accepts the Java client's common keys), startup and bounded modes, the value
 //! (librdkafka accepts the Java client's common keys), startup and bounded modes, the key and
 //! value formats and their layout, partition discovery and the sink's delivery guarantee.
+
 use std::collections::BTreeMap;
 
 use rask_types::options::{OptionKind, OptionSpec, Options};
