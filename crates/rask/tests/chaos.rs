@@ -11,6 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+use common::children_of;
+
 /// Rows per source; at ROWS_PER_S the job runs ~6 s without failures.
 const ROWS: u64 = 36_000;
 const ROWS_PER_S: u64 = 6_000;
@@ -163,21 +166,6 @@ fn rask(args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_rask"));
     c.args(args).stdout(Stdio::null()).stderr(Stdio::piped());
     c
-}
-
-/// Processes whose parent is `pid`.
-fn children_of(pid: u32) -> Vec<u32> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(p) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else { continue };
-        // pid (comm) state ppid …: comm may contain spaces, so split after the last ')'.
-        let ppid = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)).and_then(|s| s.parse::<u32>().ok());
-        if ppid == Some(pid) {
-            out.push(p);
-        }
-    }
-    out
 }
 
 /// Worker processes of `script` still alive (after their supervisor was killed).

@@ -15,6 +15,8 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
+mod common;
+
 /// A broker for one test; stopped (SIGTERM) when dropped.
 struct Broker {
     pid: i32,
@@ -458,6 +460,19 @@ fn window_reference(b: &Broker, dir: &Path, n: i64) -> Vec<String> {
     r
 }
 
+/// A broker with the `events` input arriving (`n` records, 6000/s) and the exactly-once
+/// window job's script (checkpoints every `interval`) writing to `results`.
+fn exactly_once_job(n: i64, interval: &str) -> (Broker, tempfile::TempDir, std::thread::JoinHandle<()>, std::path::PathBuf) {
+    let b = Broker::start();
+    let dir = tempfile::tempdir().expect("tmp");
+    b.topic("events", 3);
+    b.topic("results", 2);
+    let producer = produce_paced(&b, "events", n, 6_000);
+    let script = dir.path().join("eos.sql");
+    std::fs::write(&script, window_job(&b, dir.path(), "results", "exactly-once", n, Some(interval))).expect("script");
+    (b, dir, producer, script)
+}
+
 /// The checkpoint issue's chaos test with Kafka on both ends: the worker processes are killed
 /// (SIGKILL) 5 times at random moments while the input arrives; a read_committed reader of
 /// the output must then see exactly the failure-free result: nothing lost, nothing twice.
@@ -471,14 +486,8 @@ fn exactly_once_kafka_to_window_aggregation_to_kafka_under_kills() {
         rng ^= rng << 17;
         Duration::from_millis(lo + rng % (hi - lo))
     };
-    let b = Broker::start();
-    let dir = tempfile::tempdir().expect("tmp");
-    b.topic("events", 3);
-    b.topic("results", 2);
     const N: i64 = 48_000;
-    let producer = produce_paced(&b, "events", N, 6_000);
-    let script = dir.path().join("eos.sql");
-    std::fs::write(&script, window_job(&b, dir.path(), "results", "exactly-once", N, Some("200ms"))).expect("script");
+    let (b, dir, producer, script) = exactly_once_job(N, "200ms");
     let mut child = Command::new(env!("CARGO_BIN_EXE_rask"))
         .args(["run", &script.to_string_lossy(), "-p", "2", "--progress", "none"])
         .stdout(std::process::Stdio::null())
@@ -489,7 +498,7 @@ fn exactly_once_kafka_to_window_aggregation_to_kafka_under_kills() {
     while kills < 5 {
         std::thread::sleep(next(300, 1200));
         assert!(child.try_wait().expect("wait").is_none(), "seed {seed}: the job ended after {kills} kills");
-        let workers = children(child.id());
+        let workers = common::children_of(child.id());
         if let Some(w) = workers.first() {
             let _ = Command::new("kill").args(["-9", &w.to_string()]).status();
             kills += 1;
@@ -509,14 +518,8 @@ fn exactly_once_kafka_to_window_aggregation_to_kafka_under_kills() {
 /// marker missing and produces the checkpointed records again, exactly once.
 #[test]
 fn exactly_once_sink_recovers_a_transaction_left_uncommitted() {
-    let b = Broker::start();
-    let dir = tempfile::tempdir().expect("tmp");
-    b.topic("events", 3);
-    b.topic("results", 2);
     const N: i64 = 18_000;
-    let producer = produce_paced(&b, "events", N, 6_000);
-    let script = dir.path().join("eos.sql");
-    std::fs::write(&script, window_job(&b, dir.path(), "results", "exactly-once", N, Some("300ms"))).expect("script");
+    let (b, dir, producer, script) = exactly_once_job(N, "300ms");
     let fired = dir.path().join("fired");
     let out = Command::new(env!("CARGO_BIN_EXE_rask"))
         .args(["run", &script.to_string_lossy(), "--progress", "none"])
@@ -551,20 +554,6 @@ fn exactly_once_requires_a_transactional_id_prefix() {
     );
     assert!(!ok);
     assert!(err.contains("requires option 'sink.transactional-id-prefix'"), "{err}");
-}
-
-/// Processes whose parent is `pid`.
-fn children(pid: u32) -> Vec<u32> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(p) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else { continue };
-        let ppid = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)).and_then(|s| s.parse::<u32>().ok());
-        if ppid == Some(pid) {
-            out.push(p);
-        }
-    }
-    out
 }
 
 /// Metadata columns (Flink's Kafka metadata keys), read-only (VIRTUAL) or cast to the
