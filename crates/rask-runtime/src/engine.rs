@@ -181,14 +181,14 @@ pub fn build_dataflow(
                     Some(r) => r.source_positions(node, index, peers)?,
                     None => None,
                 };
+                // The scan's schema is the physical columns followed by the metadata columns.
+                let schema = table.physical_schema();
+                let metadata_fields = node.schema.fields().iter().skip(schema.fields().len()).cloned();
                 let ctx = SourceContext {
                     subtask: index,
                     parallelism: peers,
-                    schema: table.physical_schema(),
-                    metadata: {
-                        let phys = table.physical_schema().fields().len();
-                        table.metadata_columns().enumerate().map(|(i, (_, key, _))| (key.to_string(), node.schema.fields()[phys + i].clone())).collect()
-                    },
+                    metadata: table.metadata_columns().map(|(_, key, _)| key.to_string()).zip(metadata_fields).collect(),
+                    schema,
                     batch_size: cfg.batch_size,
                     metrics: shared.metrics.nodes[node.id].source.clone(),
                     job_start_ms: cfg.job_start_ms,
@@ -436,9 +436,7 @@ fn source_stream<'s>(
         // Positions in checkpoints not known to be complete yet.
         let mut submitted: std::collections::VecDeque<(u64, Vec<u8>)> = Default::default();
         move |output| {
-            if let (Some(co), Some((first, _))) = (&checkpoints, submitted.front())
-                && co.completed() >= *first
-            {
+            if let Some(co) = &checkpoints {
                 let done = co.completed();
                 let mut last = None;
                 while submitted.front().is_some_and(|(c, _)| *c <= done) {

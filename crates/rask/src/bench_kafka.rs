@@ -100,7 +100,7 @@ fn fill(bootstrap: &str, topic: &str, n: u64) -> Result<()> {
     let p = producer(bootstrap)?;
     for i in 0..n {
         send(&p, topic, record(i).as_bytes())?;
-        if i % 1000 == 0 {
+        if i.is_multiple_of(1000) {
             p.poll(Duration::ZERO);
         }
     }
@@ -131,7 +131,7 @@ fn bare_loop(a: &KafkaArgs, input: &str, output: &str) -> Result<Side> {
             let m = m?;
             send(&p, output, m.payload().unwrap_or_default())?;
             n += 1;
-            if n % 1000 == 0 {
+            if n.is_multiple_of(1000) {
                 p.poll(Duration::ZERO);
             }
         }

@@ -181,6 +181,15 @@ pub struct Layout {
     pub key: Option<(Vec<usize>, arrow::datatypes::SchemaRef)>,
     /// Physical column indices in the value, and the value format's schema.
     pub value: (Vec<usize>, arrow::datatypes::SchemaRef),
+    /// Per physical column, where a reader takes it from (the value wins with ALL, as in Flink).
+    pub columns: Vec<Side>,
+}
+
+/// A physical column's place in a record: its index among the value's or the key's columns.
+#[derive(Debug, Clone, Copy)]
+pub enum Side {
+    Value(usize),
+    Key(usize),
 }
 
 impl KafkaOptions {
@@ -209,7 +218,14 @@ impl KafkaOptions {
             .filter(|i| !self.value_except_key || !key.as_ref().is_some_and(|(k, _)| k.contains(i)))
             .collect();
         let value_schema = std::sync::Arc::new(physical.project(&value_idx).map_err(|e| e.to_string())?);
-        Ok(Layout { key, value: (value_idx, value_schema) })
+        let key_idx = key.as_ref().map(|(k, _)| k.as_slice()).unwrap_or_default();
+        let columns = (0..physical.fields().len())
+            .map(|j| match value_idx.iter().position(|v| *v == j) {
+                Some(v) => Ok(Side::Value(v)),
+                None => key_idx.iter().position(|k| *k == j).map(Side::Key).ok_or_else(|| format!("column {j} is in neither the key nor the value")),
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok(Layout { key, value: (value_idx, value_schema), columns })
     }
 
     pub fn from_options(opts: &Options) -> Result<Self, String> {

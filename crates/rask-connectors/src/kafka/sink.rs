@@ -62,7 +62,6 @@ impl ProducerContext for Deliveries {
     }
 }
 
-
 impl Deliveries {
     fn check(&self) -> Result<()> {
         match self.failure.lock().ok().and_then(|f| f.clone()) {
@@ -123,13 +122,17 @@ const COMMITTABLE_MAGIC: &[u8; 4] = b"RKX2";
 /// Length standing for "no key".
 const NO_KEY: u32 = u32::MAX;
 
+fn corrupt() -> RuntimeError {
+    RuntimeError::User("corrupt Kafka sink transaction in the checkpoint".into())
+}
+
 /// Reads the committable encoding: little-endian integers, u32-length-prefixed strings.
 struct Reader<'a>(&'a [u8]);
 
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8]> {
         if self.0.len() < n {
-            return Err(RuntimeError::User("corrupt Kafka sink transaction in the checkpoint".into()));
+            return Err(corrupt());
         }
         let (h, t) = self.0.split_at(n);
         self.0 = t;
@@ -145,7 +148,7 @@ impl<'a> Reader<'a> {
     }
     fn string(&mut self) -> Result<String> {
         let n = self.u32()?;
-        String::from_utf8(self.take(n)?.to_vec()).map_err(|_| RuntimeError::User("corrupt Kafka sink transaction in the checkpoint".into()))
+        String::from_utf8(self.take(n)?.to_vec()).map_err(|_| corrupt())
     }
 }
 
@@ -185,7 +188,7 @@ impl Committable {
     fn decode(b: &[u8]) -> Result<Committable> {
         let mut r = Reader(b);
         if r.take(4)? != COMMITTABLE_MAGIC {
-            return Err(RuntimeError::User("corrupt Kafka sink transaction in the checkpoint".into()));
+            return Err(corrupt());
         }
         let checkpoint = u64::from_le_bytes(r.array()?);
         let txn = r.string()?;
@@ -268,6 +271,11 @@ impl Transactions {
         Ok(Transactions { prefix, subtask, base, deliveries, wait, marker_group, marker, current, awaiting: Vec::new(), spare: vec![spare], next_index: 2 })
     }
 
+    /// What the checkpoint keeps of transaction `txn` (empty: none) and its records.
+    fn committable(&self, checkpoint: u64, txn: String, records: Vec<Stored>) -> Committable {
+        Committable { checkpoint, txn, marker_group: self.marker_group.clone(), ids: self.ids(), records }
+    }
+
     fn ids(&self) -> Vec<String> {
         let mut ids: Vec<String> = std::iter::once(&self.current).chain(self.awaiting.iter().map(|(_, t)| t)).chain(&self.spare).map(|t| t.id.clone()).collect();
         ids.sort();
@@ -279,7 +287,7 @@ impl Transactions {
     fn pre_commit(&mut self, checkpoint: u64, topic: &str) -> Result<Committable> {
         if self.current.records.is_empty() {
             // Nothing to commit: the transaction stays open for the next interval.
-            return Ok(Committable { checkpoint, txn: String::new(), marker_group: self.marker_group.clone(), ids: self.ids(), records: Vec::new() });
+            return Ok(self.committable(checkpoint, String::new(), Vec::new()));
         }
         let t = &self.current;
         t.producer.flush(self.wait).map_err(|e| txn_error("flush", &t.id, e))?;
@@ -297,11 +305,12 @@ impl Transactions {
             }
         };
         next.producer.begin_transaction().map_err(|e| txn_error("begin", &next.id, e))?;
-        let done = std::mem::replace(&mut self.current, next);
-        let c = Committable { checkpoint, txn: done.id.clone(), marker_group: self.marker_group.clone(), ids: self.ids(), records: Vec::new() };
-        let records = done.records.clone();
+        let mut done = std::mem::replace(&mut self.current, next);
+        // The records move to the checkpoint: only a restored writer needs them again.
+        let records = std::mem::take(&mut done.records);
+        let txn = done.id.clone();
         self.awaiting.push((checkpoint, done));
-        Ok(Committable { records, ..c })
+        Ok(self.committable(checkpoint, txn, records))
     }
 
     /// Commit what a completed (or restored) checkpoint pre-committed.
@@ -313,11 +322,10 @@ impl Transactions {
             let i = self.awaiting.iter().position(|(k, t)| *k == c.checkpoint && t.id == c.txn).ok_or_else(|| {
                 RuntimeError::Internal(format!("Kafka transaction '{}' of checkpoint {} is not pre-committed", c.txn, c.checkpoint))
             })?;
-            let (_, mut t) = self.awaiting.remove(i);
+            let (_, t) = self.awaiting.remove(i);
             rask_types::failpoint("kafka-sink-before-commit");
             t.producer.commit_transaction(self.wait).map_err(|e| txn_error("commit", &t.id, e))?;
             self.deliveries.check()?;
-            t.records.clear();
             self.spare.push(t);
             return Ok(());
         }
@@ -359,6 +367,11 @@ impl Drop for Transactions {
             let _ = self.current.producer.abort_transaction(Duration::from_secs(5));
         }
     }
+}
+
+/// The columns of `batch` a key or value holds, named as its format sees them.
+fn part(batch: &arrow::array::RecordBatch, (idx, schema): &(Vec<usize>, arrow::datatypes::SchemaRef)) -> Result<arrow::array::RecordBatch> {
+    Ok(arrow::array::RecordBatch::try_new(schema.clone(), batch.project(idx)?.columns().to_vec())?)
 }
 
 enum Mode {
@@ -453,12 +466,9 @@ impl SinkWriter for KafkaWriter {
         }
         self.records.clear();
         self.keys.clear();
-        let value = if self.layout.value.0.len() == batch.data.num_columns() { batch.data.clone() } else { batch.data.project(&self.layout.value.0)? };
-        let value = arrow::array::RecordBatch::try_new(self.layout.value.1.clone(), value.columns().to_vec())?;
-        self.encoder.encode(&value, &mut self.records).map_err(|e| RuntimeError::User(e.to_string()))?;
-        if let (Some(enc), Some((idx, schema))) = (self.key_encoder.as_mut(), &self.layout.key) {
-            let key = arrow::array::RecordBatch::try_new(schema.clone(), batch.data.project(idx)?.columns().to_vec())?;
-            enc.encode(&key, &mut self.keys).map_err(|e| RuntimeError::User(format!("key format: {e}")))?;
+        self.encoder.encode(&part(&batch.data, &self.layout.value)?, &mut self.records).map_err(|e| RuntimeError::User(e.to_string()))?;
+        if let (Some(enc), Some(key)) = (self.key_encoder.as_mut(), &self.layout.key) {
+            enc.encode(&part(&batch.data, key)?, &mut self.keys).map_err(|e| RuntimeError::User(format!("key format: {e}")))?;
         }
         for i in 0..self.records.len() {
             let partition = match self.partitioner {

@@ -20,7 +20,7 @@ use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 
-use super::options::{KafkaOptions, StartFrom, StopAt};
+use super::options::{KafkaOptions, Side, StartFrom, StopAt};
 use super::{client_error, fetch_metadata, no_topic, timeout};
 
 /// How long a `next` call waits for records before returning what it has (or `Idle`).
@@ -193,7 +193,6 @@ struct Partition {
 
 pub struct KafkaReader {
     consumer: BaseConsumer,
-    format: String,
     parts: Vec<Partition>,
     /// Every split this reader owns (tagged on its batches for per-split watermarks).
     splits: Arc<[u32]>,
@@ -440,7 +439,6 @@ impl KafkaReader {
         let splits: Arc<[u32]> = parts.iter().map(|p| p.split).collect();
         Ok(KafkaReader {
             consumer,
-            format: opts.format.clone(),
             parts,
             splits,
             ready: Default::default(),
@@ -471,18 +469,12 @@ impl KafkaReader {
         let mut rb = p.decoder.flush().map_err(|e| RuntimeError::User(e.to_string()))?;
         if let Some(k) = p.keys.as_mut() {
             let key_cols = k.take()?;
-            if self.layout.value.0.len() < self.source_schema.fields().len() {
-                // EXCEPT_KEY: the physical columns come from the key and the value.
-                let key_idx = self.layout.key.as_ref().map(|(i, _)| i.as_slice()).unwrap_or_default();
-                let mut cols = Vec::with_capacity(self.source_schema.fields().len());
-                for j in 0..self.source_schema.fields().len() {
-                    match self.layout.value.0.iter().position(|v| *v == j) {
-                        Some(v) => cols.push(rb.column(v).clone()),
-                        None => cols.push(key_cols[key_idx.iter().position(|k| *k == j).unwrap_or(0)].clone()),
-                    }
-                }
-                rb = arrow::array::RecordBatch::try_new(self.source_schema.clone(), cols)?;
-            }
+            // The physical columns, each from the value or (EXCEPT_KEY) the key.
+            let cols = self.layout.columns.iter().map(|s| match s {
+                Side::Value(i) => rb.column(*i).clone(),
+                Side::Key(i) => key_cols[*i].clone(),
+            });
+            rb = arrow::array::RecordBatch::try_new(self.source_schema.clone(), cols.collect())?;
         }
         if !self.meta_keys.is_empty() {
             let mut cols = rb.columns().to_vec();
@@ -633,7 +625,7 @@ impl SourceReader for KafkaReader {
                         "cannot parse record at Kafka topic '{}', partition {}, offset {offset}: {e} (set '{}.ignore-parse-errors' = 'true' to skip bad records)",
                         msg.topic(),
                         msg.partition(),
-                        self.format
+                        self.opts.format
                     )));
                 }
             }
@@ -658,7 +650,7 @@ impl SourceReader for KafkaReader {
         if !self.commit_offsets {
             return Ok(());
         }
-        let Some(pos) = crate::position::decode_all::<Position>("kafka source", &[position.to_vec()])?.pop() else { return Ok(()) };
+        let pos: Position = crate::position::decode("kafka source", position)?;
         let mut tpl = TopicPartitionList::new();
         for (t, p, offset, _) in &pos.offsets {
             tpl.add_partition_offset(t, *p, Offset::Offset(*offset)).map_err(client_error)?;
