@@ -368,6 +368,56 @@ impl<'a> Parser<'a> {
     }
 }
 
+/// The top-level fields of a JSON object record, each with its value's bytes (for envelope
+/// formats such as debezium-json, which pick the parts they need).
+pub(crate) fn object_fields(record: &[u8]) -> Result<Vec<(String, &[u8])>, String> {
+    let mut p = Parser { b: record, i: 0 };
+    match p.token()? {
+        Tok::Obj => {}
+        other => return Err(format!("expected a JSON object, got {}", other.describe())),
+    }
+    let mut out = Vec::new();
+    let mut first = true;
+    while let Some(k) = p.obj_next(first)? {
+        first = false;
+        p.ws();
+        let start = p.i;
+        let t = p.token()?;
+        p.skip_container(&t)?;
+        out.push((k.into_owned(), &record[start..p.i]));
+    }
+    Ok(out)
+}
+
+/// The elements of a JSON array value, each as its bytes.
+pub(crate) fn array_elements(value: &[u8]) -> Result<Vec<&[u8]>, String> {
+    let mut p = Parser { b: value, i: 0 };
+    match p.token()? {
+        Tok::Arr => {}
+        other => return Err(format!("expected a JSON array, got {}", other.describe())),
+    }
+    let mut out = Vec::new();
+    let mut first = true;
+    while p.arr_next(first)? {
+        first = false;
+        p.ws();
+        let start = p.i;
+        let t = p.token()?;
+        p.skip_container(&t)?;
+        out.push(&value[start..p.i]);
+    }
+    Ok(out)
+}
+
+/// A JSON string value's text (`None` for anything else).
+pub(crate) fn string_value(value: &[u8]) -> Option<String> {
+    let mut p = Parser { b: value, i: 0 };
+    match p.token() {
+        Ok(Tok::Str(s)) => Some(s.into_owned()),
+        _ => None,
+    }
+}
+
 /// JSON text without insignificant whitespace (what Jackson's `tree.toString()` gives).
 fn compact_json(raw: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(raw.len());
@@ -890,6 +940,16 @@ impl JsonDecoder {
             }
             other => Err(DecErr::Syntax(format!("expected a JSON object, got {}", other.describe()))),
         }
+    }
+}
+
+impl JsonDecoder {
+    /// Drop buffered rows after the first `rows`.
+    pub(crate) fn truncate(&mut self, rows: usize) {
+        for c in &mut self.cols {
+            c.truncate(rows);
+        }
+        self.rows = self.rows.min(rows);
     }
 }
 

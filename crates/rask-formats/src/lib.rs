@@ -1,8 +1,10 @@
-//! Flink's row formats, `json`, `csv` and `raw`: decoding text records (one line or message each) into
+//! Flink's row formats, `json`, `csv`, `raw` and the changelog formats (`debezium-json`,
+//! `canal-json`, `maxwell-json`): decoding text records (one line or message each) into
 //! Arrow `RecordBatch`es of a table's schema, and encoding batches back into text, with Flink's
 //! option keys and semantics (checked against Flink 2.3). Used by the filesystem connector and,
 //! later, Kafka.
 
+pub mod changelog;
 pub mod csv;
 pub mod error;
 pub mod json;
@@ -14,7 +16,7 @@ mod values;
 #[allow(clippy::unwrap_used)]
 mod testutil;
 
-use arrow::array::RecordBatch;
+use arrow::array::{RecordBatch, UInt8Array};
 use arrow::datatypes::SchemaRef;
 use rask_types::options::{OptionSpec, Options};
 
@@ -27,7 +29,7 @@ pub fn format_options(format: &str) -> Option<Vec<OptionSpec>> {
         "json" => Some(json::options()),
         "csv" => Some(csv::options()),
         "raw" => Some(raw::options()),
-        _ => None,
+        other => changelog::Flavor::of(other).map(changelog::options),
     }
 }
 
@@ -49,6 +51,16 @@ pub trait RecordDecoder: Send {
     fn buffered(&self) -> usize;
     /// Take the buffered rows as a batch (schema = the decoder's schema).
     fn flush(&mut self) -> Result<RecordBatch, FormatError>;
+    /// Right after [`RecordDecoder::flush`]: the row kinds of the flushed rows, for changelog
+    /// formats (`None`: every row is an insert).
+    fn take_kinds(&mut self) -> Option<UInt8Array> {
+        None
+    }
+}
+
+/// Does `format` carry changelogs (updates and deletes), not only inserts?
+pub fn is_changelog(format: &str) -> bool {
+    changelog::Flavor::of(format).is_some()
 }
 
 /// An encoder turns batches into records (one per row).
@@ -56,10 +68,18 @@ pub trait RecordEncoder: Send {
     /// Encode every row of the batch, appending one record per row to `out` (without trailing
     /// newline).
     fn encode(&mut self, batch: &RecordBatch, out: &mut Vec<Vec<u8>>) -> Result<(), FormatError>;
+    /// Encode rows with their row kinds (`None`: all inserts). Formats that are not changelog
+    /// formats take only inserts.
+    fn encode_changelog(&mut self, batch: &RecordBatch, kinds: Option<&UInt8Array>, out: &mut Vec<Vec<u8>>) -> Result<(), FormatError> {
+        if kinds.is_some_and(|k| k.values().iter().any(|v| *v != 0)) {
+            return Err(FormatError::Unsupported("this format writes only inserts; updates and deletes need a changelog format (debezium-json, canal-json, maxwell-json)".into()));
+        }
+        self.encode(batch, out)
+    }
 }
 
 fn unknown(format: &str) -> FormatError {
-    FormatError::Unsupported(format!("unknown format '{format}' (supported: json, csv, raw)"))
+    FormatError::Unsupported(format!("unknown format '{format}' (supported: json, csv, raw, debezium-json, canal-json, maxwell-json)"))
 }
 
 /// A decoder for `format` producing batches of `schema`.
@@ -68,7 +88,10 @@ pub fn decoder(format: &str, schema: SchemaRef, options: &Options) -> Result<Box
         "json" => Ok(Box::new(json::JsonDecoder::new(schema, options)?)),
         "csv" => Ok(Box::new(csv::CsvDecoder::new(schema, options)?)),
         "raw" => Ok(Box::new(raw::RawDecoder::new(schema, options)?)),
-        _ => Err(unknown(format)),
+        other => match changelog::Flavor::of(other) {
+            Some(f) => Ok(Box::new(changelog::ChangelogDecoder::new(f, schema, options)?)),
+            None => Err(unknown(format)),
+        },
     }
 }
 
@@ -78,6 +101,9 @@ pub fn encoder(format: &str, schema: SchemaRef, options: &Options) -> Result<Box
         "json" => Ok(Box::new(json::JsonEncoder::new(schema, options)?)),
         "csv" => Ok(Box::new(csv::CsvEncoder::new(schema, options)?)),
         "raw" => Ok(Box::new(raw::RawEncoder::new(schema, options)?)),
-        _ => Err(unknown(format)),
+        other => match changelog::Flavor::of(other) {
+            Some(f) => Ok(Box::new(changelog::ChangelogEncoder::new(f, schema, options)?)),
+            None => Err(unknown(format)),
+        },
     }
 }

@@ -32,6 +32,7 @@ pub fn signature(node: &PlanNode) -> String {
         NodeKind::IntervalJoin(_) => "IntervalJoin".into(),
         NodeKind::WindowJoin(_) => "WindowJoin".into(),
         NodeKind::WindowRank(_) => "WindowRank".into(),
+        NodeKind::GroupAggregate(_) => "GroupAggregate".into(),
         NodeKind::Limit { .. } => "Limit".into(),
         NodeKind::Sink { table } => format!("Sink[{}:{}]", table.connector, table.name),
     };

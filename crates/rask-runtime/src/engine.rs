@@ -296,6 +296,10 @@ fn make_operator(
             let late = shared.metrics.nodes[node.id].late_records_dropped.clone();
             Box::new(operators::window_rank::WindowRank::new((**rank).clone(), node.schema.clone(), late))
         }
+        NodeKind::GroupAggregate(agg) => {
+            let input = plan.nodes[node.inputs[0].node].schema.clone();
+            Box::new(operators::group_agg::GroupAggregate::new((**agg).clone(), input, node.schema.clone(), cfg.mini_batch.is_some(), cfg.state_ttl)?)
+        }
         NodeKind::Sink { table } => {
             let connector = registry
                 .get(&table.connector)

@@ -130,6 +130,11 @@ impl AggregateUDFImpl for FlinkAggregate {
             is_distinct: args.is_distinct,
         })
     }
+    fn create_sliding_accumulator(&self, args: AccumulatorArgs) -> DfResult<Box<dyn Accumulator>> {
+        let target = args.return_field.data_type().clone();
+        let (inner, types) = self.with_inner_args(&args, |a| self.inner.create_sliding_accumulator(a))?;
+        Ok(Box::new(NarrowingAccumulator { inner, inputs: types, target }))
+    }
     fn groups_accumulator_supported(&self, args: AccumulatorArgs) -> bool {
         self.with_inner_args(&args, |a| Ok(self.inner.groups_accumulator_supported(a))).map(|(b, _)| b).unwrap_or(false)
     }
@@ -203,6 +208,12 @@ impl Accumulator for NarrowingAccumulator {
     }
     fn merge_batch(&mut self, states: &[ArrayRef]) -> DfResult<()> {
         self.inner.merge_batch(states)
+    }
+    fn retract_batch(&mut self, values: &[ArrayRef]) -> DfResult<()> {
+        self.inner.retract_batch(&widen(values, &self.inputs)?)
+    }
+    fn supports_retract_batch(&self) -> bool {
+        self.inner.supports_retract_batch()
     }
 }
 

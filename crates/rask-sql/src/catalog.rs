@@ -10,13 +10,27 @@ use rask_types::options::Options;
 use rask_types::types::FlinkTypeN;
 use rask_types::Pos;
 
+/// What kinds of rows a stream carries (Flink's `ChangelogMode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ChangelogMode {
+    /// Only inserts (+I): an append-only stream.
+    #[default]
+    InsertOnly,
+    /// Inserts, updates as -U/+U pairs, and deletes (+I, -U, +U, -D).
+    All,
+}
+
 /// What a connector can do; returned by the registry when validating a table's options.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ConnectorCaps {
     pub source: bool,
     pub sink: bool,
     /// A bounded source ends by itself (e.g. a file, or datagen with number-of-rows).
     pub bounded: bool,
+    /// The rows the source produces (a changelog format such as debezium-json: all kinds).
+    pub produces: ChangelogMode,
+    /// The sink accepts updates and deletes (-U, +U, -D), not only inserts.
+    pub accepts_updates: bool,
 }
 
 /// The connector registry as the planner sees it (implemented by `rask-connectors`, so the

@@ -66,11 +66,35 @@ pub enum NodeKind {
     WindowJoin(Box<crate::window_join::WindowJoin>),
     /// Window Top-N / deduplication (see [`crate::window_rank`]).
     WindowRank(Box<crate::window_rank::WindowRank>),
+    /// Group aggregation without a window, emitting a changelog (see [`crate::group_agg`]).
+    GroupAggregate(Box<crate::group_agg::GroupAggregate>),
     /// `LIMIT fetch OFFSET skip` on a stream: the first rows to arrive (one instance, fed by a
     /// single exchange), as Flink's streaming limit.
     Limit { skip: usize, fetch: Option<usize> },
     /// Writes rows to a table through its connector.
     Sink { table: Arc<TableDef> },
+}
+
+impl NodeKind {
+    /// Whether this operator can consume a changelog input (-U/+U/-D rows); the planner
+    /// rejects a plan that feeds updates to one that cannot. Sinks decide by their connector.
+    pub fn consumes_updates(&self) -> bool {
+        match self {
+            NodeKind::Calc { .. } | NodeKind::Watermark { .. } | NodeKind::Union | NodeKind::GroupAggregate(_) => true,
+            NodeKind::Sink { table } => table.caps.accepts_updates,
+            _ => false,
+        }
+    }
+
+    /// Whether this operator produces updates whatever its input (a source reading a
+    /// changelog, an updating aggregation); otherwise it passes on its inputs' mode.
+    pub fn produces_updates(&self) -> bool {
+        match self {
+            NodeKind::Source { table } => table.caps.produces != crate::catalog::ChangelogMode::InsertOnly,
+            NodeKind::GroupAggregate(_) => true,
+            _ => false,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -81,6 +105,10 @@ pub struct PlanNode {
     pub kind: NodeKind,
     pub inputs: Vec<Input>,
     pub schema: SchemaRef,
+    /// `None`: the node's output is append-only (+I only). `Some(n)`: it carries updates and
+    /// deletes, first produced by node `n` (Flink's changelog mode inference; see
+    /// [`NodeKind::consumes_updates`]).
+    pub updates_from: Option<NodeId>,
 }
 
 /// A job: operators in topological order (inputs before users), plus the session options

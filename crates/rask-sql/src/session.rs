@@ -407,7 +407,7 @@ impl Session {
             primary_key: ct.primary_key.clone(),
             connector: connector.clone(),
             options: Options::new(opts),
-            caps: crate::catalog::ConnectorCaps { source: true, sink: true, bounded: false },
+            caps: crate::catalog::ConnectorCaps { source: true, sink: true, ..Default::default() },
             pos: ct.name_pos,
         };
         let readable = self.connectors.readable_metadata(&connector, &def.options);
@@ -789,7 +789,7 @@ impl Session {
             primary_key: None,
             connector: "print".into(),
             options: Options::new([("connector".to_string(), "print".to_string())].into_iter().collect()),
-            caps: crate::catalog::ConnectorCaps { source: false, sink: true, bounded: false },
+            caps: crate::catalog::ConnectorCaps { source: false, sink: true, accepts_updates: true, ..Default::default() },
             pos,
         };
         let mut tr = Translator::new(self.options());

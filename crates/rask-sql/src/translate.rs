@@ -82,12 +82,38 @@ impl Translator {
 
     pub(crate) fn push(&mut self, name: String, kind: NodeKind, inputs: Vec<Input>, schema: SchemaRef) -> NodeId {
         let id = self.nodes.len();
-        self.nodes.push(PlanNode { id, name, kind, inputs, schema });
+        let updates_from = if kind.produces_updates() { Some(id) } else { inputs.iter().find_map(|i| self.nodes[i.node].updates_from) };
+        self.nodes.push(PlanNode { id, name, kind, inputs, schema, updates_from });
         id
     }
 
     pub(crate) fn physical(&self, e: &Expr, schema: &DFSchema, pos: Pos) -> Result<Arc<dyn PhysicalExpr>> {
         create_physical_expr(e, schema, &self.props, &PhysicalPlanningContext::default()).map_err(|err| df_err(err, pos))
+    }
+
+    /// Where `node`'s updates come from (`None`: it is append-only).
+    pub(crate) fn updates_from(&self, node: NodeId) -> Option<NodeId> {
+        self.nodes[node].updates_from
+    }
+
+    /// Flink's changelog check: every operator fed by an updating node must consume updates.
+    fn check_changelog(&self, pos: Pos) -> Result<()> {
+        for n in &self.nodes {
+            if n.kind.consumes_updates() {
+                continue;
+            }
+            let Some(from) = n.inputs.iter().find_map(|i| self.nodes[i.node].updates_from) else { continue };
+            let producer = &self.nodes[from].name;
+            let msg = match &n.kind {
+                NodeKind::Sink { table } => format!(
+                    "table sink '{}' (connector '{}') doesn't support consuming update changes which is produced by node {producer}; write to a connector that accepts updates (print, blackhole, upsert-kafka, jdbc) or use an append-only query",
+                    table.name, table.connector
+                ),
+                _ => format!("{} doesn't support consuming update and delete changes which is produced by node {producer}", n.name.split('(').next().unwrap_or(&n.name)),
+            };
+            return Err(SqlError::unsupported(pos, msg));
+        }
+        Ok(())
     }
 
     /// Append a step to `input` if it is a Calc nobody else uses; otherwise start a new Calc.
@@ -133,7 +159,7 @@ impl Translator {
             format!("Sink(table=[{}], fields=[{}])", table.name, fields.join(", "))
         };
         self.push(name, NodeKind::Sink { table }, vec![Input { node: input, exchange }], schema);
-        Ok(())
+        self.check_changelog(pos)
     }
 
     pub(crate) fn node(&mut self, plan: &LogicalPlan, pos: Pos) -> Result<NodeId> {
@@ -316,7 +342,8 @@ impl Translator {
                 };
                 Ok(self.push(name, NodeKind::Limit { skip, fetch }, vec![Input { node: input, exchange: Exchange::Single }], schema))
             }
-            LogicalPlan::Distinct(_) => Err(SqlError::unsupported(pos, "SELECT DISTINCT is not supported by the streaming engine yet")),
+            LogicalPlan::Distinct(datafusion_expr::logical_plan::Distinct::All(input)) => self.distinct(input, pos),
+            LogicalPlan::Distinct(_) => Err(SqlError::unsupported(pos, "SELECT DISTINCT ON is not supported")),
             other => Err(SqlError::unsupported(pos, format!("'{}' is not supported in a streaming job", other.display()))),
         }
     }

@@ -63,9 +63,61 @@ pub struct WindowAggregate {
     pub attached: bool,
 }
 
-enum Arg {
+pub(crate) enum Arg {
     Column(usize),
     Literal(Expr),
+}
+
+/// One aggregate call of a GROUP BY, its arguments (columns of the pre-projection, or
+/// literals) and the pre-projection column of its `FILTER (WHERE …)` flag.
+pub(crate) struct Call {
+    name: String,
+    func: Arc<datafusion_expr::AggregateUDF>,
+    args: Vec<Arg>,
+    distinct: bool,
+    ignore_nulls: bool,
+    filter: Option<usize>,
+}
+
+/// The aggregate calls of `agg`, appending their non-literal arguments and filters to the
+/// pre-projection `pre`; `check` vets every argument and filter expression.
+pub(crate) fn aggregate_calls(agg: &Aggregate, pre: &mut Vec<Expr>, pos: Pos, check: impl Fn(&Expr) -> Result<()>) -> Result<Vec<Call>> {
+    let mut calls = Vec::new();
+    for e in &agg.aggr_expr {
+        let (name, inner) = match e {
+            Expr::Alias(a) => (a.name.clone(), a.expr.as_ref()),
+            other => (other.schema_name().to_string(), other),
+        };
+        let Expr::AggregateFunction(AggregateFunction { func, params }) = inner else {
+            return Err(SqlError::Internal(format!("unexpected aggregate expression {inner}")));
+        };
+        if !params.order_by.is_empty() {
+            return Err(SqlError::unsupported(pos, format!("ORDER BY inside {} is not supported", func.name())));
+        }
+        for a in params.args.iter().chain(params.filter.as_deref()) {
+            check(a)?;
+        }
+        // Literal arguments (LISTAGG's separator) stay literals; the others are computed
+        // before the exchange.
+        let mut args = Vec::with_capacity(params.args.len());
+        for a in &params.args {
+            if matches!(a, Expr::Literal(..)) {
+                args.push(Arg::Literal(a.clone()));
+            } else {
+                args.push(Arg::Column(pre.len()));
+                pre.push(a.clone());
+            }
+        }
+        let filter = params.filter.as_ref().map(|f| {
+            pre.push(f.as_ref().clone());
+            pre.len() - 1
+        });
+        // Flink's FIRST_VALUE / LAST_VALUE skip NULLs.
+        let ignore_nulls = matches!(params.null_treatment, Some(NullTreatment::IgnoreNulls))
+            || (params.null_treatment.is_none() && matches!(func.name(), "first_value" | "last_value"));
+        calls.push(Call { name, func: func.clone(), args, distinct: params.distinct, ignore_nulls, filter });
+    }
+    Ok(calls)
 }
 
 /// The window table function feeding a plan's output columns, and which output columns are
@@ -136,13 +188,41 @@ fn trace(plan: &LogicalPlan) -> std::result::Result<Option<Windowed<'_>>, String
 }
 
 impl Translator {
+    /// The physical aggregate expressions of `calls` over the pre-projection `pre_schema`, and
+    /// per aggregate the column of its filter flag.
+    pub(crate) fn build_aggregates(
+        &self,
+        calls: Vec<Call>,
+        pre_schema: &SchemaRef,
+        pos: Pos,
+    ) -> Result<(Vec<Arc<AggregateFunctionExpr>>, Vec<Option<usize>>)> {
+        let mut aggs = Vec::new();
+        let mut filters = Vec::new();
+        for Call { name, func, args, distinct, ignore_nulls, filter } in calls {
+            let mut arg_exprs: Vec<Arc<dyn PhysicalExpr>> = Vec::with_capacity(args.len());
+            for a in args {
+                arg_exprs.push(match a {
+                    Arg::Column(i) => Arc::new(PhysColumn::new(pre_schema.field(i).name(), i)),
+                    Arg::Literal(e) => self.physical(&e, &datafusion_common::DFSchema::empty(), pos)?,
+                });
+            }
+            let built = AggregateExprBuilder::new(func, arg_exprs)
+                .schema(pre_schema.clone())
+                .alias(name)
+                .with_distinct(distinct)
+                .with_ignore_nulls(ignore_nulls)
+                .build()
+                .map_err(|e| df_err(e, pos))?;
+            aggs.push(Arc::new(built));
+            filters.push(filter);
+        }
+        Ok((aggs, filters))
+    }
+
     pub(crate) fn aggregate(&mut self, agg: &Aggregate, pos: Pos) -> Result<NodeId> {
         let windowed = trace(&agg.input).map_err(|m| SqlError::unsupported(pos, m))?;
         let Some(w) = windowed else {
-            return Err(SqlError::unsupported(
-                pos,
-                "GROUP BY without a window (an updating aggregation) is not supported yet: group by window_start and window_end of a TUMBLE/HOP/CUMULATE table function",
-            ));
+            return self.group_aggregate(agg, pos);
         };
         let [Expr::GroupingSet(_)] = agg.group_expr.as_slice() else {
             return self.aggregate_set(agg, &w, &agg.group_expr, None, None, pos);
@@ -246,43 +326,12 @@ impl Translator {
         // The aggregate calls, their arguments and filters.
         let mut pre: Vec<Expr> = keys.clone();
         pre.push(Expr::Column(in_schema.columns()[end_col].clone()));
-        let mut calls = Vec::new();
-        for e in &agg.aggr_expr {
-            let (name, inner) = match e {
-                Expr::Alias(a) => (a.name.clone(), a.expr.as_ref()),
-                other => (other.schema_name().to_string(), other),
-            };
-            let Expr::AggregateFunction(AggregateFunction { func, params }) = inner else {
-                return Err(SqlError::Internal(format!("unexpected aggregate expression {inner}")));
-            };
-            if !params.order_by.is_empty() {
-                return Err(SqlError::unsupported(pos, format!("ORDER BY inside {} is not supported", func.name())));
+        let calls = aggregate_calls(agg, &mut pre, pos, |a| {
+            if references_window(a, in_schema, &w.cols) {
+                return Err(SqlError::unsupported(pos, format!("an aggregate over window columns ({}) is not supported", show(a))));
             }
-            for a in params.args.iter().chain(params.filter.as_deref()) {
-                if references_window(a, in_schema, &w.cols) {
-                    return Err(SqlError::unsupported(pos, format!("an aggregate over window columns ({}) is not supported", show(a))));
-                }
-            }
-            // Literal arguments (LISTAGG's separator) stay literals; the others are computed
-            // before the exchange.
-            let mut args = Vec::with_capacity(params.args.len());
-            for a in &params.args {
-                if matches!(a, Expr::Literal(..)) {
-                    args.push(Arg::Literal(a.clone()));
-                } else {
-                    args.push(Arg::Column(pre.len()));
-                    pre.push(a.clone());
-                }
-            }
-            let filter = params.filter.as_ref().map(|f| {
-                pre.push(f.as_ref().clone());
-                pre.len() - 1
-            });
-            // Flink's FIRST_VALUE / LAST_VALUE skip NULLs.
-            let ignore_nulls = matches!(params.null_treatment, Some(NullTreatment::IgnoreNulls))
-                || (params.null_treatment.is_none() && matches!(func.name(), "first_value" | "last_value"));
-            calls.push((name, func.clone(), args, params.distinct, ignore_nulls, filter));
-        }
+            Ok(())
+        })?;
 
         if let Some((distinct, gid)) = layout {
             let mut out = Vec::with_capacity(distinct.len() + 1);
@@ -326,26 +375,7 @@ impl Translator {
             self.calc(input, CalcStep::Project(phys, pre_schema.clone()), desc, pre_schema.clone())
         };
 
-        let mut aggs = Vec::new();
-        let mut filters = Vec::new();
-        for (name, func, args, distinct, ignore_nulls, filter) in calls {
-            let mut arg_exprs: Vec<Arc<dyn PhysicalExpr>> = Vec::with_capacity(args.len());
-            for a in args {
-                arg_exprs.push(match a {
-                    Arg::Column(i) => Arc::new(PhysColumn::new(pre_schema.field(i).name(), i)),
-                    Arg::Literal(e) => self.physical(&e, &datafusion_common::DFSchema::empty(), pos)?,
-                });
-            }
-            let built = AggregateExprBuilder::new(func, arg_exprs)
-                .schema(pre_schema.clone())
-                .alias(name)
-                .with_distinct(distinct)
-                .with_ignore_nulls(ignore_nulls)
-                .build()
-                .map_err(|e| df_err(e, pos))?;
-            aggs.push(Arc::new(built));
-            filters.push(filter);
-        }
+        let (aggs, filters) = self.build_aggregates(calls, &pre_schema, pos)?;
 
         let exchange = if keys.is_empty() {
             Exchange::Single

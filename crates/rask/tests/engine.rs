@@ -365,7 +365,7 @@ mod panicky {
             vec![]
         }
         fn validate(&self, _o: &Options, _s: &SchemaRef) -> std::result::Result<ConnectorCaps, String> {
-            Ok(ConnectorCaps { source: true, sink: true, bounded: false })
+            Ok(ConnectorCaps { source: true, sink: true, ..Default::default() })
         }
         fn create_source(&self, _t: &TableDef, _c: &SourceContext) -> Result<Box<dyn SourceReader>> {
             Ok(Box::new(Reader(0)))

@@ -10,6 +10,9 @@
 //!   depend on which rows are behind the watermark when they arrive: at parallelism 2 the
 //!   source subtask without input ends at an arbitrary point relative to the other's rows, so
 //!   the downstream watermark lags by a varying amount (in Flink too);
+//! - `query changelog` + SQL + `----` + rows: an updating query's changelog (`+I`/`-U`/`+U`/`-D`
+//!   rows); at parallelism 1 the rows must come in exactly the expected order (Flink's order
+//!   for the same input order), at parallelism 2 the table they materialise must be the same;
 //! - `query error TEXT` + SQL: the job must fail with a message containing TEXT;
 //! - `explain` + SQL + `----` + plan: `EXPLAIN` output at parallelism 1 (skipped at 2);
 //! - `rows` + SQL + `----` + table rows (`a | b`): SHOW / DESCRIBE output;
@@ -140,6 +143,27 @@ fn read_files(dir: &Path) -> Vec<String> {
     lines
 }
 
+/// The table a changelog leaves behind (sorted rows): `+I`/`+U` add a row, `-U`/`-D` remove
+/// one equal row, which must be there.
+fn materialise(changelog: &[String]) -> Result<Vec<String>, String> {
+    let mut table: Vec<String> = Vec::new();
+    for line in changelog {
+        let (kind, row) = line.split_at(line.len().min(2));
+        match kind {
+            "+I" | "+U" => table.push(row.to_string()),
+            "-U" | "-D" => match table.iter().position(|r| r == row) {
+                Some(i) => {
+                    table.swap_remove(i);
+                }
+                None => return Err(format!("'{line}' retracts a row that is not in the table")),
+            },
+            _ => return Err(format!("'{line}' is not a changelog row")),
+        }
+    }
+    table.sort();
+    Ok(table)
+}
+
 fn run_file(path: &Path, parallelism: usize) -> Vec<String> {
     let text = std::fs::read_to_string(path).unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -180,6 +204,22 @@ fn run_file(path: &Path, parallelism: usize) -> Vec<String> {
                     }
                 }
             }
+            "query" if r.arg == "changelog" => match run_query(&mut session, &sql, parallelism) {
+                Ok(got) if parallelism == 1 => {
+                    if got != expected {
+                        failures.push(format!("{at}: changelog differs\n--- expected\n{}\n--- got\n{}", expected.join("\n"), got.join("\n")));
+                    }
+                }
+                Ok(got) => match (materialise(&expected), materialise(&got)) {
+                    (Ok(want), Ok(got)) if want == got => {}
+                    (Ok(want), Ok(got)) => {
+                        failures.push(format!("{at}: final table differs\n--- expected\n{}\n--- got\n{}", want.join("\n"), got.join("\n")))
+                    }
+                    (Err(e), _) => failures.push(format!("{at}: expected changelog: {e}")),
+                    (_, Err(e)) => failures.push(format!("{at}: changelog: {e}")),
+                },
+                Err(e) => failures.push(format!("{at}: query failed: {e}")),
+            },
             "query" => {
                 if r.arg == "p1" && parallelism != 1 {
                     continue;

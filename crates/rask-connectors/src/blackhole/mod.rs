@@ -32,7 +32,7 @@ impl Connector for Blackhole {
     }
     fn validate(&self, options: &Options, _schema: &SchemaRef) -> std::result::Result<ConnectorCaps, String> {
         crate::validate_specs("connector 'blackhole'", options, &[])?;
-        Ok(ConnectorCaps { source: false, sink: true, bounded: false })
+        Ok(ConnectorCaps { source: false, sink: true, accepts_updates: true, ..Default::default() })
     }
     fn create_source(&self, _table: &TableDef, _ctx: &SourceContext) -> Result<Box<dyn SourceReader>> {
         Err(RuntimeError::User("the blackhole connector can only be used as a sink".into()))

@@ -24,7 +24,7 @@ impl Connector for Datagen {
     }
     fn validate(&self, opts: &Options, schema: &SchemaRef) -> std::result::Result<ConnectorCaps, String> {
         let plan = options::DatagenPlan::from_options(opts, schema)?;
-        Ok(ConnectorCaps { source: true, sink: false, bounded: plan.is_bounded() })
+        Ok(ConnectorCaps { source: true, sink: false, bounded: plan.is_bounded(), ..Default::default() })
     }
     fn create_source(&self, table: &TableDef, ctx: &SourceContext) -> Result<Box<dyn SourceReader>> {
         let plan = options::DatagenPlan::from_options(&table.options, &ctx.schema).map_err(RuntimeError::User)?;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use arrow::datatypes::SchemaRef;
 use rask_types::options::{OptionKind, OptionSpec, Options};
 
-const FORMATS: &[&str] = &["json", "csv"];
+const FORMATS: &[&str] = &["json", "csv", "debezium-json", "canal-json", "maxwell-json"];
 
 fn own_specs() -> Vec<OptionSpec> {
     vec![

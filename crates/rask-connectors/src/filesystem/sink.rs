@@ -101,13 +101,8 @@ fn decode_committable(b: &[u8]) -> Result<(PathBuf, PathBuf)> {
 
 impl SinkWriter for PartFileWriter {
     fn write(&mut self, batch: &StreamBatch) -> Result<()> {
-        if batch.kinds.as_ref().is_some_and(|k| k.values().iter().any(|v| *v != 0)) {
-            return Err(RuntimeError::User(
-                "the filesystem sink with this format accepts only inserts, but the query produces updates; use a changelog format".into(),
-            ));
-        }
         self.records.clear();
-        self.encoder.encode(&batch.data, &mut self.records).map_err(|e| RuntimeError::User(e.to_string()))?;
+        self.encoder.encode_changelog(&batch.data, batch.kinds.as_deref(), &mut self.records).map_err(|e| RuntimeError::User(e.to_string()))?;
         for r in std::mem::take(&mut self.records) {
             if self.current.is_some() && self.opened.elapsed() >= self.rollover {
                 self.roll()?;

@@ -138,7 +138,10 @@ impl FileReader {
             return Ok(None);
         }
         let rb = self.decoder.flush().map_err(|e| RuntimeError::User(e.to_string()))?;
-        Ok(Some(StreamBatch::inserts(rb)))
+        Ok(Some(match self.decoder.take_kinds() {
+            Some(kinds) => StreamBatch::with_kinds(rb, kinds),
+            None => StreamBatch::inserts(rb),
+        }))
     }
 }
 

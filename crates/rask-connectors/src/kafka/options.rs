@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use rask_types::options::{OptionKind, OptionSpec, Options};
 
 pub const FORMATS: &[&str] = &["json", "csv", "raw"];
+/// Value formats: the key formats and the changelog formats (rows with update/delete kinds).
+pub const VALUE_FORMATS: &[&str] = &["json", "csv", "raw", "debezium-json", "canal-json", "maxwell-json"];
 const STARTUP: &[&str] = &["earliest-offset", "latest-offset", "group-offsets", "timestamp", "specific-offsets"];
 const BOUNDED: &[&str] = &["unbounded", "latest-offset", "group-offsets", "timestamp", "specific-offsets"];
 const DELIVERY: &[&str] = &["none", "at-least-once", "exactly-once"];
@@ -20,8 +22,8 @@ fn own_specs() -> Vec<OptionSpec> {
         OptionSpec::new("properties.bootstrap.servers", OptionKind::String, "Comma-separated list of Kafka brokers.").required(),
         OptionSpec::new("properties.group.id", OptionKind::String, "Consumer group id (needed for 'group-offsets')."),
         OptionSpec::new("properties.#", OptionKind::String, "Any Kafka client property (passed to librdkafka)."),
-        OptionSpec::new("format", OptionKind::Enum(FORMATS), "The format of the record values."),
-        OptionSpec::new("value.format", OptionKind::Enum(FORMATS), "The format of the record values (alternative key)."),
+        OptionSpec::new("format", OptionKind::Enum(VALUE_FORMATS), "The format of the record values."),
+        OptionSpec::new("value.format", OptionKind::Enum(VALUE_FORMATS), "The format of the record values (alternative key)."),
         OptionSpec::new("key.format", OptionKind::Enum(FORMATS), "The format of the record keys (needs 'key.fields')."),
         OptionSpec::new("key.fields", OptionKind::String, "Physical columns in the record key, separated by ';'."),
         OptionSpec::new("key.fields-prefix", OptionKind::String, "Prefix of the key columns' names, removed in the key format (needs value.fields-include = EXCEPT_KEY)."),

@@ -461,12 +461,11 @@ impl KafkaWriter {
 
 impl SinkWriter for KafkaWriter {
     fn write(&mut self, batch: &StreamBatch) -> Result<()> {
-        if batch.kinds.is_some() {
-            return Err(RuntimeError::User("the Kafka sink takes append-only rows; an updating result needs 'upsert-kafka'".into()));
-        }
         self.records.clear();
         self.keys.clear();
-        self.encoder.encode(&part(&batch.data, &self.layout.value)?, &mut self.records).map_err(|e| RuntimeError::User(e.to_string()))?;
+        self.encoder
+            .encode_changelog(&part(&batch.data, &self.layout.value)?, batch.kinds.as_deref(), &mut self.records)
+            .map_err(|e| RuntimeError::User(e.to_string()))?;
         if let (Some(enc), Some(key)) = (self.key_encoder.as_mut(), &self.layout.key) {
             enc.encode(&part(&batch.data, key)?, &mut self.keys).map_err(|e| RuntimeError::User(format!("key format: {e}")))?;
         }

@@ -481,7 +481,10 @@ impl KafkaReader {
             cols.extend(p.meta.take(&self.meta_keys, &p.topic, p.partition, rb.num_rows())?);
             rb = arrow::array::RecordBatch::try_new(self.schema.clone(), cols)?;
         }
-        let mut b = rask_types::StreamBatch::inserts(rb);
+        let mut b = match p.decoder.take_kinds() {
+            Some(kinds) => rask_types::StreamBatch::with_kinds(rb, kinds),
+            None => rask_types::StreamBatch::inserts(rb),
+        };
         b.split = Some(rask_types::SplitTag { split: p.split, splits: self.splits.clone() });
         self.ready.push_back((i, p.next, b));
         Ok(())
@@ -596,23 +599,27 @@ impl SourceReader for KafkaReader {
                 }
                 continue;
             }
+            let before = self.parts[i].decoder.buffered();
             let decoded = match msg.payload() {
                 Some(p) => self.parts[i].decoder.decode(p),
                 None => self.parts[i].decoder.decode_null(),
             };
             match decoded {
                 Ok(true) => {
-                    if let Some(k) = self.parts[i].keys.as_mut()
-                        && let Err(e) = k.push(msg.key())
-                    {
-                        return Err(RuntimeError::User(format!(
-                            "cannot parse the key of the record at Kafka topic '{}', partition {}, offset {offset}: {e}",
-                            msg.topic(),
-                            msg.partition(),
-                        )));
-                    }
-                    if !self.meta_keys.is_empty() {
-                        self.parts[i].meta.push(&self.meta_keys, &msg);
+                    // A changelog format may turn one record into two rows (an update).
+                    for _ in before..self.parts[i].decoder.buffered() {
+                        if let Some(k) = self.parts[i].keys.as_mut()
+                            && let Err(e) = k.push(msg.key())
+                        {
+                            return Err(RuntimeError::User(format!(
+                                "cannot parse the key of the record at Kafka topic '{}', partition {}, offset {offset}: {e}",
+                                msg.topic(),
+                                msg.partition(),
+                            )));
+                        }
+                        if !self.meta_keys.is_empty() {
+                            self.parts[i].meta.push(&self.meta_keys, &msg);
+                        }
                     }
                 }
                 Ok(false) => {

@@ -31,7 +31,7 @@ impl Connector for Nexmark {
     fn validate(&self, opts: &Options, schema: &SchemaRef) -> std::result::Result<ConnectorCaps, String> {
         let cfg = NexmarkConfig::from_options(opts)?;
         model::check_schema(schema)?;
-        Ok(ConnectorCaps { source: true, sink: false, bounded: cfg.events.is_some() && !cfg.keep_alive })
+        Ok(ConnectorCaps { source: true, sink: false, bounded: cfg.events.is_some() && !cfg.keep_alive, ..Default::default() })
     }
     fn create_source(&self, table: &TableDef, ctx: &SourceContext) -> Result<Box<dyn SourceReader>> {
         let cfg = NexmarkConfig::from_options(&table.options).map_err(RuntimeError::User)?;

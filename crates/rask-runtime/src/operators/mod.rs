@@ -2,6 +2,7 @@
 
 mod buffer;
 pub mod calc;
+pub mod group_agg;
 pub mod interval_join;
 pub mod limit;
 pub mod local_window_agg;

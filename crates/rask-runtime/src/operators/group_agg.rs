@@ -1,0 +1,406 @@
+//! Group aggregation without a window (Flink's `GroupAggFunction`): accumulators per key,
+//! a changelog out. Per input row, in arrival order: a new key emits `+I`, a changed result
+//! `-U` (the previous row) then `+U`, an unchanged one nothing (unless a state TTL is set, as
+//! in Flink), and retracting a key's last row emits `-D` and forgets the key. A retraction for
+//! a key without state is ignored. With `table.exec.mini-batch.enabled` the rows of a batch
+//! are folded per key first and each key emits at most one change per batch (Flink's
+//! `MiniBatchGroupAggFunction`).
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch, UInt32Array, UInt8Array};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::row::{RowConverter, SortField};
+use datafusion_common::ScalarValue;
+use datafusion_expr::Accumulator;
+use hashbrown::HashMap;
+use rask_sql::group_agg::GroupAggregate as Plan;
+use rask_state::{OperatorSnapshot, StateEntry, StateTtl};
+use rask_types::{RowKind, StreamBatch};
+
+use super::window_agg::aggregate_args;
+use crate::error::{Result, RuntimeError};
+use crate::operator::{Emitter, Operator};
+
+fn internal(e: impl std::fmt::Display) -> RuntimeError {
+    RuntimeError::Internal(format!("group aggregation: {e}"))
+}
+
+struct KeyState {
+    accs: Vec<Box<dyn Accumulator>>,
+    /// Accumulated minus retracted rows (Flink's record counter): at zero the key is deleted.
+    rows: i64,
+    /// The result last emitted for the key.
+    last: Vec<ScalarValue>,
+    /// Processing time of the key's last row (for `table.exec.state.ttl`).
+    last_access: i64,
+}
+
+/// Rows to emit: the input row holding the key, the aggregate values, the row kind.
+#[derive(Default)]
+struct Output {
+    key_rows: Vec<u32>,
+    values: Vec<Vec<ScalarValue>>,
+    kinds: Vec<u8>,
+}
+
+impl Output {
+    fn push(&mut self, row: u32, values: &[ScalarValue], kind: RowKind) {
+        self.key_rows.push(row);
+        for (c, v) in self.values.iter_mut().zip(values) {
+            c.push(v.clone());
+        }
+        self.kinds.push(kind as u8);
+    }
+}
+
+pub struct GroupAggregate {
+    plan: Plan,
+    schema: SchemaRef,
+    converter: Option<RowConverter>,
+    keys: HashMap<Box<[u8]>, KeyState>,
+    mini_batch: bool,
+    ttl: Option<StateTtl>,
+    clock: fn() -> i64,
+}
+
+impl GroupAggregate {
+    pub fn new(plan: Plan, input: SchemaRef, schema: SchemaRef, mini_batch: bool, ttl: Option<StateTtl>) -> Result<Self> {
+        let converter = if plan.keys == 0 {
+            None
+        } else {
+            let fields = (0..plan.keys).map(|i| SortField::new(input.field(i).data_type().clone())).collect();
+            Some(RowConverter::new(fields).map_err(internal)?)
+        };
+        Ok(GroupAggregate { plan, schema, converter, keys: HashMap::new(), mini_batch, ttl, clock: rask_types::now_ms })
+    }
+
+    fn accumulators(&self) -> Result<Vec<Box<dyn Accumulator>>> {
+        self.plan
+            .aggs
+            .iter()
+            .map(|a| {
+                if self.plan.retract {
+                    rask_sql::retracting::retracting_accumulator(a).map_err(internal)
+                } else {
+                    a.create_accumulator().map_err(internal)
+                }
+            })
+            .collect()
+    }
+
+    fn key_bytes(&self, data: &RecordBatch) -> Result<Vec<Box<[u8]>>> {
+        let Some(conv) = &self.converter else { return Ok(vec![Box::from(&[][..]); data.num_rows()]) };
+        let rows = conv.convert_columns(&data.columns()[..self.plan.keys]).map_err(internal)?;
+        Ok((0..data.num_rows()).map(|i| Box::from(rows.row(i).as_ref())).collect())
+    }
+
+    /// Apply `rows` (all accumulating or all retracting) of one key to its accumulators.
+    fn fold(state: &mut KeyState, args: &[Vec<ArrayRef>], filters: &[Option<BooleanArray>], rows: &[u32], accumulate: bool) -> Result<()> {
+        for (j, acc) in state.accs.iter_mut().enumerate() {
+            let picked: Vec<u32> = match &filters[j] {
+                Some(f) => rows.iter().copied().filter(|r| f.is_valid(*r as usize) && f.value(*r as usize)).collect(),
+                None => rows.to_vec(),
+            };
+            if picked.is_empty() {
+                continue;
+            }
+            let cols: Vec<ArrayRef> = if let [r] = picked.as_slice() {
+                args[j].iter().map(|c| c.slice(*r as usize, 1)).collect()
+            } else {
+                let idx = UInt32Array::from(picked);
+                args[j].iter().map(|c| arrow::compute::take(c.as_ref(), &idx, None)).collect::<std::result::Result<_, _>>().map_err(internal)?
+            };
+            if accumulate { acc.update_batch(&cols) } else { acc.retract_batch(&cols) }.map_err(internal)?;
+        }
+        state.rows += if accumulate { rows.len() as i64 } else { -(rows.len() as i64) };
+        Ok(())
+    }
+
+    /// Apply runs of rows (each all accumulating or all retracting, in arrival order) to `key`
+    /// and emit the change of its result.
+    fn apply(
+        &mut self,
+        key: &[u8],
+        runs: &[(bool, Vec<u32>)],
+        args: &[Vec<ArrayRef>],
+        filters: &[Option<BooleanArray>],
+        now: i64,
+        out: &mut Output,
+    ) -> Result<()> {
+        let Some(first_row) = runs.first().and_then(|(_, r)| r.first().copied()) else { return Ok(()) };
+        let mut runs = runs;
+        let fresh = !self.keys.contains_key(key);
+        if fresh {
+            // A retraction for a key without state (never seen, or expired) is ignored.
+            while let Some(((false, _), rest)) = runs.split_first() {
+                runs = rest;
+            }
+            if runs.is_empty() {
+                return Ok(());
+            }
+            let accs = self.accumulators()?;
+            self.keys.insert(key.into(), KeyState { accs, rows: 0, last: Vec::new(), last_access: now });
+        }
+        let state = self.keys.get_mut(key).ok_or_else(|| internal("key vanished"))?;
+        state.last_access = now;
+        for (accumulate, rows) in runs {
+            Self::fold(state, args, filters, rows, *accumulate)?;
+        }
+        if state.rows <= 0 {
+            if !fresh {
+                out.push(first_row, &state.last, RowKind::Delete);
+            }
+            self.keys.remove(key);
+            return Ok(());
+        }
+        let new: Vec<ScalarValue> = state.accs.iter_mut().map(|a| a.evaluate().map_err(internal)).collect::<Result<_>>()?;
+        if fresh {
+            out.push(first_row, &new, RowKind::Insert);
+        } else if self.ttl.is_some() || new != state.last {
+            out.push(first_row, &state.last, RowKind::UpdateBefore);
+            out.push(first_row, &new, RowKind::UpdateAfter);
+        }
+        state.last = new;
+        Ok(())
+    }
+
+    fn build_output(&self, data: &RecordBatch, out: Output) -> Result<Option<StreamBatch>> {
+        if out.kinds.is_empty() {
+            return Ok(None);
+        }
+        let idx = UInt32Array::from(out.key_rows);
+        let mut cols: Vec<ArrayRef> = Vec::with_capacity(self.schema.fields().len());
+        for c in &data.columns()[..self.plan.keys] {
+            cols.push(arrow::compute::take(c.as_ref(), &idx, None).map_err(internal)?);
+        }
+        for (j, vals) in out.values.into_iter().enumerate() {
+            let want = self.schema.field(self.plan.keys + j).data_type();
+            let a = ScalarValue::iter_to_array(vals).map_err(internal)?;
+            cols.push(if a.data_type() == want { a } else { arrow::compute::cast(&a, want).map_err(internal)? });
+        }
+        let batch = RecordBatch::try_new(self.schema.clone(), cols).map_err(internal)?;
+        Ok(Some(StreamBatch::with_kinds(batch, UInt8Array::from(out.kinds))))
+    }
+
+    fn arm_ttl(&self, out: &mut Emitter) {
+        if let Some(ttl) = self.ttl
+            && !self.keys.is_empty()
+        {
+            out.wake_after(ttl.sweep_interval());
+        }
+    }
+
+    fn state_columns(&self) -> Result<usize> {
+        let mut n = 0;
+        for mut a in self.accumulators()? {
+            n += a.state().map_err(internal)?.len();
+        }
+        Ok(n)
+    }
+}
+
+impl Operator for GroupAggregate {
+    fn on_batch(&mut self, _input: usize, batch: StreamBatch, out: &mut Emitter) -> Result<()> {
+        let data = &batch.data;
+        let now = if self.ttl.is_some() { (self.clock)() } else { 0 };
+        let keys = self.key_bytes(data)?;
+        let args: Vec<Vec<ArrayRef>> = self.plan.aggs.iter().map(|a| aggregate_args(a, data)).collect::<Result<_>>()?;
+        let filters: Vec<Option<BooleanArray>> =
+            self.plan.filters.iter().map(|f| f.map(|c| data.column(c).as_boolean().clone())).collect();
+        let mut output = Output { values: vec![Vec::new(); self.plan.aggs.len()], ..Default::default() };
+        if self.mini_batch {
+            // Rows per key in arrival order, as runs of the same direction.
+            let mut order: Vec<usize> = Vec::new();
+            let mut per_key: HashMap<&[u8], usize> = HashMap::new();
+            let mut runs: Vec<Vec<(bool, Vec<u32>)>> = Vec::new();
+            for (i, k) in keys.iter().enumerate() {
+                let slot = *per_key.entry(k.as_ref()).or_insert_with(|| {
+                    order.push(i);
+                    runs.push(Vec::new());
+                    runs.len() - 1
+                });
+                let acc = batch.kind(i).is_accumulate();
+                match runs[slot].last_mut() {
+                    Some((a, rows)) if *a == acc => rows.push(i as u32),
+                    _ => runs[slot].push((acc, vec![i as u32])),
+                }
+            }
+            for (slot, first) in order.iter().enumerate() {
+                self.apply(&keys[*first], &runs[slot], &args, &filters, now, &mut output)?;
+            }
+        } else {
+            for (i, k) in keys.iter().enumerate() {
+                let run = [(batch.kind(i).is_accumulate(), vec![i as u32])];
+                self.apply(k, &run, &args, &filters, now, &mut output)?;
+            }
+        }
+        if let Some(b) = self.build_output(data, output)? {
+            out.emit(b);
+        }
+        self.arm_ttl(out);
+        Ok(())
+    }
+
+    /// Drop keys idle for the TTL (Flink's idle state retention: no output; a later row of
+    /// the key starts it again with `+I`).
+    fn on_timer(&mut self, out: &mut Emitter) -> Result<()> {
+        if let Some(ttl) = self.ttl {
+            let now = (self.clock)();
+            self.keys.retain(|_, s| !ttl.expired(s.last_access, now));
+            self.arm_ttl(out);
+        }
+        Ok(())
+    }
+
+    /// One row per key: the key columns, the row count, each accumulator's state.
+    fn snapshot(&mut self, _checkpoint: u64) -> Result<Option<OperatorSnapshot>> {
+        let nk = self.plan.keys;
+        let keys: Vec<Box<[u8]>> = self.keys.keys().cloned().collect();
+        let mut cols: Vec<ArrayRef> = match &self.converter {
+            Some(conv) => {
+                let parser = conv.parser();
+                conv.convert_rows(keys.iter().map(|k| parser.parse(k))).map_err(internal)?
+            }
+            None => Vec::new(),
+        };
+        let mut fields: Vec<Field> = cols.iter().enumerate().map(|(i, c)| Field::new(format!("k{i}"), c.data_type().clone(), true)).collect();
+        if keys.is_empty() {
+            return Ok(Some(OperatorSnapshot::default()));
+        }
+        fields.push(Field::new("__rows", DataType::Int64, false));
+        cols.push(Arc::new(Int64Array::from_iter_values(keys.iter().map(|k| self.keys[k].rows))));
+        let mut per_col: Vec<Vec<ScalarValue>> = Vec::new();
+        for k in &keys {
+            let st = self.keys.get_mut(k).ok_or_else(|| internal("key vanished"))?;
+            let mut c = 0;
+            for acc in st.accs.iter_mut() {
+                for v in acc.state().map_err(internal)? {
+                    if per_col.len() <= c {
+                        per_col.push(Vec::with_capacity(keys.len()));
+                    }
+                    per_col[c].push(v);
+                    c += 1;
+                }
+            }
+        }
+        for (i, vals) in per_col.into_iter().enumerate() {
+            let a = ScalarValue::iter_to_array(vals).map_err(internal)?;
+            fields.push(Field::new(format!("s{i}"), a.data_type().clone(), true));
+            cols.push(a);
+        }
+        let schema = Arc::new(Schema::new(fields));
+        let batch = RecordBatch::try_new(schema.clone(), cols).map_err(internal)?;
+        let key_cols = (nk > 0).then(|| (0..nk).collect());
+        Ok(Some(OperatorSnapshot { meta: Vec::new(), entries: vec![StateEntry::new("groups", schema, key_cols, vec![batch])] }))
+    }
+
+    fn restore(&mut self, parts: Vec<OperatorSnapshot>) -> Result<()> {
+        let nk = self.plan.keys;
+        let width = self.state_columns()?;
+        let now = (self.clock)();
+        for part in parts {
+            let Some(entry) = part.entry("groups") else { continue };
+            for b in &entry.batches {
+                if b.num_columns() != nk + 1 + width {
+                    return Err(RuntimeError::User(format!(
+                        "group aggregation state does not fit the query: {} state columns, expected {}",
+                        b.num_columns(),
+                        nk + 1 + width
+                    )));
+                }
+                let keys = self.key_bytes(b)?;
+                let rows = b.column(nk).as_primitive::<arrow::datatypes::Int64Type>();
+                for (i, k) in keys.into_iter().enumerate() {
+                    let mut accs = self.accumulators()?;
+                    let mut c = nk + 1;
+                    for acc in accs.iter_mut() {
+                        let n = acc.state().map_err(internal)?.len();
+                        let st: Vec<ArrayRef> = b.columns()[c..c + n].iter().map(|a| a.slice(i, 1)).collect();
+                        acc.merge_batch(&st).map_err(internal)?;
+                        c += n;
+                    }
+                    let last = accs.iter_mut().map(|a| a.evaluate().map_err(internal)).collect::<Result<_>>()?;
+                    self.keys.insert(k, KeyState { accs, rows: rows.value(i), last, last_access: now });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use arrow::array::{Int64Array, StringArray};
+    use datafusion_physical_expr::aggregate::AggregateExprBuilder;
+    use datafusion_physical_expr::expressions::Column;
+    use rask_types::value_fmt::format_row;
+
+    /// `SELECT k, MAX(v), COUNT(*) FROM (an updating input) GROUP BY k`.
+    fn max_count(mini_batch: bool) -> GroupAggregate {
+        let input = Arc::new(Schema::new(vec![Field::new("k", DataType::Utf8, true), Field::new("v", DataType::Int64, true)]));
+        let max = datafusion_functions_aggregate::min_max::max_udaf();
+        let count = datafusion_functions_aggregate::count::count_udaf();
+        let a = AggregateExprBuilder::new(max, vec![Arc::new(Column::new("v", 1))]).schema(input.clone()).alias("m").build().unwrap();
+        let c = AggregateExprBuilder::new(count, vec![Arc::new(Column::new("k", 0))]).schema(input.clone()).alias("c").build().unwrap();
+        let plan = Plan { keys: 1, aggs: vec![Arc::new(a), Arc::new(c)], filters: vec![None, None], retract: true };
+        let out = Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Utf8, true),
+            Field::new("m", DataType::Int64, true),
+            Field::new("c", DataType::Int64, true),
+        ]));
+        GroupAggregate::new(plan, input, out, mini_batch, None).unwrap()
+    }
+
+    fn feed(op: &mut GroupAggregate, rows: &[(&str, i64, RowKind)]) -> Vec<String> {
+        let schema = Arc::new(Schema::new(vec![Field::new("k", DataType::Utf8, true), Field::new("v", DataType::Int64, true)]));
+        let b = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(StringArray::from(rows.iter().map(|r| r.0).collect::<Vec<_>>())),
+                Arc::new(Int64Array::from(rows.iter().map(|r| r.1).collect::<Vec<_>>())),
+            ],
+        )
+        .unwrap();
+        let kinds = UInt8Array::from(rows.iter().map(|r| r.2 as u8).collect::<Vec<_>>());
+        let mut out = Emitter::default();
+        op.on_batch(0, StreamBatch::with_kinds(b, kinds), &mut out).unwrap();
+        out.batches.iter().flat_map(|b| (0..b.num_rows()).map(move |i| format_row(b, i))).collect()
+    }
+
+    use RowKind::{Delete as D, Insert as I, UpdateAfter as UA, UpdateBefore as UB};
+
+    #[test]
+    fn emits_flinks_changelog_and_retracts_max_in_any_order() {
+        let mut op = max_count(false);
+        assert_eq!(feed(&mut op, &[("a", 5, I), ("a", 9, I)]), ["+I[a, 5, 1]", "-U[a, 5, 1]", "+U[a, 9, 2]"]);
+        // A retraction of a key never seen is ignored; retracting 5 leaves MAX at 9.
+        assert_eq!(feed(&mut op, &[("b", 1, UB), ("a", 5, D)]), ["-U[a, 9, 2]", "+U[a, 9, 1]"]);
+        assert_eq!(feed(&mut op, &[("a", 9, D)]), ["-D[a, 9, 1]"]);
+        assert!(op.keys.is_empty());
+    }
+
+    #[test]
+    fn restored_state_continues_the_changelog() {
+        let mut op = max_count(false);
+        feed(&mut op, &[("a", 5, I), ("a", 9, I), ("b", 3, I), ("a", 7, I)]);
+        let snap = op.snapshot(1).unwrap().unwrap();
+        let mut restored = max_count(false);
+        restored.restore(vec![snap]).unwrap();
+        for o in [&mut op, &mut restored] {
+            assert_eq!(feed(o, &[("a", 9, D)]), ["-U[a, 9, 3]", "+U[a, 7, 2]"]);
+            assert_eq!(feed(o, &[("b", 3, D), ("b", 4, I)]), ["-D[b, 3, 1]", "+I[b, 4, 1]"]);
+        }
+    }
+
+    #[test]
+    fn mini_batch_emits_one_change_per_key_and_batch() {
+        let mut op = max_count(true);
+        assert_eq!(feed(&mut op, &[("a", 5, I), ("b", 1, I), ("a", 9, I)]), ["+I[a, 9, 2]", "+I[b, 1, 1]"]);
+        assert_eq!(feed(&mut op, &[("a", 9, UB), ("a", 4, UA), ("b", 1, D)]), ["-U[a, 9, 2]", "+U[a, 5, 2]", "-D[b, 1, 1]"]);
+        // Unchanged results emit nothing.
+        assert_eq!(feed(&mut op, &[("a", 4, D), ("a", 4, I)]), Vec::<String>::new());
+    }
+}

@@ -1,0 +1,142 @@
+//! Group aggregation planning: `GROUP BY k` without a window (and `SELECT DISTINCT`) becomes a
+//! projection of keys and aggregate arguments → a hash exchange on the keys (a single one
+//! without keys) → a [`GroupAggregate`] operator that keeps accumulators per key and emits a
+//! changelog: `+I` for a new key, `-U`/`+U` when its result changes, `-D` when its last row is
+//! retracted (Flink's `GroupAggFunction`). On an updating input the accumulators retract.
+
+use std::sync::Arc;
+
+use arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion_expr::logical_plan::{Aggregate, LogicalPlan};
+use datafusion_expr::{Expr, ExprSchemable};
+use datafusion_physical_expr::aggregate::AggregateFunctionExpr;
+use rask_types::Pos;
+
+use crate::error::{Result, SqlError};
+use crate::plan::{CalcStep, Exchange, Input, NodeId, NodeKind};
+use crate::session::df_err;
+use crate::translate::{arrow_schema, show, Translator};
+use crate::window_agg::aggregate_calls;
+
+/// The group aggregation operator's plan. Its input has the key columns first (`0..keys`),
+/// then the aggregates' arguments and filter flags; its output is the keys, then one column
+/// per aggregate.
+#[derive(Debug, Clone)]
+pub struct GroupAggregate {
+    pub keys: usize,
+    pub aggs: Vec<Arc<AggregateFunctionExpr>>,
+    /// Per aggregate: the input column of its `FILTER (WHERE …)` flag.
+    pub filters: Vec<Option<usize>>,
+    /// The input carries updates: accumulators must retract (see
+    /// [`crate::retracting::retracting_accumulator`]).
+    pub retract: bool,
+}
+
+/// An expression as Flink's plans show it: columns without their table.
+fn bare(e: &Expr) -> String {
+    match e {
+        Expr::Column(c) => c.name.clone(),
+        other => show(other),
+    }
+}
+
+/// An aggregate call as Flink's plans show it: `COUNT(*)`, `SUM(v)`, `COUNT(DISTINCT s)`.
+fn describe_call(e: &Expr) -> String {
+    let inner = match e {
+        Expr::Alias(a) => a.expr.as_ref(),
+        other => other,
+    };
+    match inner {
+        Expr::AggregateFunction(f) => {
+            let args: Vec<String> = f
+                .params
+                .args
+                .iter()
+                .map(|a| match a {
+                    Expr::Literal(datafusion_common::ScalarValue::Int64(Some(1)), _) if f.func.name() == "count" => "*".to_string(),
+                    other => bare(other),
+                })
+                .collect();
+            let distinct = if f.params.distinct { "DISTINCT " } else { "" };
+            let filter = f.params.filter.as_ref().map(|x| format!(" FILTER (WHERE {})", bare(x))).unwrap_or_default();
+            format!("{}({distinct}{}){filter}", f.func.name().to_ascii_uppercase(), args.join(", "))
+        }
+        other => bare(other),
+    }
+}
+
+impl Translator {
+    pub(crate) fn group_aggregate(&mut self, agg: &Aggregate, pos: Pos) -> Result<NodeId> {
+        if agg.group_expr.iter().any(|g| matches!(g, Expr::GroupingSet(_))) {
+            return Err(SqlError::unsupported(pos, "GROUPING SETS / ROLLUP / CUBE without a window are not supported yet"));
+        }
+        let mut pre: Vec<Expr> = agg.group_expr.clone();
+        let calls = aggregate_calls(agg, &mut pre, pos, |_| Ok(()))?;
+        let group_names: Vec<String> = agg.group_expr.iter().map(bare).collect();
+        let selected: Vec<String> = group_names.iter().cloned().chain(agg.aggr_expr.iter().map(describe_call)).collect();
+        self.group_aggregate_over(&agg.input, pre, agg.group_expr.len(), calls, &group_names, &selected, arrow_schema(&agg.schema), pos)
+    }
+
+    /// `SELECT DISTINCT`: a group aggregation by every column without aggregates.
+    pub(crate) fn distinct(&mut self, input: &LogicalPlan, pos: Pos) -> Result<NodeId> {
+        let pre: Vec<Expr> = input.schema().columns().into_iter().map(Expr::Column).collect();
+        let names: Vec<String> = input.schema().fields().iter().map(|f| f.name().clone()).collect();
+        let n = pre.len();
+        self.group_aggregate_over(input, pre, n, Vec::new(), &names, &names, arrow_schema(input.schema()), pos)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn group_aggregate_over(
+        &mut self,
+        input_plan: &LogicalPlan,
+        pre: Vec<Expr>,
+        keys: usize,
+        calls: Vec<crate::window_agg::Call>,
+        group_names: &[String],
+        selected: &[String],
+        schema: SchemaRef,
+        pos: Pos,
+    ) -> Result<NodeId> {
+        let in_schema = input_plan.schema();
+        let input = self.node(input_plan, pos)?;
+        let mut fields = Vec::with_capacity(pre.len());
+        for (i, e) in pre.iter().enumerate() {
+            let (_, f) = e.to_field(in_schema).map_err(|e| df_err(e, pos))?;
+            let name = if i < keys { format!("$k{i}") } else { format!("$a{i}") };
+            fields.push(Field::new(name, f.data_type().clone(), f.is_nullable()));
+        }
+        let pre_schema: SchemaRef = Arc::new(Schema::new(fields));
+        let phys = pre.iter().map(|e| self.physical(e, in_schema, pos)).collect::<Result<Vec<_>>>()?;
+        let identity = pre.len() == in_schema.fields().len()
+            && pre.iter().enumerate().all(|(i, e)| matches!(e, Expr::Column(c) if in_schema.index_of_column(c).ok() == Some(i)));
+        let input = if identity {
+            input
+        } else {
+            let desc = format!("select=[{}]", pre.iter().map(show).collect::<Vec<_>>().join(", "));
+            self.calc(input, CalcStep::Project(phys, pre_schema.clone()), desc, pre_schema.clone())
+        };
+        let (aggs, filters) = self.build_aggregates(calls, &pre_schema, pos)?;
+        let retract = self.updates_from(input).is_some();
+        if retract {
+            for a in &aggs {
+                if let Err(m) = crate::retracting::retracting_accumulator(a) {
+                    return Err(SqlError::unsupported(pos, format!("{m} (its input is an updating stream, so the aggregate must retract)")));
+                }
+            }
+        }
+        let exchange = if keys == 0 {
+            Exchange::Single
+        } else {
+            for (i, g) in group_names.iter().enumerate() {
+                let probe = arrow::array::new_empty_array(pre_schema.field(i).data_type());
+                if let Err(e) = rask_types::keygroup::hash_rows(&[probe], 0) {
+                    return Err(SqlError::unsupported(pos, format!("grouping by {g}: {e}")));
+                }
+            }
+            Exchange::Hash((0..keys).collect())
+        };
+        let name = format!("GroupAggregate(groupBy=[{}], select=[{}])", group_names.join(", "), selected.join(", "));
+        let plan = GroupAggregate { keys, aggs, filters, retract };
+        Ok(self.push(name, NodeKind::GroupAggregate(Box::new(plan)), vec![Input { node: input, exchange }], schema))
+    }
+}
