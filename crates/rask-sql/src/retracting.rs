@@ -6,7 +6,7 @@
 //! distinct count checkpoints only the values, not their counts, so neither fits here.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use arrow::array::{Array, ArrayRef, AsArray, Int64Array};
 use arrow::datatypes::DataType;
 use datafusion_common::{Result as DfResult, ScalarValue};
@@ -22,8 +22,9 @@ pub fn retracting_accumulator(agg: &AggregateFunctionExpr) -> Result<Box<dyn Acc
         return Err(format!("{shown}(DISTINCT …) over several columns cannot retract yet"));
     }
     match (name.as_str(), agg.is_distinct()) {
-        ("min" | "max", _) => Ok(Box::new(MinMax { max: name == "max", data_type: ty, values: BTreeMap::new() })),
-        ("count", true) => Ok(Box::new(DistinctCount { data_type: DataType::Null, values: HashMap::new() })),
+        ("min", _) => Ok(Box::new(ValueCounts::new(Report::Min, ty))),
+        ("max", _) => Ok(Box::new(ValueCounts::new(Report::Max, ty))),
+        ("count", true) => Ok(Box::new(ValueCounts::new(Report::DistinctCount, DataType::Null))),
         (_, true) => Err(format!("{shown}(DISTINCT …) cannot retract yet")),
         _ => agg.create_sliding_accumulator().map_err(|_| format!("{shown} cannot retract yet")),
     }
@@ -80,16 +81,33 @@ fn merge_counts(states: &[ArrayRef], mut add: impl FnMut(ScalarValue, i64)) -> D
     Ok(())
 }
 
-/// MIN / MAX with retraction: a count per distinct value.
+/// What a [`ValueCounts`] accumulator reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Report {
+    Min,
+    Max,
+    DistinctCount,
+}
+
+/// MIN, MAX or COUNT(DISTINCT) with retraction: a count per distinct value (values retracted
+/// before they were added have negative counts and are not reported).
 #[derive(Debug)]
-struct MinMax {
-    max: bool,
+struct ValueCounts {
+    report: Report,
+    /// The result type (MIN/MAX); for COUNT(DISTINCT) the values' type, learnt from the first.
     data_type: DataType,
     values: BTreeMap<Ordered, i64>,
 }
 
-impl MinMax {
+impl ValueCounts {
+    fn new(report: Report, data_type: DataType) -> Self {
+        ValueCounts { report, data_type, values: BTreeMap::new() }
+    }
+
     fn add(&mut self, v: ScalarValue, n: i64) {
+        if self.data_type == DataType::Null {
+            self.data_type = v.data_type();
+        }
         let k = Ordered(v);
         let e = self.values.entry(k.clone()).or_insert(0);
         *e += n;
@@ -99,7 +117,7 @@ impl MinMax {
     }
 }
 
-impl Accumulator for MinMax {
+impl Accumulator for ValueCounts {
     fn update_batch(&mut self, values: &[ArrayRef]) -> DfResult<()> {
         count_values(&values[0], 1, |v, n| self.add(v, n))
     }
@@ -110,14 +128,14 @@ impl Accumulator for MinMax {
         true
     }
     fn evaluate(&mut self) -> DfResult<ScalarValue> {
-        // Values retracted before they were added have negative counts: skip them.
-        let found = if self.max {
-            self.values.iter().rev().find(|(_, c)| **c > 0)
-        } else {
-            self.values.iter().find(|(_, c)| **c > 0)
+        let mut present = self.values.iter().filter(|(_, c)| **c > 0).map(|(v, _)| &v.0);
+        let found = match self.report {
+            Report::DistinctCount => return Ok(ScalarValue::Int64(Some(present.count() as i64))),
+            Report::Max => present.next_back(),
+            Report::Min => present.next(),
         };
         match found {
-            Some((v, _)) => v.0.cast_to(&self.data_type),
+            Some(v) => v.cast_to(&self.data_type),
             None => ScalarValue::try_from(&self.data_type),
         }
     }
@@ -127,55 +145,6 @@ impl Accumulator for MinMax {
     fn state(&mut self) -> DfResult<Vec<ScalarValue>> {
         let dt = self.values.keys().next().map(|k| k.0.data_type()).unwrap_or_else(|| self.data_type.clone());
         counts_state(&dt, self.values.iter().map(|(k, c)| (k.0.clone(), *c)).collect())
-    }
-    fn merge_batch(&mut self, states: &[ArrayRef]) -> DfResult<()> {
-        let mut all = Vec::new();
-        merge_counts(states, |v, n| all.push((v, n)))?;
-        for (v, n) in all {
-            self.add(v, n);
-        }
-        Ok(())
-    }
-}
-
-/// COUNT(DISTINCT x) with retraction: a count per distinct value.
-#[derive(Debug)]
-struct DistinctCount {
-    data_type: DataType,
-    values: HashMap<ScalarValue, i64>,
-}
-
-impl DistinctCount {
-    fn add(&mut self, v: ScalarValue, n: i64) {
-        if self.data_type == DataType::Null {
-            self.data_type = v.data_type();
-        }
-        let e = self.values.entry(v.clone()).or_insert(0);
-        *e += n;
-        if *e == 0 {
-            self.values.remove(&v);
-        }
-    }
-}
-
-impl Accumulator for DistinctCount {
-    fn update_batch(&mut self, values: &[ArrayRef]) -> DfResult<()> {
-        count_values(&values[0], 1, |v, n| self.add(v, n))
-    }
-    fn retract_batch(&mut self, values: &[ArrayRef]) -> DfResult<()> {
-        count_values(&values[0], -1, |v, n| self.add(v, n))
-    }
-    fn supports_retract_batch(&self) -> bool {
-        true
-    }
-    fn evaluate(&mut self) -> DfResult<ScalarValue> {
-        Ok(ScalarValue::Int64(Some(self.values.values().filter(|c| **c > 0).count() as i64)))
-    }
-    fn size(&self) -> usize {
-        std::mem::size_of_val(self) + self.values.keys().map(|k| k.size()).sum::<usize>()
-    }
-    fn state(&mut self) -> DfResult<Vec<ScalarValue>> {
-        counts_state(&self.data_type, self.values.iter().map(|(k, c)| (k.clone(), *c)).collect())
     }
     fn merge_batch(&mut self, states: &[ArrayRef]) -> DfResult<()> {
         let mut all = Vec::new();
@@ -199,7 +168,7 @@ mod tests {
 
     #[test]
     fn max_retracts_in_any_order_and_survives_a_checkpoint() {
-        let mut m = MinMax { max: true, data_type: DataType::Int32, values: BTreeMap::new() };
+        let mut m = ValueCounts::new(Report::Max, DataType::Int32);
         m.update_batch(&col(&[Some(3), Some(7), Some(7), None, Some(5)])).unwrap();
         assert_eq!(m.evaluate().unwrap(), ScalarValue::Int32(Some(7)));
         m.retract_batch(&col(&[Some(7)])).unwrap();
@@ -207,12 +176,12 @@ mod tests {
         m.retract_batch(&col(&[Some(7), Some(3)])).unwrap();
         assert_eq!(m.evaluate().unwrap(), ScalarValue::Int32(Some(5)));
         let state: Vec<ArrayRef> = m.state().unwrap().into_iter().map(|s| s.to_array().unwrap()).collect();
-        let mut r = MinMax { max: true, data_type: DataType::Int32, values: BTreeMap::new() };
+        let mut r = ValueCounts::new(Report::Max, DataType::Int32);
         r.merge_batch(&state).unwrap();
         assert_eq!(r.evaluate().unwrap(), ScalarValue::Int32(Some(5)));
         r.retract_batch(&col(&[Some(5)])).unwrap();
         assert_eq!(r.evaluate().unwrap(), ScalarValue::Int32(None));
-        let mut min = MinMax { max: false, data_type: DataType::Int32, values: BTreeMap::new() };
+        let mut min = ValueCounts::new(Report::Min, DataType::Int32);
         min.update_batch(&col(&[Some(3), Some(1)])).unwrap();
         min.retract_batch(&col(&[Some(1)])).unwrap();
         assert_eq!(min.evaluate().unwrap(), ScalarValue::Int32(Some(3)));
@@ -220,11 +189,11 @@ mod tests {
 
     #[test]
     fn distinct_count_keeps_counts_through_a_checkpoint() {
-        let mut d = DistinctCount { data_type: DataType::Null, values: HashMap::new() };
+        let mut d = ValueCounts::new(Report::DistinctCount, DataType::Null);
         d.update_batch(&col(&[Some(1), Some(1), Some(2), None])).unwrap();
         assert_eq!(d.evaluate().unwrap(), ScalarValue::Int64(Some(2)));
         let state: Vec<ArrayRef> = d.state().unwrap().into_iter().map(|s| s.to_array().unwrap()).collect();
-        let mut r = DistinctCount { data_type: DataType::Null, values: HashMap::new() };
+        let mut r = ValueCounts::new(Report::DistinctCount, DataType::Null);
         r.merge_batch(&state).unwrap();
         r.retract_batch(&col(&[Some(1)])).unwrap();
         assert_eq!(r.evaluate().unwrap(), ScalarValue::Int64(Some(2)));
