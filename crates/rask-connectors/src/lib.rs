@@ -12,6 +12,7 @@ pub mod print;
 use std::sync::Arc;
 
 use rask_runtime::connector::ConnectorRegistry;
+use rask_sql::catalog::{ChangelogMode, ConnectorCaps};
 
 /// Every built-in connector.
 pub fn builtin_registry() -> ConnectorRegistry {
@@ -23,6 +24,20 @@ pub fn builtin_registry() -> ConnectorRegistry {
     r.register(Arc::new(nexmark::Nexmark));
     r.register(Arc::new(kafka::Kafka));
     r
+}
+
+/// The capabilities of a source-and-sink connector whose records are in row format `format`:
+/// with a changelog format (debezium-json, …) its source produces, and its sink accepts,
+/// updates and deletes.
+pub(crate) fn format_caps(format: &str, bounded: bool) -> ConnectorCaps {
+    let changelog = rask_formats::is_changelog(format);
+    ConnectorCaps {
+        source: true,
+        sink: true,
+        bounded,
+        produces: if changelog { ChangelogMode::All } else { ChangelogMode::InsertOnly },
+        accepts_updates: changelog,
+    }
 }
 
 /// Validate options against specs; the `connector` key itself is always allowed.

@@ -12,7 +12,7 @@ use rask_types::options::{OptionKind, OptionSpec, Options};
 use rask_types::RowKind;
 
 use crate::error::FormatError;
-use crate::json::{object_fields, string_value, JsonDecoder, JsonEncoder};
+use crate::json::{array_elements, object_fields, string_value, JsonDecoder, JsonEncoder};
 use crate::{RecordDecoder, RecordEncoder};
 
 /// Which envelope.
@@ -201,16 +201,15 @@ impl ChangelogDecoder {
                 }
                 let data = get(&fields, "data").map(array_elements).transpose()?.unwrap_or_default();
                 match ty.as_str() {
-                    "INSERT" => data.iter().try_for_each(|d| self.row(d, RowKind::Insert)),
-                    "DELETE" => data.iter().try_for_each(|d| self.row(d, RowKind::Delete)),
+                    "INSERT" => data.into_iter().try_for_each(|d| self.row(d, RowKind::Insert)),
+                    "DELETE" => data.into_iter().try_for_each(|d| self.row(d, RowKind::Delete)),
                     "UPDATE" => {
                         let old = get(&fields, "old").map(array_elements).transpose()?.unwrap_or_default();
-                        for (i, d) in data.iter().enumerate() {
-                            let before = match old.get(i) {
-                                Some(o) => overlay(d, o)?,
-                                None => d.to_vec(),
-                            };
-                            self.row(&before, RowKind::UpdateBefore)?;
+                        for (i, d) in data.into_iter().enumerate() {
+                            match old.get(i) {
+                                Some(o) => self.row(&overlay(d, o)?, RowKind::UpdateBefore)?,
+                                None => self.row(d, RowKind::UpdateBefore)?,
+                            }
                             self.row(d, RowKind::UpdateAfter)?;
                         }
                         Ok(())
@@ -225,11 +224,10 @@ impl ChangelogDecoder {
                     "insert" => self.row(data, RowKind::Insert),
                     "delete" => self.row(data, RowKind::Delete),
                     "update" => {
-                        let before = match get(&fields, "old") {
-                            Some(o) => overlay(data, o)?,
-                            None => data.to_vec(),
-                        };
-                        self.row(&before, RowKind::UpdateBefore)?;
+                        match get(&fields, "old") {
+                            Some(o) => self.row(&overlay(data, o)?, RowKind::UpdateBefore)?,
+                            None => self.row(data, RowKind::UpdateBefore)?,
+                        }
                         self.row(data, RowKind::UpdateAfter)
                     }
                     other => Err(format!("unknown \"type\" value \"{other}\"")),
@@ -242,11 +240,6 @@ impl ChangelogDecoder {
 /// A field's value bytes, `None` when it is missing or null.
 fn get<'a>(fields: &[(String, &'a [u8])], name: &str) -> Option<&'a [u8]> {
     fields.iter().find(|(k, _)| k == name).map(|(_, v)| *v).filter(|v| *v != b"null")
-}
-
-/// The elements of a JSON array (raw bytes each).
-fn array_elements(bytes: &[u8]) -> Result<Vec<Vec<u8>>, String> {
-    crate::json::array_elements(bytes).map(|v| v.into_iter().map(|e| e.to_vec()).collect())
 }
 
 /// The object `data` with the fields of `old` replacing its own (the row before an update:
@@ -364,12 +357,6 @@ impl RecordEncoder for ChangelogEncoder {
     }
 }
 
-/// A batch with every row kind, for tests.
-#[cfg(test)]
-fn kinds_of(d: &mut ChangelogDecoder) -> Vec<&'static str> {
-    d.take_kinds().map(|k| k.values().iter().map(|v| RowKind::from_u8(*v).map_or("?", RowKind::short)).collect()).unwrap_or_default()
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -378,6 +365,11 @@ mod tests {
     use arrow::datatypes::{DataType, Field, Schema};
     use rask_types::value_fmt::format_row;
     use rask_types::StreamBatch;
+
+    /// The row kinds of the rows just flushed.
+    fn kinds_of(d: &mut ChangelogDecoder) -> Vec<&'static str> {
+        d.take_kinds().map(|k| k.values().iter().map(|v| RowKind::from_u8(*v).map_or("?", RowKind::short)).collect()).unwrap_or_default()
+    }
 
     fn schema() -> SchemaRef {
         Arc::new(Schema::new(vec![

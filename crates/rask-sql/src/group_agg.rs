@@ -13,10 +13,10 @@ use datafusion_physical_expr::aggregate::AggregateFunctionExpr;
 use rask_types::Pos;
 
 use crate::error::{Result, SqlError};
-use crate::plan::{CalcStep, Exchange, Input, NodeId, NodeKind};
+use crate::plan::{CalcStep, Input, NodeId, NodeKind};
 use crate::session::df_err;
 use crate::translate::{arrow_schema, show, Translator};
-use crate::window_agg::aggregate_calls;
+use crate::window_agg::{aggregate_calls, key_exchange};
 
 /// The group aggregation operator's plan. Its input has the key columns first (`0..keys`),
 /// then the aggregates' arguments and filter flags; its output is the keys, then one column
@@ -124,17 +124,7 @@ impl Translator {
                 }
             }
         }
-        let exchange = if keys == 0 {
-            Exchange::Single
-        } else {
-            for (i, g) in group_names.iter().enumerate() {
-                let probe = arrow::array::new_empty_array(pre_schema.field(i).data_type());
-                if let Err(e) = rask_types::keygroup::hash_rows(&[probe], 0) {
-                    return Err(SqlError::unsupported(pos, format!("grouping by {g}: {e}")));
-                }
-            }
-            Exchange::Hash((0..keys).collect())
-        };
+        let exchange = key_exchange(&pre_schema, group_names, pos)?;
         let name = format!("GroupAggregate(groupBy=[{}], select=[{}])", group_names.join(", "), selected.join(", "));
         let plan = GroupAggregate { keys, aggs, filters, retract };
         Ok(self.push(name, NodeKind::GroupAggregate(Box::new(plan)), vec![Input { node: input, exchange }], schema))

@@ -63,7 +63,7 @@ pub struct WindowAggregate {
     pub attached: bool,
 }
 
-pub(crate) enum Arg {
+enum Arg {
     Column(usize),
     Literal(Expr),
 }
@@ -118,6 +118,22 @@ pub(crate) fn aggregate_calls(agg: &Aggregate, pre: &mut Vec<Expr>, pos: Pos, ch
         calls.push(Call { name, func: func.clone(), args, distinct: params.distinct, ignore_nulls, filter });
     }
     Ok(calls)
+}
+
+/// The exchange in front of an aggregation whose input starts with the key columns named
+/// `keys`: by hash of the keys, or everything to one instance without keys. A key type the
+/// key-group hash cannot take is a planning error naming the key.
+pub(crate) fn key_exchange(pre_schema: &SchemaRef, keys: &[String], pos: Pos) -> Result<Exchange> {
+    if keys.is_empty() {
+        return Ok(Exchange::Single);
+    }
+    for (i, k) in keys.iter().enumerate() {
+        let probe = arrow::array::new_empty_array(pre_schema.field(i).data_type());
+        if let Err(e) = rask_types::keygroup::hash_rows(&[probe], 0) {
+            return Err(SqlError::unsupported(pos, format!("grouping by {k}: {e}")));
+        }
+    }
+    Ok(Exchange::Hash((0..keys.len()).collect()))
 }
 
 /// The window table function feeding a plan's output columns, and which output columns are
@@ -377,20 +393,10 @@ impl Translator {
 
         let (aggs, filters) = self.build_aggregates(calls, &pre_schema, pos)?;
 
-        let exchange = if keys.is_empty() {
-            Exchange::Single
-        } else {
-            for (i, k) in keys.iter().enumerate() {
-                let probe = arrow::array::new_empty_array(pre_schema.field(i).data_type());
-                if let Err(e) = rask_types::keygroup::hash_rows(&[probe], 0) {
-                    return Err(SqlError::unsupported(pos, format!("grouping by {}: {e}", show(k))));
-                }
-            }
-            Exchange::Hash((0..keys.len()).collect())
-        };
+        let group_names: Vec<String> = keys.iter().map(show).collect();
+        let exchange = key_exchange(&pre_schema, &group_names, pos)?;
         let schema = arrow_schema(&agg.schema);
         let time_name = w.tvf.input.schema().field(w.tvf.time_col).name().clone();
-        let group_names: Vec<String> = keys.iter().map(show).collect();
         let out_names: Vec<String> = schema.fields().iter().map(|f| crate::translate::strip_tvf_names(f.name())).collect();
         let name = format!(
             "WindowAggregate(groupBy=[{}], window=[{}], select=[{}])",

@@ -9,7 +9,7 @@ mod sink;
 mod source;
 
 use arrow::datatypes::SchemaRef;
-use rask_sql::catalog::{ChangelogMode, ConnectorCaps, TableDef};
+use rask_sql::catalog::{ConnectorCaps, TableDef};
 use rask_runtime::connector::{Connector, SinkContext, SinkWriter, SourceContext, SourceReader};
 use rask_runtime::error::{Result, RuntimeError};
 use rask_types::options::{OptionSpec, Options};
@@ -28,14 +28,7 @@ impl Connector for Filesystem {
     }
     fn validate(&self, opts: &Options, schema: &SchemaRef) -> std::result::Result<ConnectorCaps, String> {
         let o = options::FsOptions::from_options(opts, schema)?;
-        let changelog = rask_formats::is_changelog(&o.format);
-        Ok(ConnectorCaps {
-            source: true,
-            sink: true,
-            bounded: o.monitor_interval.is_none(),
-            produces: if changelog { ChangelogMode::All } else { ChangelogMode::InsertOnly },
-            accepts_updates: changelog,
-        })
+        Ok(crate::format_caps(&o.format, o.monitor_interval.is_none()))
     }
     fn create_source(&self, table: &TableDef, ctx: &SourceContext) -> Result<Box<dyn SourceReader>> {
         let o = options::FsOptions::from_options(&table.options, &ctx.schema).map_err(RuntimeError::User)?;

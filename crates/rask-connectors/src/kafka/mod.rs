@@ -13,7 +13,7 @@ use std::time::Duration;
 use arrow::datatypes::SchemaRef;
 use rask_runtime::connector::{Connector, SinkContext, SinkWriter, SourceContext, SourceReader};
 use rask_runtime::error::{Result, RuntimeError};
-use rask_sql::catalog::{ChangelogMode, ConnectorCaps, TableDef};
+use rask_sql::catalog::{ConnectorCaps, TableDef};
 use rask_types::options::{OptionSpec, Options};
 
 pub use options::KafkaOptions;
@@ -67,14 +67,7 @@ impl Connector for Kafka {
     fn validate(&self, opts: &Options, schema: &SchemaRef) -> std::result::Result<ConnectorCaps, String> {
         let o = KafkaOptions::from_options(opts)?;
         o.layout(schema)?;
-        let changelog = rask_formats::is_changelog(&o.format);
-        Ok(ConnectorCaps {
-            source: true,
-            sink: true,
-            bounded: o.stop != options::StopAt::Unbounded,
-            produces: if changelog { ChangelogMode::All } else { ChangelogMode::InsertOnly },
-            accepts_updates: changelog,
-        })
+        Ok(crate::format_caps(&o.format, o.stop != options::StopAt::Unbounded))
     }
     fn readable_metadata(&self, _opts: &Options) -> Vec<(String, rask_types::types::FlinkTypeN)> {
         source::MetaKey::ALL.iter().map(|(k, m)| (k.to_string(), m.flink_type())).collect()

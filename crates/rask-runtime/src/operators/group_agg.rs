@@ -98,17 +98,17 @@ impl GroupAggregate {
     /// Apply `rows` (all accumulating or all retracting) of one key to its accumulators.
     fn fold(state: &mut KeyState, args: &[Vec<ArrayRef>], filters: &[Option<BooleanArray>], rows: &[u32], accumulate: bool) -> Result<()> {
         for (j, acc) in state.accs.iter_mut().enumerate() {
-            let picked: Vec<u32> = match &filters[j] {
+            let picked: std::borrow::Cow<'_, [u32]> = match &filters[j] {
                 Some(f) => rows.iter().copied().filter(|r| f.is_valid(*r as usize) && f.value(*r as usize)).collect(),
-                None => rows.to_vec(),
+                None => rows.into(),
             };
             if picked.is_empty() {
                 continue;
             }
-            let cols: Vec<ArrayRef> = if let [r] = picked.as_slice() {
+            let cols: Vec<ArrayRef> = if let [r] = picked.as_ref() {
                 args[j].iter().map(|c| c.slice(*r as usize, 1)).collect()
             } else {
-                let idx = UInt32Array::from(picked);
+                let idx = UInt32Array::from(picked.into_owned());
                 args[j].iter().map(|c| arrow::compute::take(c.as_ref(), &idx, None)).collect::<std::result::Result<_, _>>().map_err(internal)?
             };
             if accumulate { acc.update_batch(&cols) } else { acc.retract_batch(&cols) }.map_err(internal)?;
@@ -122,7 +122,7 @@ impl GroupAggregate {
     fn apply(
         &mut self,
         key: &[u8],
-        runs: &[(bool, Vec<u32>)],
+        runs: &[(bool, &[u32])],
         args: &[Vec<ArrayRef>],
         filters: &[Option<BooleanArray>],
         now: i64,
@@ -191,12 +191,9 @@ impl GroupAggregate {
         }
     }
 
-    fn state_columns(&self) -> Result<usize> {
-        let mut n = 0;
-        for mut a in self.accumulators()? {
-            n += a.state().map_err(internal)?.len();
-        }
-        Ok(n)
+    /// How many state columns each aggregate's accumulator writes.
+    fn state_widths(&self) -> Result<Vec<usize>> {
+        self.accumulators()?.iter_mut().map(|a| a.state().map(|s| s.len()).map_err(internal)).collect()
     }
 }
 
@@ -227,12 +224,13 @@ impl Operator for GroupAggregate {
                 }
             }
             for (slot, first) in order.iter().enumerate() {
-                self.apply(&keys[*first], &runs[slot], &args, &filters, now, &mut output)?;
+                let key_runs: Vec<(bool, &[u32])> = runs[slot].iter().map(|(a, r)| (*a, r.as_slice())).collect();
+                self.apply(&keys[*first], &key_runs, &args, &filters, now, &mut output)?;
             }
         } else {
             for (i, k) in keys.iter().enumerate() {
-                let run = [(batch.kind(i).is_accumulate(), vec![i as u32])];
-                self.apply(k, &run, &args, &filters, now, &mut output)?;
+                let row = [i as u32];
+                self.apply(k, &[(batch.kind(i).is_accumulate(), &row[..])], &args, &filters, now, &mut output)?;
             }
         }
         if let Some(b) = self.build_output(data, output)? {
@@ -256,6 +254,9 @@ impl Operator for GroupAggregate {
     /// One row per key: the key columns, the row count, each accumulator's state.
     fn snapshot(&mut self, _checkpoint: u64) -> Result<Option<OperatorSnapshot>> {
         let nk = self.plan.keys;
+        if self.keys.is_empty() {
+            return Ok(Some(OperatorSnapshot::default()));
+        }
         let keys: Vec<Box<[u8]>> = self.keys.keys().cloned().collect();
         let mut cols: Vec<ArrayRef> = match &self.converter {
             Some(conv) => {
@@ -265,9 +266,6 @@ impl Operator for GroupAggregate {
             None => Vec::new(),
         };
         let mut fields: Vec<Field> = cols.iter().enumerate().map(|(i, c)| Field::new(format!("k{i}"), c.data_type().clone(), true)).collect();
-        if keys.is_empty() {
-            return Ok(Some(OperatorSnapshot::default()));
-        }
         fields.push(Field::new("__rows", DataType::Int64, false));
         cols.push(Arc::new(Int64Array::from_iter_values(keys.iter().map(|k| self.keys[k].rows))));
         let mut per_col: Vec<Vec<ScalarValue>> = Vec::new();
@@ -297,7 +295,8 @@ impl Operator for GroupAggregate {
 
     fn restore(&mut self, parts: Vec<OperatorSnapshot>) -> Result<()> {
         let nk = self.plan.keys;
-        let width = self.state_columns()?;
+        let widths = self.state_widths()?;
+        let width: usize = widths.iter().sum();
         let now = (self.clock)();
         for part in parts {
             let Some(entry) = part.entry("groups") else { continue };
@@ -314,8 +313,7 @@ impl Operator for GroupAggregate {
                 for (i, k) in keys.into_iter().enumerate() {
                     let mut accs = self.accumulators()?;
                     let mut c = nk + 1;
-                    for acc in accs.iter_mut() {
-                        let n = acc.state().map_err(internal)?.len();
+                    for (acc, &n) in accs.iter_mut().zip(&widths) {
                         let st: Vec<ArrayRef> = b.columns()[c..c + n].iter().map(|a| a.slice(i, 1)).collect();
                         acc.merge_batch(&st).map_err(internal)?;
                         c += n;
