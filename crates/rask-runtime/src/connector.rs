@@ -150,8 +150,10 @@ pub trait Connector: Send + Sync {
     fn description(&self) -> &'static str;
     /// The options it accepts (format options are included when `options` names a format).
     fn option_specs(&self, options: &Options) -> Vec<OptionSpec>;
-    /// Validate a table's options; returns what the table can be used for.
-    fn validate(&self, options: &Options, schema: &SchemaRef) -> Result<ConnectorCaps, String>;
+    /// Validate a table's options; returns what the table can be used for. `primary_key` is
+    /// the table's `PRIMARY KEY (…) NOT ENFORCED` columns (empty without one): upsert sinks
+    /// (jdbc, upsert-kafka) accept updates only with one.
+    fn validate(&self, options: &Options, schema: &SchemaRef, primary_key: &[String]) -> Result<ConnectorCaps, String>;
     /// Metadata the source can append to its rows (key, type); none by default.
     fn readable_metadata(&self, _options: &Options) -> Vec<(String, FlinkTypeN)> {
         Vec::new()
@@ -188,9 +190,9 @@ impl ConnectorCatalog for ConnectorRegistry {
     fn readable_metadata(&self, connector: &str, options: &Options) -> Vec<(String, FlinkTypeN)> {
         self.connectors.get(connector).map(|c| c.readable_metadata(options)).unwrap_or_default()
     }
-    fn validate(&self, connector: &str, options: &Options, schema: &SchemaRef) -> std::result::Result<ConnectorCaps, String> {
+    fn validate(&self, connector: &str, options: &Options, schema: &SchemaRef, primary_key: &[String]) -> std::result::Result<ConnectorCaps, String> {
         match self.connectors.get(connector) {
-            Some(c) => c.validate(options, schema),
+            Some(c) => c.validate(options, schema, primary_key),
             None => {
                 let hint = rask_types::options::did_you_mean(connector, self.connectors.keys().copied(), 2);
                 Err(format!("unknown connector '{connector}' in option 'connector'{hint}; available connectors: {}", self.names().join(", ")))

@@ -39,8 +39,9 @@ pub trait ConnectorCatalog: Send + Sync {
     /// Registered connector names, sorted.
     fn names(&self) -> Vec<String>;
     /// Validate a table's options (connector + format); `Err` names the bad option and lists
-    /// the valid ones. `schema` is the table's physical schema.
-    fn validate(&self, connector: &str, options: &Options, schema: &SchemaRef) -> Result<ConnectorCaps, String>;
+    /// the valid ones. `schema` is the table's physical schema, `primary_key` its primary key
+    /// columns (empty without one).
+    fn validate(&self, connector: &str, options: &Options, schema: &SchemaRef, primary_key: &[String]) -> Result<ConnectorCaps, String>;
     /// The metadata a connector's source can read (Flink's `METADATA FROM 'key'`): key and
     /// the type it produces, in the connector's documented order.
     fn readable_metadata(&self, _connector: &str, _options: &Options) -> Vec<(String, FlinkTypeN)> {

@@ -427,7 +427,7 @@ impl Session {
                 }
             }
         }
-        let caps = self.connectors.validate(&connector, &def.options, &def.physical_schema()).map_err(|msg| {
+        let caps = self.connectors.validate(&connector, &def.options, &def.physical_schema(), def.primary_key.as_deref().unwrap_or_default()).map_err(|msg| {
             // Point at the option the message names, if any.
             let pos = ct
                 .options

@@ -364,7 +364,7 @@ mod panicky {
         fn option_specs(&self, _o: &Options) -> Vec<OptionSpec> {
             vec![]
         }
-        fn validate(&self, _o: &Options, _s: &SchemaRef) -> std::result::Result<ConnectorCaps, String> {
+        fn validate(&self, _o: &Options, _s: &SchemaRef, _primary_key: &[String]) -> std::result::Result<ConnectorCaps, String> {
             Ok(ConnectorCaps { source: true, sink: true, ..Default::default() })
         }
         fn create_source(&self, _t: &TableDef, _c: &SourceContext) -> Result<Box<dyn SourceReader>> {

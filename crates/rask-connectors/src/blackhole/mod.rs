@@ -30,7 +30,7 @@ impl Connector for Blackhole {
     fn option_specs(&self, _options: &Options) -> Vec<OptionSpec> {
         vec![]
     }
-    fn validate(&self, options: &Options, _schema: &SchemaRef) -> std::result::Result<ConnectorCaps, String> {
+    fn validate(&self, options: &Options, _schema: &SchemaRef, _primary_key: &[String]) -> std::result::Result<ConnectorCaps, String> {
         crate::validate_specs("connector 'blackhole'", options, &[])?;
         Ok(ConnectorCaps { source: false, sink: true, accepts_updates: true, ..Default::default() })
     }

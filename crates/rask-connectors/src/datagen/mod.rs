@@ -22,7 +22,7 @@ impl Connector for Datagen {
     fn option_specs(&self, _options: &Options) -> Vec<OptionSpec> {
         options::specs()
     }
-    fn validate(&self, opts: &Options, schema: &SchemaRef) -> std::result::Result<ConnectorCaps, String> {
+    fn validate(&self, opts: &Options, schema: &SchemaRef, _primary_key: &[String]) -> std::result::Result<ConnectorCaps, String> {
         let plan = options::DatagenPlan::from_options(opts, schema)?;
         Ok(ConnectorCaps { source: true, sink: false, bounded: plan.is_bounded(), ..Default::default() })
     }

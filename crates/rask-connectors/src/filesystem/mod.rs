@@ -26,7 +26,7 @@ impl Connector for Filesystem {
     fn option_specs(&self, opts: &Options) -> Vec<OptionSpec> {
         options::specs(opts)
     }
-    fn validate(&self, opts: &Options, schema: &SchemaRef) -> std::result::Result<ConnectorCaps, String> {
+    fn validate(&self, opts: &Options, schema: &SchemaRef, _primary_key: &[String]) -> std::result::Result<ConnectorCaps, String> {
         let o = options::FsOptions::from_options(opts, schema)?;
         Ok(crate::format_caps(&o.format, o.monitor_interval.is_none()))
     }

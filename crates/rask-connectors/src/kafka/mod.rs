@@ -64,7 +64,7 @@ impl Connector for Kafka {
     fn option_specs(&self, opts: &Options) -> Vec<OptionSpec> {
         options::specs(opts)
     }
-    fn validate(&self, opts: &Options, schema: &SchemaRef) -> std::result::Result<ConnectorCaps, String> {
+    fn validate(&self, opts: &Options, schema: &SchemaRef, _primary_key: &[String]) -> std::result::Result<ConnectorCaps, String> {
         let o = KafkaOptions::from_options(opts)?;
         o.layout(schema)?;
         Ok(crate::format_caps(&o.format, o.stop != options::StopAt::Unbounded))

@@ -28,7 +28,7 @@ impl Connector for Nexmark {
     fn option_specs(&self, _options: &Options) -> Vec<OptionSpec> {
         options::specs()
     }
-    fn validate(&self, opts: &Options, schema: &SchemaRef) -> std::result::Result<ConnectorCaps, String> {
+    fn validate(&self, opts: &Options, schema: &SchemaRef, _primary_key: &[String]) -> std::result::Result<ConnectorCaps, String> {
         let cfg = NexmarkConfig::from_options(opts)?;
         model::check_schema(schema)?;
         Ok(ConnectorCaps { source: true, sink: false, bounded: cfg.events.is_some() && !cfg.keep_alive, ..Default::default() })

@@ -67,7 +67,7 @@ impl Connector for Print {
     fn option_specs(&self, _options: &Options) -> Vec<OptionSpec> {
         specs()
     }
-    fn validate(&self, options: &Options, _schema: &SchemaRef) -> std::result::Result<ConnectorCaps, String> {
+    fn validate(&self, options: &Options, _schema: &SchemaRef, _primary_key: &[String]) -> std::result::Result<ConnectorCaps, String> {
         crate::validate_specs("connector 'print'", options, &specs())?;
         Ok(ConnectorCaps { source: false, sink: true, accepts_updates: true, ..Default::default() })
     }
