@@ -30,6 +30,8 @@ pub fn signature(node: &PlanNode) -> String {
         NodeKind::WindowAggregate(_) => "WindowAggregate".into(),
         NodeKind::OverAggregate(_) => "OverAggregate".into(),
         NodeKind::IntervalJoin(_) => "IntervalJoin".into(),
+        NodeKind::Join(_) => "Join".into(),
+        NodeKind::Rank(_) => "Rank".into(),
         NodeKind::WindowJoin(_) => "WindowJoin".into(),
         NodeKind::WindowRank(_) => "WindowRank".into(),
         NodeKind::GroupAggregate(_) => "GroupAggregate".into(),

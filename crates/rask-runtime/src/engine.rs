@@ -286,6 +286,15 @@ fn make_operator(
             let right = plan.nodes[node.inputs[1].node].schema.clone();
             Box::new(operators::interval_join::IntervalJoin::new((**join).clone(), left, right, node.schema.clone())?)
         }
+        NodeKind::Join(join) => {
+            let left = plan.nodes[node.inputs[0].node].schema.clone();
+            let right = plan.nodes[node.inputs[1].node].schema.clone();
+            Box::new(operators::join::Join::new((**join).clone(), left, right, node.schema.clone(), cfg.state_ttl)?)
+        }
+        NodeKind::Rank(rank) => {
+            let input = plan.nodes[node.inputs[0].node].schema.clone();
+            Box::new(operators::rank::Rank::new((**rank).clone(), input, node.schema.clone(), cfg.state_ttl)?)
+        }
         NodeKind::WindowJoin(join) => {
             let late = shared.metrics.nodes[node.id].late_records_dropped.clone();
             let left = plan.nodes[node.inputs[0].node].schema.clone();

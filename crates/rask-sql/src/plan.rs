@@ -62,10 +62,15 @@ pub enum NodeKind {
     OverAggregate(Box<crate::over_agg::OverAggregate>),
     /// Interval join on rowtime bounds (see [`crate::interval_join`]).
     IntervalJoin(Box<crate::interval_join::IntervalJoin>),
+    /// Regular join of two (possibly updating) inputs, emitting a changelog (see
+    /// [`crate::join`]).
+    Join(Box<crate::join::RegularJoin>),
     /// Window join of two windowed inputs (see [`crate::window_join`]).
     WindowJoin(Box<crate::window_join::WindowJoin>),
     /// Window Top-N / deduplication (see [`crate::window_rank`]).
     WindowRank(Box<crate::window_rank::WindowRank>),
+    /// Top-N or deduplication without a window, emitting a changelog (see [`crate::rank`]).
+    Rank(Box<crate::rank::Rank>),
     /// Group aggregation without a window, emitting a changelog (see [`crate::group_agg`]).
     GroupAggregate(Box<crate::group_agg::GroupAggregate>),
     /// `LIMIT fetch OFFSET skip` on a stream: the first rows to arrive (one instance, fed by a
@@ -80,7 +85,8 @@ impl NodeKind {
     /// rejects a plan that feeds updates to one that cannot. Sinks decide by their connector.
     pub fn consumes_updates(&self) -> bool {
         match self {
-            NodeKind::Calc { .. } | NodeKind::Watermark { .. } | NodeKind::Union | NodeKind::GroupAggregate(_) => true,
+            NodeKind::Calc { .. } | NodeKind::Watermark { .. } | NodeKind::Union | NodeKind::GroupAggregate(_) | NodeKind::Join(_) => true,
+            NodeKind::Rank(r) => matches!(r.kind, crate::rank::RankKind::TopN { .. }),
             NodeKind::Sink { table } => table.caps.accepts_updates,
             _ => false,
         }
@@ -92,6 +98,9 @@ impl NodeKind {
         match self {
             NodeKind::Source { table } => table.caps.produces != crate::catalog::ChangelogMode::InsertOnly,
             NodeKind::GroupAggregate(_) => true,
+            // A NULL-padded row is deleted when its first match arrives.
+            NodeKind::Join(j) => j.join_type != crate::window_join::WindowJoinType::Inner,
+            NodeKind::Rank(r) => !r.append_only(),
             _ => false,
         }
     }

@@ -35,6 +35,8 @@ pub struct Translator {
     pub(crate) slicing: bool,
     /// Window nodes under a Top-N filter (`rownum <= N`), with N.
     rank_limits: Vec<(*const datafusion_expr::logical_plan::Window, usize)>,
+    /// Window nodes of Top-Ns whose row number the query does not select.
+    rank_unused: Vec<*const datafusion_expr::logical_plan::Window>,
 }
 
 pub(crate) fn arrow_schema(s: &DFSchema) -> SchemaRef {
@@ -68,11 +70,16 @@ fn show_raw(e: &Expr) -> String {
 
 impl Translator {
     pub fn new(config: Options) -> Self {
-        Translator { nodes: Vec::new(), sources: std::collections::HashMap::new(), props: ExecutionProps::new(), config, slicing: false, rank_limits: Vec::new() }
+        Translator { nodes: Vec::new(), sources: std::collections::HashMap::new(), props: ExecutionProps::new(), config, slicing: false, rank_limits: Vec::new(), rank_unused: Vec::new() }
     }
 
     pub fn finish(self) -> StreamPlan {
         StreamPlan { nodes: self.nodes, config: self.config }
+    }
+
+    /// Whether the query leaves the row number of Top-N `w` unselected.
+    pub(crate) fn rank_number_unused(&self, w: &datafusion_expr::logical_plan::Window) -> bool {
+        self.rank_unused.iter().any(|p| std::ptr::eq(*p, w))
     }
 
     /// A session option (`SET 'k' = 'v'`) in force for this job.
@@ -206,6 +213,14 @@ impl Translator {
                 Ok(id)
             }
             LogicalPlan::Projection(p) => {
+                if let Some(w) = crate::window_rank::rank_below(&p.input) {
+                    // The row number is the window's (and so the filter's) last column.
+                    let rn = p.input.schema().columns().pop();
+                    let used = p.expr.iter().any(|e| e.column_refs().iter().any(|c| Some(*c) == rn.as_ref()));
+                    if !used {
+                        self.rank_unused.push(w as *const _);
+                    }
+                }
                 let input = self.node(&p.input, pos)?;
                 let in_schema = p.input.schema();
                 // A projection that only renames/reorders nothing is free: skip it.

@@ -70,13 +70,10 @@ impl Translator {
             }
         }
         let (Some(lw), Some(rw)) = (window_columns(&j.left), window_columns(&j.right)) else {
-            if let Some(id) = self.interval_join(j, join_type, &on, residual, pos)? {
+            if let Some(id) = self.interval_join(j, join_type, &on, residual.clone(), pos)? {
                 return Ok(id);
             }
-            return Err(SqlError::unsupported(
-                pos,
-                "regular joins are not supported yet; supported are window joins (both inputs windowed, ON l.window_start = r.window_start AND l.window_end = r.window_end) and interval joins (l.ts BETWEEN r.ts - INTERVAL … AND r.ts + INTERVAL … on rowtime attributes)",
-            ));
+            return self.regular_join(j, join_type, &on, residual, pos);
         };
         let filter = datafusion_expr::utils::conjunction(residual);
         let (mut start, mut end) = (false, None);

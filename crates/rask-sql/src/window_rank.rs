@@ -130,6 +130,19 @@ pub(crate) fn row_number_source<'a>(plan: &'a LogicalPlan, col: usize) -> Option
     }
 }
 
+/// The `ROW_NUMBER()` window under a Top-N filter (through aliases), if `plan` is one.
+pub(crate) fn rank_below(plan: &LogicalPlan) -> Option<&Window> {
+    match plan {
+        LogicalPlan::SubqueryAlias(a) => rank_below(&a.input),
+        LogicalPlan::Filter(f) => {
+            let (col, _) = rank_bound(&f.predicate)?;
+            let i = f.input.schema().index_of_column(&col).ok()?;
+            row_number_source(&f.input, i)
+        }
+        _ => None,
+    }
+}
+
 impl Translator {
     pub(crate) fn window_rank(&mut self, w: &Window, limit: Option<usize>, pos: Pos) -> Result<NodeId> {
         let unsupported = |m: &str| SqlError::unsupported(pos, m.to_string());
@@ -156,9 +169,22 @@ impl Translator {
         };
         let in_schema = w.input.schema();
         let Some(wcols) = window_columns(&w.input) else {
-            return Err(unsupported(
-                "Top-N without a window (an updating Top-N) is not supported yet: partition by window_start and window_end of a window table function or window aggregation",
-            ));
+            let mut partition = Vec::new();
+            for p in &params.partition_by {
+                let Some(i) = bare_column(p, in_schema) else {
+                    return Err(unsupported(&format!("PARTITION BY of a Top-N must list columns, not {}", show(p))));
+                };
+                partition.push(i);
+            }
+            let mut order = Vec::new();
+            for s in &params.order_by {
+                let Some(i) = bare_column(&s.expr, in_schema) else {
+                    return Err(unsupported(&format!("ORDER BY of a Top-N must be a column, not {}", show(&s.expr))));
+                };
+                order.push((i, !s.asc, s.nulls_first));
+            }
+            let output_rank = !self.rank_number_unused(w);
+            return self.rank(w, partition, order, limit, output_rank, pos);
         };
         let mut partition = Vec::new();
         let (mut start, mut end) = (false, None);
