@@ -153,6 +153,10 @@ fn connect(opts: &JdbcOptions) -> Result<Db> {
 fn flush_periodically(shared: &Shared, interval: Duration) {
     let Ok(mut st) = shared.state.lock() else { return };
     loop {
+        // Checked before waiting too: the writer may have closed before this thread ran.
+        if st.closed {
+            return;
+        }
         st = match shared.wake.wait_timeout(st, interval) {
             Ok((g, _)) => g,
             Err(_) => return,
@@ -360,9 +364,19 @@ impl SinkWriter for JdbcWriter {
         if let Some(e) = st.failure.take() {
             return Err(e);
         }
-        st.out.add(batch)?;
-        if self.max_rows > 0 && st.out.received >= self.max_rows {
-            st.out.flush()?;
+        if self.max_rows == 0 {
+            return st.out.add(batch);
+        }
+        // Row by row as Flink's writeRecord: flush as soon as max-rows changes are buffered,
+        // also in the middle of a batch.
+        let mut start = 0;
+        while start < batch.num_rows() {
+            let take = self.max_rows.saturating_sub(st.out.received).max(1).min(batch.num_rows() - start);
+            st.out.add(&batch.slice(start, take))?;
+            start += take;
+            if st.out.received >= self.max_rows {
+                st.out.flush()?;
+            }
         }
         Ok(())
     }
