@@ -566,3 +566,58 @@ fn planning_and_connection_errors() {
     assert!(r.stderr.contains("(external error)") && r.stderr.contains(&format!("cannot connect to PostgreSQL at 127.0.0.1:{port}/test")), "{}", r.stderr);
     assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
 }
+
+/// The database ends the sink's connection in the middle of a job (`pg_terminate_backend`):
+/// the flush reconnects and retries, the job succeeds and the table is exact.
+#[test]
+fn a_lost_connection_is_reconnected_and_the_flush_retried() {
+    let mut db = Db::connect(Kind::Pg);
+    let tables = Tables::new(Kind::Pg, "lost", 1);
+    let t = &tables.names[0];
+    db.exec(&format!("CREATE TABLE {t} (g BIGINT PRIMARY KEY, c BIGINT, s BIGINT)"));
+    let dir = tempfile::tempdir().expect("tmp");
+    let script = dir.path().join("lost.sql");
+    let rows = 3_000i64;
+    std::fs::write(
+        &script,
+        format!(
+            "CREATE TABLE a (id BIGINT) WITH ('connector' = 'datagen', 'fields.id.kind' = 'sequence', 'fields.id.start' = '0', \
+               'fields.id.end' = '{}', 'rows-per-second' = '1500');\n\
+             CREATE TABLE dst (g BIGINT, c BIGINT, s BIGINT, PRIMARY KEY (g) NOT ENFORCED) WITH ({}, 'sink.buffer-flush.max-rows' = '50');\n\
+             INSERT INTO dst SELECT id % 13, COUNT(*), SUM(id) FROM a GROUP BY id % 13;",
+            rows - 1,
+            db.with(t)
+        ),
+    )
+    .expect("script");
+    let child = Command::new(env!("CARGO_BIN_EXE_rask"))
+        .args(["run", script.to_str().expect("path"), "--progress", "none"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("rask run");
+    // The sink's connection names the table (application_name).
+    let started = Instant::now();
+    let mut terminated = 0;
+    while terminated == 0 && started.elapsed() < Duration::from_secs(1) {
+        std::thread::sleep(Duration::from_millis(100));
+        let n = db.rows(&format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'rask sink {t}'"
+        ));
+        terminated = n.len();
+    }
+    let out = child.wait_with_output().expect("wait");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(terminated, 1, "the sink's connection was found and ended: {err}");
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("retrying"), "the flush said it retried: {err}");
+    let mut got = db.rows(&format!("SELECT g, c, s FROM {t}"));
+    got.sort_by_key(|r| r.split('|').next().and_then(|g| g.parse::<i64>().ok()));
+    let want: Vec<String> = (0..13)
+        .map(|g| {
+            let v: Vec<i64> = (0..rows).filter(|i| i % 13 == g).collect();
+            format!("{g}|{}|{}", v.len(), v.iter().sum::<i64>())
+        })
+        .collect();
+    assert_eq!(got, want);
+}

@@ -263,8 +263,8 @@ pub struct Db {
 pub type Stmt<'a> = (String, Vec<Param<'a>>);
 
 impl Db {
-    /// Connect within `timeout`.
-    pub fn connect(ep: &Endpoint, timeout: Duration) -> Result<Db, DbError> {
+    /// Connect within `timeout`; PostgreSQL shows `application` in `pg_stat_activity`.
+    pub fn connect(ep: &Endpoint, timeout: Duration, application: &str) -> Result<Db, DbError> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -275,7 +275,12 @@ impl Db {
             Dialect::Postgres => {
                 let mut cfg = tokio_postgres::Config::new();
                 let user = ep.user.clone().or(os_user).unwrap_or_else(|| "postgres".into());
-                cfg.host(&ep.host).port(ep.port).user(&user).application_name("rask").connect_timeout(timeout);
+                // At most 63 bytes (PostgreSQL's NAMEDATALEN - 1).
+                let mut app = application.to_string();
+                while app.len() > 63 {
+                    app.pop();
+                }
+                cfg.host(&ep.host).port(ep.port).user(&user).application_name(&app).connect_timeout(timeout);
                 if let Some(db) = &ep.database {
                     cfg.dbname(db);
                 }

@@ -143,7 +143,7 @@ impl JdbcWriter {
 }
 
 fn connect(opts: &JdbcOptions) -> Result<Db> {
-    Db::connect(&opts.endpoint, opts.connect_timeout).map_err(|e| {
+    Db::connect(&opts.endpoint, opts.connect_timeout, &format!("rask sink {}", opts.table)).map_err(|e| {
         let msg = format!("jdbc sink: cannot connect to {}: {}", opts.endpoint.describe(), e.message);
         if e.kind == ErrorKind::Data { RuntimeError::User(msg) } else { RuntimeError::External(msg) }
     })

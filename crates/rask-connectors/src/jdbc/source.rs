@@ -102,7 +102,7 @@ fn fetch(opts: &JdbcOptions, sql: &Statements, schema: &SchemaRef, batch_size: u
     }
     let ep = &opts.endpoint;
     let table = &opts.table;
-    let mut db = Db::connect(ep, opts.connect_timeout).map_err(|e| match e.kind {
+    let mut db = Db::connect(ep, opts.connect_timeout, &format!("rask scan {table}")).map_err(|e| match e.kind {
         ErrorKind::Data => RuntimeError::User(format!("jdbc source: cannot connect to {}: {}", ep.describe(), e.message)),
         _ => RuntimeError::External(format!("jdbc source: cannot connect to {}: {}", ep.describe(), e.message)),
     })?;
