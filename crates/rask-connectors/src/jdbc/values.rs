@@ -525,7 +525,7 @@ mod tests {
         assert_eq!(text(Param::Null), None);
         assert_eq!(text(Param::Dec(-5, 2)).as_deref(), Some("-0.05"));
         assert_eq!(text(Param::F64(f64::NEG_INFINITY)).as_deref(), Some("-Infinity"));
-        assert_eq!(text(Param::F32(3.14)).as_deref(), Some("3.14"));
+        assert_eq!(text(Param::F32(2.75)).as_deref(), Some("2.75"));
         assert_eq!(text(Param::Bytes(&[0, 255])).as_deref(), Some("\\x00ff"));
         assert_eq!(text(Param::Date(-1)).as_deref(), Some("1969-12-31"));
         assert_eq!(text(Param::Timestamp { micros: 1_500_000, ltz: true }).as_deref(), Some("1970-01-01 00:00:01.500000+00"));
