@@ -365,4 +365,27 @@ mod tests {
         }
         assert!(with(&[("connection.max-retry-timeout", "500ms")]).unwrap_err().contains("not smaller than 1 second"));
     }
+
+    #[test]
+    fn column_types_the_dialects_carry() {
+        use std::sync::Arc;
+
+        use arrow::datatypes::{Field, Schema};
+        let o = |url: &str, extra: &[(&str, &str)]| {
+            JdbcOptions::from_options(&opts(&[&[("url", url), ("table-name", "t")][..], extra].concat())).unwrap()
+        };
+        let schema = |dt: DataType| -> SchemaRef { Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, false), Field::new("c", dt, true)])) };
+        let pg = o("jdbc:postgresql://h/db", &[]);
+        for dt in [DataType::Decimal128(38, 10), DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), DataType::Binary, DataType::Date32] {
+            assert!(pg.check_schema(&schema(dt.clone())).is_ok(), "{dt}");
+        }
+        let list = DataType::List(Arc::new(Field::new("element", DataType::Int32, true)));
+        let e = pg.check_schema(&schema(list)).unwrap_err();
+        assert!(e.contains("PostgreSQL dialect of connector 'jdbc' doesn't support type ARRAY<INT> (column 'c')"), "{e}");
+        let my = o("jdbc:mysql://h/db", &[("scan.partition.column", "c"), ("scan.partition.num", "2"), ("scan.partition.lower-bound", "0"), ("scan.partition.upper-bound", "9")]);
+        let e = my.check_schema(&schema(DataType::Timestamp(TimeUnit::Nanosecond, None))).unwrap_err();
+        assert!(e.contains("precision range [0, 6] supported by the MySQL dialect"), "{e}");
+        let e = my.check_schema(&schema(DataType::Utf8)).unwrap_err();
+        assert!(e.contains("'scan.partition.column' = 'c' must be a numeric column"), "{e}");
+    }
 }
