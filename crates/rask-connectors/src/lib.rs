@@ -4,6 +4,7 @@
 pub mod blackhole;
 pub mod datagen;
 pub mod filesystem;
+pub mod jdbc;
 pub mod kafka;
 pub mod nexmark;
 pub mod position;
@@ -23,6 +24,7 @@ pub fn builtin_registry() -> ConnectorRegistry {
     r.register(Arc::new(filesystem::Filesystem));
     r.register(Arc::new(nexmark::Nexmark));
     r.register(Arc::new(kafka::Kafka));
+    r.register(Arc::new(jdbc::Jdbc));
     r
 }
 

@@ -112,10 +112,18 @@ impl Translator {
             let Some(from) = n.inputs.iter().find_map(|i| self.nodes[i.node].updates_from) else { continue };
             let producer = &self.nodes[from].name;
             let msg = match &n.kind {
-                NodeKind::Sink { table } => format!(
-                    "table sink '{}' (connector '{}') doesn't support consuming update changes which is produced by node {producer}; write to a connector that accepts updates (print, blackhole, upsert-kafka, jdbc) or use an append-only query",
-                    table.name, table.connector
-                ),
+                NodeKind::Sink { table } => {
+                    // Upsert connectors take updates only with a key to upsert by.
+                    let hint = if table.primary_key.is_none() && matches!(table.connector.as_str(), "jdbc" | "upsert-kafka") {
+                        format!("connector '{}' writes updates and deletes only in upsert mode: declare the table's PRIMARY KEY (…) NOT ENFORCED", table.connector)
+                    } else {
+                        "write to a connector that accepts updates (print, blackhole, upsert-kafka, jdbc) or use an append-only query".to_string()
+                    };
+                    format!(
+                        "table sink '{}' (connector '{}') doesn't support consuming update changes which is produced by node {producer}; {hint}",
+                        table.name, table.connector
+                    )
+                }
                 _ => format!("{} doesn't support consuming update and delete changes which is produced by node {producer}", n.name.split('(').next().unwrap_or(&n.name)),
             };
             return Err(SqlError::unsupported(pos, msg));
