@@ -246,6 +246,19 @@ impl Translator {
                 let schema = arrow_schema(&p.schema);
                 Ok(self.calc(input, CalcStep::Project(phys, schema.clone()), desc, schema))
             }
+            // `FROM a, b WHERE a.k = b.k AND …`: the WHERE clause is the join's condition (a
+            // cross join is never materialised).
+            LogicalPlan::Filter(f)
+                if matches!(f.input.as_ref(), LogicalPlan::Join(j) if j.join_type == datafusion_expr::JoinType::Inner) =>
+            {
+                let LogicalPlan::Join(j) = f.input.as_ref() else { unreachable!() };
+                let mut j = j.clone();
+                j.filter = Some(match j.filter.take() {
+                    Some(old) => old.and(f.predicate.clone()),
+                    None => f.predicate.clone(),
+                });
+                self.join(&j, pos)
+            }
             LogicalPlan::Filter(f) => {
                 if let Some((col, limit)) = crate::window_rank::rank_bound(&f.predicate)
                     && let Ok(i) = f.input.schema().index_of_column(&col)

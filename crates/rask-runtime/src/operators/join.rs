@@ -34,6 +34,9 @@ fn internal(e: impl std::fmt::Display) -> RuntimeError {
     RuntimeError::Internal(format!("join: {e}"))
 }
 
+/// Most rows per emitted batch.
+const OUTPUT_BATCH_ROWS: usize = 8192;
+
 /// The value under `key`, inserted (default) if missing, without allocating a key to look up.
 fn slot<'a, V: Default>(map: &'a mut HashMap<Box<[u8]>, V>, key: &[u8]) -> &'a mut V {
     if !map.contains_key(key) {
@@ -169,13 +172,14 @@ impl Join {
     }
 
     fn emit(&self, p: Pending, out: &mut Emitter) -> Result<()> {
-        if p.kinds.is_empty() {
-            return Ok(());
-        }
-        let cols = self.gather(&p.left, &p.right)?;
-        let batch = RecordBatch::try_new(self.schema.clone(), cols).map_err(internal)?;
         let append_only = !self.plan.left_updating && !self.plan.right_updating && !self.plan.outer(0) && !self.plan.outer(1);
-        out.emit(if append_only { StreamBatch::inserts(batch) } else { StreamBatch::with_kinds(batch, UInt8Array::from(p.kinds)) });
+        // A row may match many: emit in batches of bounded size (and string offsets).
+        for start in (0..p.kinds.len()).step_by(OUTPUT_BATCH_ROWS) {
+            let end = (start + OUTPUT_BATCH_ROWS).min(p.kinds.len());
+            let cols = self.gather(&p.left[start..end], &p.right[start..end])?;
+            let batch = RecordBatch::try_new(self.schema.clone(), cols).map_err(internal)?;
+            out.emit(if append_only { StreamBatch::inserts(batch) } else { StreamBatch::with_kinds(batch, UInt8Array::from(p.kinds[start..end].to_vec())) });
+        }
         Ok(())
     }
 
