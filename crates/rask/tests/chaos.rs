@@ -48,15 +48,17 @@ enum Job {
     AggJoin,
     /// Session windows, window Top-N, a window join and OVER aggregations.
     Buffering,
-    /// Group aggregations without windows (one over the other, so it retracts), writing their
+    /// Group aggregations without windows (one over the other, so it retracts), a left join of
+    /// an aggregation with a filtered stream and a Top-N over an aggregation, writing their
     /// changelogs with debezium-json.
     Updating,
 }
 
-const OUTPUTS: [&str; 9] = ["win_out", "join_out", "session_out", "topn_out", "wjoin_out", "over_out", "over2_out", "agg_out", "nested_out"];
+const OUTPUTS: [&str; 11] =
+    ["win_out", "join_out", "session_out", "topn_out", "wjoin_out", "over_out", "over2_out", "agg_out", "nested_out", "ljoin_out", "rank_out"];
 /// Outputs holding a changelog (debezium-json): compared as the table they leave behind, since
 /// the order in which two source subtasks' rows meet at an aggregation varies between runs.
-const CHANGELOGS: [&str; 2] = ["agg_out", "nested_out"];
+const CHANGELOGS: [&str; 4] = ["agg_out", "nested_out", "ljoin_out", "rank_out"];
 
 fn script(dir: &Path, checkpoint: bool) -> PathBuf {
     job_script(dir, checkpoint, Job::AggJoin)
@@ -94,13 +96,23 @@ fn job_script(dir: &Path, checkpoint: bool, job: Job) -> PathBuf {
                WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'debezium-json');\n\
              CREATE TABLE nested_out (c BIGINT, n BIGINT, mx BIGINT) \
                WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'debezium-json');\n\
+             CREATE TABLE ljoin_out (k BIGINT, c BIGINT, rid BIGINT) \
+               WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'debezium-json');\n\
+             CREATE TABLE rank_out (k BIGINT, c BIGINT) \
+               WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'debezium-json');\n\
              EXECUTE STATEMENT SET BEGIN\n\
              INSERT INTO agg_out SELECT id % 7, COUNT(*), SUM(id), MAX(id), MIN(id) FROM a GROUP BY id % 7;\n\
              INSERT INTO nested_out SELECT c, COUNT(*), MAX(k) FROM (SELECT id % 97 AS k, COUNT(*) AS c FROM a GROUP BY id % 97) GROUP BY c;\n\
+             INSERT INTO ljoin_out SELECT l.k, l.c, r.id FROM (SELECT id % 13 AS k, COUNT(*) AS c FROM a GROUP BY id % 13) l \
+               LEFT JOIN (SELECT id FROM a WHERE id < 5) r ON l.k = r.id;\n\
+             INSERT INTO rank_out SELECT k, c FROM (SELECT k, c, ROW_NUMBER() OVER (ORDER BY c DESC, k ASC) AS rn \
+               FROM (SELECT id % 11 AS k, COUNT(*) AS c FROM a WHERE id % 11 < 5 OR id < 1000 GROUP BY id % 11)) WHERE rn <= 3;\n\
              END;\n",
             table("a", 0),
             out("agg_out"),
             out("nested_out"),
+            out("ljoin_out"),
+            out("rank_out"),
         )
     } else if job == Job::Buffering {
         format!(
@@ -304,6 +316,16 @@ fn updating_expected() -> Vec<String> {
     }
     for (c, (n, mx)) in per_count {
         lines.push(format!("nested_out: {}", serde_json::json!({"c": c, "n": n, "mx": mx})));
+    }
+    for k in 0..13 {
+        let c = ids.clone().filter(|i| i % 13 == k).count();
+        let rid = (k < 5).then_some(k);
+        lines.push(format!("ljoin_out: {}", serde_json::json!({"k": k, "c": c, "rid": rid})));
+    }
+    let mut counts: Vec<(i64, i64)> = (0..11).map(|k| (k, ids.clone().filter(|i| i % 11 == k && (k < 5 || *i < 1000)).count() as i64)).collect();
+    counts.sort_by_key(|(k, c)| (-c, *k));
+    for (k, c) in counts.into_iter().take(3) {
+        lines.push(format!("rank_out: {}", serde_json::json!({"k": k, "c": c})));
     }
     lines.sort();
     lines
