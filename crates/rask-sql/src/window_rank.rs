@@ -168,47 +168,34 @@ impl Translator {
             ));
         };
         let in_schema = w.input.schema();
-        let Some(wcols) = window_columns(&w.input) else {
-            let mut partition = Vec::new();
-            for p in &params.partition_by {
-                let Some(i) = bare_column(p, in_schema) else {
-                    return Err(unsupported(&format!("PARTITION BY of a Top-N must list columns, not {}", show(p))));
-                };
-                partition.push(i);
-            }
-            let mut order = Vec::new();
-            for s in &params.order_by {
-                let Some(i) = bare_column(&s.expr, in_schema) else {
-                    return Err(unsupported(&format!("ORDER BY of a Top-N must be a column, not {}", show(&s.expr))));
-                };
-                order.push((i, !s.asc, s.nulls_first));
-            }
-            let output_rank = !self.rank_number_unused(w);
-            return self.rank(w, partition, order, limit, output_rank, pos);
-        };
+        let wcols = window_columns(&w.input);
+        let what = if wcols.is_some() { "a window Top-N" } else { "a Top-N" };
         let mut partition = Vec::new();
-        let (mut start, mut end) = (false, None);
         for p in &params.partition_by {
             let Some(i) = bare_column(p, in_schema) else {
-                return Err(unsupported(&format!("PARTITION BY of a window Top-N must list columns, not {}", show(p))));
+                return Err(unsupported(&format!("PARTITION BY of {what} must list columns, not {}", show(p))));
             };
-            match wcols[i] {
-                Some(WindowColumn::Start) => start = true,
-                Some(WindowColumn::End) => end = Some(i),
-                _ => {}
-            }
             partition.push(i);
         }
-        let (true, Some(end_col)) = (start, end) else {
+        let order = || -> Result<Vec<(usize, bool, bool)>> {
+            params
+                .order_by
+                .iter()
+                .map(|s| match bare_column(&s.expr, in_schema) {
+                    Some(i) => Ok((i, !s.asc, s.nulls_first)),
+                    None => Err(unsupported(&format!("ORDER BY of {what} must be a column, not {}", show(&s.expr)))),
+                })
+                .collect()
+        };
+        let Some(wcols) = wcols else {
+            let output_rank = !self.rank_number_unused(w);
+            return self.rank(w, partition, order()?, limit, output_rank, pos);
+        };
+        let start = partition.iter().any(|i| wcols[*i] == Some(WindowColumn::Start));
+        let Some(end_col) = partition.iter().copied().rfind(|i| wcols[*i] == Some(WindowColumn::End)).filter(|_| start) else {
             return Err(SqlError::validation(pos, "a window Top-N must PARTITION BY both window_start and window_end"));
         };
-        let mut order = Vec::new();
-        for s in &params.order_by {
-            let Some(i) = bare_column(&s.expr, in_schema) else {
-                return Err(unsupported(&format!("ORDER BY of a window Top-N must be a column, not {}", show(&s.expr))));
-            };
-            order.push((i, !s.asc, s.nulls_first));
-        }
+        let order = order()?;
         if order.is_empty() {
             return Err(SqlError::validation(pos, "a window Top-N needs ORDER BY in its OVER clause"));
         }

@@ -27,6 +27,7 @@ use rask_state::{OperatorSnapshot, StateEntry, StateTtl};
 use rask_types::{RowKind, StreamBatch};
 
 use super::buffer::{BatchStore, RowRef};
+use super::keyed::{key_of, key_rows, slot};
 use crate::error::{Result, RuntimeError};
 use crate::operator::{Emitter, Operator};
 
@@ -36,18 +37,6 @@ fn internal(e: impl std::fmt::Display) -> RuntimeError {
 
 /// Most rows per emitted batch.
 const OUTPUT_BATCH_ROWS: usize = 8192;
-
-/// The value under `key`, inserted (default) if missing, without allocating a key to look up.
-fn slot<'a, V: Default>(map: &'a mut HashMap<Box<[u8]>, V>, key: &[u8]) -> &'a mut V {
-    if !map.contains_key(key) {
-        map.insert(key.into(), V::default());
-    }
-    map.get_mut(key).expect("inserted above")
-}
-
-fn key_of(keys: &Option<Rows>, i: usize) -> &[u8] {
-    keys.as_ref().map_or(&[], |k| k.row(i).data())
-}
 
 struct Entry {
     at: RowRef,
@@ -93,11 +82,7 @@ impl Side {
 
     /// The rows' join keys (`None` without keys: every row has the empty key).
     fn key_rows(&self, data: &RecordBatch) -> Result<Option<Rows>> {
-        if self.keys.is_empty() {
-            return Ok(None);
-        }
-        let cols: Vec<ArrayRef> = self.keys.iter().map(|k| data.column(*k).clone()).collect();
-        self.key_converter.convert_columns(&cols).map(Some).map_err(internal)
+        key_rows(&self.key_converter, &self.keys, data)
     }
 
     /// Add row `at` (value `value`) under `key`.

@@ -5,6 +5,7 @@ pub mod calc;
 pub mod group_agg;
 pub mod interval_join;
 pub mod join;
+mod keyed;
 pub mod limit;
 pub mod local_window_agg;
 pub mod sink;

@@ -25,6 +25,7 @@ use rask_sql::rank::{Rank as Plan, RankKind};
 use rask_state::{OperatorSnapshot, StateEntry, StateTtl};
 use rask_types::{RowKind, StreamBatch};
 
+use super::keyed::{key_of, key_rows, slot};
 use super::window_tvf::to_millis;
 use crate::error::{Result, RuntimeError};
 use crate::operator::{Emitter, Operator};
@@ -53,7 +54,7 @@ pub struct Rank {
     plan: Plan,
     schema: SchemaRef,
     input: SchemaRef,
-    partition_converter: Option<RowConverter>,
+    partition_converter: RowConverter,
     sort_converter: RowConverter,
     row_converter: RowConverter,
     parts: HashMap<Box<[u8]>, Partition>,
@@ -62,26 +63,10 @@ pub struct Rank {
     clock: fn() -> i64,
 }
 
-/// The value under `key`, inserted (default) if missing, without allocating a key to look up.
-fn slot<'a, V: Default>(map: &'a mut HashMap<Box<[u8]>, V>, key: &[u8]) -> &'a mut V {
-    if !map.contains_key(key) {
-        map.insert(key.into(), V::default());
-    }
-    map.get_mut(key).expect("inserted above")
-}
-
-fn key_of(keys: &Option<Rows>, i: usize) -> &[u8] {
-    keys.as_ref().map_or(&[], |k| k.row(i).data())
-}
-
 impl Rank {
     pub fn new(plan: Plan, input: SchemaRef, schema: SchemaRef, ttl: Option<StateTtl>) -> Result<Self> {
         let field = |c: usize| input.field(c).data_type().clone();
-        let partition_converter = if plan.partition.is_empty() {
-            None
-        } else {
-            Some(RowConverter::new(plan.partition.iter().map(|c| SortField::new(field(*c))).collect()).map_err(internal)?)
-        };
+        let partition_converter = RowConverter::new(plan.partition.iter().map(|c| SortField::new(field(*c))).collect()).map_err(internal)?;
         let sort_converter = RowConverter::new(
             plan.order
                 .iter()
@@ -94,13 +79,7 @@ impl Rank {
     }
 
     fn partition_keys(&self, data: &RecordBatch) -> Result<Option<Rows>> {
-        match &self.partition_converter {
-            Some(c) => {
-                let cols: Vec<ArrayRef> = self.plan.partition.iter().map(|p| data.column(*p).clone()).collect();
-                c.convert_columns(&cols).map(Some).map_err(internal)
-            }
-            None => Ok(None),
-        }
+        key_rows(&self.partition_converter, &self.plan.partition, data)
     }
 
     fn sort_keys(&self, data: &RecordBatch) -> Result<Rows> {
@@ -110,11 +89,10 @@ impl Rank {
 
     /// Deduplication: one row per key.
     fn dedup(part: &mut Partition, keep_last: bool, time: Option<i64>, row: &[u8], ttl: bool, out: &mut Output) {
-        let prev = part.rows.first_key_value().map(|(_, r)| r.clone());
-        let replace = match (&prev, time) {
+        let replace = match (part.rows.first_key_value(), time) {
             (None, _) => true,
             // Processing time: the first row stays, or each new row replaces the kept one.
-            (Some(p), None) => keep_last && (ttl || p.as_ref() != row),
+            (Some((_, p)), None) => keep_last && (ttl || p.as_ref() != row),
             // Event time: the first row stays (Flink's insert-only keep-first), or a row at
             // least as late as the kept one replaces it.
             (Some(_), Some(t)) => keep_last && part.time <= t,
@@ -122,14 +100,13 @@ impl Rank {
         if !replace {
             return;
         }
-        match prev {
+        match part.rows.pop_first() {
             None => out.rows.push((RowKind::Insert, row.into(), 1)),
-            Some(p) => {
+            Some((_, p)) => {
                 out.rows.push((RowKind::UpdateBefore, p, 1));
                 out.rows.push((RowKind::UpdateAfter, row.into(), 1));
             }
         }
-        part.rows.clear();
         part.rows.insert((Box::from(&[][..]), 0), row.into());
         if let Some(t) = time {
             part.time = t;
@@ -137,7 +114,8 @@ impl Rank {
     }
 
     /// Top-N: apply one row and emit the change of the partition's top N.
-    fn top_n(&mut self, key: &[u8], sort: &[u8], row: &[u8], accumulate: bool, updating: bool, now: i64, out: &mut Output) {
+    fn top_n(&mut self, key: &[u8], sort: &[u8], row: &[u8], accumulate: bool, now: i64, out: &mut Output) {
+        let updating = matches!(self.plan.kind, RankKind::TopN { updating_input: true });
         let limit = self.plan.limit;
         let seq = self.seq;
         self.seq += 1;
@@ -290,11 +268,11 @@ impl Operator for Rank {
                     Self::dedup(part, keep_last, time, rows.row(i).data(), self.ttl.is_some(), &mut o);
                 }
             }
-            RankKind::TopN { updating_input } => {
+            RankKind::TopN { .. } => {
                 let sorts = self.sort_keys(data)?;
                 for i in 0..data.num_rows() {
                     let accumulate = batch.kind(i).is_accumulate();
-                    self.top_n(key_of(&keys, i), sorts.row(i).data(), rows.row(i).data(), accumulate, updating_input, now, &mut o);
+                    self.top_n(key_of(&keys, i), sorts.row(i).data(), rows.row(i).data(), accumulate, now, &mut o);
                 }
             }
         }

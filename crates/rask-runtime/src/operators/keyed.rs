@@ -1,0 +1,31 @@
+//! Per-key state lookups shared by the keyed operators that encode their keys in Arrow's row
+//! format (regular join, Top-N/deduplication): the rows' keys of a batch and a map slot per key.
+
+use arrow::array::{ArrayRef, RecordBatch};
+use arrow::row::{RowConverter, Rows};
+use hashbrown::HashMap;
+
+use crate::error::{Result, RuntimeError};
+
+/// The keys of `data`'s rows in `columns`, encoded by `converter`; `None` without key columns
+/// (every row has the empty key, see [`key_of`]).
+pub(crate) fn key_rows(converter: &RowConverter, columns: &[usize], data: &RecordBatch) -> Result<Option<Rows>> {
+    if columns.is_empty() {
+        return Ok(None);
+    }
+    let cols: Vec<ArrayRef> = columns.iter().map(|c| data.column(*c).clone()).collect();
+    converter.convert_columns(&cols).map(Some).map_err(|e| RuntimeError::Internal(format!("encoding keys: {e}")))
+}
+
+/// Row `i`'s key from [`key_rows`].
+pub(crate) fn key_of(keys: &Option<Rows>, i: usize) -> &[u8] {
+    keys.as_ref().map_or(&[], |k| k.row(i).data())
+}
+
+/// The value under `key`, inserted (default) if missing, without allocating a key to look up.
+pub(crate) fn slot<'a, V: Default>(map: &'a mut HashMap<Box<[u8]>, V>, key: &[u8]) -> &'a mut V {
+    if !map.contains_key(key) {
+        map.insert(key.into(), V::default());
+    }
+    map.get_mut(key).expect("inserted above")
+}
