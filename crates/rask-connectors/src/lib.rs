@@ -9,6 +9,7 @@ pub mod kafka;
 pub mod nexmark;
 pub mod position;
 pub mod print;
+pub mod redis;
 
 use std::sync::Arc;
 
@@ -25,6 +26,7 @@ pub fn builtin_registry() -> ConnectorRegistry {
     r.register(Arc::new(nexmark::Nexmark));
     r.register(Arc::new(kafka::Kafka));
     r.register(Arc::new(jdbc::Jdbc));
+    r.register(Arc::new(redis::Redis));
     r
 }
 
@@ -39,6 +41,42 @@ pub(crate) fn format_caps(format: &str, bounded: bool) -> ConnectorCaps {
         bounded,
         produces: if changelog { ChangelogMode::All } else { ChangelogMode::InsertOnly },
         accepts_updates: changelog,
+        lookup: false,
+    }
+}
+
+/// Flink's lookup cache options (`lookup.cache` = NONE | PARTIAL with `lookup.partial-cache.*`,
+/// and the JDBC connector's deprecated `lookup.cache.max-rows` / `lookup.cache.ttl` /
+/// `lookup.cache.caching-missing-key`, used when `lookup.cache` is not set).
+pub(crate) fn lookup_cache(opts: &rask_types::options::Options) -> Result<rask_runtime::connector::LookupCache, String> {
+    use rask_runtime::connector::LookupCache;
+    let mode = opts.get("lookup.cache").map(str::to_ascii_uppercase);
+    match mode.as_deref() {
+        Some("PARTIAL") => {
+            let max_rows = opts.int("lookup.partial-cache.max-rows")?.map(|n| n as usize);
+            let expire_after_write = opts.duration("lookup.partial-cache.expire-after-write")?;
+            let expire_after_access = opts.duration("lookup.partial-cache.expire-after-access")?;
+            if max_rows.is_none() && expire_after_write.is_none() && expire_after_access.is_none() {
+                return Err("'lookup.cache' = 'PARTIAL' needs at least one of 'lookup.partial-cache.max-rows', 'lookup.partial-cache.expire-after-write', 'lookup.partial-cache.expire-after-access'".into());
+            }
+            Ok(LookupCache::Partial {
+                max_rows: max_rows.unwrap_or(usize::MAX),
+                expire_after_write,
+                expire_after_access,
+                cache_missing: opts.bool("lookup.partial-cache.cache-missing-key", true)?,
+            })
+        }
+        Some("NONE") => Ok(LookupCache::None),
+        Some(other) => Err(format!("unsupported value '{other}' of option 'lookup.cache' (NONE or PARTIAL)")),
+        None => match opts.int("lookup.cache.max-rows")? {
+            Some(n) if n > 0 => Ok(LookupCache::Partial {
+                max_rows: n as usize,
+                expire_after_write: opts.duration("lookup.cache.ttl")?,
+                expire_after_access: None,
+                cache_missing: opts.bool("lookup.cache.caching-missing-key", true)?,
+            }),
+            _ => Ok(LookupCache::None),
+        },
     }
 }
 

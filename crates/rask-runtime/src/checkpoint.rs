@@ -31,6 +31,8 @@ pub fn signature(node: &PlanNode) -> String {
         NodeKind::OverAggregate(_) => "OverAggregate".into(),
         NodeKind::IntervalJoin(_) => "IntervalJoin".into(),
         NodeKind::Join(_) => "Join".into(),
+        NodeKind::LookupJoin(j) => format!("LookupJoin[{}:{}]", j.table.connector, j.table.name),
+        NodeKind::TemporalJoin(_) => "TemporalJoin".into(),
         NodeKind::Rank(_) => "Rank".into(),
         NodeKind::WindowJoin(_) => "WindowJoin".into(),
         NodeKind::WindowRank(_) => "WindowRank".into(),

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
+use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use rask_sql::catalog::{ConnectorCaps, ConnectorCatalog, TableDef};
 use rask_types::options::{OptionSpec, Options};
@@ -143,6 +144,38 @@ pub struct SinkContext {
     pub two_phase: bool,
 }
 
+/// How a lookup join caches looked-up rows (Flink's `lookup.cache`), as the table's options say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LookupCache {
+    /// Every row is looked up when it arrives (rows of one batch with the same key share one
+    /// lookup).
+    None,
+    /// Up to `max_rows` keys, least recently used evicted first; an entry is looked up again
+    /// `expire_after_write` after it was loaded or `expire_after_access` after it was last used;
+    /// keys without rows are cached too if `cache_missing`.
+    Partial { max_rows: usize, expire_after_write: Option<std::time::Duration>, expire_after_access: Option<std::time::Duration>, cache_missing: bool },
+}
+
+pub struct LookupContext {
+    pub subtask: usize,
+    pub parallelism: usize,
+    /// The rows to return: the table's physical columns.
+    pub schema: SchemaRef,
+    /// The columns of `schema` looked up by (in the order of the key batches' columns).
+    pub keys: Vec<usize>,
+}
+
+/// Looks rows of an external table up by key: the right side of a lookup join. Runs on the
+/// worker thread; may block (a batch's keys are looked up together, so a remote store is asked
+/// once per batch, not once per row).
+pub trait LookupFunction: Send {
+    /// The rows whose key columns equal one of `keys`' rows (its columns: [`LookupContext::keys`]'
+    /// types, in that order; distinct and without NULLs). Returns the rows
+    /// ([`LookupContext::schema`]) and, for each, the index of its key row; a key may match no
+    /// row or several.
+    fn lookup(&mut self, keys: &RecordBatch) -> Result<(RecordBatch, Vec<u32>)>;
+}
+
 /// A connector: validates options and creates readers and writers.
 pub trait Connector: Send + Sync {
     fn name(&self) -> &'static str;
@@ -160,6 +193,11 @@ pub trait Connector: Send + Sync {
     }
     fn create_source(&self, table: &TableDef, ctx: &SourceContext) -> Result<Box<dyn SourceReader>>;
     fn create_sink(&self, table: &TableDef, ctx: &SinkContext) -> Result<Box<dyn SinkWriter>>;
+    /// A lookup function over the table and its cache policy (for tables whose
+    /// [`ConnectorCaps::lookup`] is set).
+    fn create_lookup(&self, table: &TableDef, _ctx: &LookupContext) -> Result<(Box<dyn LookupFunction>, LookupCache)> {
+        Err(crate::error::RuntimeError::User(format!("connector '{}' of table '{}' cannot look rows up", self.name(), table.name)))
+    }
 }
 
 /// The explicit registry of connectors by name.

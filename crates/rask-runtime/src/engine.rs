@@ -291,6 +291,27 @@ fn make_operator(
             let right = plan.nodes[node.inputs[1].node].schema.clone();
             Box::new(operators::join::Join::new((**join).clone(), left, right, node.schema.clone(), cfg.state_ttl)?)
         }
+        NodeKind::LookupJoin(join) => {
+            let table = &join.table;
+            let connector = registry
+                .get(&table.connector)
+                .ok_or_else(|| RuntimeError::User(format!("unknown connector '{}' for table '{}'", table.connector, table.name)))?;
+            let ctx = crate::connector::LookupContext {
+                subtask: index,
+                parallelism: peers,
+                schema: table.source_schema(),
+                keys: join.keys.iter().map(|(k, _)| *k).collect(),
+            };
+            let (function, cache) = connector.create_lookup(table, &ctx).map_err(|e| e.context(format!("lookup table '{}'", table.name)))?;
+            let input = plan.nodes[node.inputs[0].node].schema.clone();
+            let metrics = shared.metrics.nodes[node.id].lookup.clone();
+            Box::new(operators::lookup_join::LookupJoin::new((**join).clone(), function, cache, input, node.schema.clone(), metrics)?)
+        }
+        NodeKind::TemporalJoin(join) => {
+            let left = plan.nodes[node.inputs[0].node].schema.clone();
+            let right = plan.nodes[node.inputs[1].node].schema.clone();
+            Box::new(operators::temporal_join::TemporalJoin::new((**join).clone(), left, right, node.schema.clone())?)
+        }
         NodeKind::Rank(rank) => {
             let input = plan.nodes[node.inputs[0].node].schema.clone();
             Box::new(operators::rank::Rank::new((**rank).clone(), input, node.schema.clone(), cfg.state_ttl)?)

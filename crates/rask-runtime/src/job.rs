@@ -264,6 +264,8 @@ pub struct JobSummary {
     pub skipped: u64,
     /// Records dropped as late (behind the watermark for their window).
     pub late_dropped: u64,
+    /// Keys lookup joins asked their tables for, and keys served from their caches.
+    pub lookups: (u64, u64),
     /// Longest time a window operator took to emit the windows a watermark closed (µs).
     pub window_fire_max_us: u64,
     /// Median and 99th percentile end-to-end latency (ms) of the rows the sinks received.
@@ -508,6 +510,7 @@ pub fn run_job(plan: Arc<StreamPlan>, registry: ConnectorRegistry, opts: JobOpti
         records_out: metrics.sink_records(),
         skipped: metrics.skipped_records(),
         late_dropped: metrics.late_records_dropped(),
+        lookups: metrics.lookups(),
         window_fire_max_us: metrics.window_fire_max_us(),
         sink_latency_ms: metrics.sink_latency_percentiles(),
         cancelled: opts.cancel.load(std::sync::atomic::Ordering::Relaxed),

@@ -10,6 +10,17 @@ use rask_types::WATERMARK_MIN;
 
 use crate::connector::SourceMetrics;
 
+/// Counters of a lookup join.
+#[derive(Debug, Default)]
+pub struct LookupMetrics {
+    /// Input rows joined.
+    pub rows: AtomicU64,
+    /// Keys asked of the external table.
+    pub lookups: AtomicU64,
+    /// Keys answered from the cache.
+    pub hits: AtomicU64,
+}
+
 #[derive(Debug)]
 pub struct NodeMetrics {
     pub name: String,
@@ -34,6 +45,8 @@ pub struct NodeMetrics {
     /// Longest checkpoint alignment in this operator (µs): from the first event after the
     /// barrier on one input (held back) to the barrier having passed on every input.
     pub checkpoint_align_max_us: AtomicU64,
+    /// Lookup joins: rows, lookups and cache hits.
+    pub lookup: Arc<LookupMetrics>,
     /// Sinks: (latency µs, rows) per received batch, the latency counted from when the first
     /// batch of its epoch left a source (an upper bound: epochs hold up to 16 source batches).
     pub latencies: Mutex<Vec<(u32, u32)>>,
@@ -74,6 +87,7 @@ impl JobMetrics {
                     window_fire_max_us: Arc::new(AtomicU64::new(0)),
                     checkpoint_sync_max_us: AtomicU64::new(0),
                     checkpoint_align_max_us: AtomicU64::new(0),
+                    lookup: Arc::new(LookupMetrics::default()),
                     latencies: Mutex::new(Vec::new()),
                 })
                 .collect(),
@@ -98,6 +112,12 @@ impl JobMetrics {
     /// Late records dropped by all operators.
     pub fn late_records_dropped(&self) -> u64 {
         self.nodes.iter().map(|n| n.late_records_dropped.load(Ordering::Relaxed)).sum()
+    }
+
+    /// Keys the lookup joins asked their tables for, and keys they found in their caches.
+    pub fn lookups(&self) -> (u64, u64) {
+        let sum = |f: fn(&LookupMetrics) -> &AtomicU64| self.nodes.iter().map(|n| f(&n.lookup).load(Ordering::Relaxed)).sum();
+        (sum(|l| &l.lookups), sum(|l| &l.hits))
     }
 
     /// The longest window firing (µs) of any window operator.

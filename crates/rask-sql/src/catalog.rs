@@ -31,6 +31,9 @@ pub struct ConnectorCaps {
     pub produces: ChangelogMode,
     /// The sink accepts updates and deletes (-U, +U, -D), not only inserts.
     pub accepts_updates: bool,
+    /// Rows can be looked up by key (the right side of a lookup join, `FOR SYSTEM_TIME AS OF`
+    /// a processing-time attribute).
+    pub lookup: bool,
 }
 
 /// The connector registry as the planner sees it (implemented by `rask-connectors`, so the

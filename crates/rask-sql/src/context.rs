@@ -142,6 +142,23 @@ impl<'a> Ctx<'a> {
 
 impl ContextProvider for Ctx<'_> {
     fn get_table_source(&self, name: TableReference) -> DfResult<Arc<dyn TableSource>> {
+        // `dim FOR SYSTEM_TIME AS OF o.ts` (see `parser::rewrite_temporal_tables`): the table,
+        // planned as usual; the join on the right of which it stands finds the marker in the
+        // scan's alias.
+        let name = match name.table().split_once(crate::parser::TEMPORAL_MARKER) {
+            Some((table, _)) => {
+                let base = match &name {
+                    TableReference::Bare { .. } => TableReference::bare(table),
+                    TableReference::Partial { schema, .. } => TableReference::partial(schema.as_ref(), table),
+                    TableReference::Full { catalog, schema, .. } => TableReference::full(catalog.as_ref(), schema.as_ref(), table),
+                };
+                if let Some(crate::catalog::CatalogEntry::View(_)) = self.session.catalog.get(&base.to_string()) {
+                    return plan_err!("FOR SYSTEM_TIME AS OF: '{base}' is a view; a temporal or lookup join needs a table (a versioned table with PRIMARY KEY and WATERMARK, or a lookup table such as jdbc or redis)");
+                }
+                base
+            }
+            None => name,
+        };
         let key = name.to_string();
         if self.depth.get() > 32 {
             return plan_err!("view '{key}' references itself (directly or through other views)");

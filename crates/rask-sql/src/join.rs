@@ -152,7 +152,7 @@ impl Translator {
     /// The input columns holding the join keys `exprs` of one side: plain columns are used as
     /// they are; otherwise a Calc appends the computed keys to the input's columns. Returns
     /// the (possibly new) input, the key columns and the input's own width.
-    fn key_columns<'a>(&mut self, node: NodeId, plan: &LogicalPlan, exprs: impl Iterator<Item = &'a Expr>, pos: Pos) -> Result<(NodeId, Vec<usize>, usize)> {
+    pub(crate) fn key_columns<'a>(&mut self, node: NodeId, plan: &LogicalPlan, exprs: impl Iterator<Item = &'a Expr>, pos: Pos) -> Result<(NodeId, Vec<usize>, usize)> {
         let schema = plan.schema();
         let width = schema.fields().len();
         let exprs: Vec<&Expr> = exprs.collect();

@@ -12,6 +12,7 @@ pub mod functions;
 pub mod group_agg;
 pub mod interval_join;
 pub mod join;
+pub mod lookup_join;
 pub mod over_agg;
 pub mod parser;
 pub mod plan;

@@ -457,6 +457,72 @@ fn rewrite_flink_tokens(toks: &[TokenWithSpan]) -> Vec<TokenWithSpan> {
     out
 }
 
+/// What a table name rewritten by [`rewrite_temporal_tables`] carries between the table's name
+/// and its time attribute.
+pub const TEMPORAL_MARKER: &str = " FOR SYSTEM_TIME AS OF ";
+
+/// `JOIN dim FOR SYSTEM_TIME AS OF o.ts [AS d]` (a temporal or lookup join) → `JOIN "dim FOR
+/// SYSTEM_TIME AS OF o.ts" AS d`: the table reference names the table and the time attribute
+/// it is joined at, so the planner finds both on the join's right side (sqlparser reads
+/// `FOR SYSTEM_TIME AS OF` only in dialects with table versioning). Without an alias, the
+/// table's own name becomes the alias, so `dim.col` still resolves.
+fn rewrite_temporal_tables(toks: &[TokenWithSpan]) -> Result<Vec<TokenWithSpan>> {
+    let mut out: Vec<TokenWithSpan> = Vec::with_capacity(toks.len());
+    let mut i = 0;
+    while i < toks.len() {
+        let at = |k: usize, kw: &str| toks.get(i + k).is_some_and(|t| is_word(&t.token, kw));
+        if !(at(0, "FOR") && at(1, "SYSTEM_TIME") && at(2, "AS") && at(3, "OF")) {
+            out.push(toks[i].clone());
+            i += 1;
+            continue;
+        }
+        let for_pos = pos_of(&toks[i]);
+        // The time attribute: a (qualified) column name.
+        let mut j = i + 4;
+        let mut time = Vec::new();
+        loop {
+            match toks.get(j).map(|t| &t.token) {
+                Some(Token::Word(w)) => time.push(w.value.clone()),
+                _ => {
+                    let p = toks.get(j).map(pos_of).unwrap_or(for_pos);
+                    return Err(SqlError::parse(p, "FOR SYSTEM_TIME AS OF expects a time attribute column of the left table (e.g. o.proc_time)"));
+                }
+            }
+            j += 1;
+            if matches!(toks.get(j).map(|t| &t.token), Some(Token::Period)) {
+                j += 1;
+            } else {
+                break;
+            }
+        }
+        if matches!(toks.get(j).map(|t| &t.token), Some(Token::LParen)) {
+            return Err(SqlError::parse(
+                pos_of(&toks[i + 4]),
+                "FOR SYSTEM_TIME AS OF expects a time attribute column of the left table (e.g. o.proc_time), not an expression",
+            ));
+        }
+        let Some(Token::Word(table)) = out.last().map(|t| t.token.clone()) else {
+            return Err(SqlError::parse(for_pos, "FOR SYSTEM_TIME AS OF must follow a table name"));
+        };
+        let has_alias = match toks.get(j).map(|t| &t.token) {
+            Some(Token::Word(w)) => w.quote_style.is_some() || w.keyword == Keyword::AS || w.keyword == Keyword::NoKeyword,
+            _ => false,
+        };
+        let last = out.len() - 1;
+        out[last].token = Token::Word(Word { value: format!("{}{TEMPORAL_MARKER}{}", table.value, time.join(".")), quote_style: Some('`'), keyword: Keyword::NoKeyword });
+        if !has_alias {
+            let mut a = out[last].clone();
+            a.token = Token::Word(Word { value: "AS".into(), quote_style: None, keyword: Keyword::AS });
+            out.push(a);
+            let mut n = out[last].clone();
+            n.token = Token::Word(Word { value: table.value.clone(), quote_style: Some('`'), keyword: Keyword::NoKeyword });
+            out.push(n);
+        }
+        i = j;
+    }
+    Ok(out)
+}
+
 /// Parameter names of the window table functions, in positional order.
 fn window_tvf_params(name: &str) -> Option<&'static [&'static str]> {
     Some(match name {
@@ -606,7 +672,8 @@ fn rewrite_window_tvfs(toks: &[TokenWithSpan]) -> Result<Vec<TokenWithSpan>> {
 
 fn parse_statement(toks: &[TokenWithSpan], pos: Pos) -> Result<FlinkStatement> {
     let windowed = rewrite_window_tvfs(toks)?;
-    let rewritten = rewrite_flink_tokens(&windowed);
+    let temporal = rewrite_temporal_tables(&windowed)?;
+    let rewritten = rewrite_flink_tokens(&temporal);
     let toks: &[TokenWithSpan] = &rewritten;
     let end_pos = toks.last().map(|t| Pos::new(t.span.end.line, t.span.end.column)).unwrap_or(pos);
     let mut c = Cursor::new(toks, end_pos);

@@ -65,6 +65,11 @@ pub enum NodeKind {
     /// Regular join of two (possibly updating) inputs, emitting a changelog (see
     /// [`crate::join`]).
     Join(Box<crate::join::RegularJoin>),
+    /// Lookup join: each input row joined with the rows of an external table looked up by key
+    /// (see [`crate::lookup_join`]).
+    LookupJoin(Box<crate::lookup_join::LookupJoin>),
+    /// Event-time temporal join against a versioned table (see [`crate::lookup_join`]).
+    TemporalJoin(Box<crate::lookup_join::TemporalJoin>),
     /// Window join of two windowed inputs (see [`crate::window_join`]).
     WindowJoin(Box<crate::window_join::WindowJoin>),
     /// Window Top-N / deduplication (see [`crate::window_rank`]).
@@ -85,7 +90,9 @@ impl NodeKind {
     /// rejects a plan that feeds updates to one that cannot. Sinks decide by their connector.
     pub fn consumes_updates(&self) -> bool {
         match self {
-            NodeKind::Calc { .. } | NodeKind::Watermark { .. } | NodeKind::Union | NodeKind::GroupAggregate(_) | NodeKind::Join(_) => true,
+            NodeKind::Calc { .. } | NodeKind::Watermark { .. } | NodeKind::Union | NodeKind::GroupAggregate(_) | NodeKind::Join(_) | NodeKind::LookupJoin(_) => true,
+            // The versioned side is a changelog; the left side must be append-only.
+            NodeKind::TemporalJoin(_) => true,
             NodeKind::Rank(r) => matches!(r.kind, crate::rank::RankKind::TopN { .. }),
             NodeKind::Sink { table } => table.caps.accepts_updates,
             _ => false,

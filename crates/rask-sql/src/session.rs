@@ -964,6 +964,9 @@ fn run_rules(plan: LogicalPlan, rules: Vec<Arc<dyn datafusion_optimizer::Optimiz
 /// columns that the query does not use are never computed or copied, e.g. Nexmark's `bid` view
 /// feeding a query that reads two of its seven columns.
 pub(crate) fn prune_projections(plan: LogicalPlan, ctx: &Ctx, pos: Pos) -> Result<LogicalPlan> {
+    // A temporal join's time attribute is named by the marker, not by an expression: record
+    // its kind (and keep a rowtime column) before unused columns go.
+    let plan = crate::lookup_join::mark_time_attributes(plan).map_err(|e| df_err(e, pos))?;
     run_rules(plan, vec![Arc::new(datafusion_optimizer::optimize_projections::OptimizeProjections::new())], ctx, pos)
 }
 

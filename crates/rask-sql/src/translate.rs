@@ -89,7 +89,10 @@ impl Translator {
 
     pub(crate) fn push(&mut self, name: String, kind: NodeKind, inputs: Vec<Input>, schema: SchemaRef) -> NodeId {
         let id = self.nodes.len();
-        let updates_from = if kind.produces_updates() { Some(id) } else { inputs.iter().find_map(|i| self.nodes[i.node].updates_from) };
+        // A temporal join consumes its versioned side's changelog: only the left side's mode
+        // passes on.
+        let passing = if matches!(kind, NodeKind::TemporalJoin(_)) { &inputs[..1] } else { &inputs[..] };
+        let updates_from = if kind.produces_updates() { Some(id) } else { passing.iter().find_map(|i| self.nodes[i.node].updates_from) };
         self.nodes.push(PlanNode { id, name, kind, inputs, schema, updates_from });
         id
     }
@@ -271,7 +274,15 @@ impl Translator {
                 let schema = arrow_schema(f.input.schema());
                 Ok(self.calc(input, CalcStep::Filter(phys), format!("where=[{}]", show(&f.predicate)), schema))
             }
-            LogicalPlan::SubqueryAlias(a) => self.node(&a.input, pos),
+            LogicalPlan::SubqueryAlias(a) => {
+                if a.alias.table().contains(crate::parser::TEMPORAL_MARKER) {
+                    return Err(SqlError::validation(
+                        pos,
+                        "FOR SYSTEM_TIME AS OF is only supported on the right side of a join (a temporal or lookup join)",
+                    ));
+                }
+                self.node(&a.input, pos)
+            }
             LogicalPlan::Extension(ext) if ext.node.as_any().downcast_ref::<crate::window_tvf::WindowTvf>().is_some() => {
                 let Some(w) = ext.node.as_any().downcast_ref::<crate::window_tvf::WindowTvf>() else { unreachable!() };
                 let slicing = std::mem::replace(&mut self.slicing, false);

@@ -69,6 +69,12 @@ impl Translator {
                 residual.push(c.clone());
             }
         }
+        if let Some(time) = crate::lookup_join::temporal_marker(&j.right) {
+            return self.temporal_join(j, join_type, &on, residual, &time, pos);
+        }
+        if crate::lookup_join::temporal_marker(&j.left).is_some() {
+            return Err(SqlError::validation(pos, "FOR SYSTEM_TIME AS OF: the temporal table must be the right side of the join"));
+        }
         let (Some(lw), Some(rw)) = (window_columns(&j.left), window_columns(&j.right)) else {
             if let Some(id) = self.interval_join(j, join_type, &on, residual.clone(), pos)? {
                 return Ok(id);

@@ -125,7 +125,8 @@ fn main() -> ExitCode {
         let comms = msg.starts_with("Send thread panic") || msg.starts_with("Recv thread panic") || msg.contains("MergeQueue poisoned");
         if thread.name().is_some_and(|n| n.starts_with("timely:")) || comms {
             if !comms {
-                eprintln!("[rask] lost the connection to another process of the job ({msg}); stopping");
+                let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+                eprintln!("[rask] lost the connection to another process of the job ({msg}{at}); stopping");
             }
         } else {
             default_hook(info);

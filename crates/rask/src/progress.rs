@@ -104,6 +104,7 @@ pub fn summary(s: &rask_runtime::JobSummary) -> String {
         s.records_out,
         if s.skipped > 0 { format!(", {} malformed records skipped", s.skipped) } else { String::new() }
     ) + &if s.late_dropped > 0 { format!(", {} late records dropped", s.late_dropped) } else { String::new() }
+        + &if s.lookups != (0, 0) { format!(", {} keys looked up ({} more served from the lookup cache)", s.lookups.0, s.lookups.1) } else { String::new() }
         + &if s.window_fire_max_us > 0 {
             format!(", windows emitted within {:.1} ms of their watermark", s.window_fire_max_us as f64 / 1000.0)
         } else {

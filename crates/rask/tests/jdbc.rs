@@ -161,7 +161,7 @@ fn run(dir: &Path, sql: &str, args: &[&str]) -> Run {
     static SCRIPTS: AtomicUsize = AtomicUsize::new(0);
     let path = dir.join(format!("job-{}.sql", SCRIPTS.fetch_add(1, Ordering::Relaxed)));
     std::fs::write(&path, sql).expect("write script");
-    let out = Command::new(env!("CARGO_BIN_EXE_rask")).arg("run").arg(&path).args(args).args(["--progress", "none"]).output().expect("rask run");
+    let out = Command::new(env!("CARGO_BIN_EXE_rask")).arg("run").arg(&path).args(args).args(if args.contains(&"--progress") { &[][..] } else { &["--progress", "none"][..] }).output().expect("rask run");
     let mut rows = Vec::new();
     let mut subtasks = Vec::new();
     for l in String::from_utf8_lossy(&out.stdout).lines().filter(|l| ["+I[", "-U[", "+U[", "-D["].iter().any(|k| l.contains(k))) {
@@ -692,4 +692,132 @@ fn a_killed_scan_resumes_its_ranges_from_the_checkpoint() {
     want.sort();
     assert_eq!(got.len(), want.len(), "rows committed");
     assert!(got == want, "every row exactly once");
+}
+
+/// The table a changelog leaves (each row as `+I[…]`), sorted.
+fn materialise(rows: &[String]) -> Vec<String> {
+    let mut count: BTreeMap<&str, i64> = BTreeMap::new();
+    for r in rows {
+        let (kind, row) = r.split_at(2);
+        *count.entry(row).or_default() += if kind == "+I" || kind == "+U" { 1 } else { -1 };
+    }
+    count.into_iter().flat_map(|(row, n)| std::iter::repeat_n(format!("+I{row}"), n.max(0) as usize)).collect()
+}
+
+/// The summary's lookup figures: (keys looked up, keys served from the cache).
+fn lookups(stderr: &str) -> (u64, u64) {
+    let Some((_, rest)) = stderr.split_once(" keys looked up (") else { return (0, 0) };
+    let before = stderr[..stderr.len() - rest.len() - " keys looked up (".len()].rsplit(' ').next().unwrap_or("0");
+    let hits = rest.split(' ').next().unwrap_or("0");
+    (before.parse().unwrap_or(0), hits.parse().unwrap_or(0))
+}
+
+/// A stream of orders enriched from a dimension table in the database by a processing-time
+/// lookup join: LEFT (unmatched and NULL keys padded) and INNER with a further condition, with
+/// and without `lookup.cache`; the cache's effect shows in the number of keys asked of the
+/// database (the input arrives in several batches with the same few keys).
+fn lookup_join_enriches_a_stream(kind: Kind) {
+    let mut db = Db::connect(kind);
+    let tables = Tables::new(kind, "dim", 1);
+    let t = &tables.names[0];
+    db.exec(&format!("CREATE TABLE {t} (id INT PRIMARY KEY, name VARCHAR(20), tier INT)"));
+    db.exec(&format!("INSERT INTO {t} VALUES (1, 'alice', 1), (2, 'bob', 2), (3, 'carol', 3), (4, NULL, 4)"));
+    let dir = tempfile::tempdir().expect("tmp");
+    // 30,000 orders: ids cycle through 1, 2, 3, 4, 9 (no such row) and NULL.
+    let ids = ["1", "2", "3", "4", "9", "null"];
+    let n = 30_000usize;
+    let mut orders = String::new();
+    for i in 0..n {
+        orders.push_str(&format!("{{\"oid\": {i}, \"id\": {}, \"amount\": {}}}\n", ids[i % ids.len()], i % 50));
+    }
+    let path = dir.path().join("orders.json");
+    std::fs::write(&path, orders).expect("orders");
+    let source = format!(
+        "CREATE TABLE orders (oid INT, id INT, amount INT, pt AS PROCTIME()) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');",
+        path.display()
+    );
+    let left = "SELECT o.id, d.name, d.tier, COUNT(*) AS n FROM orders AS o LEFT JOIN dim FOR SYSTEM_TIME AS OF o.pt AS d ON o.id = d.id GROUP BY o.id, d.name, d.tier";
+    let want_left = ["+I[1, alice, 1, 5000]", "+I[2, bob, 2, 5000]", "+I[3, carol, 3, 5000]", "+I[4, null, 4, 5000]", "+I[9, null, null, 5000]", "+I[null, null, null, 5000]"];
+    for (cache, p) in [("", "1"), (", 'lookup.cache' = 'PARTIAL', 'lookup.partial-cache.max-rows' = '100', 'lookup.partial-cache.expire-after-write' = '1 h'", "1"), (", 'lookup.cache.max-rows' = '100', 'lookup.cache.ttl' = '1 h'", "2")] {
+        let sql = format!(
+            "{source}\nCREATE TABLE dim (id INT, name STRING, tier INT, PRIMARY KEY (id) NOT ENFORCED) WITH ({}{cache});\n\
+             CREATE TABLE out1 (id INT, name STRING, tier INT, n BIGINT) WITH ('connector' = 'print');\n\
+             INSERT INTO out1 {left};",
+            db.with(t)
+        );
+        let r = run(dir.path(), &sql, &["-p", p, "--progress", "plain"]);
+        assert!(r.ok, "{kind:?} cache [{cache}] P{p}: {}", r.stderr);
+        assert_eq!(materialise(&r.rows), want_left, "{kind:?} cache [{cache}] P{p}");
+        let (asked, hits) = lookups(&r.stderr);
+        if cache.is_empty() {
+            // Every batch asks for its keys again (5 non-NULL keys per batch).
+            assert!(asked > 5 && hits == 0, "{kind:?} without cache: {asked} keys asked, {hits} hits");
+        } else {
+            // Each subtask asks once per key (a missing key is cached too), then hits the cache.
+            assert!(asked <= 5 * p.parse::<u64>().unwrap() && hits > 0, "{kind:?} with cache P{p}: {asked} keys asked, {hits} hits");
+        }
+    }
+    // INNER, with a condition on the joined row and a filter on the table's side.
+    let sql = format!(
+        "{source}\nCREATE TABLE dim (id INT, name STRING, tier INT, PRIMARY KEY (id) NOT ENFORCED) WITH ({});\n\
+         CREATE TABLE out1 (oid INT, name STRING, amount INT, tier INT) WITH ('connector' = 'print');\n\
+         INSERT INTO out1 SELECT o.oid, UPPER(d.name), o.amount, d.tier FROM orders AS o JOIN dim FOR SYSTEM_TIME AS OF o.pt AS d \
+           ON o.id = d.id AND o.amount < d.tier * 2 AND d.name <> 'bob' WHERE o.oid < 600;",
+        db.with(t)
+    );
+    let r = run(dir.path(), &sql, &[]);
+    assert!(r.ok, "{kind:?}: {}", r.stderr);
+    let mut want: Vec<String> = (0..600usize)
+        .filter_map(|i| {
+            let id = ids[i % ids.len()];
+            let (name, tier) = match id {
+                "1" => ("ALICE", 1),
+                "3" => ("CAROL", 3),
+                _ => return None, // bob filtered out, 4 has a NULL name, 9 and NULL have no row
+            };
+            let amount = i % 50;
+            (amount < tier * 2).then(|| format!("+I[{i}, {name}, {amount}, {tier}]"))
+        })
+        .collect();
+    want.sort();
+    assert!(!want.is_empty());
+    assert_eq!(r.rows, want, "{kind:?}: inner lookup join");
+}
+
+#[test]
+fn lookup_join_enriches_a_stream_from_postgres() {
+    lookup_join_enriches_a_stream(Kind::Pg);
+}
+
+#[test]
+fn lookup_join_enriches_a_stream_from_mariadb() {
+    lookup_join_enriches_a_stream(Kind::Maria);
+}
+
+/// What Flink refuses in a lookup join, refused with its reason.
+#[test]
+fn lookup_join_errors() {
+    let db = Db::connect(Kind::Pg);
+    let dir = tempfile::tempdir().expect("tmp");
+    let pre = format!(
+        "CREATE TABLE o (id INT, ts TIMESTAMP(3), pt AS PROCTIME()) WITH ('connector' = 'datagen', 'number-of-rows' = '1');\n\
+         CREATE TABLE dim (id INT, name STRING) WITH ({});\n\
+         CREATE TABLE k (id INT, name STRING) WITH ('connector' = 'datagen', 'number-of-rows' = '1');\n\
+         CREATE TABLE out1 (id INT, name STRING) WITH ('connector' = 'blackhole');\n",
+        db.with("no_such_table")
+    );
+    for (query, msg) in [
+        ("SELECT o.id, d.name FROM o JOIN dim FOR SYSTEM_TIME AS OF o.pt AS d ON o.id > d.id", "requires an equality condition on fields of table [dim]"),
+        ("SELECT o.id, d.name FROM o JOIN dim FOR SYSTEM_TIME AS OF o.ts AS d ON o.id = d.id", "only supports 'FOR SYSTEM_TIME AS OF' the left table's time attribute"),
+        ("SELECT o.id, d.name FROM o JOIN dim FOR SYSTEM_TIME AS OF o.nope AS d ON o.id = d.id", "FOR SYSTEM_TIME AS OF o.nope: no such column"),
+        ("SELECT o.id, d.name FROM o RIGHT JOIN dim FOR SYSTEM_TIME AS OF o.pt AS d ON o.id = d.id", "a lookup join is INNER or LEFT"),
+        ("SELECT o.id, d.name FROM o JOIN k FOR SYSTEM_TIME AS OF o.pt AS d ON o.id = d.id", "table 'k' (connector 'datagen') cannot be looked up"),
+        ("SELECT d.id, d.name FROM dim FOR SYSTEM_TIME AS OF PROCTIME() AS d", "FOR SYSTEM_TIME AS OF expects a time attribute column"),
+    ] {
+        let r = run(dir.path(), &format!("{pre}INSERT INTO out1 {query};"), &[]);
+        assert!(!r.ok && r.stderr.contains(msg), "{query}: expected '{msg}', got: {}", r.stderr);
+    }
+    // A lookup against a table the database does not have fails the job with its message.
+    let r = run(dir.path(), &format!("{pre}INSERT INTO out1 SELECT o.id, d.name FROM o JOIN dim FOR SYSTEM_TIME AS OF o.pt AS d ON o.id = d.id;"), &[]);
+    assert!(!r.ok && r.stderr.contains("no_such_table") && r.stderr.contains("lookup"), "{}", r.stderr);
 }

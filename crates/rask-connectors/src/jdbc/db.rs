@@ -386,6 +386,54 @@ impl Db {
         }
     }
 
+    /// Run a query with parameters and append every row it returns to `columns` (a lookup:
+    /// the result is small, so it is read at once).
+    pub fn query(&mut self, sql: &str, params: &[Param<'_>], columns: &mut [ColumnBuilder]) -> Result<usize, DbError> {
+        let Db { rt, conn } = self;
+        match conn {
+            Conn::Pg { client, prepared } => rt.block_on(async {
+                if prepared.len() > 64 {
+                    prepared.clear();
+                }
+                let stmt = match prepared.get(sql) {
+                    Some(s) => s.clone(),
+                    None => {
+                        let s = client.prepare(sql).await.map_err(pg_error)?;
+                        prepared.insert(sql.to_string(), s.clone());
+                        s
+                    }
+                };
+                let ps: Vec<PgParam<'_>> = params.iter().map(PgParam).collect();
+                let refs: Vec<&(dyn ToSql + Sync)> = ps.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+                let rows = client.query(&stmt, &refs).await.map_err(pg_error)?;
+                for row in &rows {
+                    for (i, col) in columns.iter_mut().enumerate() {
+                        let raw: PgRaw<'_> = row.try_get(i).map_err(pg_error)?;
+                        let cell = pg_cell(row.columns()[i].type_(), raw.0).map_err(|e| DbError::data(format!("column '{}': {e}", row.columns()[i].name())))?;
+                        col.append(cell).map_err(DbError::data)?;
+                    }
+                }
+                Ok(rows.len())
+            }),
+            Conn::My(slot) => {
+                let Some(c) = slot.as_mut() else { return Err(DbError { kind: ErrorKind::Connection, message: "connection closed".into() }) };
+                rt.block_on(async {
+                    let values: Vec<mysql_async::Value> = params.iter().map(Param::mysql_value).collect();
+                    let rows: Vec<mysql_async::Row> = c.exec(sql, mysql_async::Params::Positional(values)).await.map_err(mysql_error)?;
+                    for row in &rows {
+                        for (i, col) in columns.iter_mut().enumerate() {
+                            let v = row.as_ref(i).unwrap_or(&mysql_async::Value::NULL);
+                            let name = row.columns_ref().get(i).map(|c| c.name_str().to_string()).unwrap_or_default();
+                            let cell = mysql_cell(v).map_err(|e| DbError::data(format!("column '{name}': {e}")))?;
+                            col.append(cell).map_err(DbError::data)?;
+                        }
+                    }
+                    Ok(rows.len())
+                })
+            }
+        }
+    }
+
     /// Run a scan query (`range`: the BETWEEN parameters of a partition), skip its first
     /// `skip` rows, append every further row to `columns` and call `row_done` after each; stop
     /// early when it returns false. PostgreSQL fetches `fetch` rows per round trip through a

@@ -150,6 +150,29 @@ impl Statements {
         s
     }
 
+    /// `SELECT cols FROM table WHERE k IN (…)` (or `(k1, k2) IN ((…), …)`) for `rows` keys of
+    /// the columns at `keys` (parameters: the key values, row by row).
+    pub fn lookup(&self, keys: &[usize], rows: usize) -> String {
+        let k = keys.len();
+        let names: Vec<&str> = keys.iter().map(|i| self.columns[*i].as_str()).collect();
+        let mut s = format!("SELECT {} FROM {} WHERE ", self.columns.join(", "), self.table);
+        if k == 1 {
+            s.push_str(names[0]);
+            s.push_str(" IN ");
+            self.placeholders(0, rows, &mut s);
+        } else {
+            s.push_str(&format!("({}) IN (", names.join(", ")));
+            for r in 0..rows {
+                if r > 0 {
+                    s.push_str(", ");
+                }
+                self.placeholders(r * k, k, &mut s);
+            }
+            s.push(')');
+        }
+        s
+    }
+
     /// Rows per statement so that a statement stays within the protocols' 65535 parameters.
     pub fn rows_per_statement(&self, params_per_row: usize) -> usize {
         (65_535 / params_per_row.max(1)).clamp(1, 1000)
@@ -175,6 +198,8 @@ mod tests {
             r#"INSERT INTO "public"."Orders" ("id", "na""me", "w") VALUES ($1, $2, $3) ON CONFLICT ("id") DO UPDATE SET "na""me" = EXCLUDED."na""me", "w" = EXCLUDED."w""#
         );
         assert_eq!(s.delete(3), r#"DELETE FROM "public"."Orders" WHERE "id" IN ($1, $2, $3)"#);
+        assert_eq!(s.lookup(&[0], 2), r#"SELECT "id", "na""me", "w" FROM "public"."Orders" WHERE "id" IN ($1, $2)"#);
+        assert_eq!(s.lookup(&[0, 2], 2), r#"SELECT "id", "na""me", "w" FROM "public"."Orders" WHERE ("id", "w") IN (($1, $2), ($3, $4))"#);
         let k = Statements::new(Dialect::Postgres, r#""My.T""#, &cols(&["a", "b"]), vec![0, 1]);
         assert_eq!(k.upsert(1), r#"INSERT INTO "My.T" ("a", "b") VALUES ($1, $2) ON CONFLICT ("a", "b") DO NOTHING"#);
         assert_eq!(k.delete(2), r#"DELETE FROM "My.T" WHERE ("a", "b") IN (($1, $2), ($3, $4))"#);
