@@ -17,6 +17,7 @@ fn own_specs() -> Vec<OptionSpec> {
         OptionSpec::new("sink.rolling-policy.rollover-interval", OptionKind::Duration, "Roll to a new part file after this time.").default("30 min"),
         OptionSpec::new("sink.rolling-policy.check-interval", OptionKind::Duration, "How often the rollover interval is checked.").default("1 min"),
         OptionSpec::new("sink.parallelism", OptionKind::Int { min: 1, max: 32768 }, "Sink parallelism (accepted; the job's parallelism is used)."),
+        OptionSpec::new("lookup.join.cache.ttl", OptionKind::Duration, "As a lookup table: re-read the files after this long.").default("60 min"),
         OptionSpec::new("source.path.regex-pattern", OptionKind::String, "Only read files whose path matches this regular expression."),
     ]
 }
