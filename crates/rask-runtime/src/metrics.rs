@@ -13,8 +13,6 @@ use crate::connector::SourceMetrics;
 /// Counters of a lookup join.
 #[derive(Debug, Default)]
 pub struct LookupMetrics {
-    /// Input rows joined.
-    pub rows: AtomicU64,
     /// Keys asked of the external table.
     pub lookups: AtomicU64,
     /// Keys answered from the cache.
@@ -45,7 +43,7 @@ pub struct NodeMetrics {
     /// Longest checkpoint alignment in this operator (µs): from the first event after the
     /// barrier on one input (held back) to the barrier having passed on every input.
     pub checkpoint_align_max_us: AtomicU64,
-    /// Lookup joins: rows, lookups and cache hits.
+    /// Lookup joins: keys looked up and cache hits.
     pub lookup: Arc<LookupMetrics>,
     /// Sinks: (latency µs, rows) per received batch, the latency counted from when the first
     /// batch of its epoch left a source (an upper bound: epochs hold up to 16 source batches).

@@ -147,11 +147,7 @@ impl ContextProvider for Ctx<'_> {
         // scan's alias.
         let name = match name.table().split_once(crate::parser::TEMPORAL_MARKER) {
             Some((table, _)) => {
-                let base = match &name {
-                    TableReference::Bare { .. } => TableReference::bare(table),
-                    TableReference::Partial { schema, .. } => TableReference::partial(schema.as_ref(), table),
-                    TableReference::Full { catalog, schema, .. } => TableReference::full(catalog.as_ref(), schema.as_ref(), table),
-                };
+                let base = crate::lookup_join::with_table(&name, table);
                 if let Some(crate::catalog::CatalogEntry::View(_)) = self.session.catalog.get(&base.to_string()) {
                     return plan_err!("FOR SYSTEM_TIME AS OF: '{base}' is a view; a temporal or lookup join needs a table (a versioned table with PRIMARY KEY and WATERMARK, or a lookup table such as jdbc or redis)");
                 }

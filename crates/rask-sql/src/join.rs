@@ -20,7 +20,6 @@ use crate::error::Result;
 use crate::plan::{CalcStep, Exchange, Input, NodeId, NodeKind};
 use crate::translate::{arrow_schema, show, Translator};
 use crate::window_join::WindowJoinType;
-use crate::window_tvf::TIME_ATTRIBUTE;
 
 /// The join operator's plan. Output = the left input's first `left_width` columns, then the
 /// right's first `right_width` (further input columns are computed join keys).
@@ -67,6 +66,47 @@ fn only_from(e: &Expr, plan: &LogicalPlan) -> bool {
     !cols.is_empty() && cols.iter().all(|c| plan.schema().index_of_column(c).is_ok())
 }
 
+/// The equalities `on` (left expression, right expression) plus those among `residual`
+/// between a left-only and a right-only expression (`CAST(l.k AS BIGINT) = r.k`), and what
+/// is left of `residual`. With `constants`, `right column = literal` is a key too (a lookup
+/// join looks constants up like any other key).
+pub(crate) fn key_equalities(j: &Join, on: &[(Expr, Expr)], residual: Vec<Expr>, constants: bool) -> (Vec<(Expr, Expr)>, Vec<Expr>) {
+    let mut on = on.to_vec();
+    let mut rest = Vec::new();
+    let literal = |e: &Expr| constants && matches!(e, Expr::Literal(..));
+    for c in residual {
+        if let Expr::BinaryExpr(b) = &c
+            && b.op == datafusion_expr::Operator::Eq
+        {
+            let (l, r) = (b.left.as_ref(), b.right.as_ref());
+            if (only_from(l, &j.left) || literal(l)) && only_from(r, &j.right) {
+                on.push((l.clone(), r.clone()));
+                continue;
+            }
+            if (only_from(r, &j.left) || literal(r)) && only_from(l, &j.right) {
+                on.push((r.clone(), l.clone()));
+                continue;
+            }
+        }
+        rest.push(c);
+    }
+    (on, rest)
+}
+
+/// `schema` as Arrow, without time attributes from column `from` on: rows of a regular join,
+/// or the looked-up side of a temporal join, are not ordered by them and no watermark
+/// describes them (Flink materialises them).
+pub(crate) fn without_time_attributes(schema: &datafusion_common::DFSchema, from: usize) -> arrow::datatypes::SchemaRef {
+    let full = arrow_schema(schema);
+    Arc::new(arrow::datatypes::Schema::new(
+        full.fields()
+            .iter()
+            .enumerate()
+            .map(|(i, f)| if i < from { f.clone() } else { Arc::new(crate::window_tvf::with_time_attribute(f, None)) })
+            .collect::<Vec<_>>(),
+    ))
+}
+
 pub(crate) fn join_type_name(t: WindowJoinType) -> &'static str {
     match t {
         WindowJoinType::Inner => "InnerJoin",
@@ -80,26 +120,8 @@ impl Translator {
     /// Plan `j` as a regular join on the equalities `on` (left expression, right expression)
     /// and the further conditions `residual`.
     pub(crate) fn regular_join(&mut self, j: &Join, join_type: WindowJoinType, on: &[(Expr, Expr)], residual: Vec<Expr>, pos: Pos) -> Result<NodeId> {
-        // Equalities of a left-only and a right-only expression are keys too (`CAST(l.k AS
-        // BIGINT) = r.k`); the rest is the condition.
-        let mut on = on.to_vec();
-        let mut rest = Vec::new();
-        for c in residual {
-            if let Expr::BinaryExpr(b) = &c
-                && b.op == datafusion_expr::Operator::Eq
-            {
-                if only_from(&b.left, &j.left) && only_from(&b.right, &j.right) {
-                    on.push((b.left.as_ref().clone(), b.right.as_ref().clone()));
-                    continue;
-                }
-                if only_from(&b.right, &j.left) && only_from(&b.left, &j.right) {
-                    on.push((b.right.as_ref().clone(), b.left.as_ref().clone()));
-                    continue;
-                }
-            }
-            rest.push(c);
-        }
-        let (on, residual) = (on.as_slice(), rest);
+        let (on, residual) = key_equalities(j, on, residual, false);
+        let on = on.as_slice();
         let left = self.node(&j.left, pos)?;
         let right = self.node(&j.right, pos)?;
         let (left, left_keys, left_width) = self.key_columns(left, &j.left, on.iter().map(|(l, _)| l), pos)?;
@@ -108,18 +130,7 @@ impl Translator {
         let filter = filter_expr.as_ref().map(|f| self.physical(f, &j.schema, pos)).transpose()?;
         // A regular join's output has no time attributes (Flink materialises them): its rows
         // are not ordered by them and no watermark describes them.
-        let schema = arrow_schema(&j.schema);
-        let schema = Arc::new(arrow::datatypes::Schema::new(
-            schema
-                .fields()
-                .iter()
-                .map(|f| {
-                    let mut m = f.metadata().clone();
-                    m.remove(TIME_ATTRIBUTE);
-                    Arc::new(f.as_ref().clone().with_metadata(m))
-                })
-                .collect::<Vec<_>>(),
-        ));
+        let schema = without_time_attributes(&j.schema, 0);
         let exchange = |keys: &Vec<usize>| if keys.is_empty() { Exchange::Single } else { Exchange::Hash(keys.clone()) };
         let mut cond: Vec<String> = on.iter().map(|(l, r)| format!("({} = {})", show_key(l), show_key(r))).collect();
         if let Some(f) = &filter_expr {

@@ -17,7 +17,6 @@
 
 use std::sync::Arc;
 
-use arrow::datatypes::{Schema, SchemaRef};
 use datafusion_common::TableReference;
 use datafusion_expr::logical_plan::{Join, LogicalPlan};
 use datafusion_expr::{Expr, ExprSchemable};
@@ -121,6 +120,27 @@ fn rowtime_of(plan: &LogicalPlan) -> Option<usize> {
     (0..s.fields().len()).find(|i| s.field(*i).metadata().get(TIME_ATTRIBUTE).map(String::as_str) == Some("rowtime"))
 }
 
+/// A column of the right side as a join key: the column itself or cast (type coercion).
+fn key_column(e: &Expr) -> Option<&datafusion_common::Column> {
+    match e {
+        Expr::Column(c) => Some(c),
+        Expr::Cast(c) => match c.expr.as_ref() {
+            Expr::Column(c) => Some(c),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// `r` with its table part replaced by `table` (catalog and schema kept).
+pub(crate) fn with_table(r: &TableReference, table: &str) -> TableReference {
+    match r {
+        TableReference::Bare { .. } => TableReference::bare(table),
+        TableReference::Partial { schema, .. } => TableReference::partial(schema.as_ref(), table),
+        TableReference::Full { catalog, schema, .. } => TableReference::full(catalog.as_ref(), schema.as_ref(), table),
+    }
+}
+
 /// The plan under the marker alias (through the aliases above it), which translates as the
 /// table's plan.
 fn below_marker(plan: &LogicalPlan) -> &LogicalPlan {
@@ -137,11 +157,7 @@ fn rename_marker(plan: LogicalPlan, time: &str) -> datafusion_common::Result<Log
     match a.alias.table().split_once(TEMPORAL_MARKER) {
         Some((table, _)) => {
             let name = format!("{table}{TEMPORAL_MARKER}{time}");
-            let alias = match &a.alias {
-                TableReference::Bare { .. } => TableReference::bare(name),
-                TableReference::Partial { schema, .. } => TableReference::partial(schema.as_ref(), name),
-                TableReference::Full { catalog, schema, .. } => TableReference::full(catalog.as_ref(), schema.as_ref(), name),
-            };
+            let alias = with_table(&a.alias, &name);
             Ok(LogicalPlan::SubqueryAlias(datafusion_expr::logical_plan::SubqueryAlias::try_new(a.input, alias)?))
         }
         None => {
@@ -163,38 +179,10 @@ fn time_column(text: &str, plan: &LogicalPlan) -> Option<usize> {
 impl Translator {
     /// Plan a join whose right side is marked `FOR SYSTEM_TIME AS OF time`.
     pub(crate) fn temporal_join(&mut self, j: &Join, join_type: WindowJoinType, on: &[(Expr, Expr)], residual: Vec<Expr>, time: &str, pos: Pos) -> Result<NodeId> {
-        // Equalities of a left expression and a right column in the condition are keys too.
-        let mut on = on.to_vec();
-        let mut rest = Vec::new();
-        let only = |e: &Expr, p: &LogicalPlan| {
-            let cols = e.column_refs();
-            !cols.is_empty() && cols.iter().all(|c| p.schema().index_of_column(c).is_ok())
-        };
-        for c in residual {
-            if let Expr::BinaryExpr(b) = &c
-                && b.op == datafusion_expr::Operator::Eq
-            {
-                if only(&b.left, &j.left) && only(&b.right, &j.right) {
-                    on.push((b.left.as_ref().clone(), b.right.as_ref().clone()));
-                    continue;
-                }
-                if only(&b.right, &j.left) && only(&b.left, &j.right) {
-                    on.push((b.right.as_ref().clone(), b.left.as_ref().clone()));
-                    continue;
-                }
-                // A constant key (`d.type = 'A'`) is looked up like any other.
-                if matches!(b.left.as_ref(), Expr::Literal(..)) && only(&b.right, &j.right) {
-                    on.push((b.left.as_ref().clone(), b.right.as_ref().clone()));
-                    continue;
-                }
-                if matches!(b.right.as_ref(), Expr::Literal(..)) && only(&b.left, &j.right) {
-                    on.push((b.right.as_ref().clone(), b.left.as_ref().clone()));
-                    continue;
-                }
-            }
-            rest.push(c);
-        }
-        let (on, residual) = (on.as_slice(), rest);
+        // Equalities of a left expression (or a constant) and a right column in the condition
+        // are keys too.
+        let (on, residual) = crate::join::key_equalities(j, on, residual, true);
+        let on = on.as_slice();
         let (time, kind) = time.split_once(KIND_SEPARATOR).unwrap_or((time, ""));
         match kind {
             "proctime" => {}
@@ -245,15 +233,7 @@ impl Translator {
         let mut keys: Vec<(usize, Expr)> = Vec::new();
         let mut rest = residual;
         for (l, r) in on {
-            let col = match r {
-                Expr::Column(c) => Some(c),
-                Expr::Cast(c) => match c.expr.as_ref() {
-                    Expr::Column(c) => Some(c),
-                    _ => None,
-                },
-                _ => None,
-            };
-            let target = col
+            let target = key_column(r)
                 .filter(|c| right_schema.index_of_column(c).is_ok())
                 .and_then(|c| phys.index_of(&c.name).ok().map(|i| (i, c)));
             match target {
@@ -276,22 +256,8 @@ impl Translator {
         let (left, left_cols, left_width) = self.key_columns(left, &j.left, keys.iter().map(|(_, e)| e), pos)?;
         let filter_expr = datafusion_expr::utils::conjunction(rest);
         let filter = filter_expr.as_ref().map(|f| self.physical(f, &j.schema, pos)).transpose()?;
-        // The looked-up side has no time attributes.
-        let full = arrow_schema(&j.schema);
-        let schema: SchemaRef = Arc::new(Schema::new(
-            full.fields()
-                .iter()
-                .enumerate()
-                .map(|(i, f)| {
-                    if i < left_width {
-                        return f.clone();
-                    }
-                    let mut m = f.metadata().clone();
-                    m.remove(TIME_ATTRIBUTE);
-                    Arc::new(f.as_ref().clone().with_metadata(m))
-                })
-                .collect::<Vec<_>>(),
-        ));
+        // The looked-up (versioned) side has no time attributes.
+        let schema = crate::join::without_time_attributes(&j.schema, left_width);
         let lookup: Vec<String> = keys.iter().map(|(i, e)| format!("{}={}", phys.field(*i).name(), show(e))).collect();
         let mut name = format!(
             "LookupJoin(table=[{}], joinType=[{}], lookup=[{}]",
@@ -355,14 +321,7 @@ impl Translator {
         }
         let key_names: Vec<String> = keys
             .iter()
-            .filter_map(|(_, r)| match r {
-                Expr::Column(c) => Some(c.name.clone()),
-                Expr::Cast(c) => match c.expr.as_ref() {
-                    Expr::Column(c) => Some(c.name.clone()),
-                    _ => None,
-                },
-                _ => None,
-            })
+            .filter_map(|(_, r)| key_column(r).map(|c| c.name.clone()))
             .collect();
         if let Some(missing) = pk.iter().find(|k| !key_names.contains(k)) {
             return Err(SqlError::validation(
@@ -384,21 +343,8 @@ impl Translator {
         let (right, right_keys, right_width) = self.key_columns(right, &j.right, keys.iter().map(|(_, r)| r), pos)?;
         let filter_expr = datafusion_expr::utils::conjunction(rest);
         let filter = filter_expr.as_ref().map(|f| self.physical(f, &j.schema, pos)).transpose()?;
-        let full = arrow_schema(&j.schema);
-        let schema: SchemaRef = Arc::new(Schema::new(
-            full.fields()
-                .iter()
-                .enumerate()
-                .map(|(i, f)| {
-                    if i < left_width {
-                        return f.clone();
-                    }
-                    let mut m = f.metadata().clone();
-                    m.remove(TIME_ATTRIBUTE);
-                    Arc::new(f.as_ref().clone().with_metadata(m))
-                })
-                .collect::<Vec<_>>(),
-        ));
+        // The looked-up (versioned) side has no time attributes.
+        let schema = crate::join::without_time_attributes(&j.schema, left_width);
         let mut cond: Vec<String> = keys.iter().map(|(l, r)| format!("({} = {})", show(l), show(r))).collect();
         if let Some(f) = &filter_expr {
             cond.push(show(f));
@@ -439,16 +385,7 @@ impl Translator {
                 let Some(src) = scan.source.downcast_ref::<PhysicalScan>() else {
                     return Err(SqlError::Internal(format!("scan of unknown source {}", scan.table_name)));
                 };
-                let mut steps = Vec::new();
-                if let Some(proj) = scan.projection.as_ref().filter(|p| !p.iter().copied().eq(0..src.schema.fields().len())) {
-                    let full = datafusion_common::DFSchema::try_from_qualified_schema(scan.table_name.clone(), &src.schema).map_err(|e| crate::session::df_err(e, pos))?;
-                    let exprs: Vec<Expr> = proj.iter().map(|i| Expr::Column(full.columns()[*i].clone())).collect();
-                    let phys = exprs.iter().map(|e| self.physical(e, &full, pos)).collect::<Result<Vec<_>>>()?;
-                    steps.push(CalcStep::Project(phys, arrow_schema(&scan.projected_schema)));
-                }
-                for f in &scan.filters {
-                    steps.push(CalcStep::Filter(self.physical(f, &scan.projected_schema, pos)?));
-                }
+                let steps = self.scan_steps(scan, &src.schema, pos)?.into_iter().map(|(s, _)| s).collect();
                 Ok((src.table.clone(), steps))
             }
             other => Err(SqlError::unsupported(

@@ -180,6 +180,23 @@ impl Translator {
         self.check_changelog(pos)
     }
 
+    /// The scan's projection (unless it keeps every column in order) and filters, as Calc
+    /// steps over the table's columns `physical`, with their descriptions.
+    pub(crate) fn scan_steps(&self, scan: &datafusion_expr::logical_plan::TableScan, physical: &SchemaRef, pos: Pos) -> Result<Vec<(CalcStep, String)>> {
+        let mut steps = Vec::new();
+        if let Some(proj) = scan.projection.as_ref().filter(|p| !p.iter().copied().eq(0..physical.fields().len())) {
+            let full = DFSchema::try_from_qualified_schema(scan.table_name.clone(), physical).map_err(|e| df_err(e, pos))?;
+            let exprs: Vec<Expr> = proj.iter().map(|i| Expr::Column(full.columns()[*i].clone())).collect();
+            let phys = exprs.iter().map(|e| self.physical(e, &full, pos)).collect::<Result<Vec<_>>>()?;
+            let desc = format!("select=[{}]", exprs.iter().map(show).collect::<Vec<_>>().join(", "));
+            steps.push((CalcStep::Project(phys, arrow_schema(&scan.projected_schema)), desc));
+        }
+        for f in &scan.filters {
+            steps.push((CalcStep::Filter(self.physical(f, &scan.projected_schema, pos)?), format!("where=[{}]", show(f))));
+        }
+        Ok(steps)
+    }
+
     pub(crate) fn node(&mut self, plan: &LogicalPlan, pos: Pos) -> Result<NodeId> {
         match plan {
             LogicalPlan::TableScan(scan) => {
@@ -209,17 +226,8 @@ impl Translator {
                         id
                     }
                 };
-                // A scan projection that keeps every column in order is no projection.
-                if let Some(proj) = scan.projection.as_ref().filter(|p| !p.iter().copied().eq(0..src.schema.fields().len())) {
-                    let full = DFSchema::try_from_qualified_schema(scan.table_name.clone(), &src.schema).map_err(|e| df_err(e, pos))?;
-                    let exprs: Vec<Expr> = proj.iter().map(|i| Expr::Column(full.columns()[*i].clone())).collect();
-                    let phys = exprs.iter().map(|e| self.physical(e, &full, pos)).collect::<Result<Vec<_>>>()?;
-                    let desc = format!("select=[{}]", exprs.iter().map(show).collect::<Vec<_>>().join(", "));
-                    id = self.calc(id, CalcStep::Project(phys, arrow_schema(&scan.projected_schema)), desc, arrow_schema(&scan.projected_schema));
-                }
-                for f in &scan.filters {
-                    let p = self.physical(f, &scan.projected_schema, pos)?;
-                    id = self.calc(id, CalcStep::Filter(p), format!("where=[{}]", show(f)), arrow_schema(&scan.projected_schema));
+                for (step, desc) in self.scan_steps(scan, &src.schema, pos)? {
+                    id = self.calc(id, step, desc, arrow_schema(&scan.projected_schema));
                 }
                 Ok(id)
             }

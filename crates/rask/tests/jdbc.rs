@@ -704,14 +704,6 @@ fn materialise(rows: &[String]) -> Vec<String> {
     count.into_iter().flat_map(|(row, n)| std::iter::repeat_n(format!("+I{row}"), n.max(0) as usize)).collect()
 }
 
-/// The summary's lookup figures: (keys looked up, keys served from the cache).
-fn lookups(stderr: &str) -> (u64, u64) {
-    let Some((_, rest)) = stderr.split_once(" keys looked up (") else { return (0, 0) };
-    let before = stderr[..stderr.len() - rest.len() - " keys looked up (".len()].rsplit(' ').next().unwrap_or("0");
-    let hits = rest.split(' ').next().unwrap_or("0");
-    (before.parse().unwrap_or(0), hits.parse().unwrap_or(0))
-}
-
 /// A stream of orders enriched from a dimension table in the database by a processing-time
 /// lookup join: LEFT (unmatched and NULL keys padded) and INNER with a further condition, with
 /// and without `lookup.cache`; the cache's effect shows in the number of keys asked of the
@@ -748,7 +740,7 @@ fn lookup_join_enriches_a_stream(kind: Kind) {
         let r = run(dir.path(), &sql, &["-p", p, "--progress", "plain"]);
         assert!(r.ok, "{kind:?} cache [{cache}] P{p}: {}", r.stderr);
         assert_eq!(materialise(&r.rows), want_left, "{kind:?} cache [{cache}] P{p}");
-        let (asked, hits) = lookups(&r.stderr);
+        let (asked, hits) = common::lookup_figures(&r.stderr);
         if cache.is_empty() {
             // Every batch asks for its keys again (5 non-NULL keys per batch).
             assert!(asked > 5 && hits == 0, "{kind:?} without cache: {asked} keys asked, {hits} hits");

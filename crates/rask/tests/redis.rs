@@ -10,6 +10,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use redis::Commands;
 
+mod common;
+
 fn conn() -> redis::Connection {
     redis::Client::open("redis://127.0.0.1:6379/0")
         .and_then(|c| c.get_connection())
@@ -165,10 +167,6 @@ fn lookup_cache_serves_repeated_keys() {
              INSERT INTO out1 SELECT kv.v, COUNT(*) FROM ids AS i JOIN kv FOR SYSTEM_TIME AS OF i.pt ON kv.k = '{p}' || CAST(MOD(i.n, 4) AS STRING) GROUP BY kv.v;"
         )
     };
-    let figures = |stderr: &str| -> (u64, u64) {
-        let Some((head, rest)) = stderr.split_once(" keys looked up (") else { return (0, 0) };
-        (head.rsplit(' ').next().unwrap_or("0").parse().unwrap_or(0), rest.split(' ').next().unwrap_or("0").parse().unwrap_or(0))
-    };
     let cached = run(dir.path(), &sql(", 'cache' = 'LRU', 'cacheSize' = '100', 'cacheTTLMs' = '3600000'"), &["--progress", "plain", "--batch-size", "1000"]);
     assert!(cached.ok, "{}", cached.stderr);
     let uncached = run(dir.path(), &sql(""), &["--progress", "plain", "--batch-size", "1000"]);
@@ -186,10 +184,10 @@ fn lookup_cache_serves_repeated_keys() {
     };
     assert_eq!(table(&cached.rows), ["v0=10000", "v1=10000", "v2=10000", "v3=10000"]);
     assert_eq!(table(&uncached.rows), table(&cached.rows));
-    let (asked, hits) = figures(&cached.stderr);
+    let (asked, hits) = common::lookup_figures(&cached.stderr);
     assert_eq!(asked, 4, "the cache asks each key once: {}", cached.stderr);
     assert!(hits > 0, "{}", cached.stderr);
-    let (asked, hits) = figures(&uncached.stderr);
+    let (asked, hits) = common::lookup_figures(&uncached.stderr);
     assert!(asked > 4 && hits == 0, "without a cache every batch asks: {asked} asked, {hits} hits");
 }
 

@@ -130,46 +130,36 @@ impl Statements {
 
     /// `DELETE FROM table WHERE key IN (…)` for `rows` keys (parameters: the key columns).
     pub fn delete(&self, rows: usize) -> String {
-        let k = self.key.len();
-        let keys: Vec<&str> = self.key.iter().map(|i| self.columns[*i].as_str()).collect();
         let mut s = format!("DELETE FROM {} WHERE ", self.table);
-        if k == 1 {
-            s.push_str(keys[0]);
-            s.push_str(" IN ");
-            self.placeholders(0, rows, &mut s);
-        } else {
-            s.push_str(&format!("({}) IN (", keys.join(", ")));
-            for r in 0..rows {
-                if r > 0 {
-                    s.push_str(", ");
-                }
-                self.placeholders(r * k, k, &mut s);
-            }
-            s.push(')');
-        }
+        self.key_in(&self.key, rows, &mut s);
         s
     }
 
-    /// `SELECT cols FROM table WHERE k IN (…)` (or `(k1, k2) IN ((…), …)`) for `rows` keys of
-    /// the columns at `keys` (parameters: the key values, row by row).
-    pub fn lookup(&self, keys: &[usize], rows: usize) -> String {
+    /// `k IN ($1, …)` or `(k1, k2) IN (($1, $2), …)` for `rows` keys of the columns at `keys`.
+    fn key_in(&self, keys: &[usize], rows: usize, s: &mut String) {
         let k = keys.len();
         let names: Vec<&str> = keys.iter().map(|i| self.columns[*i].as_str()).collect();
-        let mut s = format!("SELECT {} FROM {} WHERE ", self.columns.join(", "), self.table);
         if k == 1 {
             s.push_str(names[0]);
             s.push_str(" IN ");
-            self.placeholders(0, rows, &mut s);
+            self.placeholders(0, rows, s);
         } else {
             s.push_str(&format!("({}) IN (", names.join(", ")));
             for r in 0..rows {
                 if r > 0 {
                     s.push_str(", ");
                 }
-                self.placeholders(r * k, k, &mut s);
+                self.placeholders(r * k, k, s);
             }
             s.push(')');
         }
+    }
+
+    /// `SELECT cols FROM table WHERE k IN (…)` (or `(k1, k2) IN ((…), …)`) for `rows` keys of
+    /// the columns at `keys` (parameters: the key values, row by row).
+    pub fn lookup(&self, keys: &[usize], rows: usize) -> String {
+        let mut s = format!("SELECT {} FROM {} WHERE ", self.columns.join(", "), self.table);
+        self.key_in(keys, rows, &mut s);
         s
     }
 

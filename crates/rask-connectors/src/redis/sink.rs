@@ -21,14 +21,17 @@ impl RedisWriter {
         Ok(RedisWriter { conn: Some(super::connect(&opts)?), opts, names })
     }
 
+    /// Row `r`'s value of key column `c` (a Redis key or field cannot be NULL).
+    fn key<'a>(&self, cols: &[&'a StringArray], c: usize, r: usize) -> std::result::Result<&'a str, String> {
+        if cols[c].is_null(r) {
+            return Err(format!("NULL in key column '{}'", self.names[c]));
+        }
+        Ok(cols[c].value(r))
+    }
+
     /// SET/HSET a row's value(s), with the key's time to live.
     fn put(&self, pipe: &mut ::redis::Pipeline, cols: &[&StringArray], r: usize) -> std::result::Result<(), String> {
-        let key = |c: usize| -> std::result::Result<&str, String> {
-            if cols[c].is_null(r) {
-                return Err(format!("NULL in key column '{}'", self.names[c]));
-            }
-            Ok(cols[c].value(r))
-        };
+        let key = |c: usize| self.key(cols, c, r);
         let ttl = self.opts.expiration_ms;
         match &self.opts.layout {
             Layout::String => {
@@ -91,12 +94,7 @@ impl RedisWriter {
     }
 
     fn delete(&self, pipe: &mut ::redis::Pipeline, cols: &[&StringArray], r: usize) -> std::result::Result<(), String> {
-        let key = |c: usize| -> std::result::Result<&str, String> {
-            if cols[c].is_null(r) {
-                return Err(format!("NULL in key column '{}'", self.names[c]));
-            }
-            Ok(cols[c].value(r))
-        };
+        let key = |c: usize| self.key(cols, c, r);
         match &self.opts.layout {
             Layout::String | Layout::Flat => pipe.cmd("DEL").arg(key(0)?).ignore(),
             Layout::NamedHash(h) => pipe.cmd("HDEL").arg(h).arg(key(0)?).ignore(),

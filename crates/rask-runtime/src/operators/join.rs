@@ -201,10 +201,9 @@ impl Join {
         }
         let cols = if side == 0 { self.gather(&mine, &theirs)? } else { self.gather(&theirs, &mine)? };
         let pairs = RecordBatch::try_new(self.schema.clone(), cols).map_err(internal)?;
-        let keep = filter.evaluate(&pairs).and_then(|v| v.into_array(pairs.num_rows())).map_err(internal)?;
-        let keep = keep.as_boolean_opt().ok_or_else(|| internal("join condition is not boolean"))?;
+        let keep = super::keyed::condition_mask(filter, &pairs, "join")?;
         for (k, (i, j)) in at.into_iter().enumerate() {
-            if keep.is_valid(k) && keep.value(k) {
+            if keep.value(k) {
                 found[i].push(j);
             }
         }

@@ -1,7 +1,8 @@
 //! Per-key state lookups shared by the keyed operators that encode their keys in Arrow's row
-//! format (regular join, Top-N/deduplication): the rows' keys of a batch and a map slot per key.
+//! format (regular join, Top-N/deduplication): the rows' keys of a batch and a map slot per key;
+//! and the joins' condition on candidate rows.
 
-use arrow::array::{ArrayRef, RecordBatch};
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch};
 use arrow::row::{RowConverter, Rows};
 use hashbrown::HashMap;
 
@@ -28,4 +29,14 @@ pub(crate) fn slot<'a, V: Default>(map: &'a mut HashMap<Box<[u8]>, V>, key: &[u8
         map.insert(key.into(), V::default());
     }
     map.get_mut(key).expect("inserted above")
+}
+
+/// A join condition on candidate joined rows, as a filter mask: NULL is not a match.
+pub(crate) fn condition_mask(condition: &std::sync::Arc<dyn datafusion_physical_expr::PhysicalExpr>, rows: &RecordBatch, join: &str) -> Result<BooleanArray> {
+    let v = condition
+        .evaluate(rows)
+        .and_then(|v| v.into_array(rows.num_rows()))
+        .map_err(|e| RuntimeError::Internal(format!("{join} condition: {e}")))?;
+    let m = v.as_boolean_opt().ok_or_else(|| RuntimeError::Internal(format!("{join} condition is not boolean")))?;
+    Ok(if m.null_count() > 0 { arrow::compute::prep_null_mask_filter(m) } else { m.clone() })
 }

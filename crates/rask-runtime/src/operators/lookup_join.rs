@@ -64,12 +64,10 @@ impl LookupJoin {
 
 /// Whether a cached entry must be looked up again.
 fn expired(policy: LookupCache, e: &Entry, now: Instant) -> bool {
-    {
-        match policy {
-            LookupCache::None => true,
-            LookupCache::Partial { expire_after_write, expire_after_access, .. } => {
-                expire_after_write.is_some_and(|d| now.duration_since(e.loaded) >= d) || expire_after_access.is_some_and(|d| now.duration_since(e.accessed) >= d)
-            }
+    match policy {
+        LookupCache::None => true,
+        LookupCache::Partial { expire_after_write, expire_after_access, .. } => {
+            expire_after_write.is_some_and(|d| now.duration_since(e.loaded) >= d) || expire_after_access.is_some_and(|d| now.duration_since(e.accessed) >= d)
         }
     }
 }
@@ -192,39 +190,32 @@ impl Operator for LookupJoin {
                 }
             }
         }
-        let dim = self.dim_converter.convert_rows(dim_rows).map_err(arrow_err("rows"))?;
-        self.metrics.rows.fetch_add(n as u64, Ordering::Relaxed);
-        let left_idx = UInt32Array::from(left_idx);
-        let joined = self.assemble(&batch, &left_idx, &dim, None)?;
+        let mut dim = self.dim_converter.convert_rows(dim_rows).map_err(arrow_err("rows"))?;
+        let mut left_idx = UInt32Array::from(left_idx);
         // The rest of the condition decides which candidates are matches.
-        let (joined, left_idx, dim) = match &self.plan.filter {
-            Some(f) => {
-                let mask = f.evaluate(&joined.data).and_then(|v| v.into_array(joined.num_rows())).map_err(|e| RuntimeError::Internal(format!("lookup join condition: {e}")))?;
-                let mask = {
-                    let m = mask.as_boolean_opt().ok_or_else(|| RuntimeError::Internal("lookup join condition is not boolean".into()))?;
-                    // NULL is not a match.
-                    if m.null_count() > 0 { arrow::compute::prep_null_mask_filter(m) } else { m.clone() }
-                };
-                let left_idx: UInt32Array = filter(&left_idx, &mask).map_err(arrow_err("condition"))?.as_primitive().clone();
-                let dim: Vec<ArrayRef> = dim.iter().map(|c| filter(c.as_ref(), &mask)).collect::<std::result::Result<_, _>>().map_err(arrow_err("condition"))?;
-                let joined = joined.filter(&mask).map_err(arrow_err("condition"))?;
-                (joined, left_idx, dim)
+        let mut joined = None;
+        if let Some(f) = &self.plan.filter {
+            let candidates = self.assemble(&batch, &left_idx, &dim, None)?;
+            let mask = super::keyed::condition_mask(f, &candidates.data, "lookup join")?;
+            left_idx = filter(&left_idx, &mask).map_err(arrow_err("condition"))?.as_primitive().clone();
+            dim = dim.iter().map(|c| filter(c.as_ref(), &mask)).collect::<std::result::Result<_, _>>().map_err(arrow_err("condition"))?;
+            joined = Some(candidates.filter(&mask).map_err(arrow_err("condition"))?);
+        }
+        let mut has = vec![false; n];
+        if self.plan.left_outer {
+            for i in left_idx.values().iter() {
+                has[*i as usize] = true;
             }
-            None => (joined, left_idx, dim),
-        };
-        if !self.plan.left_outer {
-            out.emit(joined);
+        }
+        if !self.plan.left_outer || has.iter().all(|h| *h) {
+            let matches = match joined {
+                Some(j) => j,
+                None => self.assemble(&batch, &left_idx, &dim, None)?,
+            };
+            out.emit(matches);
             return Ok(());
         }
         // Left outer: every input row at least once, NULL-padded without a match.
-        let mut has = vec![false; n];
-        for i in left_idx.values().iter() {
-            has[*i as usize] = true;
-        }
-        if has.iter().all(|h| *h) {
-            out.emit(joined);
-            return Ok(());
-        }
         let mut l: Vec<u32> = Vec::with_capacity(left_idx.len() + n);
         let mut d: Vec<Option<u32>> = Vec::with_capacity(left_idx.len() + n);
         let mut at = 0usize;

@@ -16,6 +16,7 @@ use rask_sql::lookup_join::TemporalJoin as Plan;
 use rask_state::{OperatorSnapshot, StateEntry};
 use rask_types::{RowKind, StreamBatch, WATERMARK_MIN};
 
+use super::keyed::condition_mask;
 use super::buffer::{require_append_only, restored_watermark, watermark_meta, BatchStore, RowRef};
 use super::window_agg::internal;
 use super::window_tvf::to_millis;
@@ -150,12 +151,7 @@ impl TemporalJoin {
             let joined = match &self.plan.filter {
                 None => joined,
                 Some(f) => {
-                    let mask = f.evaluate(&joined).and_then(|v| v.into_array(joined.num_rows())).map_err(internal)?;
-                    let mask = {
-                    let m = mask.as_boolean_opt().ok_or_else(|| RuntimeError::Internal("temporal join condition is not boolean".into()))?;
-                    // NULL is not a match.
-                    if m.null_count() > 0 { arrow::compute::prep_null_mask_filter(m) } else { m.clone() }
-                };
+                    let mask = condition_mask(f, &joined, "temporal join")?;
                     if self.plan.left_outer {
                         alone.extend(l.iter().zip(mask.iter()).filter(|(_, m)| *m != Some(true)).map(|(l, _)| *l));
                     }

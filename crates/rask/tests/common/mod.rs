@@ -1,6 +1,7 @@
-//! Helpers shared by the integration tests that kill processes.
+//! Helpers shared by the integration tests: processes to kill, figures of the job summary.
 
 /// Processes whose parent is `pid`.
+#[allow(dead_code)]
 pub fn children_of(pid: u32) -> Vec<u32> {
     let mut out = Vec::new();
     for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
@@ -13,4 +14,12 @@ pub fn children_of(pid: u32) -> Vec<u32> {
         }
     }
     out
+}
+
+/// The job summary's lookup figures in `rask run`'s stderr: (keys looked up, keys served from
+/// the lookup cache); (0, 0) without lookups.
+#[allow(dead_code)]
+pub fn lookup_figures(stderr: &str) -> (u64, u64) {
+    let Some((head, rest)) = stderr.split_once(" keys looked up (") else { return (0, 0) };
+    (head.rsplit(' ').next().unwrap_or("0").parse().unwrap_or(0), rest.split(' ').next().unwrap_or("0").parse().unwrap_or(0))
 }
