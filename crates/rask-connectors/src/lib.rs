@@ -10,6 +10,7 @@ pub mod nexmark;
 pub mod position;
 pub mod print;
 pub mod redis;
+pub mod upsert_kafka;
 
 use std::sync::Arc;
 
@@ -25,6 +26,7 @@ pub fn builtin_registry() -> ConnectorRegistry {
     r.register(Arc::new(filesystem::Filesystem));
     r.register(Arc::new(nexmark::Nexmark));
     r.register(Arc::new(kafka::Kafka));
+    r.register(Arc::new(upsert_kafka::UpsertKafka));
     r.register(Arc::new(jdbc::Jdbc));
     r.register(Arc::new(redis::Redis));
     r

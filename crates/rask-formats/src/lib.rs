@@ -1,9 +1,10 @@
-//! Flink's row formats, `json`, `csv`, `raw` and the changelog formats (`debezium-json`,
+//! Flink's row formats, `json`, `csv`, `raw`, `avro` and the changelog formats (`debezium-json`,
 //! `canal-json`, `maxwell-json`): decoding text records (one line or message each) into
 //! Arrow `RecordBatch`es of a table's schema, and encoding batches back into text, with Flink's
 //! option keys and semantics (checked against Flink 2.3). Used by the filesystem connector and,
 //! later, Kafka.
 
+pub mod avro;
 pub mod changelog;
 pub mod csv;
 pub mod error;
@@ -29,6 +30,7 @@ pub fn format_options(format: &str) -> Option<Vec<OptionSpec>> {
         "json" => Some(json::options()),
         "csv" => Some(csv::options()),
         "raw" => Some(raw::options()),
+        "avro" => Some(avro::options()),
         other => changelog::Flavor::of(other).map(changelog::options),
     }
 }
@@ -79,7 +81,7 @@ pub trait RecordEncoder: Send {
 }
 
 fn unknown(format: &str) -> FormatError {
-    FormatError::Unsupported(format!("unknown format '{format}' (supported: json, csv, raw, debezium-json, canal-json, maxwell-json)"))
+    FormatError::Unsupported(format!("unknown format '{format}' (supported: json, csv, raw, avro, debezium-json, canal-json, maxwell-json)"))
 }
 
 /// A decoder for `format` producing batches of `schema`.
@@ -88,6 +90,7 @@ pub fn decoder(format: &str, schema: SchemaRef, options: &Options) -> Result<Box
         "json" => Ok(Box::new(json::JsonDecoder::new(schema, options)?)),
         "csv" => Ok(Box::new(csv::CsvDecoder::new(schema, options)?)),
         "raw" => Ok(Box::new(raw::RawDecoder::new(schema, options)?)),
+        "avro" => Ok(Box::new(avro::AvroDecoder::new(schema, options)?)),
         other => match changelog::Flavor::of(other) {
             Some(f) => Ok(Box::new(changelog::ChangelogDecoder::new(f, schema, options)?)),
             None => Err(unknown(format)),
@@ -101,6 +104,7 @@ pub fn encoder(format: &str, schema: SchemaRef, options: &Options) -> Result<Box
         "json" => Ok(Box::new(json::JsonEncoder::new(schema, options)?)),
         "csv" => Ok(Box::new(csv::CsvEncoder::new(schema, options)?)),
         "raw" => Ok(Box::new(raw::RawEncoder::new(schema, options)?)),
+        "avro" => Ok(Box::new(avro::AvroEncoder::new(schema, options)?)),
         other => match changelog::Flavor::of(other) {
             Some(f) => Ok(Box::new(changelog::ChangelogEncoder::new(f, schema, options)?)),
             None => Err(unknown(format)),

@@ -38,6 +38,7 @@ pub fn signature(node: &PlanNode) -> String {
         NodeKind::WindowRank(_) => "WindowRank".into(),
         NodeKind::GroupAggregate(_) => "GroupAggregate".into(),
         NodeKind::Limit { .. } => "Limit".into(),
+        NodeKind::ChangelogNormalize { .. } => "ChangelogNormalize".into(),
         NodeKind::Sink { table } => format!("Sink[{}:{}]", table.connector, table.name),
     };
     let fields: Vec<String> = node.schema.fields().iter().map(|f| format!("{}:{}", f.name(), f.data_type())).collect();

@@ -60,6 +60,15 @@ pub trait SinkWriter {
     fn exactly_once(&self) -> bool {
         false
     }
+    /// A writer that buffers rows: how often [`SinkWriter::on_timer`] should flush them even
+    /// when no rows arrive.
+    fn flush_interval(&self) -> Option<std::time::Duration> {
+        None
+    }
+    /// The flush interval passed: hand buffered rows on.
+    fn on_timer(&mut self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Where `print` output goes (stdout by default; a buffer in tests).
@@ -191,6 +200,11 @@ pub trait Connector: Send + Sync {
     fn readable_metadata(&self, _options: &Options) -> Vec<(String, FlinkTypeN)> {
         Vec::new()
     }
+    /// Metadata the sink can write (key, type); none by default. The sink receives these
+    /// columns after the physical ones (`TableDef::sink_schema`).
+    fn writable_metadata(&self, _options: &Options) -> Vec<(String, FlinkTypeN)> {
+        Vec::new()
+    }
     fn create_source(&self, table: &TableDef, ctx: &SourceContext) -> Result<Box<dyn SourceReader>>;
     fn create_sink(&self, table: &TableDef, ctx: &SinkContext) -> Result<Box<dyn SinkWriter>>;
     /// A lookup function over the table and its cache policy (for tables whose
@@ -227,6 +241,9 @@ impl ConnectorCatalog for ConnectorRegistry {
     }
     fn readable_metadata(&self, connector: &str, options: &Options) -> Vec<(String, FlinkTypeN)> {
         self.connectors.get(connector).map(|c| c.readable_metadata(options)).unwrap_or_default()
+    }
+    fn writable_metadata(&self, connector: &str, options: &Options) -> Vec<(String, FlinkTypeN)> {
+        self.connectors.get(connector).map(|c| c.writable_metadata(options)).unwrap_or_default()
     }
     fn validate(&self, connector: &str, options: &Options, schema: &SchemaRef, primary_key: &[String]) -> std::result::Result<ConnectorCaps, String> {
         match self.connectors.get(connector) {

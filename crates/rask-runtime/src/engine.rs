@@ -312,6 +312,7 @@ fn make_operator(
             let right = plan.nodes[node.inputs[1].node].schema.clone();
             Box::new(operators::temporal_join::TemporalJoin::new((**join).clone(), left, right, node.schema.clone())?)
         }
+        NodeKind::ChangelogNormalize { key } => Box::new(operators::changelog_normalize::ChangelogNormalize::new(key.clone(), node.schema.clone(), cfg.state_ttl)?),
         NodeKind::Rank(rank) => {
             let input = plan.nodes[node.inputs[0].node].schema.clone();
             Box::new(operators::rank::Rank::new((**rank).clone(), input, node.schema.clone(), cfg.state_ttl)?)
@@ -337,7 +338,7 @@ fn make_operator(
             let input_schema = plan.nodes[node.inputs[0].node].schema.clone();
             let ctx = SinkContext { subtask: index, parallelism: peers, schema: input_schema, print: cfg.print.clone(), two_phase: cfg.checkpoints.is_some() };
             let writer = connector.create_sink(table, &ctx).map_err(|e| e.context(format!("sink '{}'", table.name)))?;
-            Box::new(operators::sink::Sink::new(table.name.clone(), &table.physical_schema(), writer))
+            Box::new(operators::sink::Sink::new(table.name.clone(), &table.sink_schema(), writer))
         }
         NodeKind::Source { .. } | NodeKind::Values { .. } => {
             return Err(RuntimeError::Internal("sources are not operators".into()));

@@ -18,6 +18,11 @@ pub enum ChangelogMode {
     InsertOnly,
     /// Inserts, updates as -U/+U pairs, and deletes (+I, -U, +U, -D).
     All,
+    /// Upserts by primary key (+I/+U: the key's new row, whatever was there) and deletes by
+    /// key (-D carrying only the key's columns), as an upsert-kafka topic holds them. The
+    /// planner puts a `ChangelogNormalize` keyed by the primary key behind such a source, which
+    /// turns it into a full changelog (Flink's `ChangelogMode.upsert()`).
+    Upsert,
 }
 
 /// What a connector can do; returned by the registry when validating a table's options.
@@ -48,6 +53,11 @@ pub trait ConnectorCatalog: Send + Sync {
     /// The metadata a connector's source can read (Flink's `METADATA FROM 'key'`): key and
     /// the type it produces, in the connector's documented order.
     fn readable_metadata(&self, _connector: &str, _options: &Options) -> Vec<(String, FlinkTypeN)> {
+        Vec::new()
+    }
+    /// The metadata a connector's sink can write (a non-virtual `METADATA` column of a table
+    /// used as a sink): key and the type it takes.
+    fn writable_metadata(&self, _connector: &str, _options: &Options) -> Vec<(String, FlinkTypeN)> {
         Vec::new()
     }
 }
@@ -123,6 +133,21 @@ impl TableDef {
         let mut fields: Vec<Field> = phys.fields().iter().map(|f| f.as_ref().clone()).collect();
         fields.extend(self.metadata_columns().map(|(c, _, t)| Field::new(&c.name, t.ty.to_arrow(), t.nullable)));
         Arc::new(Schema::new(fields))
+    }
+
+    /// What the table's sink receives: the physical columns, then the non-virtual metadata
+    /// columns (in the type the connector takes for the key, nullable as declared, named after
+    /// the columns).
+    pub fn sink_schema(&self) -> SchemaRef {
+        let phys = self.physical_schema();
+        let mut fields: Vec<Field> = phys.fields().iter().map(|f| f.as_ref().clone()).collect();
+        fields.extend(self.written_metadata().map(|(c, _, t)| Field::new(&c.name, t.ty.to_arrow(), c.ty.nullable)));
+        Arc::new(Schema::new(fields))
+    }
+
+    /// The non-virtual metadata columns (written by a sink), in declaration order.
+    pub fn written_metadata(&self) -> impl Iterator<Item = (&Column, &str, &FlinkTypeN)> {
+        self.metadata_columns().filter(|(c, _, _)| matches!(c.spec, ColumnSpec::Metadata { is_virtual: false, .. }))
     }
 
     /// Columns an INSERT writes: physical and non-virtual metadata columns.

@@ -81,6 +81,9 @@ pub enum NodeKind {
     /// `LIMIT fetch OFFSET skip` on a stream: the first rows to arrive (one instance, fed by a
     /// single exchange), as Flink's streaming limit.
     Limit { skip: usize, fetch: Option<usize> },
+    /// Turns an upsert source's rows (+I/+U by key, -D by key) into a full changelog by
+    /// keeping the last row per key (`key`: input columns), as Flink's `ChangelogNormalize`.
+    ChangelogNormalize { key: Vec<usize> },
     /// Writes rows to a table through its connector.
     Sink { table: Arc<TableDef> },
 }
@@ -92,7 +95,7 @@ impl NodeKind {
         match self {
             NodeKind::Calc { .. } | NodeKind::Watermark { .. } | NodeKind::Union | NodeKind::GroupAggregate(_) | NodeKind::Join(_) | NodeKind::LookupJoin(_) => true,
             // The versioned side is a changelog; the left side must be append-only.
-            NodeKind::TemporalJoin(_) => true,
+            NodeKind::TemporalJoin(_) | NodeKind::ChangelogNormalize { .. } => true,
             NodeKind::Rank(r) => matches!(r.kind, crate::rank::RankKind::TopN { .. }),
             NodeKind::Sink { table } => table.caps.accepts_updates,
             _ => false,
@@ -104,7 +107,7 @@ impl NodeKind {
     pub fn produces_updates(&self) -> bool {
         match self {
             NodeKind::Source { table } => table.caps.produces != crate::catalog::ChangelogMode::InsertOnly,
-            NodeKind::GroupAggregate(_) => true,
+            NodeKind::GroupAggregate(_) | NodeKind::ChangelogNormalize { .. } => true,
             // A NULL-padded row is deleted when its first match arrives.
             NodeKind::Join(j) => j.join_type != crate::window_join::WindowJoinType::Inner,
             NodeKind::Rank(r) => !r.append_only(),

@@ -821,14 +821,19 @@ impl Session {
         let input = SqlToRel::new(ctx)
             .sql_statement_to_plan(Statement::Query(Box::new(query)))
             .map_err(|e| df_err(e, pos))?;
-        if let Some((c, key, _)) = table.metadata_columns().find(|(c, _, _)| matches!(c.spec, ColumnSpec::Metadata { is_virtual: false, .. })) {
-            return Err(SqlError::unsupported(
-                c.pos,
-                format!(
-                    "writing metadata column '{}' (key '{key}') of table '{tname}' is not supported yet; declare it VIRTUAL to only read it",
-                    c.name
-                ),
-            ));
+        let writable = self.connectors.writable_metadata(&table.connector, &table.options);
+        for (c, key, _) in table.written_metadata() {
+            if !writable.iter().any(|(k, _)| k == key) {
+                let keys: Vec<String> = writable.iter().map(|(k, t)| format!("'{k}' {t}")).collect();
+                let can = if keys.is_empty() { "writes no metadata".to_string() } else { format!("writes the metadata keys {}", keys.join(", ")) };
+                return Err(SqlError::validation(
+                    c.pos,
+                    format!(
+                        "metadata column '{}' (key '{key}') of table '{tname}' cannot be written: connector '{}' {can}; declare the column VIRTUAL to only read it",
+                        c.name, table.connector
+                    ),
+                ));
+            }
         }
         let sink_cols: Vec<&Column> = table.sink_columns().collect();
         let targets: Vec<usize> = if ins.columns.is_empty() {
@@ -862,8 +867,15 @@ impl Session {
         }
         let in_cols = input.schema().columns();
         let mut exprs = Vec::new();
+        let mut metadata = Vec::new();
         for (si, sc) in sink_cols.iter().enumerate() {
             let target = sc.ty.ty.to_arrow();
+            // A metadata column goes to the connector in the type it takes for the key, after
+            // the physical columns (the sink's schema, `TableDef::sink_schema`).
+            let (target, out) = match &sc.spec {
+                ColumnSpec::Metadata { produced, .. } => (target, Some(produced.ty.to_arrow())),
+                _ => (target, None),
+            };
             match targets.iter().position(|t| *t == si) {
                 Some(k) => {
                     let from = in_fields[k].data_type();
@@ -879,17 +891,22 @@ impl Session {
                         ));
                     }
                     let e = Expr::Column(in_cols[k].clone());
-                    let e = coerce_to(e, from, &target, &self.functions);
-                    exprs.push(e.alias(sc.name.clone()));
+                    let mut e = coerce_to(e, from, &target, &self.functions);
+                    if let Some(t) = out.as_ref().filter(|t| **t != target) {
+                        e = cast(e, t.clone());
+                    }
+                    if out.is_some() { &mut metadata } else { &mut exprs }.push(e.alias(sc.name.clone()));
                 }
                 None => {
                     if !sc.ty.nullable {
                         return Err(SqlError::validation(pos, format!("column '{}' of '{tname}' is NOT NULL and must be given a value", sc.name)));
                     }
-                    exprs.push(cast(lit(datafusion_common::ScalarValue::Null), target).alias(sc.name.clone()));
+                    let e = cast(lit(datafusion_common::ScalarValue::Null), out.clone().unwrap_or(target)).alias(sc.name.clone());
+                    if out.is_some() { &mut metadata } else { &mut exprs }.push(e);
                 }
             }
         }
+        exprs.extend(metadata);
         let plan = LogicalPlanBuilder::from(input).project(exprs).and_then(|b| b.build()).map_err(|e| df_err(e, pos))?;
         Ok((table, plan))
     }

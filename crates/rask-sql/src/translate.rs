@@ -216,12 +216,31 @@ impl Translator {
                     Some(id) if reuse => *id,
                     _ => {
                         let name = table.name.clone();
-                        let id = self.push(
+                        let upsert = table.caps.produces == crate::catalog::ChangelogMode::Upsert;
+                        let key: Vec<usize> = table.primary_key.iter().flatten().filter_map(|k| src.schema.index_of(k).ok()).collect();
+                        if upsert && (key.is_empty() || Some(key.len()) != table.primary_key.as_ref().map(Vec::len)) {
+                            return Err(SqlError::validation(
+                                pos,
+                                format!("table '{}' (connector '{}') holds upserts by key: it needs a PRIMARY KEY (…) NOT ENFORCED", table.name, table.connector),
+                            ));
+                        }
+                        let mut id = self.push(
                             format!("TableSourceScan(table=[{}], connector=[{}], fields=[{}])", table.name, table.connector, cols.join(", ")),
                             NodeKind::Source { table },
                             vec![],
                             src.schema.clone(),
                         );
+                        if upsert {
+                            // The last row per key makes the upserts a changelog (-U/+U, and
+                            // deletes carrying the whole row).
+                            let names: Vec<&str> = key.iter().map(|k| cols[*k].as_str()).collect();
+                            id = self.push(
+                                format!("ChangelogNormalize(key=[{}])", names.join(", ")),
+                                NodeKind::ChangelogNormalize { key: key.clone() },
+                                vec![Input { node: id, exchange: Exchange::Hash(key) }],
+                                src.schema.clone(),
+                            );
+                        }
                         self.sources.insert(name, id);
                         id
                     }

@@ -1,12 +1,13 @@
 //! `kafka`: Flink's Kafka connector over librdkafka (the `rdkafka` crate). The source reads
 //! the partitions of one or more topics (or a topic pattern) with a startup mode and an optional
 //! bounded mode, its offsets stored in checkpoints; the sink produces one record per row,
-//! at-least-once, exactly-once (transactions) or without guarantee. Values in `json`, `csv`
-//! or `raw`, keys (`key.format`/`key.fields`) likewise; metadata columns on the source.
+//! at-least-once, exactly-once (transactions) or without guarantee. Values in `json`, `csv`,
+//! `raw` or `avro`, keys (`key.format`/`key.fields`) likewise; metadata columns on the source,
+//! `headers` and `timestamp` on the sink.
 
-mod options;
-mod sink;
-mod source;
+pub(crate) mod options;
+pub(crate) mod sink;
+pub(crate) mod source;
 
 use std::time::Duration;
 
@@ -19,6 +20,15 @@ use rask_types::options::{OptionSpec, Options};
 pub use options::KafkaOptions;
 
 pub struct Kafka;
+
+/// What a sink can write (Flink's Kafka writable metadata): record headers and timestamp.
+pub(crate) fn writable_metadata() -> Vec<(String, rask_types::types::FlinkTypeN)> {
+    use rask_types::types::{FlinkType, FlinkTypeN};
+    vec![
+        ("headers".into(), FlinkTypeN { ty: FlinkType::Map(Box::new(FlinkType::String), Box::new(FlinkType::Bytes)), nullable: true }),
+        ("timestamp".into(), FlinkTypeN { ty: FlinkType::TimestampLtz(3), nullable: true }),
+    ]
+}
 
 /// A client error: a bad property is the user's, anything else the broker's side.
 pub(crate) fn client_error(e: rdkafka::error::KafkaError) -> RuntimeError {
@@ -59,7 +69,7 @@ impl Connector for Kafka {
         "kafka"
     }
     fn description(&self) -> &'static str {
-        "Apache Kafka topics: a partitioned source (startup and bounded modes, offsets in checkpoints) and a sink (at-least-once)."
+        "Apache Kafka topics: a partitioned source (startup and bounded modes, offsets in checkpoints) and a sink (none, at-least-once or exactly-once)."
     }
     fn option_specs(&self, opts: &Options) -> Vec<OptionSpec> {
         options::specs(opts)
@@ -72,12 +82,15 @@ impl Connector for Kafka {
     fn readable_metadata(&self, _opts: &Options) -> Vec<(String, rask_types::types::FlinkTypeN)> {
         source::MetaKey::ALL.iter().map(|(k, m)| (k.to_string(), m.flink_type())).collect()
     }
+    fn writable_metadata(&self, _opts: &Options) -> Vec<(String, rask_types::types::FlinkTypeN)> {
+        writable_metadata()
+    }
     fn create_source(&self, table: &TableDef, ctx: &SourceContext) -> Result<Box<dyn SourceReader>> {
         let o = KafkaOptions::from_options(&table.options).map_err(RuntimeError::User)?;
         Ok(Box::new(source::KafkaReader::new(&o, ctx, ctx.restore_all.as_deref())?))
     }
     fn create_sink(&self, table: &TableDef, ctx: &SinkContext) -> Result<Box<dyn SinkWriter>> {
         let o = KafkaOptions::from_options(&table.options).map_err(RuntimeError::User)?;
-        Ok(Box::new(sink::KafkaWriter::new(&o, ctx, table.physical_schema())?))
+        Ok(Box::new(sink::KafkaWriter::new(&o, ctx, table.physical_schema())?.with_metadata(table)))
     }
 }

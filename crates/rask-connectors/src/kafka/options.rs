@@ -6,16 +6,16 @@ use std::collections::BTreeMap;
 
 use rask_types::options::{OptionKind, OptionSpec, Options};
 
-pub const FORMATS: &[&str] = &["json", "csv", "raw"];
+pub const FORMATS: &[&str] = &["json", "csv", "raw", "avro"];
 /// Value formats: the key formats and the changelog formats (rows with update/delete kinds).
-pub const VALUE_FORMATS: &[&str] = &["json", "csv", "raw", "debezium-json", "canal-json", "maxwell-json"];
+pub const VALUE_FORMATS: &[&str] = &["json", "csv", "raw", "avro", "debezium-json", "canal-json", "maxwell-json"];
 const STARTUP: &[&str] = &["earliest-offset", "latest-offset", "group-offsets", "timestamp", "specific-offsets"];
 const BOUNDED: &[&str] = &["unbounded", "latest-offset", "group-offsets", "timestamp", "specific-offsets"];
 const DELIVERY: &[&str] = &["none", "at-least-once", "exactly-once"];
 const PARTITIONER: &[&str] = &["default", "fixed", "round-robin"];
 const FIELDS_INCLUDE: &[&str] = &["ALL", "EXCEPT_KEY"];
 
-fn own_specs() -> Vec<OptionSpec> {
+pub(crate) fn own_specs() -> Vec<OptionSpec> {
     vec![
         OptionSpec::new("topic", OptionKind::String, "Topic name(s) to read from or write to (several separated by ';' for a source)."),
         OptionSpec::new("topic-pattern", OptionKind::String, "Regular expression of the topics to read (source only)."),
@@ -58,7 +58,7 @@ pub fn specs(opts: &Options) -> Vec<OptionSpec> {
 }
 
 /// A format's options under `value.` or `key.` (built once per format: spec keys are static).
-fn prefixed_format_specs(prefix: &str, format: &str) -> Vec<OptionSpec> {
+pub(crate) fn prefixed_format_specs(prefix: &str, format: &str) -> Vec<OptionSpec> {
     type Cache = Vec<(&'static str, &'static str, Vec<OptionSpec>)>;
     static CACHE: std::sync::OnceLock<Cache> = std::sync::OnceLock::new();
     let all = CACHE.get_or_init(|| {
@@ -147,6 +147,9 @@ pub struct KafkaOptions {
     pub partitioner: Partitioner,
     /// `scan.topic-partition-discovery.interval` (`None`: disabled).
     pub discovery: Option<std::time::Duration>,
+    /// `upsert-kafka`: records are upserts by key (a null value deletes the key) and the sink
+    /// writes updates as upserts and deletes as tombstones.
+    pub upsert: bool,
 }
 
 /// `partition:0,offset:42;partition:1,offset:300` → {0: 42, 1: 300}.
@@ -232,6 +235,12 @@ impl KafkaOptions {
 
     pub fn from_options(opts: &Options) -> Result<Self, String> {
         crate::validate_specs("connector 'kafka'", opts, &specs(opts))?;
+        Self::parse(opts)
+    }
+
+    /// The options of a table whose keys have been validated (by `kafka`'s specs or another
+    /// connector's, e.g. `upsert-kafka`).
+    pub(crate) fn parse(opts: &Options) -> Result<Self, String> {
         let format = match (opts.get("format"), opts.get("value.format")) {
             (Some(_), Some(_)) => return Err("options 'format' and 'value.format' are alternatives; set one".into()),
             (Some(f), None) | (None, Some(f)) => f.to_string(),
@@ -327,6 +336,7 @@ impl KafkaOptions {
             discovery: opts
                 .duration("scan.topic-partition-discovery.interval")?
                 .map_or(Some(std::time::Duration::from_secs(300)), |d| (!d.is_zero()).then_some(d)),
+            upsert: false,
         })
     }
 

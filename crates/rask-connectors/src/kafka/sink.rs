@@ -2,6 +2,12 @@
 //! produced with librdkafka (Kafka's default partitioner, or `fixed` / `round-robin`). A record
 //! the broker refuses fails the job with its reason.
 //!
+//! Upsert mode (`upsert-kafka`): inserts and update-afters are records keyed by the primary
+//! key, deletes are tombstones (null value); an update-before followed by the update-after of
+//! the same key is dropped (the update-after overwrites it), otherwise it is a tombstone too.
+//! With `sink.buffer-flush.*` the last change per key is buffered and flushed when the buffer
+//! holds max-rows keys, when the interval passes, and at every checkpoint.
+//!
 //! Delivery guarantees (`sink.delivery-guarantee`, as Flink's):
 //! - `none`: records are handed to the client and not waited for;
 //! - `at-least-once` (default): every checkpoint barrier and the end of input wait until all
@@ -31,7 +37,7 @@ use std::time::Duration;
 use rask_formats::RecordEncoder;
 use rask_runtime::connector::{SinkContext, SinkWriter};
 use rask_runtime::error::{Result, RuntimeError};
-use rask_types::StreamBatch;
+use rask_types::{RowKind, StreamBatch};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -74,14 +80,27 @@ impl Deliveries {
 type Client = BaseProducer<Deliveries>;
 
 /// Hand one record to the client, serving acknowledgements while its queue is full.
-fn send(producer: &Client, deliveries: &Deliveries, topic: &str, partition: Option<i32>, key: Option<&[u8]>, payload: &[u8]) -> Result<()> {
+fn send(producer: &Client, deliveries: &Deliveries, topic: &str, r: &Stored) -> Result<()> {
     loop {
-        let mut rec: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic).payload(payload);
-        if let Some(k) = key {
+        let mut rec: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic);
+        if let Some(p) = &r.value {
+            rec = rec.payload(p);
+        }
+        if let Some(k) = &r.key {
             rec = rec.key(k);
         }
-        if let Some(p) = partition {
-            rec = rec.partition(p);
+        if r.partition >= 0 {
+            rec = rec.partition(r.partition);
+        }
+        if let Some(t) = r.timestamp {
+            rec = rec.timestamp(t);
+        }
+        if !r.headers.is_empty() {
+            let mut h = rdkafka::message::OwnedHeaders::new_with_capacity(r.headers.len());
+            for (k, v) in &r.headers {
+                h = h.insert(rdkafka::message::Header { key: k, value: v.as_deref() });
+            }
+            rec = rec.headers(h);
         }
         match producer.send(rec) {
             Ok(()) => return Ok(()),
@@ -102,9 +121,20 @@ struct Txn {
     records: Vec<Stored>,
 }
 
-/// A record as a transaction's committable keeps it: partition (-1: the partitioner's
-/// choice), key, value.
-type Stored = (i32, Option<Vec<u8>>, Vec<u8>);
+/// One record: as produced, and as a transaction's committable keeps it.
+#[derive(Debug, Clone, PartialEq, Default)]
+struct Stored {
+    /// -1: the partitioner's choice.
+    partition: i32,
+    key: Option<Vec<u8>>,
+    /// `None`: a tombstone.
+    value: Option<Vec<u8>>,
+    /// The record's timestamp (epoch ms; `None`: the producer's clock), from a `timestamp`
+    /// metadata column.
+    timestamp: Option<i64>,
+    /// From a `headers` metadata column.
+    headers: Vec<(String, Option<Vec<u8>>)>,
+}
 
 /// What a pre-committed transaction leaves in the checkpoint.
 #[derive(Debug, PartialEq)]
@@ -118,8 +148,10 @@ struct Committable {
     records: Vec<Stored>,
 }
 
-const COMMITTABLE_MAGIC: &[u8; 4] = b"RKX2";
-/// Length standing for "no key".
+const COMMITTABLE_MAGIC: &[u8; 4] = b"RKX3";
+/// Before records had timestamps and headers.
+const COMMITTABLE_MAGIC_2: &[u8; 4] = b"RKX2";
+/// Length standing for "no key" (or no value: a tombstone).
 const NO_KEY: u32 = u32::MAX;
 
 fn corrupt() -> RuntimeError {
@@ -159,7 +191,7 @@ fn put_str(out: &mut Vec<u8>, s: &str) {
 
 impl Committable {
     fn encode(&self) -> Vec<u8> {
-        let size: usize = self.records.iter().map(|(_, k, r)| r.len() + k.as_ref().map_or(0, Vec::len) + 12).sum();
+        let size: usize = self.records.iter().map(|r| r.value.as_ref().map_or(0, Vec::len) + r.key.as_ref().map_or(0, Vec::len) + 24).sum();
         let mut out = Vec::with_capacity(64 + size);
         out.extend_from_slice(COMMITTABLE_MAGIC);
         out.extend_from_slice(&self.checkpoint.to_le_bytes());
@@ -170,26 +202,36 @@ impl Committable {
             put_str(&mut out, id);
         }
         out.extend_from_slice(&(self.records.len() as u64).to_le_bytes());
-        for (p, k, r) in &self.records {
-            out.extend_from_slice(&p.to_le_bytes());
-            match k {
-                Some(k) => {
-                    out.extend_from_slice(&(k.len() as u32).to_le_bytes());
-                    out.extend_from_slice(k);
+        fn put_bytes(out: &mut Vec<u8>, b: &Option<Vec<u8>>) {
+            match b {
+                Some(b) => {
+                    out.extend_from_slice(&(b.len() as u32).to_le_bytes());
+                    out.extend_from_slice(b);
                 }
                 None => out.extend_from_slice(&NO_KEY.to_le_bytes()),
             }
-            out.extend_from_slice(&(r.len() as u32).to_le_bytes());
-            out.extend_from_slice(r);
+        }
+        for r in &self.records {
+            out.extend_from_slice(&r.partition.to_le_bytes());
+            put_bytes(&mut out, &r.key);
+            put_bytes(&mut out, &r.value);
+            out.extend_from_slice(&r.timestamp.unwrap_or(i64::MIN).to_le_bytes());
+            out.extend_from_slice(&(r.headers.len() as u32).to_le_bytes());
+            for (k, v) in &r.headers {
+                put_str(&mut out, k);
+                put_bytes(&mut out, v);
+            }
         }
         out
     }
 
     fn decode(b: &[u8]) -> Result<Committable> {
         let mut r = Reader(b);
-        if r.take(4)? != COMMITTABLE_MAGIC {
-            return Err(corrupt());
-        }
+        let v3 = match r.take(4)? {
+            m if m == COMMITTABLE_MAGIC => true,
+            m if m == COMMITTABLE_MAGIC_2 => false,
+            _ => return Err(corrupt()),
+        };
         let checkpoint = u64::from_le_bytes(r.array()?);
         let txn = r.string()?;
         let marker_group = r.string()?;
@@ -199,12 +241,24 @@ impl Committable {
         let mut records = Vec::with_capacity(n.min(1 << 20));
         for _ in 0..n {
             let p = i32::from_le_bytes(r.array()?);
-            let key = match r.u32()? {
-                n if n == NO_KEY as usize => None,
-                n => Some(r.take(n)?.to_vec()),
-            };
-            let len = r.u32()?;
-            records.push((p, key, r.take(len)?.to_vec()));
+            fn bytes(r: &mut Reader<'_>) -> Result<Option<Vec<u8>>> {
+                Ok(match r.u32()? {
+                    n if n == NO_KEY as usize => None,
+                    n => Some(r.take(n)?.to_vec()),
+                })
+            }
+            let key = bytes(&mut r)?;
+            let value = bytes(&mut r)?;
+            let mut rec = Stored { partition: p, key, value, ..Default::default() };
+            if v3 {
+                rec.timestamp = Some(i64::from_le_bytes(r.array()?)).filter(|t| *t != i64::MIN);
+                let n = r.u32()?;
+                for _ in 0..n {
+                    let k = r.string()?;
+                    rec.headers.push((k, bytes(&mut r)?));
+                }
+            }
+            records.push(rec);
         }
         Ok(Committable { checkpoint, txn, marker_group, ids, records })
     }
@@ -339,9 +393,9 @@ impl Transactions {
             return Ok(());
         }
         tracing::info!(transaction = %c.txn, checkpoint = c.checkpoint, records = c.records.len(), "re-producing the records of a transaction the failure left uncommitted");
-        for (p, k, r) in c.records {
-            send(&self.current.producer, &self.deliveries, topic, (p >= 0).then_some(p), k.as_deref(), &r)?;
-            self.current.records.push((p, k, r));
+        for r in c.records {
+            send(&self.current.producer, &self.deliveries, topic, &r)?;
+            self.current.records.push(r);
         }
         Ok(())
     }
@@ -395,6 +449,23 @@ pub struct KafkaWriter {
     wait: Duration,
     records: Vec<Vec<u8>>,
     keys: Vec<Vec<u8>>,
+    /// `upsert-kafka`: updates are upserts by key, deletes tombstones.
+    upsert: bool,
+    /// `sink.buffer-flush.*` (upsert mode): the last change per key, waiting.
+    buffer: Option<Buffer>,
+    /// The sink's `timestamp` and `headers` metadata columns.
+    timestamp_col: Option<usize>,
+    headers_col: Option<usize>,
+}
+
+/// The last record per key since the last flush (`sink.buffer-flush.max-rows` keys at most).
+struct Buffer {
+    max_rows: usize,
+    interval: Duration,
+    /// Key → index in `records`.
+    index: std::collections::HashMap<Vec<u8>, usize>,
+    records: Vec<Stored>,
+    since: Option<std::time::Instant>,
 }
 
 impl KafkaWriter {
@@ -448,7 +519,103 @@ impl KafkaWriter {
             wait,
             records: Vec::new(),
             keys: Vec::new(),
+            upsert: opts.upsert,
+            buffer: None,
+            timestamp_col: None,
+            headers_col: None,
         })
+    }
+
+    /// Buffer the last change per key (`sink.buffer-flush.max-rows`, `.interval`).
+    pub fn with_buffer(mut self, buffer: Option<(usize, Duration)>) -> Self {
+        self.buffer = buffer.map(|(max_rows, interval)| Buffer { max_rows, interval, index: Default::default(), records: Vec::new(), since: None });
+        self
+    }
+
+    /// Produce one record (in exactly-once mode it joins the open transaction's records).
+    fn produce(&mut self, mut r: Stored) -> Result<()> {
+        r.partition = match self.partitioner {
+            Partitioner::Default => -1,
+            Partitioner::Fixed => self.subtask as i32 % self.partitions,
+            Partitioner::RoundRobin => {
+                self.next_partition = (self.next_partition + 1) % self.partitions;
+                self.next_partition
+            }
+        };
+        send(self.producer(), &self.deliveries, &self.topic, &r)?;
+        if let Mode::Transactional(t) = &mut self.mode {
+            t.current.records.push(r);
+        }
+        Ok(())
+    }
+
+    /// Row `i`'s timestamp and headers from the sink's metadata columns.
+    fn metadata(&self, batch: &arrow::array::RecordBatch, i: usize, r: &mut Stored) -> Result<()> {
+        use arrow::array::{Array, AsArray};
+        if let Some(c) = self.timestamp_col {
+            let a = batch.column(c);
+            if a.is_valid(i) {
+                let ms = arrow::compute::cast(&a.slice(i, 1), &arrow::datatypes::DataType::Timestamp(arrow::datatypes::TimeUnit::Millisecond, None))?;
+                let ms = arrow::compute::cast(&ms, &arrow::datatypes::DataType::Int64)?;
+                r.timestamp = Some(ms.as_primitive::<arrow::datatypes::Int64Type>().value(0));
+            }
+        }
+        if let Some(c) = self.headers_col {
+            let a = batch.column(c);
+            if a.is_valid(i) {
+                let m = a.as_map().value(i);
+                let keys = m.column(0).as_string::<i32>();
+                let values = m.column(1).as_binary::<i32>();
+                for j in 0..m.len() {
+                    r.headers.push((keys.value(j).to_string(), values.is_valid(j).then(|| values.value(j).to_vec())));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Write `timestamp` and `headers` metadata columns (the sink's columns after the physical
+    /// ones, in `table`'s declaration order).
+    pub fn with_metadata(mut self, table: &rask_sql::catalog::TableDef) -> Self {
+        let physical = table.physical_schema().fields().len();
+        for (j, (_, key, _)) in table.written_metadata().enumerate() {
+            match key {
+                "timestamp" => self.timestamp_col = Some(physical + j),
+                "headers" => self.headers_col = Some(physical + j),
+                _ => {}
+            }
+        }
+        self
+    }
+
+    /// Hand the buffered records on.
+    fn flush_buffer(&mut self) -> Result<()> {
+        let Some(b) = self.buffer.as_mut() else { return Ok(()) };
+        b.index.clear();
+        b.since = None;
+        let records = std::mem::take(&mut b.records);
+        for r in records {
+            self.produce(r)?;
+        }
+        Ok(())
+    }
+
+    /// One upsert-mode change: to the buffer, or produced.
+    fn upsert_record(&mut self, r: Stored) -> Result<()> {
+        let Some(b) = self.buffer.as_mut() else { return self.produce(r) };
+        let key = r.key.clone().unwrap_or_default();
+        match b.index.get(&key) {
+            Some(i) => b.records[*i] = r,
+            None => {
+                b.index.insert(key, b.records.len());
+                b.records.push(r);
+            }
+        }
+        let since = *b.since.get_or_insert_with(std::time::Instant::now);
+        if b.records.len() >= b.max_rows || since.elapsed() >= b.interval {
+            self.flush_buffer()?;
+        }
+        Ok(())
     }
 
     fn producer(&self) -> &Client {
@@ -463,33 +630,44 @@ impl SinkWriter for KafkaWriter {
     fn write(&mut self, batch: &StreamBatch) -> Result<()> {
         self.records.clear();
         self.keys.clear();
-        self.encoder
-            .encode_changelog(&part(&batch.data, &self.layout.value)?, batch.kinds.as_deref(), &mut self.records)
-            .map_err(|e| RuntimeError::User(e.to_string()))?;
+        let value = part(&batch.data, &self.layout.value)?;
+        if self.upsert {
+            self.encoder.encode(&value, &mut self.records).map_err(|e| RuntimeError::User(e.to_string()))?;
+        } else {
+            self.encoder.encode_changelog(&value, batch.kinds.as_deref(), &mut self.records).map_err(|e| RuntimeError::User(e.to_string()))?;
+        }
         if let (Some(enc), Some(key)) = (self.key_encoder.as_mut(), &self.layout.key) {
             enc.encode(&part(&batch.data, key)?, &mut self.keys).map_err(|e| RuntimeError::User(format!("key format: {e}")))?;
         }
-        for i in 0..self.records.len() {
-            let partition = match self.partitioner {
-                Partitioner::Default => None,
-                Partitioner::Fixed => Some(self.subtask as i32 % self.partitions),
-                Partitioner::RoundRobin => {
-                    self.next_partition = (self.next_partition + 1) % self.partitions;
-                    Some(self.next_partition)
-                }
-            };
-            let key = self.keys.get(i).map(Vec::as_slice);
-            send(self.producer(), &self.deliveries, &self.topic, partition, key, &self.records[i])?;
-            if let Mode::Transactional(t) = &mut self.mode {
-                let key = self.keys.get_mut(i).map(std::mem::take);
-                t.current.records.push((partition.unwrap_or(-1), key, std::mem::take(&mut self.records[i])));
+        let mut records = std::mem::take(&mut self.records);
+        let mut keys = std::mem::take(&mut self.keys);
+        for i in 0..records.len() {
+            let mut r = Stored { key: keys.get_mut(i).map(std::mem::take), ..Default::default() };
+            self.metadata(&batch.data, i, &mut r)?;
+            if !self.upsert {
+                r.value = Some(std::mem::take(&mut records[i]));
+                self.produce(r)?;
+                continue;
             }
+            let key = r.key.as_ref().ok_or_else(|| RuntimeError::Internal("upsert-kafka row without a key".into()))?;
+            r.value = match batch.kind(i) {
+                RowKind::Insert | RowKind::UpdateAfter => Some(std::mem::take(&mut records[i])),
+                // Overwritten by the update-after of the same key that follows.
+                RowKind::UpdateBefore if i + 1 < records.len() && batch.kind(i + 1) == RowKind::UpdateAfter && &keys[i + 1] == key => continue,
+                RowKind::UpdateBefore | RowKind::Delete => None,
+            };
+            self.upsert_record(r)?;
         }
+        records.clear();
+        keys.clear();
+        self.records = records;
+        self.keys = keys;
         self.producer().poll(Duration::ZERO);
         self.deliveries.check()
     }
 
     fn prepare_commit(&mut self, checkpoint: u64) -> Result<Vec<Vec<u8>>> {
+        self.flush_buffer()?;
         match &mut self.mode {
             Mode::Transactional(t) => Ok(vec![t.pre_commit(checkpoint, &self.topic)?.encode()]),
             Mode::Plain(p) => {
@@ -517,6 +695,18 @@ impl SinkWriter for KafkaWriter {
     fn exactly_once(&self) -> bool {
         matches!(self.mode, Mode::Transactional(_))
     }
+
+    fn flush_interval(&self) -> Option<Duration> {
+        self.buffer.as_ref().map(|b| b.interval)
+    }
+
+    fn on_timer(&mut self) -> Result<()> {
+        if self.buffer.as_ref().and_then(|b| b.since).is_some_and(|t| t.elapsed() >= self.buffer.as_ref().map_or(Duration::ZERO, |b| b.interval)) {
+            self.flush_buffer()?;
+            self.producer().poll(Duration::ZERO);
+        }
+        self.deliveries.check()
+    }
 }
 
 #[cfg(test)]
@@ -530,7 +720,11 @@ mod tests {
             txn: "job-1-0".into(),
             marker_group: "job-1-marker-ab".into(),
             ids: vec!["job-1-0".into(), "job-1-1".into()],
-            records: vec![(-1, None, b"{\"a\":1}".to_vec()), (2, Some(b"k".to_vec()), Vec::new())],
+            records: vec![
+                Stored { partition: -1, value: Some(b"{\"a\":1}".to_vec()), ..Default::default() },
+                Stored { partition: 2, key: Some(b"k".to_vec()), value: Some(Vec::new()), timestamp: Some(-5), headers: vec![("h".into(), None), ("i".into(), Some(b"v".to_vec()))] },
+                Stored { partition: 0, key: Some(b"k".to_vec()), value: None, timestamp: Some(1_700_000_000_000), ..Default::default() },
+            ],
         };
         let b = c.encode();
         assert_eq!(Committable::decode(&b).unwrap(), c);

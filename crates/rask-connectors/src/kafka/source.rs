@@ -189,6 +189,19 @@ struct Partition {
     /// Bounded mode: stop before this offset.
     stop: Option<i64>,
     done: bool,
+    /// `upsert-kafka`: per row read, its value's row in `decoder` (`None`: a tombstone, a
+    /// delete of the key).
+    upsert: Option<Vec<Option<u32>>>,
+}
+
+impl Partition {
+    /// Rows read and not handed on yet.
+    fn pending(&self) -> usize {
+        match &self.upsert {
+            Some(rows) => rows.len(),
+            None => self.decoder.buffered(),
+        }
+    }
 }
 
 pub struct KafkaReader {
@@ -262,7 +275,13 @@ pub(crate) fn list_partitions(consumer: &BaseConsumer, opts: &KafkaOptions) -> R
 
 /// A partition's value decoder and, with a key format, key decoder.
 fn decoders(opts: &KafkaOptions, layout: &super::options::Layout) -> Result<(Box<dyn RecordDecoder>, Option<KeyRows>)> {
-    let value = rask_formats::decoder(&opts.format, layout.value.1.clone(), &opts.format_options).map_err(|e| RuntimeError::User(e.to_string()))?;
+    let mut value_schema = layout.value.1.clone();
+    if opts.upsert {
+        // A tombstone's row has no value: NULL until its key columns are filled in from the key.
+        let fields: Vec<arrow::datatypes::Field> = value_schema.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect();
+        value_schema = Arc::new(arrow::datatypes::Schema::new(fields));
+    }
+    let value = rask_formats::decoder(&opts.format, value_schema, &opts.format_options).map_err(|e| RuntimeError::User(e.to_string()))?;
     let keys = match (&opts.key, &layout.key) {
         (Some(k), Some((_, schema))) => Some(KeyRows {
             decoder: rask_formats::decoder(&k.format, schema.clone(), &k.format_options).map_err(|e| RuntimeError::User(format!("key format: {e}")))?,
@@ -433,7 +452,7 @@ impl KafkaReader {
                 tpl.add_partition_offset(t, *p, Offset::Offset(next)).map_err(client_error)?;
             }
             let (decoder, keys) = decoders(opts, &layout)?;
-            parts.push(Partition { topic: t.clone(), partition: *p, next, emitted: next, split: *split, decoder, keys, meta: MetaRows::default(), stop, done });
+            parts.push(Partition { topic: t.clone(), partition: *p, next, emitted: next, split: *split, decoder, keys, meta: MetaRows::default(), stop, done, upsert: opts.upsert.then(Vec::new) });
         }
         consumer.assign(&tpl).map_err(client_error)?;
         let splits: Arc<[u32]> = parts.iter().map(|p| p.split).collect();
@@ -463,25 +482,43 @@ impl KafkaReader {
     /// Queue partition `i`'s buffered rows as a batch tagged with its split.
     fn flush(&mut self, i: usize) -> Result<()> {
         let p = &mut self.parts[i];
-        if p.decoder.buffered() == 0 {
+        if p.pending() == 0 {
             return Ok(());
         }
         let mut rb = p.decoder.flush().map_err(|e| RuntimeError::User(e.to_string()))?;
+        // Upsert mode: the value columns per row read (NULL for a tombstone), its kind.
+        let mut upsert_kinds = None;
+        let mut tombstones = None;
+        if let Some(rows) = p.upsert.as_mut() {
+            let idx = arrow::array::UInt32Array::from(std::mem::take(rows));
+            let cols = rb.columns().iter().map(|c| arrow::compute::take(c, &idx, None)).collect::<std::result::Result<Vec<_>, _>>()?;
+            rb = arrow::array::RecordBatch::try_new(rb.schema(), cols)?;
+            let deleted = arrow::compute::is_null(&idx)?;
+            upsert_kinds = Some(arrow::array::UInt8Array::from_iter_values(
+                deleted.values().iter().map(|d| if d { rask_types::RowKind::Delete } else { rask_types::RowKind::Insert } as u8),
+            ));
+            tombstones = Some(deleted);
+        }
         if let Some(k) = p.keys.as_mut() {
             let key_cols = k.take()?;
-            // The physical columns, each from the value or (EXCEPT_KEY) the key.
-            let cols = self.layout.columns.iter().map(|s| match s {
-                Side::Value(i) => rb.column(*i).clone(),
-                Side::Key(i) => key_cols[*i].clone(),
+            let key_idx = self.layout.key.as_ref().map(|(k, _)| k.as_slice()).unwrap_or_default();
+            // The physical columns, each from the value or (EXCEPT_KEY) the key; a key column
+            // read from the value comes from the key in a tombstone (which has no value).
+            let cols = self.layout.columns.iter().enumerate().map(|(j, s)| match s {
+                Side::Value(i) => match (&tombstones, key_idx.iter().position(|k| *k == j)) {
+                    (Some(t), Some(k)) if t.true_count() > 0 => Ok(arrow::compute::kernels::zip::zip(t, &key_cols[k], rb.column(*i))?),
+                    _ => Ok(rb.column(*i).clone()),
+                },
+                Side::Key(i) => Ok(key_cols[*i].clone()),
             });
-            rb = arrow::array::RecordBatch::try_new(self.source_schema.clone(), cols.collect())?;
+            rb = arrow::array::RecordBatch::try_new(self.source_schema.clone(), cols.collect::<Result<Vec<_>>>()?)?;
         }
         if !self.meta_keys.is_empty() {
             let mut cols = rb.columns().to_vec();
             cols.extend(p.meta.take(&self.meta_keys, &p.topic, p.partition, rb.num_rows())?);
             rb = arrow::array::RecordBatch::try_new(self.schema.clone(), cols)?;
         }
-        let mut b = match p.decoder.take_kinds() {
+        let mut b = match upsert_kinds.or_else(|| p.decoder.take_kinds()) {
             Some(kinds) => rask_types::StreamBatch::with_kinds(rb, kinds),
             None => rask_types::StreamBatch::inserts(rb),
         };
@@ -520,7 +557,7 @@ impl KafkaReader {
             {
                 let p = &mut self.parts[i];
                 p.next = p.next.max(stop);
-                if p.decoder.buffered() == 0 {
+                if p.pending() == 0 {
                     p.emitted = p.next;
                 }
                 self.finish(i)?;
@@ -547,7 +584,7 @@ impl KafkaReader {
             let split = splits.iter().max().map_or(0, |m| m + 1);
             splits.push(split);
             let (decoder, keys) = decoders(&self.opts, &self.layout)?;
-            self.parts.push(Partition { topic: t, partition: p, next, emitted: next, split, decoder, keys, meta: MetaRows::default(), stop: None, done: false });
+            self.parts.push(Partition { topic: t, partition: p, next, emitted: next, split, decoder, keys, meta: MetaRows::default(), stop: None, done: false, upsert: self.opts.upsert.then(Vec::new) });
         }
         if tpl.count() > 0 {
             self.consumer.incremental_assign(&tpl).map_err(client_error)?;
@@ -600,14 +637,27 @@ impl SourceReader for KafkaReader {
                 continue;
             }
             let before = self.parts[i].decoder.buffered();
+            let upsert = self.parts[i].upsert.is_some();
             let decoded = match msg.payload() {
                 Some(p) => self.parts[i].decoder.decode(p),
+                // Upsert mode: a tombstone deletes its key.
+                None if upsert => Ok(true),
                 None => self.parts[i].decoder.decode_null(),
             };
             match decoded {
                 Ok(true) => {
+                    let after = self.parts[i].decoder.buffered();
+                    let read = if let Some(rows) = self.parts[i].upsert.as_mut() {
+                        match msg.payload() {
+                            Some(_) => rows.extend((before..after).map(|r| Some(r as u32))),
+                            None => rows.push(None),
+                        }
+                        if msg.payload().is_some() { after - before } else { 1 }
+                    } else {
+                        after - before
+                    };
                     // A changelog format may turn one record into two rows (an update).
-                    for _ in before..self.parts[i].decoder.buffered() {
+                    for _ in 0..read {
                         if let Some(k) = self.parts[i].keys.as_mut()
                             && let Err(e) = k.push(msg.key())
                         {
@@ -638,13 +688,13 @@ impl SourceReader for KafkaReader {
             }
             let p = &mut self.parts[i];
             p.next = offset + 1;
-            if p.decoder.buffered() == 0 {
+            if p.pending() == 0 {
                 p.emitted = p.next; // nothing of this partition is waiting
             }
             if p.stop.is_some_and(|s| offset + 1 >= s) {
                 self.finish(i)?;
             }
-            if self.parts[i].decoder.buffered() >= self.batch_size {
+            if self.parts[i].pending() >= self.batch_size {
                 self.flush(i)?;
                 return Ok(self.pop().unwrap_or(SourceEvent::Idle));
             }

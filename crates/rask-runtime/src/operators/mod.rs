@@ -2,6 +2,7 @@
 
 mod buffer;
 pub mod calc;
+pub mod changelog_normalize;
 pub mod group_agg;
 pub mod interval_join;
 pub mod join;

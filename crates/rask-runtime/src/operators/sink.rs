@@ -83,6 +83,22 @@ impl Operator for Sink {
         Ok(())
     }
 
+    fn on_open(&mut self, out: &mut Emitter) -> Result<()> {
+        if let Some(d) = self.writer.flush_interval() {
+            out.wake_after(d);
+        }
+        Ok(())
+    }
+
+    /// A buffering writer's flush interval passed.
+    fn on_timer(&mut self, out: &mut Emitter) -> Result<()> {
+        if let Some(d) = self.writer.flush_interval() {
+            self.writer.on_timer().map_err(|e| e.context(format!("sink '{}'", self.table)))?;
+            out.wake_after(d);
+        }
+        Ok(())
+    }
+
     fn on_checkpoint(&mut self, checkpoint: u64, _out: &mut Emitter) -> Result<()> {
         self.prepare(checkpoint)
     }
