@@ -26,6 +26,7 @@ pub fn signature(node: &PlanNode) -> String {
         NodeKind::Watermark { .. } => "Watermark".into(),
         NodeKind::Union => "Union".into(),
         NodeKind::WindowAssign { .. } => "WindowAssign".into(),
+        NodeKind::SessionWindow { .. } => "SessionWindow".into(),
         NodeKind::LocalWindowAggregate(_) => "LocalWindowAggregate".into(),
         NodeKind::WindowAggregate(_) => "WindowAggregate".into(),
         NodeKind::OverAggregate(_) => "OverAggregate".into(),

@@ -59,8 +59,9 @@ impl Translator {
                 Some(s) if *s == this => {}
                 Some(_) => return Err(unsupported("all OVER aggregations of a SELECT must use the same window (Flink's rule)".into())),
             }
-            if params.distinct || params.filter.is_some() {
-                return Err(unsupported("DISTINCT / FILTER in OVER aggregations is not supported yet".into()));
+            if params.filter.is_some() {
+                // Flink (Calcite) refuses it too.
+                return Err(SqlError::validation(pos, "OVER must be applied to aggregate function: FILTER (WHERE …) cannot be used with OVER"));
             }
             // COUNT(*) keeps a wildcard argument in window calls: count a constant instead.
             #[allow(deprecated)]
@@ -73,6 +74,7 @@ impl Translator {
             let built = AggregateExprBuilder::new(func.clone(), args)
                 .schema(Arc::new(in_schema.as_arrow().clone()))
                 .alias(name)
+                .with_distinct(params.distinct)
                 .with_ignore_nulls(matches!(func.name(), "first_value" | "last_value"))
                 .build()
                 .map_err(|e| df_err(e, pos))?;

@@ -56,6 +56,10 @@ pub enum NodeKind {
     /// Local phase of a two-phase window aggregation: partial states per (key, slice),
     /// flushed when the watermark passes a slice end (see [`crate::window_agg`]).
     LocalWindowAggregate(Box<crate::window_agg::WindowAggregate>),
+    /// The SESSION window table function on its own: rows held per session of their
+    /// `partition` key until the watermark passes the session's end, then emitted with the
+    /// window columns appended (Flink's `WindowTableFunction` with a session window).
+    SessionWindow { time_col: usize, partition: Vec<usize>, gap: i64 },
     /// Window aggregation over slices (see [`crate::window_agg`]).
     WindowAggregate(Box<crate::window_agg::WindowAggregate>),
     /// Over aggregation (see [`crate::over_agg`]).

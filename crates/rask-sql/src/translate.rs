@@ -314,10 +314,7 @@ impl Translator {
                 let Some(w) = ext.node.as_any().downcast_ref::<crate::window_tvf::WindowTvf>() else { unreachable!() };
                 let slicing = std::mem::replace(&mut self.slicing, false);
                 if w.spec.kind == crate::window_tvf::WindowKind::Session && !slicing {
-                    return Err(SqlError::unsupported(
-                        pos,
-                        "the SESSION window table function is only supported in a window aggregation (GROUP BY window_start, window_end)",
-                    ));
+                    return self.session_window(w, pos);
                 }
                 let input = self.node(&w.input, pos)?;
                 let schema = arrow_schema(&w.schema);

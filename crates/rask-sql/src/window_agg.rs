@@ -240,6 +240,11 @@ impl Translator {
         let Some(w) = windowed else {
             return self.group_aggregate(agg, pos);
         };
+        if session_grouped_by_other_keys(agg, &w) {
+            // As Flink: the SESSION table function on its own, then a group aggregation by the
+            // window and the keys (an updating result).
+            return self.group_aggregate(agg, pos);
+        }
         let [Expr::GroupingSet(_)] = agg.group_expr.as_slice() else {
             return self.aggregate_set(agg, &w, &agg.group_expr, None, None, pos);
         };
@@ -447,4 +452,51 @@ pub(crate) fn slicing_spec(spec: &WindowSpec) -> WindowSpec {
     }
     let slice = spec.slice();
     WindowSpec { kind: WindowKind::Tumble, size: slice, step: slice, offset: spec.offset }
+}
+
+/// A window aggregation over a SESSION table function that groups by other keys than the
+/// function's PARTITION BY columns (sessions are per partition key; Flink then runs the
+/// function on its own and a group aggregation over its rows).
+fn session_grouped_by_other_keys(agg: &Aggregate, w: &Windowed<'_>) -> bool {
+    if w.attached || w.tvf.spec.kind != WindowKind::Session || matches!(agg.group_expr.as_slice(), [Expr::GroupingSet(_)]) {
+        return false;
+    }
+    let in_schema = agg.input.schema();
+    let part: std::collections::BTreeSet<String> = w.tvf.partition.iter().map(|i| w.tvf.input.schema().field(*i).name().clone()).collect();
+    let grouped: std::collections::BTreeSet<String> = agg
+        .group_expr
+        .iter()
+        .filter(|g| !matches!(g, Expr::Column(c) if in_schema.index_of_column(c).ok().and_then(|i| w.cols[i]).is_some()))
+        .map(|g| match g {
+            Expr::Column(c) => c.name.clone(),
+            other => show(other),
+        })
+        .collect();
+    part != grouped
+}
+
+impl Translator {
+    /// The SESSION table function on its own: rows per session of their partition key, emitted
+    /// with the window columns when the watermark passes the session's end.
+    pub(crate) fn session_window(&mut self, w: &WindowTvf, pos: Pos) -> Result<NodeId> {
+        let time_field = w.input.schema().field(w.time_col);
+        if time_field.metadata().get(crate::window_tvf::TIME_ATTRIBUTE).is_some_and(|k| k == "proctime") {
+            return Err(SqlError::unsupported(pos, "the SESSION window table function on a processing-time attribute is not supported yet"));
+        }
+        let input = self.node(&w.input, pos)?;
+        let in_schema = w.input.schema();
+        let names: Vec<String> = w.partition.iter().map(|i| in_schema.field(*i).name().clone()).collect();
+        let mut desc = describe_window(&w.spec, time_field.name());
+        if !names.is_empty() {
+            desc.pop();
+            desc.push_str(&format!(", partition keys=[{}])", names.join(", ")));
+        }
+        let exchange = if w.partition.is_empty() { Exchange::Single } else { Exchange::Hash(w.partition.clone()) };
+        Ok(self.push(
+            format!("WindowTableFunction(window=[{desc}])"),
+            NodeKind::SessionWindow { time_col: w.time_col, partition: w.partition.clone(), gap: w.spec.size },
+            vec![Input { node: input, exchange }],
+            arrow_schema(&w.schema),
+        ))
+    }
 }

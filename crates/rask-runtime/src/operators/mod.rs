@@ -14,6 +14,7 @@ pub mod sink;
 pub mod over_agg;
 pub mod rank;
 pub mod session_agg;
+pub mod session_tvf;
 pub mod temporal_join;
 pub mod union;
 pub mod window_agg;

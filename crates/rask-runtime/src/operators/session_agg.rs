@@ -25,44 +25,33 @@ use super::window_agg::{aggregate_args, internal, new_accumulator, KeyTable};
 use crate::error::Result;
 use crate::operator::{Emitter, Operator};
 
-struct Session {
+pub(crate) struct Session {
     id: u64,
-    start: i64,
+    pub(crate) start: i64,
     /// Exclusive: the last row's time + gap.
-    end: i64,
+    pub(crate) end: i64,
     /// (stored batch, row) in arrival order.
-    rows: Vec<RowRef>,
+    pub(crate) rows: Vec<RowRef>,
 }
 
-pub struct SessionAggregate {
-    plan: Plan,
-    schema: SchemaRef,
-    input: SchemaRef,
-    converter: RowConverter,
+/// Open sessions per key, shared by the session window aggregation and the SESSION table
+/// function: rows kept as references into their batches, merged when they touch.
+pub(crate) struct Sessions {
     gap: i64,
-    keys: KeyTable,
+    pub(crate) keys: KeyTable,
     /// Open sessions per key id.
     sessions: HashMap<u32, Vec<Session>>,
     /// (end, key id, session id) of every open session.
     timers: BTreeSet<(i64, u32, u64)>,
     /// Input batches with rows in open sessions.
-    store: BatchStore,
+    pub(crate) store: BatchStore,
     next_session: u64,
-    watermark: i64,
-    late_dropped: Arc<AtomicU64>,
-    fire_max_us: Arc<AtomicU64>,
+    pub(crate) watermark: i64,
 }
 
-impl SessionAggregate {
-    pub fn new(plan: Plan, input: SchemaRef, schema: SchemaRef, late_dropped: Arc<AtomicU64>, fire_max_us: Arc<AtomicU64>) -> Result<Self> {
-        let fields = (0..plan.keys).map(|i| SortField::new(input.field(i).data_type().clone())).collect();
-        let converter = RowConverter::new(fields).map_err(internal)?;
-        let gap = plan.spec.size;
-        Ok(SessionAggregate {
-            plan,
-            schema,
-            input,
-            converter,
+impl Sessions {
+    pub(crate) fn new(gap: i64) -> Sessions {
+        Sessions {
             gap,
             keys: KeyTable::default(),
             sessions: HashMap::new(),
@@ -70,94 +59,22 @@ impl SessionAggregate {
             store: BatchStore::default(),
             next_session: 0,
             watermark: WATERMARK_MIN,
-            late_dropped,
-            fire_max_us,
-        })
+        }
     }
 
-    /// Aggregate and emit the sessions `fired` (key id, session).
-    fn emit(&mut self, fired: Vec<(u32, Session)>, out: &mut Emitter) -> Result<()> {
-        if fired.is_empty() {
-            return Ok(());
-        }
-        // Gather every row of the fired sessions into one batch, with its session as group.
-        let refs: Vec<RowRef> = fired.iter().flat_map(|(_, s)| s.rows.iter().copied()).collect();
-        let groups: Vec<usize> = fired.iter().enumerate().flat_map(|(g, (_, s))| std::iter::repeat_n(g, s.rows.len())).collect();
-        let cols = self.store.gather(&refs, self.input.fields().len())?;
-        let rows = RecordBatch::try_new(self.input.clone(), cols).map_err(internal)?;
-        let n = fired.len();
-        let mut results = Vec::with_capacity(self.plan.aggs.len());
-        for (i, agg) in self.plan.aggs.iter().enumerate() {
-            let mut acc = new_accumulator(agg)?;
-            let args = aggregate_args(agg, &rows)?;
-            let filter: Option<&BooleanArray> = self.plan.filters[i].map(|c| rows.column(c).as_boolean());
-            acc.update_batch(&args, &groups, filter, n).map_err(internal)?;
-            results.push(acc.evaluate(EmitTo::All).map_err(internal)?);
-        }
-        let key_cols = if self.plan.keys == 0 {
-            Vec::new()
-        } else {
-            let parser = self.converter.parser();
-            self.converter.convert_rows(fired.iter().map(|(k, _)| parser.parse(&self.keys.rows[*k as usize]))).map_err(internal)?
-        };
-        let mut out_cols: Vec<ArrayRef> = Vec::with_capacity(self.schema.fields().len());
-        for (i, g) in self.plan.groups.iter().enumerate() {
-            out_cols.push(match g {
-                GroupOutput::Key(k) => key_cols[*k].clone(),
-                GroupOutput::Null => arrow::array::new_null_array(self.schema.field(i).data_type(), fired.len()),
-                GroupOutput::GroupingId(g) => {
-                    let a: ArrayRef = Arc::new(arrow::array::UInt64Array::from(vec![*g; fired.len()]));
-                    arrow::compute::cast(&a, self.schema.field(i).data_type()).map_err(internal)?
-                }
-                GroupOutput::Window(w) => {
-                    let vals: Vec<i64> = fired
-                        .iter()
-                        .map(|(_, s)| match w {
-                            WindowColumn::Start => s.start,
-                            WindowColumn::End => s.end,
-                            WindowColumn::Time => s.end - 1,
-                        })
-                        .collect();
-                    let tz = match self.schema.field(i).data_type() {
-                        DataType::Timestamp(_, tz) => tz.clone(),
-                        _ => None,
-                    };
-                    Arc::new(TimestampMillisecondArray::from(vals).with_timezone_opt(tz))
-                }
-            });
-        }
-        out_cols.extend(results);
-        let rb = RecordBatch::try_new(self.schema.clone(), out_cols).map_err(internal)?;
-        out.emit(StreamBatch::inserts(rb));
-        // Release the rows and keys of the fired sessions.
-        for (k, s) in &fired {
-            for (b, _) in &s.rows {
-                self.store.release(*b);
-            }
-            self.keys.release(*k);
-        }
-        Ok(())
-    }
-}
-
-impl Operator for SessionAggregate {
-    fn on_batch(&mut self, _input: usize, batch: StreamBatch, _out: &mut Emitter) -> Result<()> {
-        require_append_only(&batch, "session window aggregation")?;
-        let data = batch.data;
-        let keys = self.plan.keys;
-        let rows = self.converter.convert_columns(&data.columns()[..keys]).map_err(internal)?;
-        let times = data.column(keys).as_primitive::<TimestampMillisecondType>();
+    /// Add `data`'s rows: row `i`'s key is `key(i)`, its event time `time(i)` (`None`: no
+    /// time, dropped). Returns the number of rows dropped as late.
+    pub(crate) fn add<'k>(&mut self, data: &RecordBatch, key: impl Fn(usize) -> &'k [u8], time: impl Fn(usize) -> Option<i64>) -> u64 {
         // One reference held while this batch is processed, one per row kept in a session.
         let batch_id = self.store.insert(data.clone(), 1);
         let mut late = 0u64;
         for i in 0..data.num_rows() {
-            if times.is_null(i) {
+            let Some(ts) = time(i) else {
                 late += 1;
                 continue;
-            }
-            let ts = times.value(i) - 1; // the slicer put the row's time + 1 ms
+            };
             let (start, end) = (ts, ts + self.gap);
-            let key = if keys == 0 { self.keys.intern(&[]) } else { self.keys.intern(rows.row(i).as_ref()) };
+            let key = self.keys.intern(key(i));
             let list = self.sessions.entry(key).or_default();
             let overlapping: Vec<usize> = (0..list.len()).filter(|j| list[*j].start <= end && list[*j].end >= start).collect();
             if overlapping.is_empty() {
@@ -204,27 +121,14 @@ impl Operator for SessionAggregate {
             }
             self.store.retain(batch_id);
         }
-        if late > 0 {
-            self.late_dropped.fetch_add(late, Ordering::Relaxed);
-        }
         self.store.release(batch_id);
-        Ok(())
+        late
     }
 
-    fn snapshot(&mut self, _checkpoint: u64) -> Result<Option<OperatorSnapshot>> {
-        let mut refs: Vec<RowRef> = self.sessions.values().flatten().flat_map(|s| s.rows.iter().copied()).collect();
-        refs.sort_unstable(); // arrival order (batch id, row)
-        Ok(Some(deferred_replay_snapshot(self.watermark, &self.store, &refs, &self.input)?))
-    }
-
-    fn restore(&mut self, parts: Vec<OperatorSnapshot>) -> Result<()> {
-        self.watermark = restored_watermark(self.watermark, &parts);
-        replay_restore(parts, |i, b, out| self.on_batch(i, StreamBatch::inserts(b), out))
-    }
-
-    fn on_watermark(&mut self, watermark: i64, out: &mut Emitter) -> Result<()> {
+    /// The watermark is `watermark`: take the sessions it closes (key id, session), in end
+    /// order.
+    pub(crate) fn fire(&mut self, watermark: i64) -> Vec<(u32, Session)> {
         self.watermark = watermark;
-        let started = std::time::Instant::now();
         let mut fired = Vec::new();
         while let Some(&(end, key, id)) = self.timers.first() {
             if end - 1 > watermark {
@@ -240,6 +144,140 @@ impl Operator for SessionAggregate {
                 }
             }
         }
+        fired
+    }
+
+    /// Release the rows and keys of sessions taken by [`Sessions::fire`].
+    pub(crate) fn release(&mut self, fired: &[(u32, Session)]) {
+        for (k, s) in fired {
+            for (b, _) in &s.rows {
+                self.store.release(*b);
+            }
+            self.keys.release(*k);
+        }
+    }
+
+    /// Every row in an open session, in arrival order (what a checkpoint replays).
+    pub(crate) fn rows(&self) -> Vec<RowRef> {
+        let mut refs: Vec<RowRef> = self.sessions.values().flatten().flat_map(|s| s.rows.iter().copied()).collect();
+        refs.sort_unstable(); // arrival order (batch id, row)
+        refs
+    }
+}
+
+pub struct SessionAggregate {
+    plan: Plan,
+    schema: SchemaRef,
+    input: SchemaRef,
+    converter: RowConverter,
+    sessions: Sessions,
+    late_dropped: Arc<AtomicU64>,
+    fire_max_us: Arc<AtomicU64>,
+}
+
+impl SessionAggregate {
+    pub fn new(plan: Plan, input: SchemaRef, schema: SchemaRef, late_dropped: Arc<AtomicU64>, fire_max_us: Arc<AtomicU64>) -> Result<Self> {
+        let fields = (0..plan.keys).map(|i| SortField::new(input.field(i).data_type().clone())).collect();
+        let converter = RowConverter::new(fields).map_err(internal)?;
+        let sessions = Sessions::new(plan.spec.size);
+        Ok(SessionAggregate { plan, schema, input, converter, sessions, late_dropped, fire_max_us })
+    }
+
+    /// Aggregate and emit the sessions `fired` (key id, session).
+    fn emit(&mut self, fired: Vec<(u32, Session)>, out: &mut Emitter) -> Result<()> {
+        if fired.is_empty() {
+            return Ok(());
+        }
+        // Gather every row of the fired sessions into one batch, with its session as group.
+        let refs: Vec<RowRef> = fired.iter().flat_map(|(_, s)| s.rows.iter().copied()).collect();
+        let groups: Vec<usize> = fired.iter().enumerate().flat_map(|(g, (_, s))| std::iter::repeat_n(g, s.rows.len())).collect();
+        let cols = self.sessions.store.gather(&refs, self.input.fields().len())?;
+        let rows = RecordBatch::try_new(self.input.clone(), cols).map_err(internal)?;
+        let n = fired.len();
+        let mut results = Vec::with_capacity(self.plan.aggs.len());
+        for (i, agg) in self.plan.aggs.iter().enumerate() {
+            let mut acc = new_accumulator(agg)?;
+            let args = aggregate_args(agg, &rows)?;
+            let filter: Option<&BooleanArray> = self.plan.filters[i].map(|c| rows.column(c).as_boolean());
+            acc.update_batch(&args, &groups, filter, n).map_err(internal)?;
+            results.push(acc.evaluate(EmitTo::All).map_err(internal)?);
+        }
+        let key_cols = if self.plan.keys == 0 {
+            Vec::new()
+        } else {
+            let parser = self.converter.parser();
+            self.converter.convert_rows(fired.iter().map(|(k, _)| parser.parse(&self.sessions.keys.rows[*k as usize]))).map_err(internal)?
+        };
+        let mut out_cols: Vec<ArrayRef> = Vec::with_capacity(self.schema.fields().len());
+        for (i, g) in self.plan.groups.iter().enumerate() {
+            out_cols.push(match g {
+                GroupOutput::Key(k) => key_cols[*k].clone(),
+                GroupOutput::Null => arrow::array::new_null_array(self.schema.field(i).data_type(), fired.len()),
+                GroupOutput::GroupingId(g) => {
+                    let a: ArrayRef = Arc::new(arrow::array::UInt64Array::from(vec![*g; fired.len()]));
+                    arrow::compute::cast(&a, self.schema.field(i).data_type()).map_err(internal)?
+                }
+                GroupOutput::Window(w) => window_column(self.schema.field(i).data_type(), fired.iter().map(|(_, s)| (s, 1)), *w),
+            });
+        }
+        out_cols.extend(results);
+        let rb = RecordBatch::try_new(self.schema.clone(), out_cols).map_err(internal)?;
+        out.emit(StreamBatch::inserts(rb));
+        self.sessions.release(&fired);
+        Ok(())
+    }
+}
+
+/// A window column (start, end or time = end − 1 ms) of the type `dt`, for sessions each
+/// repeated `n` times.
+pub(crate) fn window_column<'a>(dt: &DataType, sessions: impl Iterator<Item = (&'a Session, usize)>, w: WindowColumn) -> ArrayRef {
+    let mut vals = Vec::new();
+    for (s, n) in sessions {
+        let v = match w {
+            WindowColumn::Start => s.start,
+            WindowColumn::End => s.end,
+            WindowColumn::Time => s.end - 1,
+        };
+        vals.extend(std::iter::repeat_n(v, n));
+    }
+    let tz = match dt {
+        DataType::Timestamp(_, tz) => tz.clone(),
+        _ => None,
+    };
+    Arc::new(TimestampMillisecondArray::from(vals).with_timezone_opt(tz))
+}
+
+impl Operator for SessionAggregate {
+    fn on_batch(&mut self, _input: usize, batch: StreamBatch, _out: &mut Emitter) -> Result<()> {
+        require_append_only(&batch, "session window aggregation")?;
+        let data = batch.data;
+        let keys = self.plan.keys;
+        let rows = self.converter.convert_columns(&data.columns()[..keys]).map_err(internal)?;
+        let times = data.column(keys).as_primitive::<TimestampMillisecondType>();
+        // The slicer put the row's time + 1 ms.
+        let late = self.sessions.add(
+            &data,
+            |i| if keys == 0 { &[] } else { rows.row(i).data() },
+            |i| times.is_valid(i).then(|| times.value(i) - 1),
+        );
+        if late > 0 {
+            self.late_dropped.fetch_add(late, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    fn snapshot(&mut self, _checkpoint: u64) -> Result<Option<OperatorSnapshot>> {
+        Ok(Some(deferred_replay_snapshot(self.sessions.watermark, &self.sessions.store, &self.sessions.rows(), &self.input)?))
+    }
+
+    fn restore(&mut self, parts: Vec<OperatorSnapshot>) -> Result<()> {
+        self.sessions.watermark = restored_watermark(self.sessions.watermark, &parts);
+        replay_restore(parts, |i, b, out| self.on_batch(i, StreamBatch::inserts(b), out))
+    }
+
+    fn on_watermark(&mut self, watermark: i64, out: &mut Emitter) -> Result<()> {
+        let started = std::time::Instant::now();
+        let fired = self.sessions.fire(watermark);
         if !fired.is_empty() {
             self.emit(fired, out)?;
             self.fire_max_us.fetch_max(started.elapsed().as_micros() as u64, Ordering::Relaxed);
