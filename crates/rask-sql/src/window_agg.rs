@@ -411,9 +411,6 @@ impl Translator {
         );
         let time_field = w.tvf.input.schema().field(w.tvf.time_col);
         let proctime = time_field.metadata().get(crate::window_tvf::TIME_ATTRIBUTE).is_some_and(|k| k == "proctime");
-        if proctime && w.tvf.spec.kind == WindowKind::Session {
-            return Err(SqlError::unsupported(pos, "SESSION windows on a processing-time attribute are not supported yet"));
-        }
         let plan = WindowAggregate { spec: w.tvf.spec, keys: keys.len(), aggs, filters, groups, proctime, merge: false, attached: w.attached };
         // Two-phase (local-global) aggregation for sliced event-time windows, as Flink's AUTO
         // agg-phase strategy: a local aggregation per (key, slice) before the exchange ships
@@ -480,9 +477,7 @@ impl Translator {
     /// with the window columns when the watermark passes the session's end.
     pub(crate) fn session_window(&mut self, w: &WindowTvf, pos: Pos) -> Result<NodeId> {
         let time_field = w.input.schema().field(w.time_col);
-        if time_field.metadata().get(crate::window_tvf::TIME_ATTRIBUTE).is_some_and(|k| k == "proctime") {
-            return Err(SqlError::unsupported(pos, "the SESSION window table function on a processing-time attribute is not supported yet"));
-        }
+        let proctime = time_field.metadata().get(crate::window_tvf::TIME_ATTRIBUTE).is_some_and(|k| k == "proctime");
         let input = self.node(&w.input, pos)?;
         let in_schema = w.input.schema();
         let names: Vec<String> = w.partition.iter().map(|i| in_schema.field(*i).name().clone()).collect();
@@ -494,7 +489,7 @@ impl Translator {
         let exchange = if w.partition.is_empty() { Exchange::Single } else { Exchange::Hash(w.partition.clone()) };
         Ok(self.push(
             format!("WindowTableFunction(window=[{desc}])"),
-            NodeKind::SessionWindow { time_col: w.time_col, partition: w.partition.clone(), gap: w.spec.size },
+            NodeKind::SessionWindow { time_col: w.time_col, partition: w.partition.clone(), gap: w.spec.size, proctime },
             vec![Input { node: input, exchange }],
             arrow_schema(&w.schema),
         ))

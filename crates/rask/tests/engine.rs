@@ -313,6 +313,41 @@ fn processing_time_windows_fire_by_the_wall_clock() {
     }
 }
 
+#[test]
+fn processing_time_sessions_close_by_the_wall_clock() {
+    // A row every 500 ms and a 150 ms gap: each row is a session of its own, closed by the
+    // clock 150 ms after it arrived — as an aggregation and as the table function on its own.
+    // The session still open when the input ends is not fired, as in Flink.
+    let source = "CREATE TABLE g (id BIGINT, pt AS PROCTIME()) WITH ('connector'='datagen', 'fields.id.kind'='sequence',
+                    'fields.id.start'='1', 'fields.id.end'='6', 'rows-per-second'='2');";
+    let queries = [
+        "CREATE TABLE o (ws TIMESTAMP(3), we TIMESTAMP(3), c BIGINT, s BIGINT) WITH ('connector'='print');
+         INSERT INTO o SELECT window_start, window_end, COUNT(*), SUM(id)
+           FROM TABLE(SESSION(TABLE g PARTITION BY id, DESCRIPTOR(pt), INTERVAL '150' MILLISECOND)) GROUP BY id, window_start, window_end;",
+        "CREATE TABLE o (ws TIMESTAMP(3), we TIMESTAMP(3), c BIGINT, s BIGINT) WITH ('connector'='print');
+         INSERT INTO o SELECT window_start, window_end, 1, id FROM TABLE(SESSION(TABLE g PARTITION BY id, DESCRIPTOR(pt), INTERVAL '150' MILLISECOND));",
+    ];
+    for q in queries {
+        for threads in [1, 2] {
+            let (r, _, lines) = run(plan(&format!("{source}\n{q}")), threads, Arc::new(AtomicBool::new(false)));
+            r.unwrap();
+            assert!(lines.len() >= 3 && lines.len() <= 6, "expected several sessions, got {lines:?}");
+            let mut ids = Vec::new();
+            for l in &lines {
+                let body = l.split_once("+I[").map(|(_, b)| b).unwrap_or(l);
+                let f: Vec<&str> = body.trim_end_matches(']').split(", ").collect();
+                let (ws, we) = (chrono_ms(f[0]), chrono_ms(f[1]));
+                assert_eq!(we - ws, 150, "{l}");
+                assert_eq!(f[2], "1", "{l}");
+                ids.push(f[3].parse::<i64>().unwrap());
+            }
+            ids.sort();
+            ids.dedup();
+            assert_eq!(ids.len(), lines.len(), "{lines:?}");
+        }
+    }
+}
+
 fn chrono_ms(s: &str) -> i64 {
     // 2026-11-22T18:40:01.300 (milliseconds may be omitted when zero)
     let (date, time) = s.split_once('T').unwrap();

@@ -157,6 +157,18 @@ impl Sessions {
         }
     }
 
+    /// When the next open session closes (its end − 1 ms), if any.
+    pub(crate) fn next_close(&self) -> Option<i64> {
+        self.timers.first().map(|(end, _, _)| end - 1)
+    }
+
+    /// Processing time: ask for a wake-up when the next session closes.
+    pub(crate) fn arm(&self, out: &mut Emitter) {
+        if let Some(at) = self.next_close() {
+            out.wake_after(std::time::Duration::from_millis((at - rask_types::now_ms()).clamp(1, 60_000) as u64));
+        }
+    }
+
     /// Every row in an open session, in arrival order (what a checkpoint replays).
     pub(crate) fn rows(&self) -> Vec<RowRef> {
         let mut refs: Vec<RowRef> = self.sessions.values().flatten().flat_map(|s| s.rows.iter().copied()).collect();
@@ -248,23 +260,39 @@ pub(crate) fn window_column<'a>(dt: &DataType, sessions: impl Iterator<Item = (&
 }
 
 impl Operator for SessionAggregate {
-    fn on_batch(&mut self, _input: usize, batch: StreamBatch, _out: &mut Emitter) -> Result<()> {
+    fn on_batch(&mut self, _input: usize, batch: StreamBatch, out: &mut Emitter) -> Result<()> {
         require_append_only(&batch, "session window aggregation")?;
         let data = batch.data;
         let keys = self.plan.keys;
         let rows = self.converter.convert_columns(&data.columns()[..keys]).map_err(internal)?;
         let times = data.column(keys).as_primitive::<TimestampMillisecondType>();
-        // The slicer put the row's time + 1 ms.
+        // The slicer put the row's time + 1 ms; processing time is the clock's.
+        let now = rask_types::now_ms();
+        let proctime = self.plan.proctime;
         let late = self.sessions.add(
             &data,
             |i| if keys == 0 { &[] } else { rows.row(i).data() },
-            |i| times.is_valid(i).then(|| times.value(i) - 1),
+            |i| if proctime { Some(now) } else { times.is_valid(i).then(|| times.value(i) - 1) },
         );
         if late > 0 {
             self.late_dropped.fetch_add(late, Ordering::Relaxed);
         }
+        if proctime {
+            self.sessions.arm(out);
+        }
         Ok(())
     }
+
+    /// Processing time: fire the sessions the clock has closed.
+    fn on_timer(&mut self, out: &mut Emitter) -> Result<()> {
+        if self.plan.proctime {
+            let fired = self.sessions.fire(rask_types::now_ms());
+            self.emit(fired, out)?;
+            self.sessions.arm(out);
+        }
+        Ok(())
+    }
+    // Processing-time sessions still open at the end of input are not fired (as in Flink).
 
     fn snapshot(&mut self, _checkpoint: u64) -> Result<Option<OperatorSnapshot>> {
         Ok(Some(deferred_replay_snapshot(self.sessions.watermark, &self.sessions.store, &self.sessions.rows(), &self.input)?))
@@ -276,6 +304,10 @@ impl Operator for SessionAggregate {
     }
 
     fn on_watermark(&mut self, watermark: i64, out: &mut Emitter) -> Result<()> {
+        if self.plan.proctime {
+            out.watermark(watermark);
+            return Ok(());
+        }
         let started = std::time::Instant::now();
         let fired = self.sessions.fire(watermark);
         if !fired.is_empty() {

@@ -26,6 +26,8 @@ use crate::operator::{Emitter, Operator};
 pub struct SessionWindowTvf {
     partition: Vec<usize>,
     time_col: usize,
+    /// Sessions by the wall clock (a `PROCTIME()` attribute), fired by timers.
+    proctime: bool,
     input: SchemaRef,
     schema: SchemaRef,
     converter: RowConverter,
@@ -34,28 +36,22 @@ pub struct SessionWindowTvf {
 }
 
 impl SessionWindowTvf {
-    pub fn new(partition: Vec<usize>, time_col: usize, gap: i64, input: SchemaRef, schema: SchemaRef, late_dropped: Arc<AtomicU64>) -> Result<Self> {
+    pub fn new(
+        partition: Vec<usize>,
+        time_col: usize,
+        gap: i64,
+        proctime: bool,
+        input: SchemaRef,
+        schema: SchemaRef,
+        late_dropped: Arc<AtomicU64>,
+    ) -> Result<Self> {
         let converter = RowConverter::new(partition.iter().map(|c| SortField::new(input.field(*c).data_type().clone())).collect()).map_err(internal)?;
-        Ok(SessionWindowTvf { partition, time_col, input, schema, converter, sessions: Sessions::new(gap), late_dropped })
-    }
-}
-
-impl Operator for SessionWindowTvf {
-    fn on_batch(&mut self, _input: usize, batch: StreamBatch, _out: &mut Emitter) -> Result<()> {
-        require_append_only(&batch, "the SESSION window table function")?;
-        let data = batch.data;
-        let keys = key_rows(&self.converter, &self.partition, &data)?;
-        let times = arrow::compute::cast(data.column(self.time_col), &arrow::datatypes::DataType::Timestamp(arrow::datatypes::TimeUnit::Millisecond, None))?;
-        let times = times.as_primitive::<TimestampMillisecondType>();
-        let late = self.sessions.add(&data, |i| key_of(&keys, i), |i| times.is_valid(i).then(|| times.value(i)));
-        if late > 0 {
-            self.late_dropped.fetch_add(late, Ordering::Relaxed);
-        }
-        Ok(())
+        Ok(SessionWindowTvf { partition, time_col, proctime, input, schema, converter, sessions: Sessions::new(gap), late_dropped })
     }
 
-    fn on_watermark(&mut self, watermark: i64, out: &mut Emitter) -> Result<()> {
-        let fired = self.sessions.fire(watermark);
+    /// Emit the rows of the sessions that `now` (watermark or clock) closes.
+    fn fire(&mut self, now: i64, out: &mut Emitter) -> Result<()> {
+        let fired = self.sessions.fire(now);
         if !fired.is_empty() {
             let refs: Vec<RowRef> = fired.iter().flat_map(|(_, s)| s.rows.iter().copied()).collect();
             let mut cols: Vec<ArrayRef> = self.sessions.store.gather(&refs, self.input.fields().len())?;
@@ -66,9 +62,46 @@ impl Operator for SessionWindowTvf {
             out.emit(StreamBatch::inserts(RecordBatch::try_new(self.schema.clone(), cols).map_err(internal)?));
             self.sessions.release(&fired);
         }
+        Ok(())
+    }
+}
+
+impl Operator for SessionWindowTvf {
+    fn on_batch(&mut self, _input: usize, batch: StreamBatch, out: &mut Emitter) -> Result<()> {
+        require_append_only(&batch, "the SESSION window table function")?;
+        let data = batch.data;
+        let keys = key_rows(&self.converter, &self.partition, &data)?;
+        let times = arrow::compute::cast(data.column(self.time_col), &arrow::datatypes::DataType::Timestamp(arrow::datatypes::TimeUnit::Millisecond, None))?;
+        let times = times.as_primitive::<TimestampMillisecondType>();
+        let now = rask_types::now_ms();
+        let proctime = self.proctime;
+        let late = self.sessions.add(&data, |i| key_of(&keys, i), |i| if proctime { Some(now) } else { times.is_valid(i).then(|| times.value(i)) });
+        if late > 0 {
+            self.late_dropped.fetch_add(late, Ordering::Relaxed);
+        }
+        if proctime {
+            self.sessions.arm(out);
+        }
+        Ok(())
+    }
+
+    fn on_watermark(&mut self, watermark: i64, out: &mut Emitter) -> Result<()> {
+        if !self.proctime {
+            self.fire(watermark, out)?;
+        }
         out.watermark(watermark);
         Ok(())
     }
+
+    /// Processing time: emit the sessions the clock has closed.
+    fn on_timer(&mut self, out: &mut Emitter) -> Result<()> {
+        if self.proctime {
+            self.fire(rask_types::now_ms(), out)?;
+            self.sessions.arm(out);
+        }
+        Ok(())
+    }
+    // Processing-time sessions still open at the end of input are not emitted (as in Flink).
 
     fn snapshot(&mut self, _checkpoint: u64) -> Result<Option<OperatorSnapshot>> {
         Ok(Some(deferred_replay_snapshot(self.sessions.watermark, &self.sessions.store, &self.sessions.rows(), &self.input)?))
