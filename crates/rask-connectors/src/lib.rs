@@ -44,6 +44,7 @@ pub(crate) fn format_caps(format: &str, bounded: bool) -> ConnectorCaps {
         produces: if changelog { ChangelogMode::All } else { ChangelogMode::InsertOnly },
         accepts_updates: changelog,
         lookup: false,
+        partitioned: false,
     }
 }
 

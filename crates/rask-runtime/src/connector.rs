@@ -60,6 +60,8 @@ pub trait SinkWriter {
     fn exactly_once(&self) -> bool {
         false
     }
+    /// The sink's input watermark advanced (a partitioned file sink commits partitions by it).
+    fn on_watermark(&mut self, _watermark: i64) {}
     /// A writer that buffers rows: how often [`SinkWriter::on_timer`] should flush them even
     /// when no rows arrive.
     fn flush_interval(&self) -> Option<std::time::Duration> {
@@ -70,6 +72,8 @@ pub trait SinkWriter {
         Ok(())
     }
 }
+
+pub use rask_state::FINAL_CHECKPOINT;
 
 /// Where `print` output goes (stdout by default; a buffer in tests).
 pub trait PrintTarget: Send + Sync {

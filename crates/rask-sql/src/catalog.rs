@@ -39,6 +39,9 @@ pub struct ConnectorCaps {
     /// Rows can be looked up by key (the right side of a lookup join, `FOR SYSTEM_TIME AS OF`
     /// a processing-time attribute).
     pub lookup: bool,
+    /// The connector stores a `PARTITIONED BY` table's rows by partition (Flink's
+    /// `SupportsPartitioning`).
+    pub partitioned: bool,
 }
 
 /// The connector registry as the planner sees it (implemented by `rask-connectors`, so the
@@ -96,6 +99,8 @@ pub struct TableDef {
     pub columns: Vec<Column>,
     pub watermark: Option<Watermark>,
     pub primary_key: Option<Vec<String>>,
+    /// `PARTITIONED BY (…)` columns (physical), in order.
+    pub partition_keys: Vec<String>,
     pub connector: String,
     pub options: Options,
     pub caps: ConnectorCaps,

@@ -329,6 +329,15 @@ impl Session {
                 _ => out.primary_key = Some(pk.clone()),
             }
         }
+        if !src.partition_keys.is_empty() {
+            match (strategy["PARTITIONS"].as_str(), ct.partitioned_by.is_empty()) {
+                ("EXCLUDING", _) | ("OVERWRITING", false) => {}
+                ("INCLUDING", false) => {
+                    return Err(SqlError::validation(like.pos, format!("both '{}' and the new table define partition keys; use OVERWRITING PARTITIONS", src.name)));
+                }
+                _ => out.partitioned_by = src.partition_keys.clone(),
+            }
+        }
         match strategy["OPTIONS"].as_str() {
             "EXCLUDING" => {}
             mode => {
@@ -405,6 +414,7 @@ impl Session {
             columns,
             watermark,
             primary_key: ct.primary_key.clone(),
+            partition_keys: ct.partitioned_by.clone(),
             connector: connector.clone(),
             options: Options::new(opts),
             caps: crate::catalog::ConnectorCaps { source: true, sink: true, ..Default::default() },
@@ -437,6 +447,17 @@ impl Session {
                 .unwrap_or(ct.name_pos);
             SqlError::validation(pos, msg)
         })?;
+        for k in &def.partition_keys {
+            if !def.physical_columns().any(|c| &c.name == k) {
+                return Err(SqlError::validation(ct.name_pos, format!("partition column '{k}' of table '{}' is not a physical column", ct.name)));
+            }
+        }
+        if !def.partition_keys.is_empty() && !caps.partitioned {
+            return Err(SqlError::validation(
+                ct.name_pos,
+                format!("table '{}' is PARTITIONED BY ({}), but connector '{connector}' does not support partitioning", ct.name, def.partition_keys.join(", ")),
+            ));
+        }
         def.caps = caps;
         // Derive computed column types and check the watermark by planning the table once.
         let ctx = Ctx::new(self);
@@ -787,6 +808,7 @@ impl Session {
             columns,
             watermark: None,
             primary_key: None,
+            partition_keys: Vec::new(),
             connector: "print".into(),
             options: Options::new([("connector".to_string(), "print".to_string())].into_iter().collect()),
             caps: crate::catalog::ConnectorCaps { source: false, sink: true, accepts_updates: true, ..Default::default() },

@@ -20,7 +20,9 @@
 //! - `query error TEXT` + SQL: the job must fail with a message containing TEXT;
 //! - `explain` + SQL + `----` + plan: `EXPLAIN` output at parallelism 1 (skipped at 2);
 //! - `rows` + SQL + `----` + table rows (`a | b`): SHOW / DESCRIBE output;
-//! - `files NAME` + `----` + lines: the lines of the files under `$DIR/NAME` (sorted).
+//! - `files NAME` + `----` + lines: the lines of the files under `$DIR/NAME` (sorted);
+//! - `partitions NAME` + `----` + lines: the files under `$DIR/NAME` by directory — each data
+//!   line as `DIR: line`, each marker file (`_SUCCESS`) as `DIR/NAME` (sorted).
 //!
 //! `$DIR` in SQL and expected text is replaced by the test's temporary directory.
 
@@ -145,6 +147,29 @@ fn read_files(dir: &Path) -> Vec<String> {
         }
     }
     lines
+}
+
+/// The files under `dir` relative to `root`: `DIR: line` per data line, `DIR/NAME` per marker
+/// file (a name starting with '_'); hidden files ('.') are skipped.
+fn read_partitions(root: &Path, dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(dir) else { return out };
+    let rel = dir.strip_prefix(root).map(|p| p.to_string_lossy().to_string()).unwrap_or_default();
+    for e in rd.flatten() {
+        let p = e.path();
+        let name = e.file_name().to_string_lossy().to_string();
+        if name.starts_with('.') {
+            continue;
+        }
+        if p.is_dir() {
+            out.extend(read_partitions(root, &p));
+        } else if name.starts_with('_') {
+            out.push(format!("{rel}/{name}"));
+        } else if let Ok(t) = std::fs::read_to_string(&p) {
+            out.extend(t.lines().map(|l| format!("{rel}: {l}")));
+        }
+    }
+    out
 }
 
 /// The table a changelog leaves behind (sorted rows): `+I`/`+U` add a row, `-U`/`-D` remove
@@ -275,6 +300,16 @@ fn run_file(path: &Path, parallelism: usize) -> Vec<String> {
                     }
                     Ok(o) => failures.push(format!("{at}: expected rows, got {o:?}")),
                     Err(e) => failures.push(format!("{at}: failed: {e}")),
+                }
+            }
+            "partitions" => {
+                let root = dir.path().join(&r.arg);
+                let mut got = read_partitions(&root, &root);
+                let mut want = expected.clone();
+                got.sort();
+                want.sort();
+                if got != want {
+                    failures.push(format!("{at}: partitions differ\n--- expected\n{}\n--- got\n{}", want.join("\n"), got.join("\n")));
                 }
             }
             "files" => {

@@ -23,7 +23,7 @@ impl Connector for Filesystem {
         "filesystem"
     }
     fn description(&self) -> &'static str {
-        "Files in a local directory, in a row format (json, csv): bounded or monitored source, and rolling part-file sink."
+        "Files in a local directory, in a row format (json, csv, changelog json): bounded or monitored source, and rolling part-file sink, optionally partitioned into directories."
     }
     fn option_specs(&self, opts: &Options) -> Vec<OptionSpec> {
         options::specs(opts)
@@ -32,7 +32,7 @@ impl Connector for Filesystem {
         let o = options::FsOptions::from_options(opts, schema)?;
         let caps = crate::format_caps(&o.format, o.monitor_interval.is_none());
         // An insert-only table can be looked up (read whole, see `lookup.rs`).
-        Ok(ConnectorCaps { lookup: !rask_formats::is_changelog(&o.format), ..caps })
+        Ok(ConnectorCaps { lookup: !rask_formats::is_changelog(&o.format), partitioned: true, ..caps })
     }
     fn create_source(&self, table: &TableDef, ctx: &SourceContext) -> Result<Box<dyn SourceReader>> {
         let o = options::FsOptions::from_options(&table.options, &ctx.schema).map_err(RuntimeError::User)?;
@@ -43,6 +43,9 @@ impl Connector for Filesystem {
         Ok(Box::new(sink::PartFileWriter::new(o, table, ctx)?))
     }
     fn create_lookup(&self, table: &TableDef, ctx: &LookupContext) -> Result<(Box<dyn LookupFunction>, LookupCache)> {
+        if !table.partition_keys.is_empty() {
+            return Err(RuntimeError::User(format!("table '{}': a PARTITIONED BY filesystem table cannot be a lookup table", table.name)));
+        }
         // The function holds the whole table: no further cache.
         Ok((Box::new(lookup::FileLookup::new(table, ctx)?), LookupCache::None))
     }

@@ -6,6 +6,10 @@
 //! offset and line number reached (a batch always ends at a line boundary), and every path
 //! already listed (so that a monitored directory does not read a file twice). Files are the
 //! splits: after a restore at another parallelism, subtasks continue the files they are given.
+//!
+//! A `PARTITIONED BY` table's files hold the other columns; the partition columns' values come
+//! from the `name=value` directories of each file (the default partition name is NULL), so a
+//! batch never mixes files of different partitions.
 
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -37,6 +41,17 @@ pub struct FileReader {
     metrics: Arc<SourceMetrics>,
     next_scan: Option<Instant>,
     line: Vec<u8>,
+    /// A partitioned table: the physical schema and where the partition columns are.
+    partitioned: Option<Partitioned>,
+    /// The file whose rows are buffered in the decoder.
+    buffered_from: Option<PathBuf>,
+}
+
+struct Partitioned {
+    schema: arrow::datatypes::SchemaRef,
+    /// Physical index → partition column name (None: a column read from the files).
+    columns: Vec<Option<String>>,
+    default_name: String,
 }
 
 fn list_files(root: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
@@ -64,8 +79,20 @@ fn list_files(root: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 }
 
 impl FileReader {
-    pub fn new(opts: FsOptions, _table: &TableDef, ctx: &SourceContext) -> Result<Self> {
-        let decoder = rask_formats::decoder(&opts.format, ctx.schema.clone(), &opts.options).map_err(|e| RuntimeError::User(e.to_string()))?;
+    pub fn new(opts: FsOptions, table: &TableDef, ctx: &SourceContext) -> Result<Self> {
+        let partitioned = (!table.partition_keys.is_empty()).then(|| Partitioned {
+            schema: ctx.schema.clone(),
+            columns: ctx.schema.fields().iter().map(|f| table.partition_keys.iter().find(|k| *k == f.name()).cloned()).collect(),
+            default_name: opts.default_partition.clone(),
+        });
+        let file_schema = match &partitioned {
+            Some(p) => {
+                let keep: Vec<usize> = (0..p.columns.len()).filter(|i| p.columns[*i].is_none()).collect();
+                std::sync::Arc::new(ctx.schema.project(&keep)?)
+            }
+            None => ctx.schema.clone(),
+        };
+        let decoder = rask_formats::decoder(&opts.format, file_schema, &opts.options).map_err(|e| RuntimeError::User(e.to_string()))?;
         let mut r = FileReader {
             opts,
             subtask: ctx.subtask,
@@ -78,6 +105,8 @@ impl FileReader {
             metrics: ctx.metrics.clone(),
             next_scan: None,
             line: Vec::new(),
+            partitioned,
+            buffered_from: None,
         };
         match &ctx.restore {
             None => r.scan()?,
@@ -137,7 +166,28 @@ impl FileReader {
         if self.decoder.buffered() == 0 {
             return Ok(None);
         }
-        let rb = self.decoder.flush().map_err(|e| RuntimeError::User(e.to_string()))?;
+        let mut rb = self.decoder.flush().map_err(|e| RuntimeError::User(e.to_string()))?;
+        if let (Some(p), Some(file)) = (&self.partitioned, self.buffered_from.take()) {
+            // The partition columns from the file's directories (NULL: the default partition).
+            let rel = file.parent().and_then(|d| d.strip_prefix(&self.opts.path).ok()).map(|d| d.to_string_lossy().into_owned()).unwrap_or_default();
+            let values = super::sink::partition_values(&rel);
+            let n = rb.num_rows();
+            let mut read = rb.columns().iter();
+            let mut cols = Vec::with_capacity(p.columns.len());
+            for (f, part) in p.schema.fields().iter().zip(&p.columns) {
+                cols.push(match part {
+                    None => read.next().cloned().ok_or_else(|| RuntimeError::Internal("partitioned file columns".into()))?,
+                    Some(name) => {
+                        let v = values.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).filter(|v| *v != p.default_name);
+                        let s: arrow::array::ArrayRef = std::sync::Arc::new(arrow::array::StringArray::from(vec![v; n]));
+                        arrow::compute::cast(&s, f.data_type()).map_err(|e| {
+                            RuntimeError::User(format!("partition column '{name}' of file '{}': value {v:?} is not a {}: {e}", file.display(), f.data_type()))
+                        })?
+                    }
+                });
+            }
+            rb = arrow::array::RecordBatch::try_new(p.schema.clone(), cols)?;
+        }
         Ok(Some(match self.decoder.take_kinds() {
             Some(kinds) => StreamBatch::with_kinds(rb, kinds),
             None => StreamBatch::inserts(rb),
@@ -189,6 +239,12 @@ impl SourceReader for FileReader {
                 .map_err(|e| RuntimeError::External(format!("reading '{}': {e}", path.display())))?;
             if n == 0 {
                 self.current = None;
+                // A partitioned table's batch holds one file's rows.
+                if self.partitioned.is_some()
+                    && let Some(b) = self.flush_batch()?
+                {
+                    return Ok(SourceEvent::Batch(b));
+                }
                 continue;
             }
             *line_no += 1;
@@ -199,6 +255,9 @@ impl SourceReader for FileReader {
             }
             if rec.iter().all(|b| b.is_ascii_whitespace()) {
                 continue;
+            }
+            if self.partitioned.is_some() && self.buffered_from.as_ref() != Some(path) {
+                self.buffered_from = Some(path.clone());
             }
             match self.decoder.decode(rec) {
                 Ok(true) => {}

@@ -42,7 +42,7 @@ impl Connector for Jdbc {
         let o = JdbcOptions::from_options(opts)?;
         o.check_schema(schema)?;
         crate::lookup_cache(opts)?;
-        Ok(ConnectorCaps { source: true, sink: true, bounded: true, produces: ChangelogMode::InsertOnly, accepts_updates: !primary_key.is_empty(), lookup: true })
+        Ok(ConnectorCaps { source: true, sink: true, bounded: true, produces: ChangelogMode::InsertOnly, accepts_updates: !primary_key.is_empty(), lookup: true, partitioned: false })
     }
     fn create_source(&self, table: &TableDef, ctx: &SourceContext) -> Result<Box<dyn SourceReader>> {
         let o = JdbcOptions::from_options(&table.options).map_err(RuntimeError::User)?;

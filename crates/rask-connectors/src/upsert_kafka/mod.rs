@@ -43,6 +43,7 @@ impl Connector for UpsertKafka {
             produces: ChangelogMode::Upsert,
             accepts_updates: true,
             lookup: false,
+            partitioned: false,
         })
     }
     fn readable_metadata(&self, _opts: &Options) -> Vec<(String, rask_types::types::FlinkTypeN)> {

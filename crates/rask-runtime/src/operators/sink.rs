@@ -79,7 +79,8 @@ impl Operator for Sink {
         self.writer.write(&batch).map_err(|e| e.context(format!("sink '{}'", self.table)))
     }
 
-    fn on_watermark(&mut self, _watermark: i64, _out: &mut Emitter) -> Result<()> {
+    fn on_watermark(&mut self, watermark: i64, _out: &mut Emitter) -> Result<()> {
+        self.writer.on_watermark(watermark);
         Ok(())
     }
 
