@@ -91,6 +91,18 @@ enum Command {
     },
     /// List the connectors and their options.
     Connectors,
+    /// Run the Rask server: REST API, persistent catalog, deployments run as worker processes.
+    Server {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        listen: std::net::SocketAddr,
+        /// Where the metadata (SQLite by default), job logs, checkpoints and savepoints live.
+        #[arg(long, default_value = ".rask")]
+        data_dir: PathBuf,
+        /// Metadata store URL instead of SQLite in the data directory, e.g. postgres://user@host/db.
+        #[arg(long)]
+        database_url: Option<String>,
+    },
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -104,6 +116,14 @@ enum BenchCommand {
     /// Kafka → filter → Kafka throughput of a Rask job against a bare rdkafka consume →
     /// produce loop on the same broker (`bench/kafka.sh` starts a broker and runs it).
     Kafka(bench_kafka::KafkaArgs),
+}
+
+/// `rask server`: serve until interrupted; workers are this binary's `rask run`.
+fn server(listen: std::net::SocketAddr, data_dir: PathBuf, database_url: Option<String>) -> anyhow::Result<()> {
+    let worker_bin = std::env::current_exe()?;
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let cfg = rask_server::ServerConfig { listen, data_dir, database_url, worker_bin };
+    rt.block_on(rask_server::serve(cfg, None)).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 fn main() -> ExitCode {
@@ -149,6 +169,7 @@ fn main() -> ExitCode {
             script::list_connectors();
             Ok(())
         }
+        Command::Server { listen, data_dir, database_url } => server(listen, data_dir, database_url),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,172 @@
+//! The REST API under `/api/v1` (axum handlers) and its OpenAPI document, generated from the
+//! handlers' annotations (utoipa) and served at `/api/v1/openapi.json`.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use utoipa::OpenApi;
+
+use crate::catalog::StatementResult;
+use crate::error::{ErrorBody, Result, ServerError};
+use crate::store::{Deployment, JobEvent};
+use crate::AppState;
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct StatementRequest {
+    /// One or more statements separated by ';'.
+    pub sql: String,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct CreateDeployment {
+    pub name: String,
+    /// SET and INSERT INTO statements (several INSERTs in one EXECUTE STATEMENT SET).
+    pub sql: String,
+    #[serde(default = "one")]
+    pub parallelism: i64,
+    /// Flink configuration keys, e.g. `execution.checkpointing.interval`.
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
+    /// Start at once (default true).
+    #[serde(default = "yes")]
+    pub start: bool,
+}
+
+fn one() -> i64 {
+    1
+}
+fn yes() -> bool {
+    true
+}
+
+#[derive(Deserialize, utoipa::ToSchema, Default)]
+pub struct StopRequest {
+    /// Take a savepoint and suspend (resumable), rather than cancel.
+    #[serde(default)]
+    pub savepoint: bool,
+}
+
+#[derive(Deserialize, utoipa::ToSchema, Default)]
+pub struct StartRequest {
+    /// Resume from the last savepoint (default true when there is one).
+    #[serde(default = "yes")]
+    pub from_savepoint: bool,
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct LogQuery {
+    /// How many of the last lines (default 200).
+    pub lines: Option<usize>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Rask server API", version = "1"),
+    paths(health, statements, list_deployments, create_deployment, get_deployment, start_deployment, stop_deployment, deployment_events, deployment_logs),
+    components(schemas(StatementRequest, StatementResult, CreateDeployment, StopRequest, StartRequest, Deployment, JobEvent, ErrorBody))
+)]
+pub struct ApiDoc;
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/api/v1/health", get(health))
+        .route("/api/v1/openapi.json", get(openapi))
+        .route("/api/v1/statements", post(statements))
+        .route("/api/v1/deployments", get(list_deployments).post(create_deployment))
+        .route("/api/v1/deployments/{id}", get(get_deployment))
+        .route("/api/v1/deployments/{id}/start", post(start_deployment))
+        .route("/api/v1/deployments/{id}/stop", post(stop_deployment))
+        .route("/api/v1/deployments/{id}/events", get(deployment_events))
+        .route("/api/v1/deployments/{id}/logs", get(deployment_logs))
+        .fallback(|| async { ServerError::NotFound("no such API endpoint".into()) })
+        .with_state(state)
+}
+
+/// The request body as JSON, with a 400 in the error shape when it is not.
+fn body<T: serde::de::DeserializeOwned>(b: std::result::Result<Json<T>, axum::extract::rejection::JsonRejection>) -> Result<T> {
+    b.map(|Json(t)| t).map_err(|e| ServerError::BadRequest(format!("invalid request body: {}", e.body_text())))
+}
+
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+#[utoipa::path(get, path = "/api/v1/health", responses((status = 200, description = "The server is up")))]
+async fn health() -> &'static str {
+    "ok"
+}
+
+/// Run catalog statements (CREATE/DROP TABLE and VIEW, SHOW, DESCRIBE, EXPLAIN).
+#[utoipa::path(post, path = "/api/v1/statements", request_body = StatementRequest,
+    responses((status = 200, body = Vec<StatementResult>), (status = 400, body = ErrorBody)))]
+async fn statements(State(s): State<AppState>, b: std::result::Result<Json<StatementRequest>, axum::extract::rejection::JsonRejection>) -> Result<Json<Vec<StatementResult>>> {
+    let req = body(b)?;
+    Ok(Json(s.catalog.execute(&req.sql).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/deployments", responses((status = 200, body = Vec<Deployment>)))]
+async fn list_deployments(State(s): State<AppState>) -> Result<Json<Vec<Deployment>>> {
+    Ok(Json(s.store.deployments().await?))
+}
+
+/// Create a deployment from SQL (checked against the catalog) and, by default, start it.
+#[utoipa::path(post, path = "/api/v1/deployments", request_body = CreateDeployment,
+    responses((status = 201, body = Deployment), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn create_deployment(
+    State(s): State<AppState>,
+    b: std::result::Result<Json<CreateDeployment>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<Deployment>)> {
+    let req = body(b)?;
+    let d = s.jobs.create(req.name, req.sql, req.parallelism, req.config).await?;
+    let d = if req.start { s.jobs.start(&d.id, false).await? } else { d };
+    Ok((StatusCode::CREATED, Json(d)))
+}
+
+#[utoipa::path(get, path = "/api/v1/deployments/{id}", params(("id" = String, Path, description = "Deployment id or name")),
+    responses((status = 200, body = Deployment), (status = 404, body = ErrorBody)))]
+async fn get_deployment(State(s): State<AppState>, Path(id): Path<String>) -> Result<Json<Deployment>> {
+    Ok(Json(s.jobs.get(&id).await?))
+}
+
+/// Start a deployment, or resume it from its last savepoint.
+#[utoipa::path(post, path = "/api/v1/deployments/{id}/start", params(("id" = String, Path, description = "Deployment id or name")),
+    request_body = StartRequest, responses((status = 200, body = Deployment), (status = 409, body = ErrorBody)))]
+async fn start_deployment(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    b: std::result::Result<Json<StartRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Deployment>> {
+    let req = b.map(|Json(r)| r).unwrap_or(StartRequest { from_savepoint: true });
+    Ok(Json(s.jobs.start(&id, req.from_savepoint).await?))
+}
+
+/// Stop a running deployment: with a savepoint (suspended) or cancelled.
+#[utoipa::path(post, path = "/api/v1/deployments/{id}/stop", params(("id" = String, Path, description = "Deployment id or name")),
+    request_body = StopRequest, responses((status = 200, body = Deployment), (status = 409, body = ErrorBody)))]
+async fn stop_deployment(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    b: std::result::Result<Json<StopRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Deployment>> {
+    let req = b.map(|Json(r)| r).unwrap_or_default();
+    Ok(Json(s.jobs.stop(&id, req.savepoint).await?))
+}
+
+/// The deployment's state history.
+#[utoipa::path(get, path = "/api/v1/deployments/{id}/events", params(("id" = String, Path, description = "Deployment id or name")),
+    responses((status = 200, body = Vec<JobEvent>)))]
+async fn deployment_events(State(s): State<AppState>, Path(id): Path<String>) -> Result<Json<Vec<JobEvent>>> {
+    let d = s.jobs.get(&id).await?;
+    Ok(Json(s.store.events(&d.id).await?))
+}
+
+/// The last lines of the deployment's worker log.
+#[utoipa::path(get, path = "/api/v1/deployments/{id}/logs", params(("id" = String, Path, description = "Deployment id or name"), LogQuery),
+    responses((status = 200, body = String)))]
+async fn deployment_logs(State(s): State<AppState>, Path(id): Path<String>, Query(q): Query<LogQuery>) -> Result<String> {
+    s.jobs.logs(&id, q.lines.unwrap_or(200)).await
+}

@@ -1,0 +1,317 @@
+//! Deployments and their jobs. A job runs as its own worker process (`rask run` of a script
+//! holding the catalog, the job's configuration and its statements), so that one job's crash
+//! or memory blow-up cannot take down another job or the server. Per deployment a directory
+//! under the data directory holds the script, the log, checkpoints and savepoints.
+//!
+//! States (as Flink's): CREATED → RUNNING → FINISHED | FAILED | CANCELLED | SUSPENDED (stopped
+//! with a savepoint). The worker applies the job's restart strategy (`restart-strategy.*`) to
+//! failures inside the job; when it gives up and exits, the deployment FAILED. A worker
+//! process that dies (killed, out of memory) is restored from the latest checkpoint
+//! (RESTARTING) up to `restart-strategy.fixed-delay.attempts` times (default 3).
+//! Every change is stored with a history entry. Requests on one deployment are serialised.
+//!
+//! When the server starts, deployments left RUNNING are adopted again if their worker still
+//! runs (the server was killed, not the worker), otherwise restored from their latest
+//! checkpoint.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Mutex;
+
+use crate::catalog::Catalog;
+use crate::error::{Result, ServerError};
+use crate::store::{now_ms, Deployment, Store};
+
+pub const CREATED: &str = "CREATED";
+pub const RUNNING: &str = "RUNNING";
+pub const RESTARTING: &str = "RESTARTING";
+pub const FINISHED: &str = "FINISHED";
+pub const FAILED: &str = "FAILED";
+pub const CANCELLED: &str = "CANCELLED";
+pub const SUSPENDED: &str = "SUSPENDED";
+
+#[derive(Clone)]
+pub struct Jobs {
+    store: Store,
+    catalog: Catalog,
+    data_dir: PathBuf,
+    /// The `rask` binary that runs workers.
+    worker_bin: PathBuf,
+    /// One lock per deployment id.
+    locks: Arc<std::sync::Mutex<HashMap<String, Arc<Mutex<()>>>>>,
+    /// Deployments being stopped on purpose (their worker's exit is not a failure).
+    stopping: Arc<std::sync::Mutex<HashMap<String, &'static str>>>,
+}
+
+/// The newest completed checkpoint or savepoint (`chk-N` or `savepoint-N` with a
+/// `_metadata`) under `dir`.
+fn latest_snapshot(dir: &Path) -> Option<PathBuf> {
+    let mut best: Option<(u64, PathBuf)> = None;
+    for e in std::fs::read_dir(dir).ok()?.flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        let Some(n) = name.strip_prefix("chk-").or_else(|| name.strip_prefix("savepoint-")).and_then(|n| n.parse::<u64>().ok()) else { continue };
+        if e.path().join("_metadata").exists() && best.as_ref().is_none_or(|(b, _)| n > *b) {
+            best = Some((n, e.path()));
+        }
+    }
+    best.map(|(_, p)| p)
+}
+
+/// Whether process `pid` is alive and runs the job in `dir`.
+fn runs_job(pid: i64, dir: &Path) -> bool {
+    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else { return false };
+    String::from_utf8_lossy(&cmdline).contains(&dir.display().to_string())
+}
+
+fn signal(pid: i64, sig: nix::sys::signal::Signal) {
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), sig);
+}
+
+impl Jobs {
+    pub fn new(store: Store, catalog: Catalog, data_dir: PathBuf, worker_bin: PathBuf) -> Jobs {
+        Jobs { store, catalog, data_dir, worker_bin, locks: Default::default(), stopping: Default::default() }
+    }
+
+    fn lock(&self, id: &str) -> Arc<Mutex<()>> {
+        let mut m = self.locks.lock().unwrap_or_else(|e| e.into_inner());
+        m.entry(id.to_string()).or_default().clone()
+    }
+
+    fn job_dir(&self, id: &str) -> PathBuf {
+        self.data_dir.join("jobs").join(id)
+    }
+
+    pub async fn get(&self, id: &str) -> Result<Deployment> {
+        self.store.deployment(id).await?.ok_or_else(|| ServerError::NotFound(format!("no deployment '{id}'")))
+    }
+
+    /// Create a deployment from SQL after checking that it plans against the catalog.
+    pub async fn create(&self, name: String, sql: String, parallelism: i64, config: BTreeMap<String, String>) -> Result<Deployment> {
+        if name.trim().is_empty() || name.contains('/') {
+            return Err(ServerError::BadRequest(format!("invalid deployment name '{name}'")));
+        }
+        if !(1..=1024).contains(&parallelism) {
+            return Err(ServerError::BadRequest(format!("parallelism must be between 1 and 1024, got {parallelism}")));
+        }
+        self.catalog.check_job(&sql, &config).await?;
+        if self.store.deployment(&name).await?.is_some() {
+            return Err(ServerError::Conflict(format!("a deployment named '{name}' already exists")));
+        }
+        let now = now_ms();
+        let d = Deployment {
+            id: uuid::Uuid::new_v4().to_string(),
+            name,
+            sql,
+            parallelism,
+            config,
+            state: CREATED.into(),
+            pid: None,
+            restarts: 0,
+            last_savepoint: None,
+            failure: None,
+            created_at: now,
+            updated_at: now,
+        };
+        self.store.insert_deployment(&d).await?;
+        self.store.set_state(&d, "created").await?;
+        Ok(d)
+    }
+
+    /// Start (or resume) a deployment: from its last savepoint if it has one and
+    /// `from_savepoint`, else fresh.
+    pub async fn start(&self, id: &str, from_savepoint: bool) -> Result<Deployment> {
+        let d = self.get(id).await?;
+        let lock = self.lock(&d.id);
+        let _g = lock.lock().await;
+        let mut d = self.get(&d.id).await?;
+        if matches!(d.state.as_str(), RUNNING | RESTARTING) {
+            return Err(ServerError::Conflict(format!("deployment '{}' is already {}", d.name, d.state)));
+        }
+        let from = if from_savepoint { d.last_savepoint.clone().map(PathBuf::from) } else { None };
+        d.restarts = 0;
+        d.failure = None;
+        self.spawn(&mut d, from.as_deref(), if from.is_some() { "resumed from savepoint" } else { "started" }).await?;
+        Ok(d)
+    }
+
+    /// Launch the worker and watch it (boxed: the watcher's restart launches again).
+    fn spawn<'a>(&'a self, d: &'a mut Deployment, from: Option<&'a Path>, why: &'a str) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + Send + 'a>> {
+        Box::pin(self.spawn_worker(d, from, why))
+    }
+
+    async fn spawn_worker(&self, d: &mut Deployment, from: Option<&Path>, why: &str) -> Result<()> {
+        let dir = self.job_dir(&d.id);
+        tokio::fs::create_dir_all(dir.join("checkpoints")).await?;
+        tokio::fs::create_dir_all(dir.join("savepoints")).await?;
+        let mut config = d.config.clone();
+        config.entry("execution.checkpointing.interval".into()).or_insert_with(|| "10 s".into());
+        config.insert("execution.checkpointing.dir".into(), dir.join("checkpoints").display().to_string());
+        config.insert("execution.checkpointing.savepoint-dir".into(), dir.join("savepoints").display().to_string());
+        let script = self.catalog.job_script(&d.sql, &config).await?;
+        let script_path = dir.join("job.sql");
+        tokio::fs::write(&script_path, script).await?;
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("job.log"))?;
+        let mut cmd = tokio::process::Command::new(&self.worker_bin);
+        cmd.arg("run").arg(&script_path).arg("-p").arg(d.parallelism.to_string()).args(["--progress", "plain"]);
+        if let Some(f) = from {
+            cmd.arg("--from-savepoint").arg(f);
+        }
+        cmd.stdout(log.try_clone()?).stderr(log).stdin(std::process::Stdio::null());
+        let child = cmd.spawn().map_err(|e| ServerError::External(format!("cannot start a worker ({}): {e}", self.worker_bin.display())))?;
+        d.pid = child.id().map(i64::from);
+        d.state = RUNNING.into();
+        self.store.set_state(d, &format!("{why} (worker pid {})", d.pid.unwrap_or(0))).await?;
+        let jobs = self.clone();
+        let id = d.id.clone();
+        tokio::spawn(async move {
+            let mut child = child;
+            let status = child.wait().await;
+            let code = status.as_ref().ok().and_then(|s| s.code());
+            jobs.on_exit(&id, code).await;
+        });
+        Ok(())
+    }
+
+    /// A worker ended (`code`: its exit code; `None` killed by a signal or unknown).
+    async fn on_exit(&self, id: &str, code: Option<i32>) {
+        let lock = self.lock(id);
+        let _g = lock.lock().await;
+        let Ok(mut d) = self.get(id).await else { return };
+        let dir = self.job_dir(id);
+        let stopped = self.stopping.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
+        d.pid = None;
+        let result = match (stopped, code) {
+            (Some(SUSPENDED), Some(0)) => {
+                d.last_savepoint = latest_snapshot(&dir.join("savepoints")).map(|p| p.display().to_string());
+                d.state = SUSPENDED.into();
+                let msg = format!("stopped with savepoint {}", d.last_savepoint.clone().unwrap_or_default());
+                self.store.set_state(&d, &msg).await
+            }
+            (Some(_), _) => {
+                d.state = CANCELLED.into();
+                self.store.set_state(&d, "cancelled").await
+            }
+            (None, Some(0)) => {
+                d.state = FINISHED.into();
+                self.store.set_state(&d, "finished").await
+            }
+            (None, Some(code)) => {
+                // The worker applied the job's restart strategy and gave up.
+                let tail = log_tail(&dir.join("job.log"), 20).unwrap_or_default();
+                d.failure = Some(failure_line(&tail));
+                d.state = FAILED.into();
+                self.store.set_state(&d, &format!("failed (worker exit code {code}): {}", d.failure.clone().unwrap_or_default())).await
+            }
+            (None, None) => {
+                // The worker process died (killed, out of memory): restore it from the latest
+                // checkpoint, up to the job's fixed-delay attempts (default 3).
+                let attempts: i64 = d.config.get("restart-strategy.fixed-delay.attempts").and_then(|v| v.parse().ok()).unwrap_or(3);
+                if d.restarts < attempts {
+                    d.restarts += 1;
+                    d.state = RESTARTING.into();
+                    let _ = self.store.set_state(&d, &format!("worker died; restoring from the latest checkpoint, attempt {}", d.restarts)).await;
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    let from = latest_snapshot(&dir.join("checkpoints"));
+                    self.spawn(&mut d, from.as_deref(), "restored").await
+                } else {
+                    d.failure = Some(format!("the worker died {} times", d.restarts + 1));
+                    d.state = FAILED.into();
+                    self.store.set_state(&d, &format!("failed: {}", d.failure.clone().unwrap_or_default())).await
+                }
+            }
+        };
+        if let Err(e) = result {
+            tracing::error!(deployment = %id, error = %e, "recording a job's end failed");
+        }
+    }
+
+    /// Stop a running deployment: with a savepoint (SUSPENDED, resumable) or cancelled.
+    pub async fn stop(&self, id: &str, savepoint: bool) -> Result<Deployment> {
+        let d = self.get(id).await?;
+        let lock = self.lock(&d.id);
+        let g = lock.lock().await;
+        let d = self.get(&d.id).await?;
+        let Some(pid) = d.pid.filter(|_| matches!(d.state.as_str(), RUNNING | RESTARTING)) else {
+            return Err(ServerError::Conflict(format!("deployment '{}' is not running ({})", d.name, d.state)));
+        };
+        self.stopping.lock().unwrap_or_else(|e| e.into_inner()).insert(d.id.clone(), if savepoint { SUSPENDED } else { CANCELLED });
+        // SIGINT: the worker takes a savepoint and exits; SIGKILL: cancelled at once.
+        signal(pid, if savepoint { nix::sys::signal::Signal::SIGINT } else { nix::sys::signal::Signal::SIGKILL });
+        drop(g);
+        // Wait for the watcher to record the end.
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let d = self.get(&d.id).await?;
+            if !matches!(d.state.as_str(), RUNNING | RESTARTING) {
+                return Ok(d);
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(ServerError::External(format!("deployment '{}' did not stop within 120 s", d.name)));
+            }
+        }
+    }
+
+    /// After a server restart: adopt workers that still run, restore the others.
+    pub async fn recover(&self) -> Result<()> {
+        for d in self.store.deployments().await? {
+            if !matches!(d.state.as_str(), RUNNING | RESTARTING) {
+                continue;
+            }
+            let dir = self.job_dir(&d.id);
+            match d.pid {
+                Some(pid) if runs_job(pid, &dir) => {
+                    tracing::info!(deployment = %d.name, pid, "adopting a running worker");
+                    let jobs = self.clone();
+                    let id = d.id.clone();
+                    tokio::spawn(async move {
+                        // Not our child: poll until it is gone; its exit code is unknown, so
+                        // the log says whether it finished.
+                        while runs_job(pid, &jobs.job_dir(&id)) {
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                        }
+                        let finished = log_tail(&jobs.job_dir(&id).join("job.log"), 5).is_some_and(|t| t.contains("Job finished"));
+                        jobs.on_exit(&id, if finished { Some(0) } else { None }).await;
+                    });
+                }
+                _ => {
+                    let mut d = d.clone();
+                    let lock = self.lock(&d.id);
+                    let _g = lock.lock().await;
+                    let from = latest_snapshot(&dir.join("checkpoints"));
+                    tracing::info!(deployment = %d.name, from = ?from, "restoring a job whose worker is gone");
+                    self.spawn(&mut d, from.as_deref(), "restored after a server restart").await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The last `lines` lines of a deployment's log.
+    pub async fn logs(&self, id: &str, lines: usize) -> Result<String> {
+        let d = self.get(id).await?;
+        Ok(log_tail(&self.job_dir(&d.id).join("job.log"), lines).unwrap_or_default())
+    }
+}
+
+/// The lines of a worker's log that say why it failed (the last three that look like errors).
+fn failure_line(tail: &str) -> String {
+    let errors: Vec<&str> = tail
+        .lines()
+        .map(str::trim)
+        .filter(|l| ["error", "failed", "panicked", "cannot"].iter().any(|k| l.contains(k)))
+        .collect();
+    if errors.is_empty() {
+        return tail.trim().to_string();
+    }
+    errors[errors.len().saturating_sub(3)..].join(" | ")
+}
+
+fn log_tail(path: &Path, lines: usize) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let all: Vec<&str> = text.lines().collect();
+    Some(all[all.len().saturating_sub(lines)..].join("\n"))
+}

@@ -1,0 +1,274 @@
+//! `rask server` over HTTP, started as a process on a free loopback port, once with the
+//! default SQLite metadata store and once with the machine's PostgreSQL (a fresh database per
+//! run): the catalog (DDL stored, SQL errors with line and column), deployments through their
+//! life (create → RUNNING → stop with savepoint → SUSPENDED → resume → cancel), name conflicts
+//! and double starts refused, a failing job failing alone while another keeps running, and a
+//! `kill -9` of the server: the restarted server adopts the running worker and the catalog is
+//! intact.
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Server {
+    fn start(data: &Path, db: Option<&str>) -> Server {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rask"));
+        cmd.arg("server").arg("--listen").arg("127.0.0.1:0").arg("--data-dir").arg(data);
+        if let Some(u) = db {
+            cmd.arg("--database-url").arg(u);
+        }
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("start server");
+        let mut out = child.stdout.take().expect("stdout");
+        let mut buf = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let addr = loop {
+            let mut b = [0u8; 256];
+            let n = out.read(&mut b).expect("read server stdout");
+            assert!(n > 0, "server exited: {}", String::from_utf8_lossy(&buf));
+            buf.extend_from_slice(&b[..n]);
+            let text = String::from_utf8_lossy(&buf).to_string();
+            if let Some(rest) = text.split("listening on http://").nth(1)
+                && let Some(a) = rest.split_whitespace().next()
+            {
+                break a.to_string();
+            }
+            assert!(Instant::now() < deadline, "server did not start: {text}");
+        };
+        // Keep draining stdout so the server never blocks on it.
+        std::thread::spawn(move || {
+            let mut sink = Vec::new();
+            let _ = out.read_to_end(&mut sink);
+        });
+        Server { child, addr }
+    }
+
+    /// One HTTP/1.1 request; (status, JSON or text body).
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut s = std::net::TcpStream::connect(&self.addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(180))).ok();
+        let payload = body.map(|b| b.to_string()).unwrap_or_default();
+        let req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{payload}",
+            self.addr,
+            payload.len()
+        );
+        s.write_all(req.as_bytes()).expect("send");
+        let mut resp = Vec::new();
+        s.read_to_end(&mut resp).expect("response");
+        let text = String::from_utf8_lossy(&resp).to_string();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let status: u16 = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).expect("status");
+        let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_string() };
+        (status, serde_json::from_str(&body).unwrap_or(Value::String(body)))
+    }
+
+    fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((len, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(len.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(&rest[..n.min(rest.len())]);
+        s = rest.get(n + 2..).unwrap_or("");
+    }
+    out
+}
+
+fn wait_state(s: &Server, name: &str, want: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, d) = s.call("GET", &format!("/api/v1/deployments/{name}"), None);
+        if d["state"] == want {
+            return d;
+        }
+        assert!(Instant::now() < deadline, "deployment {name} never became {want}: {d}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Lines the job has committed to its output directory.
+fn output_lines(dir: &Path) -> usize {
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        if !name.starts_with('.') {
+            n += std::fs::read_to_string(e.path()).map(|t| t.lines().count()).unwrap_or(0);
+        }
+    }
+    n
+}
+
+/// Kills, when dropped, every process whose command line mentions `dir` (the workers a
+/// failed test would leave running).
+struct Workers(std::path::PathBuf);
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        let needle = self.0.display().to_string();
+        for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+            if std::fs::read(e.path().join("cmdline")).is_ok_and(|c| String::from_utf8_lossy(&c).contains(&needle)) {
+                let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+            }
+        }
+    }
+}
+
+fn lifecycle(db: Option<&str>) {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = tmp.path().join("data");
+    let _workers = Workers(data.clone());
+    let out = tmp.path().join("out");
+    let mut s = Server::start(&data, db);
+
+    // The catalog: DDL is stored; bad SQL answers 400 with the position.
+    let ddl = format!(
+        "CREATE TABLE src (id BIGINT) WITH ('connector' = 'datagen', 'rows-per-second' = '200', 'fields.id.kind' = 'sequence', \
+         'fields.id.start' = '1', 'fields.id.end' = '1000000');\n\
+         CREATE TABLE out (id BIGINT) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');\n\
+         CREATE TABLE sink (id BIGINT) WITH ('connector' = 'blackhole')",
+        out.display()
+    );
+    let (st, r) = s.call("POST", "/api/v1/statements", Some(json!({"sql": ddl})));
+    assert_eq!(st, 200, "{r}");
+    assert_eq!(r.as_array().map(Vec::len), Some(3), "{r}");
+    let (st, r) = s.call("POST", "/api/v1/statements", Some(json!({"sql": "SHOW TABLES"})));
+    assert_eq!(st, 200);
+    assert_eq!(r[0]["rows"], json!([["out"], ["sink"], ["src"]]), "{r}");
+    let (st, r) = s.call("POST", "/api/v1/statements", Some(json!({"sql": "CREATE TABLE t (a INT) WITH ('connector' = 'nope')"})));
+    assert_eq!(st, 400, "{r}");
+    assert_eq!(r["error"]["code"], "sql_validation", "{r}");
+    assert!(r["error"]["message"].as_str().is_some_and(|m| m.contains("unknown connector 'nope'")), "{r}");
+    assert_eq!((r["error"]["line"].as_u64(), r["error"]["column"].as_u64()), (Some(1), Some(30)), "{r}");
+    let (st, r) = s.call("POST", "/api/v1/statements", Some(json!({"sql": "CREATE TABLE src (a INT) WITH ('connector' = 'blackhole')"})));
+    assert_eq!((st, r["error"]["code"].clone()), (400, json!("sql_validation")), "{r}");
+    let (st, r) = s.call("POST", "/api/v1/statements", Some(json!({"sql": "SELEC 1"})));
+    assert_eq!((st, r["error"]["code"].clone()), (400, json!("sql_parse")), "{r}");
+    let (st, r) = s.call("POST", "/api/v1/deployments", Some(json!({"nme": "x"})));
+    assert_eq!((st, r["error"]["code"].clone()), (400, json!("bad_request")), "{r}");
+    let (st, r) = s.call("GET", "/api/v1/deployments/nope", None);
+    assert_eq!((st, r["error"]["code"].clone()), (404, json!("not_found")), "{r}");
+
+    // A deployment through its life.
+    let job = json!({"name": "copy", "sql": "INSERT INTO out SELECT id FROM src", "config": {"execution.checkpointing.interval": "300 ms"}});
+    let (st, d) = s.call("POST", "/api/v1/deployments", Some(job.clone()));
+    assert_eq!(st, 201, "{d}");
+    assert_eq!(d["state"], "RUNNING", "{d}");
+    let (st, r) = s.call("POST", "/api/v1/deployments", Some(job));
+    assert_eq!((st, r["error"]["code"].clone()), (409, json!("conflict")), "{r}");
+    let (st, r) = s.call("POST", "/api/v1/deployments/copy/start", Some(json!({})));
+    assert_eq!(st, 409, "{r}");
+    let (st, r) = s.call("POST", "/api/v1/deployments", Some(json!({"name": "bad", "sql": "INSERT INTO out SELECT nope FROM src"})));
+    assert_eq!((st, r["error"]["code"].clone()), (400, json!("sql_validation")), "{r}");
+    // Output arrives (committed at checkpoints).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while output_lines(&out) == 0 {
+        assert!(Instant::now() < deadline, "no output: {}", s.call("GET", "/api/v1/deployments/copy/logs", None).1);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Stop with a savepoint, resume from it: the sequence continues without gaps or repeats.
+    let (st, d) = s.call("POST", "/api/v1/deployments/copy/stop", Some(json!({"savepoint": true})));
+    assert_eq!(st, 200, "{d}");
+    assert_eq!(d["state"], "SUSPENDED", "{d}");
+    assert!(d["last_savepoint"].as_str().is_some_and(|p| Path::new(p).join("_metadata").exists()), "{d}");
+    let before = output_lines(&out);
+    let (st, d) = s.call("POST", "/api/v1/deployments/copy/start", Some(json!({})));
+    assert_eq!((st, d["state"].clone()), (200, json!("RUNNING")), "{d}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while output_lines(&out) <= before {
+        assert!(Instant::now() < deadline, "no output after resuming: {}", s.call("GET", "/api/v1/deployments/copy/logs", None).1);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // A job that fails (its source path does not exist) fails alone; `copy` keeps running.
+    let (st, r) = s.call(
+        "POST",
+        "/api/v1/statements",
+        Some(json!({"sql": format!("CREATE TABLE missing (id BIGINT) WITH ('connector' = 'filesystem', 'path' = '{}/nope', 'format' = 'csv')", tmp.path().display())})),
+    );
+    assert_eq!(st, 200, "{r}");
+    let (st, d) = s.call(
+        "POST",
+        "/api/v1/deployments",
+        Some(json!({"name": "broken", "sql": "INSERT INTO sink SELECT id FROM missing", "config": {"restart-strategy.type": "none"}})),
+    );
+    assert_eq!(st, 201, "{d}");
+    let d = wait_state(&s, "broken", "FAILED");
+    assert!(d["failure"].as_str().is_some_and(|f| f.contains("nope")), "{d}");
+    assert_eq!(s.call("GET", "/api/v1/deployments/copy", None).1["state"], "RUNNING");
+    // A worker killed outright (as by the OOM killer) is restored from its latest checkpoint.
+    let pid = s.call("GET", "/api/v1/deployments/copy", None).1["pid"].as_i64().expect("pid");
+    Command::new("kill").arg("-9").arg(pid.to_string()).status().expect("kill");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let d = loop {
+        let d = s.call("GET", "/api/v1/deployments/copy", None).1;
+        if d["state"] == "RUNNING" && d["pid"].as_i64() != Some(pid) {
+            break d;
+        }
+        assert!(Instant::now() < deadline, "not restored: {d}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(d["restarts"], 1, "{d}");
+
+    // kill -9 of the server: the worker keeps running, the new server adopts it.
+    let pid = s.call("GET", "/api/v1/deployments/copy", None).1["pid"].as_i64().expect("pid");
+    s.kill9();
+    let s = Server::start(&data, db);
+    let d = s.call("GET", "/api/v1/deployments/copy", None).1;
+    assert_eq!((d["state"].clone(), d["pid"].as_i64()), (json!("RUNNING"), Some(pid)), "{d}");
+    let (_, r) = s.call("POST", "/api/v1/statements", Some(json!({"sql": "SHOW TABLES"})));
+    assert_eq!(r[0]["rows"], json!([["missing"], ["out"], ["sink"], ["src"]]), "{r}");
+    // Cancel; the history tells the story.
+    let (st, d) = s.call("POST", "/api/v1/deployments/copy/stop", Some(json!({"savepoint": false})));
+    assert_eq!((st, d["state"].clone()), (200, json!("CANCELLED")), "{d}");
+    let (_, ev) = s.call("GET", "/api/v1/deployments/copy/events", None);
+    let states: Vec<&str> = ev.as_array().expect("events").iter().filter_map(|e| e["state"].as_str()).collect();
+    assert_eq!(states, ["CREATED", "RUNNING", "SUSPENDED", "RUNNING", "RESTARTING", "RUNNING", "CANCELLED"], "{ev}");
+    // The OpenAPI document describes the endpoints.
+    let (st, doc) = s.call("GET", "/api/v1/openapi.json", None);
+    assert_eq!(st, 200);
+    assert!(doc["paths"]["/api/v1/deployments/{id}/stop"]["post"].is_object(), "{doc}");
+}
+
+#[test]
+fn server_lifecycle_on_sqlite() {
+    lifecycle(None);
+}
+
+#[test]
+fn server_lifecycle_on_postgresql() {
+    let db = format!("rask_server_{}", std::process::id());
+    let psql = |sql: &str| {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
+        rt.block_on(async {
+            let (c, conn) = tokio_postgres::connect("host=127.0.0.1 port=5432 user=postgres dbname=postgres", tokio_postgres::NoTls).await.expect("PostgreSQL on 127.0.0.1:5432");
+            tokio::spawn(conn);
+            c.batch_execute(sql).await.expect("psql");
+        });
+    };
+    psql(&format!("DROP DATABASE IF EXISTS {db}"));
+    psql(&format!("CREATE DATABASE {db}"));
+    lifecycle(Some(&format!("postgres://postgres@127.0.0.1:5432/{db}")));
+    psql(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"));
+}
