@@ -73,6 +73,7 @@ pub struct ApiDoc;
 
 pub fn router(state: AppState) -> Router {
     Router::new()
+        .route("/metrics", get(metrics))
         .route("/api/v1/health", get(health))
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/statements", post(statements))
@@ -89,6 +90,12 @@ pub fn router(state: AppState) -> Router {
 /// The request body as JSON, with a 400 in the error shape when it is not.
 fn body<T: serde::de::DeserializeOwned>(b: std::result::Result<Json<T>, axum::extract::rejection::JsonRejection>) -> Result<T> {
     b.map(|Json(t)| t).map_err(|e| ServerError::BadRequest(format!("invalid request body: {}", e.body_text())))
+}
+
+/// Prometheus text exposition of the running jobs' per-operator metrics.
+async fn metrics(State(s): State<AppState>) -> Result<([(axum::http::HeaderName, &'static str); 1], String)> {
+    let text = crate::metrics::render(&s).await?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text))
 }
 
 async fn openapi() -> Json<utoipa::openapi::OpenApi> {

@@ -156,6 +156,7 @@ impl Jobs {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("job.log"))?;
         let mut cmd = tokio::process::Command::new(&self.worker_bin);
         cmd.arg("run").arg(&script_path).arg("-p").arg(d.parallelism.to_string()).args(["--progress", "plain"]);
+        cmd.arg("--metrics-file").arg(dir.join("metrics.json"));
         if let Some(f) = from {
             cmd.arg("--from-savepoint").arg(f);
         }
@@ -288,6 +289,22 @@ impl Jobs {
             }
         }
         Ok(())
+    }
+
+    /// The latest operator metrics of a deployment's worker processes (their `--metrics-file`
+    /// snapshots), one JSON document per process.
+    pub fn metrics(&self, id: &str) -> Vec<serde_json::Value> {
+        let dir = self.job_dir(id);
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            if name.starts_with("metrics.json") && !name.ends_with(".tmp")
+                && let Ok(v) = std::fs::read_to_string(e.path()).map_err(|_| ()).and_then(|t| serde_json::from_str(&t).map_err(|_| ()))
+            {
+                out.push(v);
+            }
+        }
+        out
     }
 
     /// The last `lines` lines of a deployment's log.

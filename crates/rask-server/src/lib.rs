@@ -7,6 +7,7 @@ pub mod api;
 pub mod catalog;
 pub mod error;
 pub mod jobs;
+pub mod metrics;
 pub mod store;
 
 use std::net::SocketAddr;

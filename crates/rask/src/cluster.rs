@@ -176,6 +176,9 @@ fn run_attempt(
         if let Some(d) = &s.exec.savepoint_dir {
             cmd.arg("--savepoint-dir").arg(d);
         }
+        if let Some(m) = &s.exec.metrics_file {
+            cmd.arg("--metrics-file").arg(format!("{}.{i}", m.display()));
+        }
         if s.exec.allow_non_restored_state {
             cmd.arg("--allow-non-restored-state");
         }

@@ -1,6 +1,7 @@
 //! `rask`: run Flink SQL scripts as streaming jobs (`rask run`), explain their plans
 //! (`rask explain`), work interactively (`rask sql`) and list connectors.
 
+mod metrics_file;
 mod bench;
 mod bench_kafka;
 mod cluster;
@@ -53,6 +54,10 @@ pub struct ExecArgs {
     /// `rask bench`).
     #[arg(long, hide = true)]
     pub usage_out: Option<PathBuf>,
+    /// Write the operators' metrics as JSON to FILE every second (FILE.N per process of a
+    /// supervised run; read by `rask server`).
+    #[arg(long)]
+    pub metrics_file: Option<PathBuf>,
     /// Start from this savepoint or retained checkpoint (a `chk-N` directory or its
     /// `_metadata`), as Flink's `-s`; the parallelism may differ from the one it was taken at.
     #[arg(short = 's', long)]

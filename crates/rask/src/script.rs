@@ -137,8 +137,10 @@ fn run_plan(plan: StreamPlan, exec: &ExecArgs, at_start: bool) -> Result<()> {
     let metrics = Arc::new(JobMetrics::new(&plan, cluster.threads()));
     let opts = JobOptions { cluster, batch_size: exec.batch_size.max(1), print: Arc::new(Stdout), cancel: cancel_flag(), checkpointing };
     let progress = Progress::start(metrics.clone(), &exec.progress, label.clone());
+    let metrics_file = crate::metrics_file::MetricsFile::start(metrics.clone(), exec.metrics_file.clone());
     let r = run_job(plan, builtin_registry(), opts, metrics);
     progress.finish();
+    metrics_file.finish();
     match r {
         Ok(s) => {
             if let Ok(mut l) = LAST_LATENCY.lock() {

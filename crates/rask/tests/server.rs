@@ -272,3 +272,42 @@ fn server_lifecycle_on_postgresql() {
     lifecycle(Some(&format!("postgres://postgres@127.0.0.1:5432/{db}")));
     psql(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"));
 }
+
+/// `/metrics` shows the per-operator metrics of a running Nexmark job in Prometheus text.
+#[test]
+fn metrics_of_a_running_nexmark_job() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = tmp.path().join("data");
+    let _workers = Workers(data.clone());
+    let s = Server::start(&data, None);
+    let ddl = include_str!("../../../nexmark/ddl.sql").replace("'first-event.rate' = '10000000'", "'first-event.rate' = '5000'").replace("'events.num' = '10000000'", "'events.num' = '100000000'");
+    let q1 = include_str!("../../../nexmark/queries/q1.sql");
+    let (create, insert) = q1.split_at(q1.find("INSERT INTO").expect("q1 inserts"));
+    let (st, r) = s.call("POST", "/api/v1/statements", Some(json!({"sql": format!("{ddl}\n{create}")})));
+    assert_eq!(st, 200, "{r}");
+    let (st, d) = s.call("POST", "/api/v1/deployments", Some(json!({"name": "q1", "sql": insert, "parallelism": 2})));
+    assert_eq!(st, 201, "{d}");
+    let value = |text: &str, metric: &str, operator: &str| -> Option<f64> {
+        text.lines()
+            .filter(|l| l.starts_with(metric) && l.contains("deployment=\"q1\"") && l.contains(operator))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .reduce(f64::max)
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (st, m) = s.call("GET", "/metrics", None);
+        assert_eq!(st, 200);
+        let text = m.as_str().unwrap_or_default().to_string();
+        let source = value(&text, "rask_operator_records_out_total", "operator=\"TableSourceScan(table=[nexmark]");
+        let sink = value(&text, "rask_operator_records_in_total", "operator=\"Sink(table=[nexmark_q1]");
+        let wm = value(&text, "rask_operator_watermark_ms", "operator=\"WatermarkAssigner");
+        if source.is_some_and(|v| v > 0.0) && sink.is_some_and(|v| v > 0.0) && wm.is_some_and(|v| v > 1.0e12) {
+            assert!(text.contains("rask_deployment_running{deployment=\"q1\",state=\"RUNNING\"} 1"), "{text}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no operator metrics for the running job:\n{text}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (st, d) = s.call("POST", "/api/v1/deployments/q1/stop", Some(json!({})));
+    assert_eq!((st, d["state"].clone()), (200, json!("CANCELLED")), "{d}");
+}

@@ -1,0 +1,78 @@
+//! `--metrics-file`: the job's operator metrics written as JSON every second (and when the job
+//! ends), replaced atomically, for `rask server` to expose. One file per process.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rask_runtime::metrics::JobMetrics;
+use rask_types::WATERMARK_MIN;
+
+pub struct MetricsFile {
+    stop: Arc<AtomicBool>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+/// The metrics as JSON: per plan node its name and counters (summed over this process's
+/// subtasks) and watermark (their minimum; absent before the first).
+pub fn snapshot(m: &JobMetrics) -> serde_json::Value {
+    let nodes: Vec<serde_json::Value> = m
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(id, n)| {
+            let wm = n.watermarks.iter().map(|w| w.load(Ordering::Relaxed)).min().filter(|w| *w > WATERMARK_MIN);
+            serde_json::json!({
+                "id": id,
+                "name": n.name,
+                "source": n.is_source,
+                "sink": n.is_sink,
+                "records_in": n.records_in.load(Ordering::Relaxed),
+                "records_out": n.records_out.load(Ordering::Relaxed),
+                "watermark_ms": wm,
+                "late_records_dropped": n.late_records_dropped.load(Ordering::Relaxed),
+                "skipped_records": n.source.skipped_records.load(Ordering::Relaxed),
+                "checkpoint_align_max_us": n.checkpoint_align_max_us.load(Ordering::Relaxed),
+                "checkpoint_sync_max_us": n.checkpoint_sync_max_us.load(Ordering::Relaxed),
+            })
+        })
+        .collect();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    serde_json::json!({ "time_ms": now, "nodes": nodes })
+}
+
+fn write(path: &PathBuf, m: &JobMetrics) {
+    let tmp = path.with_extension("tmp");
+    if std::fs::write(&tmp, snapshot(m).to_string()).is_ok() {
+        let _ = std::fs::rename(&tmp, path);
+    }
+}
+
+impl MetricsFile {
+    pub fn start(metrics: Arc<JobMetrics>, path: Option<PathBuf>) -> MetricsFile {
+        let stop = Arc::new(AtomicBool::new(false));
+        let Some(path) = path else { return MetricsFile { stop, handle: None } };
+        let s = stop.clone();
+        let handle = std::thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                write(&path, &metrics);
+                for _ in 0..10 {
+                    if s.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+            write(&path, &metrics);
+        });
+        MetricsFile { stop, handle: Some(handle) }
+    }
+
+    pub fn finish(mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
