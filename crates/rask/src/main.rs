@@ -1,6 +1,7 @@
 //! `rask`: run Flink SQL scripts as streaming jobs (`rask run`), explain their plans
 //! (`rask explain`), work interactively (`rask sql`) and list connectors.
 
+mod jobs_cli;
 mod metrics_file;
 mod bench;
 mod bench_kafka;
@@ -96,6 +97,14 @@ enum Command {
     },
     /// List the connectors and their options.
     Connectors,
+    /// Deployments on a Rask server: list, submit, stop (with savepoint), cancel, resume, logs.
+    Job {
+        /// The server's URL (default: $RASK_SERVER or http://127.0.0.1:8081).
+        #[arg(long)]
+        server: Option<String>,
+        #[command(subcommand)]
+        command: jobs_cli::JobCommand,
+    },
     /// Run the Rask server: REST API, persistent catalog, deployments run as worker processes.
     Server {
         /// Address to listen on.
@@ -175,6 +184,7 @@ fn main() -> ExitCode {
             Ok(())
         }
         Command::Server { listen, data_dir, database_url } => server(listen, data_dir, database_url),
+        Command::Job { server, command } => jobs_cli::run(server, command),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

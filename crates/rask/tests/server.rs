@@ -311,3 +311,46 @@ fn metrics_of_a_running_nexmark_job() {
     let (st, d) = s.call("POST", "/api/v1/deployments/q1/stop", Some(json!({})));
     assert_eq!((st, d["state"].clone()), (200, json!("CANCELLED")), "{d}");
 }
+
+/// `rask job …` drives deployments through the API.
+#[test]
+fn job_commands_talk_to_the_server() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = tmp.path().join("data");
+    let _workers = Workers(data.clone());
+    let s = Server::start(&data, None);
+    let (st, r) = s.call(
+        "POST",
+        "/api/v1/statements",
+        Some(json!({"sql": "CREATE TABLE src (id BIGINT) WITH ('connector' = 'datagen', 'rows-per-second' = '100'); CREATE TABLE sink (id BIGINT) WITH ('connector' = 'blackhole')"})),
+    );
+    assert_eq!(st, 200, "{r}");
+    let job = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_rask")).arg("job").arg("--server").arg(format!("http://{}", s.addr)).args(args).output().expect("rask job");
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr))
+    };
+    let file = tmp.path().join("job.sql");
+    std::fs::write(&file, "INSERT INTO sink SELECT id FROM src;\n").expect("write");
+    let f = file.display().to_string();
+    let (ok, out) = job(&["submit", "--name", "j", "-p", "2", "--set", "execution.checkpointing.interval=300 ms", &f]);
+    assert!(ok && out.contains("RUNNING"), "{out}");
+    let (ok, out) = job(&["list"]);
+    assert!(ok && out.contains("j ") && out.contains("RUNNING") && out.contains("p=2"), "{out}");
+    std::thread::sleep(Duration::from_millis(800));
+    let (ok, out) = job(&["stop", "j"]);
+    assert!(ok && out.contains("SUSPENDED") && out.contains("savepoint-"), "{out}");
+    let (ok, out) = job(&["resume", "j"]);
+    assert!(ok && out.contains("RUNNING"), "{out}");
+    let (ok, out) = job(&["cancel", "j"]);
+    assert!(ok && out.contains("CANCELLED"), "{out}");
+    let (ok, out) = job(&["events", "j"]);
+    assert!(ok && out.contains("SUSPENDED") && out.contains("CANCELLED"), "{out}");
+    let (ok, out) = job(&["logs", "j"]);
+    assert!(ok && !out.trim().is_empty(), "{out}");
+    // Errors come back with their position and a failing exit code.
+    std::fs::write(&file, "SET 'pipeline.name' = 'k';\nINSERT INTO sink SELECT nope FROM src;\n").expect("write");
+    let (ok, out) = job(&["submit", "--name", "k", &f]);
+    assert!(!ok && out.contains("No field named nope") && out.contains("(line 2, column 1)"), "{out}");
+    let (ok, out) = job(&["stop", "nope"]);
+    assert!(!ok && out.contains("no deployment 'nope'"), "{out}");
+}
