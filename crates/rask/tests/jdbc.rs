@@ -590,16 +590,17 @@ fn a_lost_connection_is_reconnected_and_the_flush_retried() {
         ),
     )
     .expect("script");
-    let child = Command::new(env!("CARGO_BIN_EXE_rask"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rask"))
         .args(["run", script.to_str().expect("path"), "--progress", "none"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .expect("rask run");
-    // The sink's connection names the table (application_name).
+    // The sink's connection names the table (application_name). The job writes for 2 s once
+    // it runs; on a loaded machine it may take a while to start: look while it runs.
     let started = Instant::now();
     let mut terminated = 0;
-    while terminated == 0 && started.elapsed() < Duration::from_secs(1) {
+    while terminated == 0 && started.elapsed() < Duration::from_secs(30) && child.try_wait().ok().flatten().is_none() {
         std::thread::sleep(Duration::from_millis(100));
         let n = db.rows(&format!(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'rask sink {t}'"

@@ -368,40 +368,7 @@ fn raw_format_reads_values_and_tombstones() {
 /// Every record of `topic` a read_committed consumer sees, from the beginning up to the end of
 /// each partition, sorted.
 fn committed_records(b: &Broker, topic: &str) -> Vec<String> {
-    let c: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &b.bootstrap)
-        .set("group.id", "reader")
-        .set("isolation.level", "read_committed")
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("consumer");
-    let md = c.fetch_metadata(Some(topic), Duration::from_secs(10)).expect("metadata");
-    let parts: Vec<i32> = md.topics()[0].partitions().iter().map(|p| p.id()).collect();
-    let mut tpl = TopicPartitionList::new();
-    let mut ends = BTreeMap::new();
-    for p in &parts {
-        tpl.add_partition_offset(topic, *p, Offset::Beginning).expect("tpl");
-        ends.insert(*p, c.fetch_watermarks(topic, *p, Duration::from_secs(10)).expect("watermarks").1);
-    }
-    c.assign(&tpl).expect("assign");
-    let mut out = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(m) = c.poll(Duration::from_millis(100)) {
-            use rdkafka::message::Message;
-            let m = m.expect("read");
-            out.push(String::from_utf8_lossy(m.payload().unwrap_or_default()).to_string());
-        }
-        let pos = c.position().expect("position");
-        let done = parts.iter().all(|p| match pos.find_partition(topic, *p).map(|e| e.offset()) {
-            Some(Offset::Offset(o)) => o >= ends[p],
-            _ => ends[p] == 0,
-        });
-        if done {
-            break;
-        }
-        assert!(Instant::now() < deadline, "reading '{topic}' with read_committed did not reach the end offsets {ends:?}: {pos:?}");
-    }
+    let mut out: Vec<String> = raw_records(b, topic).into_iter().map(|r| String::from_utf8_lossy(&r.2.unwrap_or_default()).to_string()).collect();
     out.sort();
     out
 }

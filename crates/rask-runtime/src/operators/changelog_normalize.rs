@@ -18,7 +18,7 @@ use hashbrown::HashMap;
 use rask_state::{OperatorSnapshot, StateEntry, StateTtl};
 use rask_types::{RowKind, StreamBatch};
 
-use super::keyed::{key_of, key_rows};
+use super::keyed::{key_of, key_rows, restored_batches};
 use crate::error::{Result, RuntimeError};
 use crate::operator::{Emitter, Operator};
 
@@ -120,17 +120,11 @@ impl Operator for ChangelogNormalize {
 
     fn restore(&mut self, parts: Vec<OperatorSnapshot>) -> Result<()> {
         let now = (self.clock)();
-        for p in parts {
-            for e in &p.entries {
-                for b in &e.batches {
-                    let data = RecordBatch::try_new(self.schema.clone(), b.columns().to_vec())
-                        .map_err(|e| RuntimeError::User(format!("ChangelogNormalize state does not fit the query: {e}")))?;
-                    let keys = key_rows(&self.key_converter, &self.key, &data)?;
-                    let rows = self.row_converter.convert_columns(data.columns()).map_err(internal)?;
-                    for i in 0..data.num_rows() {
-                        self.rows.insert(key_of(&keys, i).into(), Kept { row: rows.row(i).data().into(), touched: now });
-                    }
-                }
+        for data in restored_batches(parts, &self.schema, "ChangelogNormalize")? {
+            let keys = key_rows(&self.key_converter, &self.key, &data)?;
+            let rows = self.row_converter.convert_columns(data.columns()).map_err(internal)?;
+            for i in 0..data.num_rows() {
+                self.rows.insert(key_of(&keys, i).into(), Kept { row: rows.row(i).data().into(), touched: now });
             }
         }
         Ok(())

@@ -31,6 +31,23 @@ pub(crate) fn slot<'a, V: Default>(map: &'a mut HashMap<Box<[u8]>, V>, key: &[u8
     map.get_mut(key).expect("inserted above")
 }
 
+/// The batches of restored snapshot `parts`, re-typed as `schema` (the operator's state rows);
+/// `what` names the state in the error when they do not fit the query.
+pub(crate) fn restored_batches(parts: Vec<rask_state::OperatorSnapshot>, schema: &arrow::datatypes::SchemaRef, what: &str) -> Result<Vec<RecordBatch>> {
+    let mut out = Vec::new();
+    for p in parts {
+        for e in &p.entries {
+            for b in &e.batches {
+                out.push(
+                    RecordBatch::try_new(schema.clone(), b.columns().to_vec())
+                        .map_err(|e| RuntimeError::User(format!("{what} state does not fit the query: {e}")))?,
+                );
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// A join condition on candidate joined rows, as a filter mask: NULL is not a match.
 pub(crate) fn condition_mask(condition: &std::sync::Arc<dyn datafusion_physical_expr::PhysicalExpr>, rows: &RecordBatch, join: &str) -> Result<BooleanArray> {
     let v = condition

@@ -25,7 +25,7 @@ use rask_sql::rank::{Rank as Plan, RankKind};
 use rask_state::{OperatorSnapshot, StateEntry, StateTtl};
 use rask_types::{RowKind, StreamBatch};
 
-use super::keyed::{key_of, key_rows, slot};
+use super::keyed::{key_of, key_rows, restored_batches, slot};
 use super::window_tvf::to_millis;
 use crate::error::{Result, RuntimeError};
 use crate::operator::{Emitter, Operator};
@@ -305,14 +305,8 @@ impl Operator for Rank {
     }
 
     fn restore(&mut self, parts: Vec<OperatorSnapshot>) -> Result<()> {
-        for p in parts {
-            for e in &p.entries {
-                for b in &e.batches {
-                    let data = RecordBatch::try_new(self.input.clone(), b.columns().to_vec())
-                        .map_err(|e| RuntimeError::User(format!("Top-N state does not fit the query: {e}")))?;
-                    self.load(&data)?;
-                }
-            }
+        for data in restored_batches(parts, &self.input, "Top-N")? {
+            self.load(&data)?;
         }
         Ok(())
     }
