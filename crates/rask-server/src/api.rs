@@ -43,6 +43,14 @@ fn yes() -> bool {
     true
 }
 
+/// A change of a stopped deployment (upgrade: new SQL; rescale: new parallelism).
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct UpdateDeployment {
+    pub sql: Option<String>,
+    pub parallelism: Option<i64>,
+    pub config: Option<BTreeMap<String, String>>,
+}
+
 #[derive(Deserialize, utoipa::ToSchema, Default)]
 pub struct StopRequest {
     /// Take a savepoint and suspend (resumable), rather than cancel.
@@ -66,8 +74,8 @@ pub struct LogQuery {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Rask server API", version = "1"),
-    paths(health, statements, list_deployments, create_deployment, get_deployment, start_deployment, stop_deployment, deployment_events, deployment_logs),
-    components(schemas(StatementRequest, StatementResult, CreateDeployment, StopRequest, StartRequest, Deployment, JobEvent, ErrorBody))
+    paths(health, statements, list_deployments, create_deployment, get_deployment, update_deployment, start_deployment, stop_deployment, deployment_events, deployment_logs),
+    components(schemas(StatementRequest, StatementResult, CreateDeployment, UpdateDeployment, StopRequest, StartRequest, Deployment, JobEvent, ErrorBody))
 )]
 pub struct ApiDoc;
 
@@ -78,7 +86,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/statements", post(statements))
         .route("/api/v1/deployments", get(list_deployments).post(create_deployment))
-        .route("/api/v1/deployments/{id}", get(get_deployment))
+        .route("/api/v1/deployments/{id}", get(get_deployment).patch(update_deployment))
         .route("/api/v1/deployments/{id}/start", post(start_deployment))
         .route("/api/v1/deployments/{id}/stop", post(stop_deployment))
         .route("/api/v1/deployments/{id}/events", get(deployment_events))
@@ -137,6 +145,19 @@ async fn create_deployment(
     responses((status = 200, body = Deployment), (status = 404, body = ErrorBody)))]
 async fn get_deployment(State(s): State<AppState>, Path(id): Path<String>) -> Result<Json<Deployment>> {
     Ok(Json(s.jobs.get(&id).await?))
+}
+
+/// Change a stopped deployment: new SQL (upgrade), parallelism (rescale) or configuration;
+/// resuming restores its savepoint into the changed job.
+#[utoipa::path(patch, path = "/api/v1/deployments/{id}", params(("id" = String, Path, description = "Deployment id or name")),
+    request_body = UpdateDeployment, responses((status = 200, body = Deployment), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn update_deployment(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    b: std::result::Result<Json<UpdateDeployment>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Deployment>> {
+    let req = body(b)?;
+    Ok(Json(s.jobs.update(&id, req.sql, req.parallelism, req.config).await?))
 }
 
 /// Start a deployment, or resume it from its last savepoint.

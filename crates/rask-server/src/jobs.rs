@@ -42,8 +42,57 @@ pub struct Jobs {
     worker_bin: PathBuf,
     /// One lock per deployment id.
     locks: Arc<std::sync::Mutex<HashMap<String, Arc<Mutex<()>>>>>,
-    /// Deployments being stopped on purpose (their worker's exit is not a failure).
-    stopping: Arc<std::sync::Mutex<HashMap<String, &'static str>>>,
+    /// Deployments whose worker the server ends on purpose, and why.
+    stopping: Arc<std::sync::Mutex<HashMap<String, Stop>>>,
+}
+
+/// Why the server ends a worker.
+#[derive(Debug, Clone, PartialEq)]
+enum Stop {
+    Savepoint,
+    Cancel,
+    /// It went over `taskmanager.memory.process.size` (the message says by how much).
+    Memory(String),
+}
+
+/// A memory size as Flink writes it: `512m`, `1 gb`, `1073741824`.
+fn parse_memory(v: &str) -> Option<u64> {
+    let t = v.trim().to_ascii_lowercase();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (n, unit) = t.split_at(split);
+    let n: u64 = n.parse().ok()?;
+    let mul: u64 = match unit.trim() {
+        "" | "b" | "bytes" => 1,
+        "k" | "kb" | "kibibytes" => 1 << 10,
+        "m" | "mb" | "mebibytes" => 1 << 20,
+        "g" | "gb" | "gibibytes" => 1 << 30,
+        "t" | "tb" | "tebibytes" => 1 << 40,
+        _ => return None,
+    };
+    n.checked_mul(mul)
+}
+
+/// Resident memory of process `pid` and all its descendants (bytes).
+fn tree_rss(pid: i64) -> u64 {
+    let mut parents: HashMap<i64, Vec<i64>> = HashMap::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(p) = e.file_name().to_string_lossy().parse::<i64>() else { continue };
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else { continue };
+        // pid (comm) state ppid …: the command may hold spaces and parentheses.
+        if let Some(ppid) = stat.rsplit_once(") ").and_then(|(_, rest)| rest.split_whitespace().nth(1)).and_then(|x| x.parse::<i64>().ok()) {
+            parents.entry(ppid).or_default().push(p);
+        }
+    }
+    let page = 4096u64;
+    let mut total = 0;
+    let mut stack = vec![pid];
+    while let Some(p) = stack.pop() {
+        if let Ok(statm) = std::fs::read_to_string(format!("/proc/{p}/statm")) {
+            total += statm.split_whitespace().nth(1).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0) * page;
+        }
+        stack.extend(parents.get(&p).into_iter().flatten());
+    }
+    total
 }
 
 /// The newest completed checkpoint or savepoint (`chk-N` or `savepoint-N` with a
@@ -185,7 +234,12 @@ impl Jobs {
         let stopped = self.stopping.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
         d.pid = None;
         let result = match (stopped, code) {
-            (Some(SUSPENDED), Some(0)) => {
+            (Some(Stop::Memory(why)), _) => {
+                d.failure = Some(why.clone());
+                d.state = FAILED.into();
+                self.store.set_state(&d, &format!("failed: {why}")).await
+            }
+            (Some(Stop::Savepoint), Some(0)) => {
                 d.last_savepoint = latest_snapshot(&dir.join("savepoints")).map(|p| p.display().to_string());
                 d.state = SUSPENDED.into();
                 let msg = format!("stopped with savepoint {}", d.last_savepoint.clone().unwrap_or_default());
@@ -238,7 +292,7 @@ impl Jobs {
         let Some(pid) = d.pid.filter(|_| matches!(d.state.as_str(), RUNNING | RESTARTING)) else {
             return Err(ServerError::Conflict(format!("deployment '{}' is not running ({})", d.name, d.state)));
         };
-        self.stopping.lock().unwrap_or_else(|e| e.into_inner()).insert(d.id.clone(), if savepoint { SUSPENDED } else { CANCELLED });
+        self.stopping.lock().unwrap_or_else(|e| e.into_inner()).insert(d.id.clone(), if savepoint { Stop::Savepoint } else { Stop::Cancel });
         // SIGINT: the worker takes a savepoint and exits; SIGKILL: cancelled at once.
         signal(pid, if savepoint { nix::sys::signal::Signal::SIGINT } else { nix::sys::signal::Signal::SIGKILL });
         drop(g);
@@ -252,6 +306,56 @@ impl Jobs {
             }
             if std::time::Instant::now() > deadline {
                 return Err(ServerError::External(format!("deployment '{}' did not stop within 120 s", d.name)));
+            }
+        }
+    }
+
+    /// Change a deployment that is not running: its SQL, parallelism or configuration (checked
+    /// against the catalog). Resuming then restores its savepoint into the new job — an
+    /// upgrade or a rescale.
+    pub async fn update(&self, id: &str, sql: Option<String>, parallelism: Option<i64>, config: Option<BTreeMap<String, String>>) -> Result<Deployment> {
+        let d = self.get(id).await?;
+        let lock = self.lock(&d.id);
+        let _g = lock.lock().await;
+        let mut d = self.get(&d.id).await?;
+        if matches!(d.state.as_str(), RUNNING | RESTARTING) {
+            return Err(ServerError::Conflict(format!("deployment '{}' is {}: stop it (with a savepoint) before changing it", d.name, d.state)));
+        }
+        if let Some(p) = parallelism {
+            if !(1..=1024).contains(&p) {
+                return Err(ServerError::BadRequest(format!("parallelism must be between 1 and 1024, got {p}")));
+            }
+            d.parallelism = p;
+        }
+        if let Some(s) = sql {
+            d.sql = s;
+        }
+        if let Some(c) = config {
+            d.config = c;
+        }
+        self.catalog.check_job(&d.sql, &d.config).await?;
+        self.store.update_definition(&d).await?;
+        self.store.set_state(&d, &format!("updated (parallelism {})", d.parallelism)).await?;
+        self.get(&d.id).await
+    }
+
+    /// Every 500 ms: end workers that use more memory than their job's
+    /// `taskmanager.memory.process.size` (resident memory of the worker's process tree), as a
+    /// container's memory limit would — that job fails, the others keep running.
+    pub async fn watch_memory(self) {
+        loop {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let Ok(all) = self.store.deployments().await else { continue };
+            for d in all {
+                let (Some(pid), true) = (d.pid, d.state == RUNNING) else { continue };
+                let Some(limit) = d.config.get("taskmanager.memory.process.size").and_then(|v| parse_memory(v)) else { continue };
+                let rss = tree_rss(pid);
+                if rss > limit {
+                    let why = format!("the job used {} MiB, over its memory limit of {} MiB (taskmanager.memory.process.size)", rss >> 20, limit >> 20);
+                    tracing::warn!(deployment = %d.name, "{why}");
+                    self.stopping.lock().unwrap_or_else(|e| e.into_inner()).insert(d.id.clone(), Stop::Memory(why));
+                    signal(pid, nix::sys::signal::Signal::SIGKILL);
+                }
             }
         }
     }

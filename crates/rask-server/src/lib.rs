@@ -40,6 +40,7 @@ pub async fn serve(cfg: ServerConfig, ready: Option<tokio::sync::oneshot::Sender
     let catalog = catalog::Catalog::new(store.clone());
     let jobs = jobs::Jobs::new(store.clone(), catalog.clone(), cfg.data_dir.clone(), cfg.worker_bin.clone());
     jobs.recover().await?;
+    tokio::spawn(jobs.clone().watch_memory());
     let state = AppState { store, catalog, jobs };
     let listener = tokio::net::TcpListener::bind(cfg.listen).await.map_err(|e| ServerError::External(format!("cannot listen on {}: {e}", cfg.listen)))?;
     let addr = listener.local_addr()?;

@@ -124,6 +124,20 @@ impl Store {
         Ok(())
     }
 
+    /// Replace a deployment's definition (SQL, parallelism, configuration).
+    pub async fn update_definition(&self, d: &Deployment) -> Result<()> {
+        let config = serde_json::to_string(&d.config).map_err(|e| crate::error::ServerError::Internal(e.to_string()))?;
+        sqlx::query("UPDATE deployments SET sql_text = $1, parallelism = $2, config = $3, updated_at = $4 WHERE id = $5")
+            .bind(&d.sql)
+            .bind(d.parallelism)
+            .bind(config)
+            .bind(now_ms())
+            .bind(&d.id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     pub async fn deployments(&self) -> Result<Vec<Deployment>> {
         let rows = sqlx::query(&format!("SELECT {DEPLOYMENT_COLUMNS} FROM deployments ORDER BY created_at, id")).fetch_all(&self.pool).await?;
         rows.iter().map(deployment).collect()

@@ -2,7 +2,8 @@
 //! default SQLite metadata store and once with the machine's PostgreSQL (a fresh database per
 //! run): the catalog (DDL stored, SQL errors with line and column), deployments through their
 //! life (create → RUNNING → stop with savepoint → SUSPENDED → resume → cancel), name conflicts
-//! and double starts refused, a failing job failing alone while another keeps running, and a
+//! and double starts refused, a rescale between stop and resume, a failing job and a job over
+//! its memory limit failing alone while another keeps running, a killed worker restored, and a
 //! `kill -9` of the server: the restarted server adopts the running worker and the catalog is
 //! intact.
 
@@ -193,8 +194,16 @@ fn lifecycle(db: Option<&str>) {
     assert_eq!(d["state"], "SUSPENDED", "{d}");
     assert!(d["last_savepoint"].as_str().is_some_and(|p| Path::new(p).join("_metadata").exists()), "{d}");
     let before = output_lines(&out);
+    // Rescale while suspended (changing a running deployment is refused), then resume: the
+    // savepoint is restored at parallelism 2.
+    let (st, r) = s.call("PATCH", "/api/v1/deployments/copy", Some(json!({"sql": "INSERT INTO out SELECT nope FROM src"})));
+    assert_eq!((st, r["error"]["code"].clone()), (400, json!("sql_validation")), "{r}");
+    let (st, d) = s.call("PATCH", "/api/v1/deployments/copy", Some(json!({"parallelism": 2})));
+    assert_eq!((st, d["parallelism"].clone(), d["state"].clone()), (200, json!(2), json!("SUSPENDED")), "{d}");
     let (st, d) = s.call("POST", "/api/v1/deployments/copy/start", Some(json!({})));
     assert_eq!((st, d["state"].clone()), (200, json!("RUNNING")), "{d}");
+    let (st, r) = s.call("PATCH", "/api/v1/deployments/copy", Some(json!({"parallelism": 1})));
+    assert_eq!((st, r["error"]["code"].clone()), (409, json!("conflict")), "{r}");
     let deadline = Instant::now() + Duration::from_secs(30);
     while output_lines(&out) <= before {
         assert!(Instant::now() < deadline, "no output after resuming: {}", s.call("GET", "/api/v1/deployments/copy/logs", None).1);
@@ -216,6 +225,16 @@ fn lifecycle(db: Option<&str>) {
     assert_eq!(st, 201, "{d}");
     let d = wait_state(&s, "broken", "FAILED");
     assert!(d["failure"].as_str().is_some_and(|f| f.contains("nope")), "{d}");
+    assert_eq!(s.call("GET", "/api/v1/deployments/copy", None).1["state"], "RUNNING");
+    // A job over its memory limit is ended and fails alone.
+    let (st, d) = s.call(
+        "POST",
+        "/api/v1/deployments",
+        Some(json!({"name": "greedy", "sql": "INSERT INTO sink SELECT id FROM src", "config": {"taskmanager.memory.process.size": "8m"}})),
+    );
+    assert_eq!(st, 201, "{d}");
+    let d = wait_state(&s, "greedy", "FAILED");
+    assert!(d["failure"].as_str().is_some_and(|f| f.contains("over its memory limit of 8 MiB")), "{d}");
     assert_eq!(s.call("GET", "/api/v1/deployments/copy", None).1["state"], "RUNNING");
     // A worker killed outright (as by the OOM killer) is restored from its latest checkpoint.
     let pid = s.call("GET", "/api/v1/deployments/copy", None).1["pid"].as_i64().expect("pid");
@@ -239,12 +258,13 @@ fn lifecycle(db: Option<&str>) {
     assert_eq!((d["state"].clone(), d["pid"].as_i64()), (json!("RUNNING"), Some(pid)), "{d}");
     let (_, r) = s.call("POST", "/api/v1/statements", Some(json!({"sql": "SHOW TABLES"})));
     assert_eq!(r[0]["rows"], json!([["missing"], ["out"], ["sink"], ["src"]]), "{r}");
+    assert_eq!(d["parallelism"], 2, "{d}");
     // Cancel; the history tells the story.
     let (st, d) = s.call("POST", "/api/v1/deployments/copy/stop", Some(json!({"savepoint": false})));
     assert_eq!((st, d["state"].clone()), (200, json!("CANCELLED")), "{d}");
     let (_, ev) = s.call("GET", "/api/v1/deployments/copy/events", None);
     let states: Vec<&str> = ev.as_array().expect("events").iter().filter_map(|e| e["state"].as_str()).collect();
-    assert_eq!(states, ["CREATED", "RUNNING", "SUSPENDED", "RUNNING", "RESTARTING", "RUNNING", "CANCELLED"], "{ev}");
+    assert_eq!(states, ["CREATED", "RUNNING", "SUSPENDED", "SUSPENDED", "RUNNING", "RESTARTING", "RUNNING", "CANCELLED"], "{ev}");
     // The OpenAPI document describes the endpoints.
     let (st, doc) = s.call("GET", "/api/v1/openapi.json", None);
     assert_eq!(st, 200);
