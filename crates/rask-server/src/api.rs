@@ -74,8 +74,8 @@ pub struct LogQuery {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Rask server API", version = "1"),
-    paths(health, statements, list_deployments, create_deployment, get_deployment, update_deployment, start_deployment, stop_deployment, deployment_events, deployment_logs),
-    components(schemas(StatementRequest, StatementResult, CreateDeployment, UpdateDeployment, StopRequest, StartRequest, Deployment, JobEvent, ErrorBody))
+    paths(health, statements, list_secrets, put_secret, delete_secret, list_deployments, create_deployment, get_deployment, update_deployment, start_deployment, stop_deployment, deployment_events, deployment_logs, deployment_metrics),
+    components(schemas(StatementRequest, StatementResult, SecretValue, CreateDeployment, UpdateDeployment, StopRequest, StartRequest, Deployment, JobEvent, ErrorBody, DeploymentMetrics, crate::metrics::OperatorMetrics, crate::metrics::Sample))
 )]
 pub struct ApiDoc;
 
@@ -85,12 +85,15 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/health", get(health))
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/statements", post(statements))
+        .route("/api/v1/secrets", get(list_secrets))
+        .route("/api/v1/secrets/{name}", axum::routing::put(put_secret).delete(delete_secret))
         .route("/api/v1/deployments", get(list_deployments).post(create_deployment))
         .route("/api/v1/deployments/{id}", get(get_deployment).patch(update_deployment))
         .route("/api/v1/deployments/{id}/start", post(start_deployment))
         .route("/api/v1/deployments/{id}/stop", post(stop_deployment))
         .route("/api/v1/deployments/{id}/events", get(deployment_events))
         .route("/api/v1/deployments/{id}/logs", get(deployment_logs))
+        .route("/api/v1/deployments/{id}/metrics", get(deployment_metrics))
         .fallback(|| async { ServerError::NotFound("no such API endpoint".into()) })
         .with_state(state)
 }
@@ -121,6 +124,43 @@ async fn health() -> &'static str {
 async fn statements(State(s): State<AppState>, b: std::result::Result<Json<StatementRequest>, axum::extract::rejection::JsonRejection>) -> Result<Json<Vec<StatementResult>>> {
     let req = body(b)?;
     Ok(Json(s.catalog.execute(&req.sql).await?))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct SecretValue {
+    pub value: String,
+}
+
+/// The secrets' names (values are never answered).
+#[utoipa::path(get, path = "/api/v1/secrets", responses((status = 200, body = Vec<String>)))]
+async fn list_secrets(State(s): State<AppState>) -> Result<Json<Vec<String>>> {
+    Ok(Json(s.store.secret_names().await?))
+}
+
+/// Set a secret, referenced in DDL as `${secret_values.NAME}`.
+#[utoipa::path(put, path = "/api/v1/secrets/{name}", params(("name" = String, Path, description = "Secret name")), request_body = SecretValue,
+    responses((status = 204, description = "Stored"), (status = 400, body = ErrorBody)))]
+async fn put_secret(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    b: std::result::Result<Json<SecretValue>, axum::extract::rejection::JsonRejection>,
+) -> Result<StatusCode> {
+    let req = body(b)?;
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        return Err(ServerError::BadRequest(format!("invalid secret name '{name}' (letters, digits, '_' and '-')")));
+    }
+    s.store.put_secret(&name, &req.value).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(delete, path = "/api/v1/secrets/{name}", params(("name" = String, Path, description = "Secret name")),
+    responses((status = 204, description = "Deleted"), (status = 404, body = ErrorBody)))]
+async fn delete_secret(State(s): State<AppState>, Path(name): Path<String>) -> Result<StatusCode> {
+    if s.store.delete_secret(&name).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ServerError::NotFound(format!("no secret '{name}'")))
+    }
 }
 
 #[utoipa::path(get, path = "/api/v1/deployments", responses((status = 200, body = Vec<Deployment>)))]
@@ -190,6 +230,23 @@ async fn stop_deployment(
 async fn deployment_events(State(s): State<AppState>, Path(id): Path<String>) -> Result<Json<Vec<JobEvent>>> {
     let d = s.jobs.get(&id).await?;
     Ok(Json(s.store.events(&d.id).await?))
+}
+
+/// A deployment's metrics: its running job's operators now, and the last hour as one sample a
+/// second.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct DeploymentMetrics {
+    pub operators: Vec<crate::metrics::OperatorMetrics>,
+    pub series: Vec<crate::metrics::Sample>,
+}
+
+#[utoipa::path(get, path = "/api/v1/deployments/{id}/metrics", params(("id" = String, Path, description = "Deployment id or name")),
+    responses((status = 200, body = DeploymentMetrics), (status = 404, body = ErrorBody)))]
+async fn deployment_metrics(State(s): State<AppState>, Path(id): Path<String>) -> Result<Json<DeploymentMetrics>> {
+    let d = s.jobs.get(&id).await?;
+    let running = matches!(d.state.as_str(), crate::jobs::RUNNING | crate::jobs::RESTARTING);
+    let operators = if running { crate::metrics::operators(&s.jobs.metrics(&d.id)) } else { Vec::new() };
+    Ok(Json(DeploymentMetrics { operators, series: s.series.get(&d.id) }))
 }
 
 /// The last lines of the deployment's worker log.

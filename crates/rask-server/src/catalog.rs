@@ -43,12 +43,38 @@ impl Catalog {
         Catalog { store, connectors: Arc::new(rask_connectors::builtin_registry()), lock: Arc::new(tokio::sync::Mutex::new(())) }
     }
 
-    /// A session holding the stored catalog.
+    /// `sql` with its `${secret_values.NAME}` references replaced by the secrets' values.
+    pub async fn resolve(&self, sql: &str) -> Result<String> {
+        const OPEN: &str = "${secret_values.";
+        if !sql.contains(OPEN) {
+            return Ok(sql.to_string());
+        }
+        let secrets = self.store.secrets().await?;
+        let mut out = String::with_capacity(sql.len());
+        let mut rest = sql;
+        while let Some(i) = rest.find(OPEN) {
+            out.push_str(&rest[..i]);
+            let after = &rest[i + OPEN.len()..];
+            let end = after.find('}').ok_or_else(|| ServerError::BadRequest("an unterminated ${secret_values.…} reference".into()))?;
+            let name = &after[..end];
+            let value = secrets.get(name).ok_or_else(|| ServerError::BadRequest(format!("unknown secret '{name}' (create it with PUT /api/v1/secrets/{name})")))?;
+            // The value sits inside a SQL string literal.
+            out.push_str(&value.replace('\'', "''"));
+            rest = &after[end + 1..];
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+
+    /// A session holding the stored catalog, and the stored statements (secrets resolved).
     pub async fn session(&self) -> Result<(Session, Vec<String>)> {
-        let stmts = self.store.catalog_statements().await?;
+        let stored = self.store.catalog_statements().await?;
+        let mut stmts = Vec::with_capacity(stored.len());
         let mut s = Session::new(self.connectors.clone());
-        for text in &stmts {
-            s.execute_script(text).map_err(|e| ServerError::Internal(format!("replaying the stored catalog statement `{text}`: {e}")))?;
+        for text in &stored {
+            let resolved = self.resolve(text).await?;
+            s.execute_script(&resolved).map_err(|e| ServerError::Internal(format!("replaying the stored catalog statement `{text}`: {e}")))?;
+            stmts.push(resolved);
         }
         Ok((s, stmts))
     }
@@ -57,9 +83,11 @@ impl Catalog {
     pub async fn execute(&self, sql: &str) -> Result<Vec<StatementResult>> {
         let _guard = self.lock.lock().await;
         let (mut session, _) = self.session().await?;
-        let stmts = rask_sql::parser::parse_script(sql)?;
+        // Planned with the secrets' values; stored and answered with the references.
+        let stmts = rask_sql::parser::parse_script(&self.resolve(sql).await?)?;
+        let originals = rask_sql::parser::parse_script(sql)?;
         let mut out = Vec::new();
-        for s in stmts {
+        for (s, original) in stmts.into_iter().zip(originals) {
             let ddl = matches!(s.stmt, FlinkStatement::CreateTable(_) | FlinkStatement::CreateView(_) | FlinkStatement::Drop { .. });
             match &s.stmt {
                 FlinkStatement::Insert(_) | FlinkStatement::Query(_) | FlinkStatement::StatementSet(_) => {
@@ -80,12 +108,13 @@ impl Catalog {
             }
             let outcome = session.execute(&s)?;
             if ddl {
-                self.store.add_catalog_statement(&s.text).await?;
+                self.store.add_catalog_statement(&original.text).await?;
             }
+            let text = original.text;
             out.push(match outcome {
-                Outcome::Done(m) => StatementResult { statement: s.text.clone(), kind: "done".into(), message: Some(m), header: None, rows: None, plan: None },
-                Outcome::Rows { header, rows } => StatementResult { statement: s.text.clone(), kind: "rows".into(), message: None, header: Some(header), rows: Some(rows), plan: None },
-                Outcome::Explain(p) => StatementResult { statement: s.text.clone(), kind: "explain".into(), message: None, header: None, rows: None, plan: Some(p) },
+                Outcome::Done(m) => StatementResult { statement: text, kind: "done".into(), message: Some(m), header: None, rows: None, plan: None },
+                Outcome::Rows { header, rows } => StatementResult { statement: text, kind: "rows".into(), message: None, header: Some(header), rows: Some(rows), plan: None },
+                Outcome::Explain(p) => StatementResult { statement: text, kind: "explain".into(), message: None, header: None, rows: None, plan: Some(p) },
                 Outcome::Job(_) => return Err(ServerError::Internal("a catalog statement planned a job".into())),
             });
         }
@@ -99,7 +128,7 @@ impl Catalog {
         for (k, v) in config {
             session.set_option(k, v);
         }
-        let stmts = rask_sql::parser::parse_script(sql)?;
+        let stmts = rask_sql::parser::parse_script(&self.resolve(sql).await?)?;
         let mut plan = None;
         for s in stmts {
             match &s.stmt {
@@ -137,7 +166,7 @@ impl Catalog {
         for (k, v) in config {
             script.push_str(&format!("SET '{}' = '{}';\n", k.replace('\'', "''"), v.replace('\'', "''")));
         }
-        script.push_str(sql);
+        script.push_str(&self.resolve(sql).await?);
         script.push('\n');
         Ok(script)
     }

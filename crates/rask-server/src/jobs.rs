@@ -202,6 +202,8 @@ impl Jobs {
         let script = self.catalog.job_script(&d.sql, &config).await?;
         let script_path = dir.join("job.sql");
         tokio::fs::write(&script_path, script).await?;
+        // It may hold secrets' values: readable by the server's user only.
+        std::fs::set_permissions(&script_path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
         let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("job.log"))?;
         let mut cmd = tokio::process::Command::new(&self.worker_bin);
         cmd.arg("run").arg(&script_path).arg("-p").arg(d.parallelism.to_string()).args(["--progress", "plain"]);

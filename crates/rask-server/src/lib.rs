@@ -20,6 +20,7 @@ pub struct AppState {
     pub store: store::Store,
     pub catalog: catalog::Catalog,
     pub jobs: jobs::Jobs,
+    pub series: metrics::Series,
 }
 
 pub struct ServerConfig {
@@ -41,7 +42,8 @@ pub async fn serve(cfg: ServerConfig, ready: Option<tokio::sync::oneshot::Sender
     let jobs = jobs::Jobs::new(store.clone(), catalog.clone(), cfg.data_dir.clone(), cfg.worker_bin.clone());
     jobs.recover().await?;
     tokio::spawn(jobs.clone().watch_memory());
-    let state = AppState { store, catalog, jobs };
+    let state = AppState { store, catalog, jobs, series: metrics::Series::default() };
+    tokio::spawn(metrics::sample_forever(state.clone()));
     let listener = tokio::net::TcpListener::bind(cfg.listen).await.map_err(|e| ServerError::External(format!("cannot listen on {}: {e}", cfg.listen)))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, store = %store::redact(&url), "rask server listening");

@@ -104,6 +104,30 @@ impl Store {
         Ok(())
     }
 
+    /// Set secret `name` (replacing its value).
+    pub async fn put_secret(&self, name: &str, value: &str) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM secrets WHERE name = $1").bind(name).execute(&mut *tx).await?;
+        sqlx::query("INSERT INTO secrets (name, secret_value, created_at) VALUES ($1, $2, $3)").bind(name).bind(value).bind(now_ms()).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Whether secret `name` existed.
+    pub async fn delete_secret(&self, name: &str) -> Result<bool> {
+        Ok(sqlx::query("DELETE FROM secrets WHERE name = $1").bind(name).execute(&self.pool).await?.rows_affected() > 0)
+    }
+
+    pub async fn secret_names(&self) -> Result<Vec<String>> {
+        let rows = sqlx::query("SELECT name FROM secrets ORDER BY name").fetch_all(&self.pool).await?;
+        rows.iter().map(|r| Ok(r.try_get::<String, _>("name")?)).collect()
+    }
+
+    pub async fn secrets(&self) -> Result<std::collections::HashMap<String, String>> {
+        let rows = sqlx::query("SELECT name, secret_value FROM secrets").fetch_all(&self.pool).await?;
+        rows.iter().map(|r| Ok((r.try_get::<String, _>("name")?, r.try_get::<String, _>("secret_value")?))).collect()
+    }
+
     pub async fn insert_deployment(&self, d: &Deployment) -> Result<()> {
         let config = serde_json::to_string(&d.config).map_err(|e| crate::error::ServerError::Internal(e.to_string()))?;
         sqlx::query(&format!("INSERT INTO deployments ({DEPLOYMENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"))

@@ -23,6 +23,7 @@ pub fn snapshot(m: &JobMetrics) -> serde_json::Value {
         .enumerate()
         .map(|(id, n)| {
             let wm = n.watermarks.iter().map(|w| w.load(Ordering::Relaxed)).min().filter(|w| *w > WATERMARK_MIN);
+            let input_wm = n.input_watermarks.iter().map(|w| w.load(Ordering::Relaxed)).min().filter(|w| *w > WATERMARK_MIN);
             serde_json::json!({
                 "id": id,
                 "name": n.name,
@@ -31,6 +32,7 @@ pub fn snapshot(m: &JobMetrics) -> serde_json::Value {
                 "records_in": n.records_in.load(Ordering::Relaxed),
                 "records_out": n.records_out.load(Ordering::Relaxed),
                 "watermark_ms": wm,
+                "input_watermark_ms": input_wm,
                 "late_records_dropped": n.late_records_dropped.load(Ordering::Relaxed),
                 "skipped_records": n.source.skipped_records.load(Ordering::Relaxed),
                 "checkpoint_align_max_us": n.checkpoint_align_max_us.load(Ordering::Relaxed),

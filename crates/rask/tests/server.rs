@@ -171,6 +171,21 @@ fn lifecycle(db: Option<&str>) {
     let (st, r) = s.call("GET", "/api/v1/deployments/nope", None);
     assert_eq!((st, r["error"]["code"].clone()), (404, json!("not_found")), "{r}");
 
+    // Secrets: referenced from DDL, stored apart, never answered.
+    let (st, _) = s.call("PUT", "/api/v1/secrets/pw", Some(json!({"value": "s3cr3t-Value"})));
+    assert_eq!(st, 204);
+    let (st, r) = s.call(
+        "POST",
+        "/api/v1/statements",
+        Some(json!({"sql": "CREATE TABLE pgt (id BIGINT) WITH ('connector' = 'jdbc', 'url' = 'jdbc:postgresql://127.0.0.1:5432/test', 'table-name' = 'x', 'username' = 'postgres', 'password' = '${secret_values.pw}')"})),
+    );
+    assert_eq!(st, 200, "{r}");
+    assert!(!r.to_string().contains("s3cr3t-Value") && r.to_string().contains("${secret_values.pw}"), "{r}");
+    assert_eq!(s.call("GET", "/api/v1/secrets", None).1, json!(["pw"]));
+    let (st, r) = s.call("POST", "/api/v1/statements", Some(json!({"sql": "CREATE TABLE t2 (id BIGINT) WITH ('connector' = 'datagen', 'rows-per-second' = '${secret_values.nope}')"})));
+    assert_eq!(st, 400, "{r}");
+    assert!(r["error"]["message"].as_str().is_some_and(|m| m.contains("unknown secret 'nope'")), "{r}");
+
     // A deployment through its life.
     let job = json!({"name": "copy", "sql": "INSERT INTO out SELECT id FROM src", "config": {"execution.checkpointing.interval": "300 ms"}});
     let (st, d) = s.call("POST", "/api/v1/deployments", Some(job.clone()));
@@ -257,7 +272,7 @@ fn lifecycle(db: Option<&str>) {
     let d = s.call("GET", "/api/v1/deployments/copy", None).1;
     assert_eq!((d["state"].clone(), d["pid"].as_i64()), (json!("RUNNING"), Some(pid)), "{d}");
     let (_, r) = s.call("POST", "/api/v1/statements", Some(json!({"sql": "SHOW TABLES"})));
-    assert_eq!(r[0]["rows"], json!([["missing"], ["out"], ["sink"], ["src"]]), "{r}");
+    assert_eq!(r[0]["rows"], json!([["missing"], ["out"], ["pgt"], ["sink"], ["src"]]), "{r}");
     assert_eq!(d["parallelism"], 2, "{d}");
     // Cancel; the history tells the story.
     let (st, d) = s.call("POST", "/api/v1/deployments/copy/stop", Some(json!({"savepoint": false})));
@@ -300,7 +315,7 @@ fn metrics_of_a_running_nexmark_job() {
     let data = tmp.path().join("data");
     let _workers = Workers(data.clone());
     let s = Server::start(&data, None);
-    let ddl = include_str!("../../../nexmark/ddl.sql").replace("'first-event.rate' = '10000000'", "'first-event.rate' = '5000'").replace("'events.num' = '10000000'", "'events.num' = '100000000'");
+    let ddl = include_str!("../../../nexmark/ddl.sql").replace("'first-event.rate' = '10000000'", "'first-event.rate' = '5000', 'max-emit-speed' = 'false'").replace("'events.num' = '10000000'", "'events.num' = '100000000'");
     let q1 = include_str!("../../../nexmark/queries/q1.sql");
     let (create, insert) = q1.split_at(q1.find("INSERT INTO").expect("q1 inserts"));
     let (st, r) = s.call("POST", "/api/v1/statements", Some(json!({"sql": format!("{ddl}\n{create}")})));
@@ -327,6 +342,20 @@ fn metrics_of_a_running_nexmark_job() {
         }
         assert!(Instant::now() < deadline, "no operator metrics for the running job:\n{text}");
         std::thread::sleep(Duration::from_millis(200));
+    }
+    // The API's series: one sample a second with the rates, and the operators now.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (st, m) = s.call("GET", "/api/v1/deployments/q1/metrics", None);
+        assert_eq!(st, 200, "{m}");
+        let series = m["series"].as_array().cloned().unwrap_or_default();
+        if series.len() >= 3 && series.last().is_some_and(|x| x["read_per_s"].as_f64().is_some_and(|r| r > 0.0) && x["watermark_lag_ms"].is_i64()) {
+            let ops = m["operators"].as_array().expect("operators");
+            assert!(ops.iter().any(|o| o["name"].as_str().is_some_and(|n| n.starts_with("Sink(table=[nexmark_q1]")) && o["records_in"].as_u64() > Some(0)), "{m}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no series: {m}");
+        std::thread::sleep(Duration::from_millis(300));
     }
     let (st, d) = s.call("POST", "/api/v1/deployments/q1/stop", Some(json!({})));
     assert_eq!((st, d["state"].clone()), (200, json!("CANCELLED")), "{d}");
