@@ -1,6 +1,7 @@
 //! `rask job …`: deployments on a `rask server` through its REST API (`--server`, default
 //! `$RASK_SERVER` or http://127.0.0.1:8081): list, submit a SQL file, stop with a savepoint,
-//! cancel, resume from the last savepoint, show the worker log and the state history.
+//! cancel, resume from the last savepoint, show the worker log and the state history; and
+//! `rask sql --server`, a SQL shell on the server's catalog.
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Subcommand;
@@ -76,6 +77,52 @@ fn show(d: &Value) {
         d["restarts"],
         d["last_savepoint"].as_str().map(|s| format!("savepoint {s}")).or_else(|| d["failure"].as_str().map(|f| format!("failure: {f}"))).unwrap_or_default()
     );
+}
+
+/// `rask sql --server URL`: statements (ending with ';') read from stdin run against the
+/// server's catalog; results print as the local shell prints them.
+pub fn sql_shell(server: &str) -> Result<()> {
+    use std::io::{BufRead, IsTerminal, Write};
+    let base = server_url(Some(server.to_string()));
+    let stdin = std::io::stdin();
+    let interactive = stdin.is_terminal();
+    if interactive {
+        eprintln!("Rask SQL shell on {base}. Statements end with ';'. Ctrl-D exits.");
+    }
+    let mut buf = String::new();
+    loop {
+        if interactive {
+            eprint!("{}", if buf.is_empty() { "rask> " } else { "   -> " });
+            let _ = std::io::stderr().flush();
+        }
+        let mut line = String::new();
+        if stdin.lock().read_line(&mut line)? == 0 {
+            break;
+        }
+        buf.push_str(&line);
+        if !line.trim_end().ends_with(';') {
+            continue;
+        }
+        let sql = std::mem::take(&mut buf);
+        match call(&base, "POST", "/api/v1/statements", Some(json!({ "sql": sql }))) {
+            Ok(results) => {
+                for r in results.as_array().into_iter().flatten() {
+                    match r["kind"].as_str() {
+                        Some("rows") => {
+                            println!("{}", r["header"].as_array().into_iter().flatten().filter_map(Value::as_str).collect::<Vec<_>>().join(" | "));
+                            for row in r["rows"].as_array().into_iter().flatten() {
+                                println!("{}", row.as_array().into_iter().flatten().filter_map(Value::as_str).collect::<Vec<_>>().join(" | "));
+                            }
+                        }
+                        Some("explain") => println!("{}", r["plan"].as_str().unwrap_or("")),
+                        _ => println!("{}", r["message"].as_str().unwrap_or("")),
+                    }
+                }
+            }
+            Err(e) => eprintln!("{e:#}"),
+        }
+    }
+    Ok(())
 }
 
 pub fn run(server: Option<String>, cmd: JobCommand) -> Result<()> {

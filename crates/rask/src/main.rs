@@ -94,6 +94,10 @@ enum Command {
     Sql {
         #[command(flatten)]
         exec: ExecArgs,
+        /// Work on a Rask server's catalog instead of a local session (DDL is stored there;
+        /// jobs are deployed with `rask job submit`).
+        #[arg(long)]
+        server: Option<String>,
     },
     /// List the connectors and their options.
     Connectors,
@@ -178,7 +182,8 @@ fn main() -> ExitCode {
         Command::Bench(BenchCommand::Nexmark(args)) => bench::nexmark(&args),
         Command::Bench(BenchCommand::Kafka(args)) => bench_kafka::kafka(&args),
         Command::Explain { script, parallelism } => script::explain_file(&script, parallelism),
-        Command::Sql { exec } => script::shell(&exec),
+        Command::Sql { exec, server: None } => script::shell(&exec),
+        Command::Sql { server: Some(url), .. } => jobs_cli::sql_shell(&url),
         Command::Connectors => {
             script::list_connectors();
             Ok(())

@@ -402,4 +402,23 @@ fn job_commands_talk_to_the_server() {
     assert!(!ok && out.contains("No field named nope") && out.contains("(line 2, column 1)"), "{out}");
     let (ok, out) = job(&["stop", "nope"]);
     assert!(!ok && out.contains("no deployment 'nope'"), "{out}");
+    // `rask sql --server`: the shell works on the server's catalog.
+    let mut sh = Command::new(env!("CARGO_BIN_EXE_rask"))
+        .args(["sql", "--server", &format!("http://{}", s.addr)])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("rask sql");
+    sh.stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"CREATE TABLE t3 (id BIGINT)\n  WITH ('connector' = 'blackhole');\nSHOW TABLES;\nCREATE TABLE t4 (id BIGINT) WITH ('connector' = 'nope');\n")
+        .expect("write");
+    let out = sh.wait_with_output().expect("shell");
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("Table 't3' created.") && stdout.lines().any(|l| l == "t3"), "{stdout}{stderr}");
+    assert!(stderr.contains("unknown connector 'nope'") && stderr.contains("(line 1, column"), "{stderr}");
+    let (_, r) = s.call("POST", "/api/v1/statements", Some(json!({"sql": "SHOW TABLES"})));
+    assert!(r[0]["rows"].as_array().is_some_and(|rows| rows.contains(&json!(["t3"]))), "{r}");
 }
