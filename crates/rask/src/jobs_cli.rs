@@ -82,28 +82,8 @@ fn show(d: &Value) {
 /// `rask sql --server URL`: statements (ending with ';') read from stdin run against the
 /// server's catalog; results print as the local shell prints them.
 pub fn sql_shell(server: &str) -> Result<()> {
-    use std::io::{BufRead, IsTerminal, Write};
     let base = server_url(Some(server.to_string()));
-    let stdin = std::io::stdin();
-    let interactive = stdin.is_terminal();
-    if interactive {
-        eprintln!("Rask SQL shell on {base}. Statements end with ';'. Ctrl-D exits.");
-    }
-    let mut buf = String::new();
-    loop {
-        if interactive {
-            eprint!("{}", if buf.is_empty() { "rask> " } else { "   -> " });
-            let _ = std::io::stderr().flush();
-        }
-        let mut line = String::new();
-        if stdin.lock().read_line(&mut line)? == 0 {
-            break;
-        }
-        buf.push_str(&line);
-        if !line.trim_end().ends_with(';') {
-            continue;
-        }
-        let sql = std::mem::take(&mut buf);
+    crate::script::read_statements(&format!("Rask SQL shell on {base}. Statements end with ';'. Ctrl-D exits."), |sql| {
         match call(&base, "POST", "/api/v1/statements", Some(json!({ "sql": sql }))) {
             Ok(results) => {
                 for r in results.as_array().into_iter().flatten() {
@@ -121,8 +101,7 @@ pub fn sql_shell(server: &str) -> Result<()> {
             }
             Err(e) => eprintln!("{e:#}"),
         }
-    }
-    Ok(())
+    })
 }
 
 pub fn run(server: Option<String>, cmd: JobCommand) -> Result<()> {

@@ -270,11 +270,27 @@ pub fn explain_file(path: &Path, parallelism: Option<usize>) -> Result<()> {
 
 pub fn shell(exec: &ExecArgs) -> Result<()> {
     let mut session = Session::new(Arc::new(builtin_registry()));
+    read_statements("Rask SQL shell. Statements end with ';'. Ctrl-C stops a running job; Ctrl-D exits.", |sql| {
+        match execute_script(&mut session, &sql, "<input>", true) {
+            Ok(Some(plan)) => {
+                if let Err(e) = run_plan(plan, exec, true) {
+                    eprintln!("{e:#}");
+                }
+            }
+            Ok(None) => {}
+            Err(e) => eprintln!("{e:#}"),
+        }
+    })
+}
+
+/// The shells' input: lines from stdin (with prompts and `banner` on a terminal) gathered into
+/// statements ending with ';', each handed to `run`.
+pub fn read_statements(banner: &str, mut run: impl FnMut(String)) -> Result<()> {
     let stdin = std::io::stdin();
     let interactive = stdin.is_terminal();
     let mut buf = String::new();
     if interactive {
-        eprintln!("Rask SQL shell. Statements end with ';'. Ctrl-C stops a running job; Ctrl-D exits.");
+        eprintln!("{banner}");
     }
     loop {
         if interactive {
@@ -286,18 +302,8 @@ pub fn shell(exec: &ExecArgs) -> Result<()> {
             break;
         }
         buf.push_str(&line);
-        if !line.trim_end().ends_with(';') {
-            continue;
-        }
-        let sql = std::mem::take(&mut buf);
-        match execute_script(&mut session, &sql, "<input>", true) {
-            Ok(Some(plan)) => {
-                if let Err(e) = run_plan(plan, exec, true) {
-                    eprintln!("{e:#}");
-                }
-            }
-            Ok(None) => {}
-            Err(e) => eprintln!("{e:#}"),
+        if line.trim_end().ends_with(';') {
+            run(std::mem::take(&mut buf));
         }
     }
     Ok(())
