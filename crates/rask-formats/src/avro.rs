@@ -14,7 +14,7 @@ use apache_avro::Schema as AvroSchema;
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::datatypes::{
     DataType, Date32Type, Decimal128Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, Int8Type, SchemaRef, Time32MillisecondType,
-    Time32SecondType, TimeUnit,
+    Time32SecondType, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType,
 };
 use rask_types::options::{OptionKind, OptionSpec, Options};
 use serde_json::json;
@@ -148,8 +148,12 @@ fn value_at(a: &ArrayRef, i: usize, nullable: bool, legacy: bool) -> Result<Valu
         DataType::Time32(TimeUnit::Second) => Value::TimeMillis(a.as_primitive::<Time32SecondType>().value(i) * 1000),
         DataType::Time32(_) => Value::TimeMillis(a.as_primitive::<Time32MillisecondType>().value(i)),
         DataType::Timestamp(unit, tz) => {
-            let raw = arrow::compute::cast(&a.slice(i, 1), &DataType::Int64).map_err(|e| FormatError::Internal(e.to_string()))?;
-            let n = raw.as_primitive::<Int64Type>().value(0);
+            let n = match unit {
+                TimeUnit::Second => a.as_primitive::<TimestampSecondType>().value(i),
+                TimeUnit::Millisecond => a.as_primitive::<TimestampMillisecondType>().value(i),
+                TimeUnit::Microsecond => a.as_primitive::<TimestampMicrosecondType>().value(i),
+                TimeUnit::Nanosecond => a.as_primitive::<TimestampNanosecondType>().value(i),
+            };
             let local = tz.is_none() && !legacy;
             match (unit, local) {
                 (TimeUnit::Second, false) => Value::TimestampMillis(n * 1000),

@@ -30,6 +30,27 @@ pub struct StatementResult {
     pub plan: Option<String>,
 }
 
+/// How a statement refers to a secret: `${secret_values.NAME}`.
+const SECRET_REF: &str = "${secret_values.";
+
+/// `sql` with its secret references replaced by the values in `secrets`.
+fn resolve_with(secrets: &std::collections::HashMap<String, String>, sql: &str) -> Result<String> {
+    let mut out = String::with_capacity(sql.len());
+    let mut rest = sql;
+    while let Some(i) = rest.find(SECRET_REF) {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + SECRET_REF.len()..];
+        let end = after.find('}').ok_or_else(|| ServerError::BadRequest("an unterminated ${secret_values.…} reference".into()))?;
+        let name = &after[..end];
+        let value = secrets.get(name).ok_or_else(|| ServerError::BadRequest(format!("unknown secret '{name}' (create it with PUT /api/v1/secrets/{name})")))?;
+        // The value sits inside a SQL string literal.
+        out.push_str(&value.replace('\'', "''"));
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
 #[derive(Clone)]
 pub struct Catalog {
     store: Store,
@@ -45,44 +66,35 @@ impl Catalog {
 
     /// `sql` with its `${secret_values.NAME}` references replaced by the secrets' values.
     pub async fn resolve(&self, sql: &str) -> Result<String> {
-        const OPEN: &str = "${secret_values.";
-        if !sql.contains(OPEN) {
+        if !sql.contains(SECRET_REF) {
             return Ok(sql.to_string());
         }
-        let secrets = self.store.secrets().await?;
-        let mut out = String::with_capacity(sql.len());
-        let mut rest = sql;
-        while let Some(i) = rest.find(OPEN) {
-            out.push_str(&rest[..i]);
-            let after = &rest[i + OPEN.len()..];
-            let end = after.find('}').ok_or_else(|| ServerError::BadRequest("an unterminated ${secret_values.…} reference".into()))?;
-            let name = &after[..end];
-            let value = secrets.get(name).ok_or_else(|| ServerError::BadRequest(format!("unknown secret '{name}' (create it with PUT /api/v1/secrets/{name})")))?;
-            // The value sits inside a SQL string literal.
-            out.push_str(&value.replace('\'', "''"));
-            rest = &after[end + 1..];
-        }
-        out.push_str(rest);
-        Ok(out)
+        resolve_with(&self.store.secrets().await?, sql)
     }
 
-    /// A session holding the stored catalog, and the stored statements (secrets resolved).
-    pub async fn session(&self) -> Result<(Session, Vec<String>)> {
+    /// The stored catalog statements with their secrets resolved (the secrets read once).
+    async fn resolved_statements(&self) -> Result<Vec<String>> {
         let stored = self.store.catalog_statements().await?;
-        let mut stmts = Vec::with_capacity(stored.len());
-        let mut s = Session::new(self.connectors.clone());
-        for text in &stored {
-            let resolved = self.resolve(text).await?;
-            s.execute_script(&resolved).map_err(|e| ServerError::Internal(format!("replaying the stored catalog statement `{text}`: {e}")))?;
-            stmts.push(resolved);
+        if !stored.iter().any(|s| s.contains(SECRET_REF)) {
+            return Ok(stored);
         }
-        Ok((s, stmts))
+        let secrets = self.store.secrets().await?;
+        stored.iter().map(|s| resolve_with(&secrets, s)).collect()
+    }
+
+    /// A session holding the stored catalog.
+    pub async fn session(&self) -> Result<Session> {
+        let mut s = Session::new(self.connectors.clone());
+        for text in self.resolved_statements().await? {
+            s.execute_script(&text).map_err(|e| ServerError::Internal(format!("replaying a stored catalog statement: {e}")))?;
+        }
+        Ok(s)
     }
 
     /// Run the statements of `sql` against the catalog; DDL that succeeds is stored.
     pub async fn execute(&self, sql: &str) -> Result<Vec<StatementResult>> {
         let _guard = self.lock.lock().await;
-        let (mut session, _) = self.session().await?;
+        let mut session = self.session().await?;
         // Planned with the secrets' values; stored and answered with the references.
         let stmts = rask_sql::parser::parse_script(&self.resolve(sql).await?)?;
         let originals = rask_sql::parser::parse_script(sql)?;
@@ -124,7 +136,7 @@ impl Catalog {
     /// Check a deployment's statements against the catalog: they must plan into one job.
     /// Returns the job's plan (EXPLAIN text).
     pub async fn check_job(&self, sql: &str, config: &std::collections::BTreeMap<String, String>) -> Result<String> {
-        let (mut session, _) = self.session().await?;
+        let mut session = self.session().await?;
         for (k, v) in config {
             session.set_option(k, v);
         }
@@ -157,9 +169,8 @@ impl Catalog {
 
     /// The script a worker runs: the catalog, the job's configuration, the job.
     pub async fn job_script(&self, sql: &str, config: &std::collections::BTreeMap<String, String>) -> Result<String> {
-        let (_, stmts) = self.session().await?;
         let mut script = String::new();
-        for s in stmts {
+        for s in self.resolved_statements().await? {
             script.push_str(s.trim_end_matches(|c: char| c == ';' || c.is_whitespace()));
             script.push_str(";\n");
         }

@@ -206,16 +206,7 @@ impl Translator {
                 ))
             }
         }
-        let left_outer = match join_type {
-            WindowJoinType::Inner => false,
-            WindowJoinType::Left => true,
-            other => {
-                return Err(SqlError::unsupported(
-                    pos,
-                    format!("FOR SYSTEM_TIME AS OF: a lookup join is INNER or LEFT, not {}", crate::join::join_type_name(other)),
-                ))
-            }
-        };
+        let left_outer = left_outer(join_type, "a lookup join", pos)?;
         let (table, dim_steps) = self.dimension(&j.right, pos)?;
         if !table.caps.lookup {
             return Err(SqlError::unsupported(
@@ -285,16 +276,7 @@ impl Translator {
     /// WATERMARK). Left rows wait for the watermark to pass their time, then join the version
     /// valid then (Flink's `TemporalRowTimeJoinOperator`); the output is append-only.
     fn versioned_join(&mut self, j: &Join, join_type: WindowJoinType, on: &[(Expr, Expr)], residual: Vec<Expr>, left_time: usize, pos: Pos) -> Result<NodeId> {
-        let left_outer = match join_type {
-            WindowJoinType::Inner => false,
-            WindowJoinType::Left => true,
-            other => {
-                return Err(SqlError::unsupported(
-                    pos,
-                    format!("FOR SYSTEM_TIME AS OF: an event-time temporal join is INNER or LEFT, not {}", crate::join::join_type_name(other)),
-                ))
-            }
-        };
+        let left_outer = left_outer(join_type, "an event-time temporal join", pos)?;
         let (table, _) = self.dimension(&j.right, pos)?;
         let Some(pk) = table.primary_key.clone().filter(|k| !k.is_empty()) else {
             return Err(SqlError::validation(
@@ -393,5 +375,14 @@ impl Translator {
                 format!("FOR SYSTEM_TIME AS OF must name a table, found {}", other.display().to_string().split('\n').next().unwrap_or("")),
             )),
         }
+    }
+}
+
+/// Whether a temporal join (`what`) is LEFT (true) or INNER (false); other types are refused.
+fn left_outer(join_type: WindowJoinType, what: &str, pos: Pos) -> Result<bool> {
+    match join_type {
+        WindowJoinType::Inner => Ok(false),
+        WindowJoinType::Left => Ok(true),
+        other => Err(SqlError::unsupported(pos, format!("FOR SYSTEM_TIME AS OF: {what} is INNER or LEFT, not {}", crate::join::join_type_name(other)))),
     }
 }

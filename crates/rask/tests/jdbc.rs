@@ -158,22 +158,13 @@ struct Run {
 
 /// Run a script through the binary.
 fn run(dir: &Path, sql: &str, args: &[&str]) -> Run {
-    static SCRIPTS: AtomicUsize = AtomicUsize::new(0);
-    let path = dir.join(format!("job-{}.sql", SCRIPTS.fetch_add(1, Ordering::Relaxed)));
-    std::fs::write(&path, sql).expect("write script");
-    let out = Command::new(env!("CARGO_BIN_EXE_rask")).arg("run").arg(&path).args(args).args(if args.contains(&"--progress") { &[][..] } else { &["--progress", "none"][..] }).output().expect("rask run");
-    let mut rows = Vec::new();
-    let mut subtasks = Vec::new();
-    for l in String::from_utf8_lossy(&out.stdout).lines().filter(|l| ["+I[", "-U[", "+U[", "-D["].iter().any(|k| l.contains(k))) {
-        let (prefix, row) = l.split_once("> ").unwrap_or(("", l));
-        rows.push(row.to_string());
-        if !subtasks.iter().any(|s| s == prefix) {
-            subtasks.push(prefix.to_string());
-        }
-    }
+    let r = common::run_script(dir, sql, args);
+    let mut rows: Vec<String> = r.printed.iter().map(|(_, row)| row.clone()).collect();
+    let mut subtasks: Vec<String> = r.printed.into_iter().map(|(prefix, _)| prefix).collect();
     rows.sort();
     subtasks.sort();
-    Run { ok: out.status.success(), rows, subtasks, stderr: String::from_utf8_lossy(&out.stderr).to_string() }
+    subtasks.dedup();
+    Run { ok: r.ok, rows, subtasks, stderr: r.stderr }
 }
 
 /// The products left by Flink's changelog of the Debezium fixture, aggregated per name:

@@ -85,16 +85,8 @@ fn run(dir: &Path, sql: &str, args: &[&str]) -> (bool, Vec<String>, String) {
 /// [`run`] with stdout lines in output order (a key's changes in order: each key is printed
 /// by one subtask).
 fn run_in_order(dir: &Path, sql: &str, args: &[&str]) -> (bool, Vec<String>, String) {
-    static SCRIPTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let path = dir.join(format!("job-{}.sql", SCRIPTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)));
-    std::fs::write(&path, sql).expect("write script");
-    let out = Command::new(env!("CARGO_BIN_EXE_rask")).arg("run").arg(&path).args(args).args(["--progress", "none"]).output().expect("rask run");
-    let lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| ["+I[", "-U[", "+U[", "-D["].iter().any(|k| l.contains(k)))
-        .map(|l| l.split_once("> ").map_or(l, |(_, r)| r).to_string())
-        .collect();
-    (out.status.success(), lines, String::from_utf8_lossy(&out.stderr).to_string())
+    let r = common::run_script(dir, sql, args);
+    (r.ok, r.printed.into_iter().map(|(_, row)| row).collect(), r.stderr)
 }
 
 fn source(b: &Broker, topic: &str, extra: &str) -> String {

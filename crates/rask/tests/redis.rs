@@ -5,7 +5,6 @@
 //! test writes under its own key prefix and deletes its keys at the end.
 
 use std::path::Path;
-use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use redis::Commands;
@@ -50,17 +49,10 @@ struct Run {
 }
 
 fn run(dir: &Path, sql: &str, args: &[&str]) -> Run {
-    static SCRIPTS: AtomicUsize = AtomicUsize::new(0);
-    let path = dir.join(format!("job-{}.sql", SCRIPTS.fetch_add(1, Ordering::Relaxed)));
-    std::fs::write(&path, sql).expect("write script");
-    let out = Command::new(env!("CARGO_BIN_EXE_rask")).arg("run").arg(&path).args(args).args(if args.contains(&"--progress") { &[][..] } else { &["--progress", "none"][..] }).output().expect("rask run");
-    let mut rows: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| ["+I[", "-U[", "+U[", "-D["].iter().any(|k| l.contains(k)))
-        .map(|l| l.split_once("> ").map_or(l, |(_, r)| r).to_string())
-        .collect();
+    let r = common::run_script(dir, sql, args);
+    let mut rows: Vec<String> = r.printed.into_iter().map(|(_, row)| row).collect();
     rows.sort();
-    Run { ok: out.status.success(), rows, stderr: String::from_utf8_lossy(&out.stderr).to_string() }
+    Run { ok: r.ok, rows, stderr: r.stderr }
 }
 
 const REDIS: &str = "'connector' = 'redis', 'host' = '127.0.0.1'";

@@ -468,6 +468,13 @@ struct Buffer {
     since: Option<std::time::Instant>,
 }
 
+impl Buffer {
+    /// Full, or holding a change older than the flush interval.
+    fn due(&self) -> bool {
+        self.records.len() >= self.max_rows || self.since.is_some_and(|t| t.elapsed() >= self.interval)
+    }
+}
+
 impl KafkaWriter {
     pub fn new(opts: &KafkaOptions, ctx: &SinkContext, schema: arrow::datatypes::SchemaRef) -> Result<Self> {
         if opts.topics.len() != 1 {
@@ -549,16 +556,23 @@ impl KafkaWriter {
         Ok(())
     }
 
-    /// Row `i`'s timestamp and headers from the sink's metadata columns.
-    fn metadata(&self, batch: &arrow::array::RecordBatch, i: usize, r: &mut Stored) -> Result<()> {
+    /// The `timestamp` metadata column of `batch` as epoch milliseconds (cast once per batch).
+    fn timestamps(&self, batch: &arrow::array::RecordBatch) -> Result<Option<arrow::array::Int64Array>> {
+        use arrow::array::AsArray;
+        let Some(c) = self.timestamp_col else { return Ok(None) };
+        let ms = arrow::compute::cast(batch.column(c), &arrow::datatypes::DataType::Timestamp(arrow::datatypes::TimeUnit::Millisecond, None))?;
+        let ms = arrow::compute::cast(&ms, &arrow::datatypes::DataType::Int64)?;
+        Ok(Some(ms.as_primitive::<arrow::datatypes::Int64Type>().clone()))
+    }
+
+    /// Row `i`'s timestamp (from [`Self::timestamps`]) and headers from the sink's metadata
+    /// columns.
+    fn metadata(&self, batch: &arrow::array::RecordBatch, timestamps: Option<&arrow::array::Int64Array>, i: usize, r: &mut Stored) {
         use arrow::array::{Array, AsArray};
-        if let Some(c) = self.timestamp_col {
-            let a = batch.column(c);
-            if a.is_valid(i) {
-                let ms = arrow::compute::cast(&a.slice(i, 1), &arrow::datatypes::DataType::Timestamp(arrow::datatypes::TimeUnit::Millisecond, None))?;
-                let ms = arrow::compute::cast(&ms, &arrow::datatypes::DataType::Int64)?;
-                r.timestamp = Some(ms.as_primitive::<arrow::datatypes::Int64Type>().value(0));
-            }
+        if let Some(t) = timestamps
+            && t.is_valid(i)
+        {
+            r.timestamp = Some(t.value(i));
         }
         if let Some(c) = self.headers_col {
             let a = batch.column(c);
@@ -571,7 +585,6 @@ impl KafkaWriter {
                 }
             }
         }
-        Ok(())
     }
 
     /// Write `timestamp` and `headers` metadata columns (the sink's columns after the physical
@@ -611,8 +624,8 @@ impl KafkaWriter {
                 b.records.push(r);
             }
         }
-        let since = *b.since.get_or_insert_with(std::time::Instant::now);
-        if b.records.len() >= b.max_rows || since.elapsed() >= b.interval {
+        b.since.get_or_insert_with(std::time::Instant::now);
+        if b.due() {
             self.flush_buffer()?;
         }
         Ok(())
@@ -641,9 +654,10 @@ impl SinkWriter for KafkaWriter {
         }
         let mut records = std::mem::take(&mut self.records);
         let mut keys = std::mem::take(&mut self.keys);
+        let timestamps = self.timestamps(&batch.data)?;
         for i in 0..records.len() {
             let mut r = Stored { key: keys.get_mut(i).map(std::mem::take), ..Default::default() };
-            self.metadata(&batch.data, i, &mut r)?;
+            self.metadata(&batch.data, timestamps.as_ref(), i, &mut r);
             if !self.upsert {
                 r.value = Some(std::mem::take(&mut records[i]));
                 self.produce(r)?;
@@ -701,7 +715,7 @@ impl SinkWriter for KafkaWriter {
     }
 
     fn on_timer(&mut self) -> Result<()> {
-        if self.buffer.as_ref().and_then(|b| b.since).is_some_and(|t| t.elapsed() >= self.buffer.as_ref().map_or(Duration::ZERO, |b| b.interval)) {
+        if self.buffer.as_ref().is_some_and(Buffer::due) {
             self.flush_buffer()?;
             self.producer().poll(Duration::ZERO);
         }

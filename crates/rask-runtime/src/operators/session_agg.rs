@@ -169,11 +169,12 @@ impl Sessions {
         }
     }
 
-    /// Every row in an open session, in arrival order (what a checkpoint replays).
-    pub(crate) fn rows(&self) -> Vec<RowRef> {
+    /// The checkpoint: the watermark and every row in an open session, in arrival order, to
+    /// be replayed (input rows of schema `input`).
+    pub(crate) fn snapshot(&self, input: &arrow::datatypes::SchemaRef) -> Result<OperatorSnapshot> {
         let mut refs: Vec<RowRef> = self.sessions.values().flatten().flat_map(|s| s.rows.iter().copied()).collect();
         refs.sort_unstable(); // arrival order (batch id, row)
-        refs
+        deferred_replay_snapshot(self.watermark, &self.store, &refs, input)
     }
 }
 
@@ -295,7 +296,7 @@ impl Operator for SessionAggregate {
     // Processing-time sessions still open at the end of input are not fired (as in Flink).
 
     fn snapshot(&mut self, _checkpoint: u64) -> Result<Option<OperatorSnapshot>> {
-        Ok(Some(deferred_replay_snapshot(self.sessions.watermark, &self.sessions.store, &self.sessions.rows(), &self.input)?))
+        Ok(Some(self.sessions.snapshot(&self.input)?))
     }
 
     fn restore(&mut self, parts: Vec<OperatorSnapshot>) -> Result<()> {

@@ -16,7 +16,7 @@ use rask_sql::window_agg::WindowColumn;
 use rask_state::OperatorSnapshot;
 use rask_types::StreamBatch;
 
-use super::buffer::{deferred_replay_snapshot, replay_restore, require_append_only, restored_watermark, RowRef};
+use super::buffer::{replay_restore, require_append_only, restored_watermark, RowRef};
 use super::keyed::{key_of, key_rows};
 use super::session_agg::{window_column, Sessions};
 use super::window_agg::internal;
@@ -104,7 +104,7 @@ impl Operator for SessionWindowTvf {
     // Processing-time sessions still open at the end of input are not emitted (as in Flink).
 
     fn snapshot(&mut self, _checkpoint: u64) -> Result<Option<OperatorSnapshot>> {
-        Ok(Some(deferred_replay_snapshot(self.sessions.watermark, &self.sessions.store, &self.sessions.rows(), &self.input)?))
+        Ok(Some(self.sessions.snapshot(&self.input)?))
     }
 
     fn restore(&mut self, parts: Vec<OperatorSnapshot>) -> Result<()> {

@@ -1,4 +1,5 @@
-//! Helpers shared by the integration tests: processes to kill, figures of the job summary.
+//! Helpers shared by the integration tests: scripts run through the binary, processes to kill,
+//! figures of the job summary.
 
 /// Processes whose parent is `pid`.
 #[allow(dead_code)]
@@ -22,4 +23,32 @@ pub fn children_of(pid: u32) -> Vec<u32> {
 pub fn lookup_figures(stderr: &str) -> (u64, u64) {
     let Some((head, rest)) = stderr.split_once(" keys looked up (") else { return (0, 0) };
     (head.rsplit(' ').next().unwrap_or("0").parse().unwrap_or(0), rest.split(' ').next().unwrap_or("0").parse().unwrap_or(0))
+}
+
+/// A script run through the binary (`rask run`, `--progress none` unless `args` set it).
+#[allow(dead_code)]
+pub struct ScriptRun {
+    pub ok: bool,
+    /// The printed changelog rows in output order: (subtask prefix, row without it).
+    pub printed: Vec<(String, String)>,
+    pub stderr: String,
+}
+
+/// Write `sql` as a new script in `dir` and run it.
+#[allow(dead_code)]
+pub fn run_script(dir: &std::path::Path, sql: &str, args: &[&str]) -> ScriptRun {
+    static SCRIPTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let path = dir.join(format!("job-{}.sql", SCRIPTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)));
+    std::fs::write(&path, sql).expect("write script");
+    let progress: &[&str] = if args.contains(&"--progress") { &[] } else { &["--progress", "none"] };
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rask")).arg("run").arg(&path).args(args).args(progress).output().expect("rask run");
+    let printed = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| ["+I[", "-U[", "+U[", "-D["].iter().any(|k| l.contains(k)))
+        .map(|l| {
+            let (prefix, row) = l.split_once("> ").unwrap_or(("", l));
+            (prefix.to_string(), row.to_string())
+        })
+        .collect();
+    ScriptRun { ok: out.status.success(), printed, stderr: String::from_utf8_lossy(&out.stderr).to_string() }
 }
