@@ -182,32 +182,116 @@ pub enum CatalogEntry {
     View(Arc<ViewDef>),
 }
 
-/// Tables and views by name. Names are case-sensitive, as in Flink.
-#[derive(Debug, Clone, Default)]
+/// Flink's built-in catalog and database, the only catalog and the default database.
+pub const DEFAULT_CATALOG: &str = "default_catalog";
+pub const DEFAULT_DATABASE: &str = "default_database";
+
+/// Tables and views by name, in databases of Flink's one in-memory catalog
+/// (`default_catalog`). Names are case-sensitive, as in Flink. A name is `t` (the current
+/// database), `db.t` or `default_catalog.db.t`; entries of the default database are kept under
+/// their bare name, the others as `db.t`.
+#[derive(Debug, Clone)]
 pub struct Catalog {
     entries: BTreeMap<String, CatalogEntry>,
+    /// Databases besides the default one.
+    databases: std::collections::BTreeSet<String>,
+    current: String,
+}
+
+impl Default for Catalog {
+    fn default() -> Self {
+        Catalog { entries: BTreeMap::new(), databases: Default::default(), current: DEFAULT_DATABASE.into() }
+    }
 }
 
 impl Catalog {
-    pub fn get(&self, name: &str) -> Option<&CatalogEntry> {
-        self.entries.get(name).or_else(|| {
-            // Flink's default catalog/database prefixes are accepted.
-            let short = name
-                .strip_prefix("default_catalog.default_database.")
-                .or_else(|| name.strip_prefix("default_database."))?;
-            self.entries.get(short)
-        })
+    /// The key of `name`: the database it is in (`None`: a catalog other than the default
+    /// one) and the entry key.
+    fn key(&self, name: &str) -> Option<(String, String)> {
+        let parts: Vec<&str> = name.split('.').collect();
+        let (db, table) = match parts.as_slice() {
+            [t] => (self.current.as_str(), *t),
+            [db, t] => (*db, *t),
+            [cat, db, t] if *cat == DEFAULT_CATALOG => (*db, *t),
+            _ => return None,
+        };
+        let key = if db == DEFAULT_DATABASE { table.to_string() } else { format!("{db}.{table}") };
+        Some((db.to_string(), key))
     }
+    pub fn get(&self, name: &str) -> Option<&CatalogEntry> {
+        self.key(name).and_then(|(_, k)| self.entries.get(&k))
+    }
+    /// Add an entry (its database must exist: see [`Catalog::database_of`]).
     pub fn insert(&mut self, name: String, e: CatalogEntry) {
-        self.entries.insert(name, e);
+        let k = self.key(&name).map_or(name, |(_, k)| k);
+        self.entries.insert(k, e);
     }
     pub fn remove(&mut self, name: &str) -> Option<CatalogEntry> {
-        self.entries.remove(name)
+        let (_, k) = self.key(name)?;
+        self.entries.remove(&k)
     }
+    /// The database a new entry called `name` goes into, or why it cannot.
+    pub fn database_of(&self, name: &str) -> Result<String, String> {
+        match self.key(name) {
+            Some((db, _)) if self.has_database(&db) => Ok(db),
+            Some((db, _)) => Err(format!("database '{db}' does not exist in catalog '{DEFAULT_CATALOG}'")),
+            None => Err(format!("'{name}': only the catalog '{DEFAULT_CATALOG}' exists")),
+        }
+    }
+    pub fn has_database(&self, db: &str) -> bool {
+        db == DEFAULT_DATABASE || self.databases.contains(db)
+    }
+    /// All databases, the default one first.
+    pub fn databases(&self) -> Vec<String> {
+        std::iter::once(DEFAULT_DATABASE.to_string()).chain(self.databases.iter().cloned()).collect()
+    }
+    pub fn current_database(&self) -> &str {
+        &self.current
+    }
+    pub fn create_database(&mut self, db: &str) -> bool {
+        !self.has_database(db) && self.databases.insert(db.to_string())
+    }
+    /// Drop a database (`cascade`: with its tables and views). `Err` names why not.
+    pub fn drop_database(&mut self, db: &str, cascade: bool) -> Result<bool, String> {
+        if db == DEFAULT_DATABASE {
+            return Err(format!("the default database '{DEFAULT_DATABASE}' cannot be dropped"));
+        }
+        if db == self.current {
+            return Err(format!("database '{db}' is the current database; USE another one first"));
+        }
+        if !self.databases.contains(db) {
+            return Ok(false);
+        }
+        let prefix = format!("{db}.");
+        let inside: Vec<String> = self.entries.keys().filter(|k| k.starts_with(&prefix)).cloned().collect();
+        if !inside.is_empty() && !cascade {
+            return Err(format!("database '{db}' is not empty ({} tables or views); drop it with CASCADE", inside.len()));
+        }
+        for k in inside {
+            self.entries.remove(&k);
+        }
+        self.databases.remove(db);
+        Ok(true)
+    }
+    pub fn use_database(&mut self, db: &str) -> Result<(), String> {
+        let db = db.strip_prefix("default_catalog.").unwrap_or(db);
+        if !self.has_database(db) {
+            return Err(format!("database '{db}' does not exist in catalog '{DEFAULT_CATALOG}'"));
+        }
+        self.current = db.to_string();
+        Ok(())
+    }
+    /// The tables and views of database `db`, by their bare names.
+    pub fn names_in<'a>(&'a self, db: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        let prefix = format!("{db}.");
+        self.entries.keys().filter_map(move |k| if db == DEFAULT_DATABASE { (!k.contains('.')).then_some(k.as_str()) } else { k.strip_prefix(prefix.as_str()) })
+    }
+    /// The views of the current database.
     pub fn views(&self) -> impl Iterator<Item = &str> {
-        self.entries.iter().filter(|(_, e)| matches!(e, CatalogEntry::View(_))).map(|(k, _)| k.as_str())
+        self.names_in(&self.current).filter(|n| matches!(self.get(n), Some(CatalogEntry::View(_))))
     }
+    /// The tables and views of the current database.
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.entries.keys().map(|k| k.as_str())
+        self.names_in(&self.current)
     }
 }

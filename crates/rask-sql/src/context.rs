@@ -124,6 +124,8 @@ impl<'a> Ctx<'a> {
         options.sql_parser.enable_ident_normalization = false;
         options.sql_parser.parse_float_as_decimal = true;
         options.sql_parser.map_string_types_to_utf8view = false;
+        // Column-level positions in planning errors (DataFusion diagnostics carry spans).
+        options.sql_parser.collect_spans = true;
         // Flink orders NULLs as the smallest value: ASC NULLS FIRST, DESC NULLS LAST.
         options.sql_parser.default_null_ordering = "nulls_min".to_string();
         options.execution.time_zone = Some("+00:00".to_string());

@@ -39,6 +39,18 @@ pub enum FlinkStatement {
     ShowTables,
     ShowViews,
     ShowFunctions,
+    /// `CREATE DATABASE [IF NOT EXISTS] [catalog.]db [COMMENT '…'] [WITH (…)]`.
+    CreateDatabase { name: String, if_not_exists: bool },
+    /// `DROP DATABASE [IF EXISTS] [catalog.]db [RESTRICT | CASCADE]`.
+    DropDatabase { name: String, if_exists: bool, cascade: bool },
+    /// `USE [catalog.]db`.
+    Use(String),
+    /// `USE CATALOG c`.
+    UseCatalog(String),
+    ShowDatabases,
+    ShowCurrentDatabase,
+    ShowCatalogs,
+    ShowCurrentCatalog,
     Describe(String),
     Explain(Box<Located>),
 }
@@ -705,11 +717,45 @@ fn parse_statement(toks: &[TokenWithSpan], pos: Pos) -> Result<FlinkStatement> {
                 c.expect_word("AS")?;
                 let query = c.with_sqlparser(|p| p.parse_query())?;
                 FlinkStatement::CreateView(CreateView { name, if_not_exists, columns, query })
+            } else if c.eat_word("DATABASE") {
+                let if_not_exists = eat_if_not_exists(&mut c)?;
+                let name = c.object_name()?;
+                if c.eat_word("COMMENT") {
+                    c.string_lit()?;
+                }
+                if c.eat_word("WITH") {
+                    // Database properties: accepted, not used.
+                    c.expect(&Token::LParen)?;
+                    while !c.at_end() && !c.eat(&Token::RParen) {
+                        c.next();
+                    }
+                }
+                FlinkStatement::CreateDatabase { name, if_not_exists }
             } else if c.eat_word("FUNCTION") {
                 return Err(SqlError::unsupported(pos, "CREATE FUNCTION (user-defined functions) is not supported yet"));
             } else {
                 return Err(c.unexpected("expected TABLE or VIEW after CREATE"));
             }
+        }
+        "DROP" if is_word(c.peek_at(1), "DATABASE") => {
+            c.next();
+            c.next();
+            let if_exists = if c.eat_word("IF") {
+                c.expect_word("EXISTS")?;
+                true
+            } else {
+                false
+            };
+            let name = c.object_name()?;
+            let cascade = c.eat_word("CASCADE");
+            if !cascade {
+                c.eat_word("RESTRICT");
+            }
+            FlinkStatement::DropDatabase { name, if_exists, cascade }
+        }
+        "USE" => {
+            c.next();
+            if c.eat_word("CATALOG") { FlinkStatement::UseCatalog(c.ident()?) } else { FlinkStatement::Use(c.object_name()?) }
         }
         "DROP" => {
             c.next();
@@ -790,8 +836,19 @@ fn parse_statement(toks: &[TokenWithSpan], pos: Pos) -> Result<FlinkStatement> {
                 FlinkStatement::ShowViews
             } else if c.eat_word("FUNCTIONS") {
                 FlinkStatement::ShowFunctions
+            } else if c.eat_word("DATABASES") {
+                FlinkStatement::ShowDatabases
+            } else if c.eat_word("CATALOGS") {
+                FlinkStatement::ShowCatalogs
+            } else if c.eat_word("CURRENT") {
+                if c.eat_word("DATABASE") {
+                    FlinkStatement::ShowCurrentDatabase
+                } else {
+                    c.expect_word("CATALOG")?;
+                    FlinkStatement::ShowCurrentCatalog
+                }
             } else {
-                return Err(c.unexpected("expected TABLES, VIEWS or FUNCTIONS after SHOW"));
+                return Err(c.unexpected("expected TABLES, VIEWS, FUNCTIONS, DATABASES, CATALOGS or CURRENT after SHOW"));
             }
         }
         "DESCRIBE" | "DESC" => {

@@ -60,6 +60,15 @@ pub struct Session {
     connectors: Arc<dyn ConnectorCatalog>,
 }
 
+/// The database of `[catalog.]db` (only Flink's `default_catalog` exists).
+fn database_name(name: &str, pos: Pos) -> Result<String> {
+    match name.split_once('.') {
+        None => Ok(name.to_string()),
+        Some((c, db)) if c == crate::catalog::DEFAULT_CATALOG && !db.contains('.') => Ok(db.to_string()),
+        Some(_) => Err(SqlError::validation(pos, format!("'{name}': a database is [catalog.]name, and the only catalog is '{}'", crate::catalog::DEFAULT_CATALOG))),
+    }
+}
+
 /// DataFusion error → our error, with the position DataFusion's diagnostic gives if any.
 pub(crate) fn df_err(e: DataFusionError, fallback: Pos) -> SqlError {
     let pos = e
@@ -130,6 +139,7 @@ impl Session {
                     }
                     return Err(SqlError::validation(s.pos, format!("a table or view named '{}' already exists", v.name)));
                 }
+                self.catalog.database_of(&v.name).map_err(|m| SqlError::validation(s.pos, m))?;
                 let view = ViewDef { name: v.name.clone(), columns: v.columns.clone(), query: (*v.query).clone() };
                 // Plan it now so errors show at CREATE VIEW, not at first use.
                 let ctx = Ctx::new(self);
@@ -176,6 +186,43 @@ impl Session {
                 }
                 Ok(Outcome::Done("Session properties have been reset.".into()))
             }
+            FlinkStatement::CreateDatabase { name, if_not_exists } => {
+                let db = database_name(name, s.pos)?;
+                if self.catalog.create_database(&db) {
+                    Ok(Outcome::Done(format!("Database '{db}' created.")))
+                } else if *if_not_exists {
+                    Ok(Outcome::Done(format!("Database '{db}' already exists; skipped.")))
+                } else {
+                    Err(SqlError::validation(s.pos, format!("database '{db}' already exists in catalog '{}'", crate::catalog::DEFAULT_CATALOG)))
+                }
+            }
+            FlinkStatement::DropDatabase { name, if_exists, cascade } => {
+                let db = database_name(name, s.pos)?;
+                match self.catalog.drop_database(&db, *cascade) {
+                    Ok(true) => Ok(Outcome::Done(format!("Dropped database '{db}'."))),
+                    Ok(false) if *if_exists => Ok(Outcome::Done(format!("database '{db}' does not exist; skipped."))),
+                    Ok(false) => Err(SqlError::validation(s.pos, format!("database '{db}' does not exist in catalog '{}'", crate::catalog::DEFAULT_CATALOG))),
+                    Err(m) => Err(SqlError::validation(s.pos, m)),
+                }
+            }
+            FlinkStatement::Use(name) => {
+                let db = database_name(name, s.pos)?;
+                self.catalog.use_database(&db).map_err(|m| SqlError::validation(s.pos, m))?;
+                Ok(Outcome::Done(format!("Using database '{db}'.")))
+            }
+            FlinkStatement::UseCatalog(c) => {
+                if c != crate::catalog::DEFAULT_CATALOG {
+                    return Err(SqlError::validation(s.pos, format!("catalog '{c}' does not exist (Rask has one catalog, '{}')", crate::catalog::DEFAULT_CATALOG)));
+                }
+                Ok(Outcome::Done(format!("Using catalog '{c}'.")))
+            }
+            FlinkStatement::ShowDatabases => Ok(Outcome::Rows {
+                header: vec!["database name".into()],
+                rows: self.catalog.databases().into_iter().map(|d| vec![d]).collect(),
+            }),
+            FlinkStatement::ShowCurrentDatabase => Ok(Outcome::Rows { header: vec!["current database name".into()], rows: vec![vec![self.catalog.current_database().to_string()]] }),
+            FlinkStatement::ShowCatalogs => Ok(Outcome::Rows { header: vec!["catalog name".into()], rows: vec![vec![crate::catalog::DEFAULT_CATALOG.to_string()]] }),
+            FlinkStatement::ShowCurrentCatalog => Ok(Outcome::Rows { header: vec!["current catalog name".into()], rows: vec![vec![crate::catalog::DEFAULT_CATALOG.to_string()]] }),
             FlinkStatement::ShowTables => Ok(Outcome::Rows {
                 header: vec!["table name".into()],
                 rows: self.catalog.names().map(|n| vec![n.to_string()]).collect(),
@@ -363,6 +410,7 @@ impl Session {
     fn create_table(&mut self, ct: &CreateTable) -> Result<Outcome> {
         let merged = self.merge_like(ct)?;
         let ct = &merged;
+        self.catalog.database_of(&ct.name).map_err(|m| SqlError::validation(ct.name_pos, m))?;
         if self.catalog.get(&ct.name).is_some() {
             if ct.if_not_exists {
                 return Ok(Outcome::Done(format!("Table '{}' already exists; skipped.", ct.name)));
@@ -810,7 +858,13 @@ impl Session {
             primary_key: None,
             partition_keys: Vec::new(),
             connector: "print".into(),
-            options: Options::new([("connector".to_string(), "print".to_string())].into_iter().collect()),
+            // `SET 'rask.select.print-format' = 'json'`: rows as JSON lines (the server's preview).
+            options: Options::new(
+                [("connector".to_string(), "print".to_string())]
+                    .into_iter()
+                    .chain(self.options().get("rask.select.print-format").map(|f| ("print-format".to_string(), f.to_string())))
+                    .collect(),
+            ),
             caps: crate::catalog::ConnectorCaps { source: false, sink: true, accepts_updates: true, ..Default::default() },
             pos,
         };
