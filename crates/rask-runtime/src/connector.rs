@@ -189,11 +189,22 @@ pub trait LookupFunction: Send {
     fn lookup(&mut self, keys: &RecordBatch) -> Result<(RecordBatch, Vec<u32>)>;
 }
 
+/// What a connector's tables can be used as (for listings: `rask connectors`, the console).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Roles {
+    pub source: bool,
+    pub sink: bool,
+    /// The table side of a lookup join.
+    pub lookup: bool,
+}
+
 /// A connector: validates options and creates readers and writers.
 pub trait Connector: Send + Sync {
     fn name(&self) -> &'static str;
     /// One-line description for `rask connectors` and the console.
     fn description(&self) -> &'static str;
+    /// What its tables can be used as.
+    fn roles(&self) -> Roles;
     /// The options it accepts (format options are included when `options` names a format).
     fn option_specs(&self, options: &Options) -> Vec<OptionSpec>;
     /// Validate a table's options; returns what the table can be used for. `primary_key` is

@@ -122,9 +122,12 @@ impl Shared {
 
     /// Ask every source of this process to start a new checkpoint now; returns its id.
     pub fn request_checkpoint(&self, interval: Option<Duration>) -> u64 {
-        let next = interval.map_or(0, checkpoint_due) + 2;
-        self.force_checkpoint.fetch_max(next, Ordering::SeqCst);
-        self.force_checkpoint.load(Ordering::SeqCst) - 1
+        // Always a new checkpoint, later than any requested before (two savepoints in one
+        // interval must not share one).
+        let due = interval.map_or(0, checkpoint_due) + 2;
+        let next = |f: u64| due.max(f + 1);
+        let prev = self.force_checkpoint.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |f| Some(next(f))).unwrap_or_else(|f| f);
+        next(prev) - 1
     }
     /// A source emits the first batch of epoch `e` now (the earliest source counts).
     fn epoch_started(&self, e: Epoch) {
@@ -425,7 +428,12 @@ fn source_stream<'s>(
                 }
                 let position = |r: &mut Box<dyn crate::connector::SourceReader>| if track { r.position() } else { Ok(None) };
                 let completed = done_rx.try_iter().last().map_or(Ok(()), |p| reader.on_checkpoint_complete(&p));
-                let msg = match completed.and_then(|()| reader.next()) {
+                let busy = Busy::start(&stop.metrics.nodes[id]);
+                let next = completed.and_then(|()| reader.next());
+                if matches!(next, Ok(SourceEvent::Idle)) {
+                    busy.discard();
+                }
+                let msg = match next {
                     Ok(SourceEvent::Batch(b)) => match position(&mut reader) {
                         Ok(p) => FromReader::Batch(b, p),
                         Err(e) => FromReader::Failed(e),
@@ -627,6 +635,30 @@ where
     })
 }
 
+/// Adds the time from its start to its drop to a node's busy time.
+struct Busy<'a> {
+    node: &'a crate::metrics::NodeMetrics,
+    started: Option<Instant>,
+}
+
+impl<'a> Busy<'a> {
+    fn start(node: &'a crate::metrics::NodeMetrics) -> Self {
+        Busy { node, started: Some(Instant::now()) }
+    }
+    /// The time was not work (a source that had nothing to read).
+    fn discard(mut self) {
+        self.started = None;
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        if let Some(t) = self.started {
+            self.node.busy_us.fetch_add(t.elapsed().as_micros() as u64, Ordering::Relaxed);
+        }
+    }
+}
+
 /// The driver around an [`Operator`]: alignment, watermark combining, timers, emission.
 struct Driver {
     op: Box<dyn Operator>,
@@ -652,8 +684,8 @@ struct Driver {
     /// The operator has closed and waits for the final checkpoint to complete (exactly-once
     /// sinks commit then).
     closing: bool,
-    /// This exactly-once sink acknowledged the savepoint's commit.
-    acked: bool,
+    /// The latest savepoint whose commit this exactly-once sink acknowledged.
+    acked: u64,
     /// When the first event after the next checkpoint's barrier arrived (and was stashed
     /// until every input passed the barrier): the start of the alignment.
     align_started: Option<Instant>,
@@ -872,6 +904,7 @@ fn operator_stream<'s>(
     if checkpoints.is_some() && op.commits_on_completion() {
         shared.two_phase_sinks.fetch_add(1, Ordering::SeqCst);
     }
+    let busy = shared.clone();
     builder.build(move |mut caps| {
         let driver = Rc::new(RefCell::new(Driver {
             op,
@@ -892,10 +925,11 @@ fn operator_stream<'s>(
             checkpoints,
             notified: restored,
             closing: false,
-            acked: false,
+            acked: 0,
             align_started: None,
         }));
         move |frontiers: &[MutableAntichain<Epoch>]| {
+            let _busy = Busy::start(&busy.metrics.nodes[id]);
             let mut d = driver.borrow_mut();
             // 0. The first activation opens the operator (before any input arrives).
             if !d.opened {
@@ -922,8 +956,8 @@ fn operator_stream<'s>(
                     return;
                 }
                 let target = d.shared.savepoint_target.load(Ordering::Relaxed);
-                if !d.acked && target != 0 && d.notified >= target {
-                    d.acked = true;
+                if target != 0 && d.acked != target && d.notified >= target {
+                    d.acked = target;
                     d.shared.commit_acks.fetch_add(1, Ordering::SeqCst);
                 }
                 if d.closing {

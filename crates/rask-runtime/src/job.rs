@@ -135,6 +135,9 @@ pub struct Checkpointing {
     pub allow_non_restored: bool,
     /// Stop-with-savepoint: when the job is cancelled, it first takes a savepoint here.
     pub savepoint_dir: Option<Arc<CheckpointStore>>,
+    /// Raised to take a savepoint (into `savepoint_dir`) while the job keeps running; the
+    /// job lowers it when the savepoint is written.
+    pub savepoint_trigger: Arc<AtomicBool>,
 }
 
 /// The checkpoint directory a plan configures (`execution.checkpointing.dir`, or Flink 1.x's
@@ -174,7 +177,7 @@ impl Checkpointing {
                 Some(_) => Some(Arc::new(CheckpointStore::open("memory://").map_err(state_err)?)),
                 None => None,
             };
-            return Ok(Some(Checkpointing { store, retain: 1, restore: from, allow_non_restored, savepoint_dir }));
+            return Ok(Some(Checkpointing { store, retain: 1, restore: from, allow_non_restored, savepoint_dir, savepoint_trigger: Default::default() }));
         };
         if plan.config.duration("execution.checkpointing.interval").ok().flatten().is_none_or(|d| d.is_zero()) {
             return Err(RuntimeError::User(format!(
@@ -197,7 +200,7 @@ impl Checkpointing {
             Some(r) => Some(r),
             None => rask_state::manifest::latest_complete(&store).map_err(state_err)?.map(|m| (store.clone(), m)),
         };
-        Ok(Some(Checkpointing { store: Some(store), retain, restore, allow_non_restored, savepoint_dir }))
+        Ok(Some(Checkpointing { store: Some(store), retain, restore, allow_non_restored, savepoint_dir, savepoint_trigger: Default::default() }))
     }
 }
 
@@ -283,55 +286,85 @@ pub struct JobSummary {
     pub checkpoint_align_max_us: u64,
 }
 
-/// Wait for the user's cancel, then take a savepoint: request a checkpoint, wait until it is
-/// complete and every exactly-once sink of this process committed it, copy it to the savepoint
-/// directory and stop the engine. Returns the savepoint's path (`None` if the job ended first).
-#[allow(clippy::too_many_arguments)]
-fn stop_with_savepoint(
-    cancel: &AtomicBool,
-    shared: &Shared,
-    done: &AtomicBool,
-    co: &Coordinator,
-    from: &CheckpointStore,
-    to: &CheckpointStore,
+/// Savepoints of a running job: on the trigger, take one and go on; on the user's cancel,
+/// take one and stop the engine (stop-with-savepoint). Returns the stop's savepoint path
+/// (`None` if the job ended first).
+struct SavepointMonitor {
+    cancel: Arc<AtomicBool>,
+    trigger: Arc<AtomicBool>,
+    shared: Arc<Shared>,
+    done: Arc<AtomicBool>,
+    co: Arc<Coordinator>,
+    from: Arc<CheckpointStore>,
+    to: Arc<CheckpointStore>,
     interval: Option<Duration>,
-    engine_cancel: &AtomicBool,
+    engine_cancel: Arc<AtomicBool>,
+    /// Process 0 writes savepoints; the others take part in their checkpoint.
     writer: bool,
-) -> Result<Option<String>> {
-    use std::sync::atomic::Ordering::SeqCst;
-    let stop = |r| {
-        engine_cancel.store(true, SeqCst);
-        r
-    };
-    while !cancel.load(SeqCst) {
-        if done.load(SeqCst) {
-            return Ok(None);
+}
+
+impl SavepointMonitor {
+    fn run(self) -> Result<Option<String>> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let stop = |r| {
+            self.engine_cancel.store(true, SeqCst);
+            r
+        };
+        loop {
+            if self.cancel.load(SeqCst) {
+                return match self.take() {
+                    Ok(Some(path)) => stop(Ok(path)),
+                    Ok(None) => stop(Ok(None)),
+                    Err(e) => stop(Err(e)),
+                };
+            }
+            if self.trigger.load(SeqCst) {
+                match self.take() {
+                    Ok(Some(Some(path))) => eprintln!("[rask] savepoint written to {path}; the job goes on"),
+                    Ok(Some(None)) => {}
+                    Ok(None) => return Ok(None),
+                    Err(e) => eprintln!("[rask] savepoint failed: {e}; the job goes on"),
+                }
+                self.trigger.store(false, SeqCst);
+            }
+            if self.done.load(SeqCst) {
+                return Ok(None);
+            }
+            std::thread::sleep(Duration::from_millis(10));
         }
-        std::thread::sleep(Duration::from_millis(10));
     }
-    let id = shared.request_checkpoint(interval);
-    shared.savepoint_target.store(id, SeqCst);
-    co.pin(id); // retention must not delete it before it is copied
-    let deadline = Instant::now() + Duration::from_secs(600);
-    while co.completed() < id {
-        if let Some(e) = co.failure() {
-            return stop(Err(state_err(e)));
+
+    /// Request a checkpoint, wait until it is complete and every exactly-once sink of this
+    /// process committed it, copy it to the savepoint directory. `None`: the job ended or
+    /// failed first; `Some(None)`: taken, written by another process.
+    fn take(&self) -> Result<Option<Option<String>>> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let (shared, co) = (&self.shared, &self.co);
+        let acked_before = shared.commit_acks.load(SeqCst);
+        let id = shared.request_checkpoint(self.interval);
+        shared.savepoint_target.store(id, SeqCst);
+        co.pin(id); // retention must not delete it before it is copied
+        let deadline = Instant::now() + Duration::from_secs(600);
+        while co.completed() < id {
+            if let Some(e) = co.failure() {
+                return Err(state_err(e));
+            }
+            if self.done.load(SeqCst) || shared.failed() {
+                return Ok(None);
+            }
+            if Instant::now() > deadline {
+                return Err(RuntimeError::External(format!("savepoint {id} did not complete within 10 minutes")));
+            }
+            std::thread::sleep(Duration::from_millis(5));
         }
-        if done.load(SeqCst) || shared.failed() {
-            return stop(Ok(None));
+        let acks = Instant::now() + Duration::from_secs(30);
+        while shared.commit_acks.load(SeqCst) < acked_before + shared.two_phase_sinks.load(SeqCst) && Instant::now() < acks && !shared.failed() {
+            std::thread::sleep(Duration::from_millis(5));
         }
-        if Instant::now() > deadline {
-            return stop(Err(RuntimeError::External(format!("savepoint {id} did not complete within 10 minutes"))));
-        }
-        std::thread::sleep(Duration::from_millis(5));
+        let path = if self.writer { Some(write_savepoint(&self.from, id, &self.to)?) } else { None };
+        co.pin(0);
+        Ok(Some(path))
     }
-    let acks = Instant::now() + Duration::from_secs(30);
-    while shared.commit_acks.load(SeqCst) < shared.two_phase_sinks.load(SeqCst) && Instant::now() < acks && !shared.failed() {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    // Process 0 writes the savepoint; the others only stop.
-    let path = if writer { write_savepoint(from, id, to).map(Some) } else { Ok(None) };
-    stop(path)
 }
 
 /// Environment variable through which `rask run` hands the job's start time (epoch ms) to the
@@ -400,6 +433,7 @@ pub fn run_job(plan: Arc<StreamPlan>, registry: ConnectorRegistry, opts: JobOpti
                 restored: restored_from.unwrap_or(0),
             })
             .map_err(state_err)?;
+            let _ = metrics.checkpoints.set(co.clone());
             cfg.checkpoints = Some(co);
         }
     }
@@ -410,10 +444,22 @@ pub fn run_job(plan: Arc<StreamPlan>, registry: ConnectorRegistry, opts: JobOpti
     let engine_cancel = if savepoint.is_some() { Arc::new(AtomicBool::new(false)) } else { opts.cancel.clone() };
     let shared = Arc::new(Shared::new(metrics.clone(), engine_cancel.clone()));
     let job_done = Arc::new(AtomicBool::new(false));
+    let trigger = opts.checkpointing.as_ref().map(|c| c.savepoint_trigger.clone()).unwrap_or_default();
     let monitor = match (savepoint, coordinator.clone()) {
         (Some((to, from)), Some(co)) => {
-            let (cancel, sh, done, interval) = (opts.cancel.clone(), shared.clone(), job_done.clone(), cfg.checkpoint_interval);
-            Some(std::thread::spawn(move || stop_with_savepoint(&cancel, &sh, &done, &co, &from, &to, interval, &engine_cancel, process == 0)))
+            let m = SavepointMonitor {
+                cancel: opts.cancel.clone(),
+                trigger,
+                shared: shared.clone(),
+                done: job_done.clone(),
+                co,
+                from,
+                to,
+                interval: cfg.checkpoint_interval,
+                engine_cancel,
+                writer: process == 0,
+            };
+            Some(std::thread::spawn(move || m.run()))
         }
         _ => None,
     };

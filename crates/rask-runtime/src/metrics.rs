@@ -45,6 +45,10 @@ pub struct NodeMetrics {
     pub checkpoint_align_max_us: AtomicU64,
     /// Lookup joins: keys looked up and cache hits.
     pub lookup: Arc<LookupMetrics>,
+    /// Time (µs, summed over this process's subtasks) the operator spent working: its
+    /// callbacks, or for a source its reader producing batches. Against the wall clock it
+    /// gives Flink's busy/idle time (`busyTimeMsPerSecond`), the backpressure indicator.
+    pub busy_us: AtomicU64,
     /// Sinks: (latency µs, rows) per received batch, the latency counted from when the first
     /// batch of its epoch left a source (an upper bound: epochs hold up to 16 source batches).
     pub latencies: Mutex<Vec<(u32, u32)>>,
@@ -61,9 +65,18 @@ impl NodeMetrics {
     }
 }
 
-#[derive(Debug)]
 pub struct JobMetrics {
     pub nodes: Vec<NodeMetrics>,
+    /// Subtasks of each node in this process.
+    pub local_workers: usize,
+    /// The checkpoint coordinator, once the job runs with checkpoints (for their figures).
+    pub checkpoints: std::sync::OnceLock<Arc<rask_state::Coordinator>>,
+}
+
+impl std::fmt::Debug for JobMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobMetrics").field("nodes", &self.nodes).field("local_workers", &self.local_workers).finish()
+    }
 }
 
 impl JobMetrics {
@@ -86,10 +99,18 @@ impl JobMetrics {
                     checkpoint_sync_max_us: AtomicU64::new(0),
                     checkpoint_align_max_us: AtomicU64::new(0),
                     lookup: Arc::new(LookupMetrics::default()),
+                    busy_us: AtomicU64::new(0),
                     latencies: Mutex::new(Vec::new()),
                 })
                 .collect(),
+            local_workers,
+            checkpoints: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Figures of the latest completed checkpoint (`None` without checkpoints).
+    pub fn checkpoint_stats(&self) -> Option<rask_state::CheckpointStats> {
+        self.checkpoints.get().map(|c| c.stats())
     }
 
     /// Rows read by all sources so far.

@@ -66,7 +66,14 @@ pub struct CheckpointStats {
     pub last_local_bytes: u64,
     /// The whole size of the latest checkpoint (process 0), shared files included.
     pub last_full_bytes: u64,
+    /// Per plan node, the whole size of its state in the latest checkpoint (process 0).
+    pub last_node_bytes: Vec<(usize, u64)>,
+    /// When the latest checkpoint completed (epoch ms).
+    pub last_completed_ms: i64,
 }
+
+/// What a completed manifest adds up to: bytes written, whole size, whole size per node.
+type ManifestSizes = (u64, u64, Vec<(usize, u64)>);
 
 enum Msg {
     Part { checkpoint: u64, node: usize, subtask: usize, snapshot: Option<OperatorSnapshot>, finished: bool },
@@ -335,8 +342,8 @@ impl State {
             } else {
                 self.cfg.store.exists(&manifest_path(c))?.then_some(None)
             };
-            if let Some(bytes) = done {
-                self.complete(c, bytes.map(|(b, _)| b), bytes.map(|(_, f)| f))?;
+            if let Some(sizes) = done {
+                self.complete(c, sizes)?;
                 break;
             }
         }
@@ -345,7 +352,7 @@ impl State {
 
     /// Process 0: write the manifest of `c` if every process has its marker. Returns the
     /// checkpoint's total size when complete.
-    fn try_manifest(&self, c: u64) -> Result<Option<(u64, u64)>> {
+    fn try_manifest(&self, c: u64) -> Result<Option<ManifestSizes>> {
         let mut markers = Vec::with_capacity(self.cfg.processes);
         for p in 0..self.cfg.processes {
             match self.cfg.store.get(&marker_path(c, p))? {
@@ -374,6 +381,7 @@ impl State {
         for n in &mut nodes {
             n.parts.sort_by_key(|p| p.subtask);
         }
+        let node_bytes = nodes.iter().map(|n| (n.id, n.parts.iter().map(|p| p.full_bytes.max(p.bytes)).sum())).collect();
         let manifest = Manifest {
             format: MANIFEST_FORMAT.into(),
             version: MANIFEST_VERSION,
@@ -386,12 +394,13 @@ impl State {
             nodes,
             bytes,
             full_bytes,
+            duration_ms: self.awaiting.get(&c).map_or(0, |(t, _)| t.elapsed().as_millis() as u64),
         };
         self.cfg.store.put(&manifest_path(c), manifest.encode())?;
-        Ok(Some((bytes, full_bytes)))
+        Ok(Some((bytes, full_bytes, node_bytes)))
     }
 
-    fn complete(&mut self, c: u64, total_bytes: Option<u64>, full_bytes: Option<u64>) -> Result<()> {
+    fn complete(&mut self, c: u64, sizes: Option<ManifestSizes>) -> Result<()> {
         let (started, local) = self.awaiting.get(&c).copied().unwrap_or((Instant::now(), 0));
         self.awaiting = self.awaiting.split_off(&(c + 1));
         self.completed.fetch_max(c, Ordering::AcqRel);
@@ -399,9 +408,19 @@ impl State {
             s.completed += 1;
             s.last_id = c;
             s.last_duration = started.elapsed();
-            s.last_bytes = total_bytes.unwrap_or(local);
             s.last_local_bytes = local;
-            s.last_full_bytes = full_bytes.unwrap_or(local);
+            s.last_completed_ms = rask_types::now_ms();
+            match sizes {
+                Some((total, full, nodes)) => {
+                    s.last_bytes = total;
+                    s.last_full_bytes = full;
+                    s.last_node_bytes = nodes;
+                }
+                None => {
+                    s.last_bytes = local;
+                    s.last_full_bytes = local;
+                }
+            }
         }
         if self.cfg.process == 0 {
             let pinned = self.pinned.load(Ordering::Acquire);

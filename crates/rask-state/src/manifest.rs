@@ -71,6 +71,9 @@ pub struct Manifest {
     /// The checkpoint's whole size, shared files included.
     #[serde(default)]
     pub full_bytes: u64,
+    /// From its first part received to its manifest written (ms).
+    #[serde(default)]
+    pub duration_ms: u64,
 }
 
 impl Manifest {

@@ -119,8 +119,13 @@ pub fn supervise(mut s: Supervised<'_>) -> Result<()> {
     let mut restarts = Restarts { strategy: s.restart.clone(), attempts: 0, backoff: Duration::ZERO, failed_before: false };
     let start = rask_runtime::job::job_start_ms().to_string();
     let cancel = crate::script::cancel_flag();
+    let mut attempt = 0;
     loop {
         let from = (s.restore_from)()?;
+        if attempt > 0 {
+            job_event(&s, "restarted", &format!("restarted from {}", from.as_deref().unwrap_or("the beginning")), None);
+        }
+        attempt += 1;
         let began = Instant::now();
         match run_attempt(&s, n, &start, from.as_deref(), &cancel)? {
             None => return Ok(()),
@@ -128,7 +133,10 @@ pub fn supervise(mut s: Supervised<'_>) -> Result<()> {
                 if cancel.load(std::sync::atomic::Ordering::Relaxed) {
                     bail!("job cancelled: {failure}");
                 }
-                match restarts.next_delay(began.elapsed()) {
+                let failure = worker_errors(&s, n).unwrap_or(failure);
+                let delay = restarts.next_delay(began.elapsed());
+                job_event(&s, "failed", &failure, delay);
+                match delay {
                     None => bail!("job failed: {failure}"),
                     Some(d) => {
                         eprintln!("[rask] job failed: {failure}; restarting in {:.1} s", d.as_secs_f64());
@@ -137,6 +145,36 @@ pub fn supervise(mut s: Supervised<'_>) -> Result<()> {
                 }
             }
         }
+    }
+}
+
+/// What the workers of a failed attempt said (`--metrics-file`: each writes FILE.N.error).
+fn worker_errors(s: &Supervised<'_>, n: usize) -> Option<String> {
+    let m = s.exec.metrics_file.as_ref()?;
+    let said: Vec<String> = (0..n)
+        .filter_map(|i| {
+            let p = format!("{}.{i}.error", m.display());
+            let t = std::fs::read_to_string(&p).ok()?;
+            let _ = std::fs::remove_file(&p);
+            Some(t.trim().to_string())
+        })
+        .collect();
+    (!said.is_empty()).then(|| said.join("; "))
+}
+
+/// With `--metrics-file`: append a failure or restart to FILE.events (JSON lines), which
+/// `rask server` shows as the job's exceptions and RESTARTING state.
+fn job_event(s: &Supervised<'_>, kind: &str, message: &str, restart_in: Option<Duration>) {
+    let Some(m) = &s.exec.metrics_file else { return };
+    let line = serde_json::json!({
+        "at": rask_types::now_ms(),
+        "kind": kind,
+        "message": message,
+        "restart_in_ms": restart_in.map(|d| d.as_millis() as u64),
+    });
+    let path = format!("{}.events", m.display());
+    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(&path) {
+        let _ = std::io::Write::write_all(&mut f, format!("{line}\n").as_bytes());
     }
 }
 
@@ -198,7 +236,15 @@ fn run_attempt(
     let mut forwarded = false;
     let mut failed: Option<String> = None;
     let mut done = vec![false; n];
+    let savepoint = crate::script::savepoint_signal();
     while done.iter().any(|d| !d) {
+        if savepoint.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            for (i, c) in children.iter().enumerate() {
+                if !done[i] {
+                    let _ = Command::new("kill").arg("-USR1").arg(c.id().to_string()).status();
+                }
+            }
+        }
         if cancel.load(std::sync::atomic::Ordering::Relaxed) && !forwarded {
             forwarded = true;
             for (i, c) in children.iter().enumerate() {

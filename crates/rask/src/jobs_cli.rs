@@ -1,6 +1,7 @@
 //! `rask job …`: deployments on a `rask server` through its REST API (`--server`, default
 //! `$RASK_SERVER` or http://127.0.0.1:8081): list, submit a SQL file, stop with a savepoint,
-//! cancel, resume from the last savepoint, show the worker log and the state history; and
+//! take a savepoint, cancel, update (upgrade / rescale) and resume, show the worker log, the
+//! exceptions and the state history; and
 //! `rask sql --server`, a SQL shell on the server's catalog.
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -26,8 +27,22 @@ pub enum JobCommand {
     },
     /// Stop with a savepoint (the deployment is SUSPENDED; `resume` continues from it).
     Stop { name: String },
+    /// Take a savepoint while the job keeps running (`resume` after a stop starts from the
+    /// latest one).
+    Savepoint { name: String },
     /// Cancel without a savepoint.
     Cancel { name: String },
+    /// Change a stopped deployment: new SQL from a file (upgrade) and/or parallelism (rescale).
+    Update {
+        name: String,
+        #[arg(short, long)]
+        parallelism: Option<i64>,
+        /// A file of SET / INSERT statements replacing the job's SQL.
+        #[arg(long)]
+        file: Option<std::path::PathBuf>,
+    },
+    /// Failures inside the job (restarted from or failed with).
+    Exceptions { name: String },
     /// Start again, from the last savepoint if there is one.
     Resume { name: String },
     /// The last lines of the job's worker log.
@@ -50,6 +65,7 @@ fn call(base: &str, method: &str, path: &str, body: Option<Value>) -> Result<Val
     let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
     let resp = match (method, body) {
         ("GET", _) => agent.get(&url).call(),
+        ("PATCH", Some(b)) => agent.patch(&url).send_json(b),
         (_, Some(b)) => agent.post(&url).send_json(b),
         (_, None) => agent.post(&url).send_empty(),
     }
@@ -123,6 +139,27 @@ pub fn run(server: Option<String>, cmd: JobCommand) -> Result<()> {
             show(&call(&base, "POST", "/api/v1/deployments", Some(json!({"name": name, "sql": sql, "parallelism": parallelism, "config": config})))?);
         }
         JobCommand::Stop { name } => show(&call(&base, "POST", &format!("/api/v1/deployments/{name}/stop"), Some(json!({"savepoint": true})))?),
+        JobCommand::Savepoint { name } => show(&call(&base, "POST", &format!("/api/v1/deployments/{name}/savepoint"), None)?),
+        JobCommand::Update { name, parallelism, file } => {
+            let mut body = serde_json::Map::new();
+            if let Some(p) = parallelism {
+                body.insert("parallelism".into(), json!(p));
+            }
+            if let Some(f) = file {
+                body.insert("sql".into(), Value::String(std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?));
+            }
+            if body.is_empty() {
+                bail!("nothing to change: give --parallelism and/or --file");
+            }
+            show(&call(&base, "PATCH", &format!("/api/v1/deployments/{name}"), Some(Value::Object(body)))?);
+        }
+        JobCommand::Exceptions { name } => {
+            let v = call(&base, "GET", &format!("/api/v1/deployments/{name}/exceptions"), None)?;
+            for e in v.as_array().into_iter().flatten() {
+                let what = if e["restarted"].as_bool() == Some(true) { "restarted" } else { "failed" };
+                println!("{} {what:<9} {}", e["at"], e["message"].as_str().unwrap_or(""));
+            }
+        }
         JobCommand::Cancel { name } => show(&call(&base, "POST", &format!("/api/v1/deployments/{name}/stop"), Some(json!({"savepoint": false})))?),
         JobCommand::Resume { name } => show(&call(&base, "POST", &format!("/api/v1/deployments/{name}/start"), Some(json!({"from_savepoint": true})))?),
         JobCommand::Logs { name, lines } => {

@@ -121,6 +121,8 @@ enum Command {
         #[arg(long)]
         database_url: Option<String>,
     },
+    /// Print the server's REST API as an OpenAPI document (JSON).
+    Openapi,
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -173,7 +175,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match cli.command {
         Command::Run { script, exec } => {
+            script::savepoint_signal();
             let r = script::run_file(&script, &exec);
+            // A worker of a supervised run tells the supervisor why it failed.
+            if let (Err(e), Some(m), true) = (&r, &exec.metrics_file, exec.worker || exec.process_index.is_some()) {
+                let _ = std::fs::write(format!("{}.error", m.display()), format!("{e:#}"));
+            }
             if let Some(path) = &exec.usage_out {
                 bench::write_usage(path, script::LAST_LATENCY.lock().ok().and_then(|l| *l));
             }
@@ -190,6 +197,10 @@ fn main() -> ExitCode {
         }
         Command::Server { listen, data_dir, database_url } => server(listen, data_dir, database_url),
         Command::Job { server, command } => jobs_cli::run(server, command),
+        Command::Openapi => {
+            println!("{}", rask_server::api::openapi_json());
+            Ok(())
+        }
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

@@ -15,8 +15,11 @@ pub struct MetricsFile {
 }
 
 /// The metrics as JSON: per plan node its name and counters (summed over this process's
-/// subtasks) and watermark (their minimum; absent before the first).
+/// subtasks), watermark (their minimum; absent before the first), busy time and state size in
+/// the latest checkpoint; and that checkpoint's figures.
 pub fn snapshot(m: &JobMetrics) -> serde_json::Value {
+    let ck = m.checkpoint_stats();
+    let state_bytes = |id: usize| ck.as_ref().and_then(|c| c.last_node_bytes.iter().find(|(n, _)| *n == id).map(|(_, b)| *b));
     let nodes: Vec<serde_json::Value> = m
         .nodes
         .iter()
@@ -37,11 +40,23 @@ pub fn snapshot(m: &JobMetrics) -> serde_json::Value {
                 "skipped_records": n.source.skipped_records.load(Ordering::Relaxed),
                 "checkpoint_align_max_us": n.checkpoint_align_max_us.load(Ordering::Relaxed),
                 "checkpoint_sync_max_us": n.checkpoint_sync_max_us.load(Ordering::Relaxed),
+                "busy_us": n.busy_us.load(Ordering::Relaxed),
+                "state_bytes": state_bytes(id),
             })
         })
         .collect();
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-    serde_json::json!({ "time_ms": now, "nodes": nodes })
+    let checkpoint = ck.filter(|c| c.completed > 0).map(|c| {
+        serde_json::json!({
+            "completed": c.completed,
+            "id": c.last_id,
+            "completed_ms": c.last_completed_ms,
+            "duration_ms": c.last_duration.as_millis() as u64,
+            "bytes": c.last_bytes,
+            "full_bytes": c.last_full_bytes,
+        })
+    });
+    serde_json::json!({ "time_ms": now, "subtasks": m.local_workers, "nodes": nodes, "checkpoint": checkpoint })
 }
 
 fn write(path: &PathBuf, m: &JobMetrics) {

@@ -110,6 +110,20 @@ pub fn cancel_flag() -> Arc<AtomicBool> {
     fresh
 }
 
+/// Raised by SIGUSR1: take a savepoint and keep running (how `rask server` triggers one; the
+/// supervising `rask run` forwards it to its workers). Registered when `rask run` starts.
+pub fn savepoint_signal() -> Arc<AtomicBool> {
+    static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+    FLAG.get_or_init(|| {
+        let f = Arc::new(AtomicBool::new(false));
+        if let Err(e) = signal_hook::flag::register(signal_hook::consts::SIGUSR1, f.clone()) {
+            eprintln!("[rask] cannot listen for SIGUSR1 (savepoint requests): {e}");
+        }
+        f
+    })
+    .clone()
+}
+
 fn parallelism_of(plan: &StreamPlan, exec: &ExecArgs) -> usize {
     exec.parallelism
         .or_else(|| plan.config.int("parallelism.default").ok().flatten().map(|v| v.max(1) as usize))
@@ -131,8 +145,11 @@ fn run_plan(plan: StreamPlan, exec: &ExecArgs, at_start: bool) -> Result<()> {
         None => "[rask]".to_string(),
     };
     let savepoint_dir = savepoint_dir(&plan, exec);
-    let checkpointing = Checkpointing::open(&plan, exec.from_savepoint.as_deref(), savepoint_dir.as_deref(), exec.allow_non_restored_state, at_start)
+    let mut checkpointing = Checkpointing::open(&plan, exec.from_savepoint.as_deref(), savepoint_dir.as_deref(), exec.allow_non_restored_state, at_start)
         .map_err(|e| anyhow!("{label} {e}"))?;
+    if let Some(c) = checkpointing.as_mut() {
+        c.savepoint_trigger = savepoint_signal();
+    }
     let plan = Arc::new(plan);
     let metrics = Arc::new(JobMetrics::new(&plan, cluster.threads()));
     let opts = JobOptions { cluster, batch_size: exec.batch_size.max(1), print: Arc::new(Stdout), cancel: cancel_flag(), checkpointing };
@@ -312,7 +329,9 @@ pub fn read_statements(banner: &str, mut run: impl FnMut(String)) -> Result<()> 
 pub fn list_connectors() {
     let reg = builtin_registry();
     for c in reg.all() {
-        println!("{} — {}", c.name(), c.description());
+        let r = c.roles();
+        let roles: Vec<&str> = [(r.source, "source"), (r.sink, "sink"), (r.lookup, "lookup")].into_iter().filter(|(b, _)| *b).map(|(_, n)| n).collect();
+        println!("{} ({}) — {}", c.name(), roles.join(", "), c.description());
         let mut opts = std::collections::BTreeMap::new();
         if c.name() == "filesystem" {
             opts.insert("format".to_string(), "json".to_string());

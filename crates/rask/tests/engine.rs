@@ -390,6 +390,9 @@ mod panicky {
         }
     }
     impl Connector for Panicky {
+        fn roles(&self) -> rask_runtime::connector::Roles {
+            rask_runtime::connector::Roles { source: true, sink: false, lookup: false }
+        }
         fn name(&self) -> &'static str {
             "panicky"
         }

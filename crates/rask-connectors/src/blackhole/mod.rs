@@ -21,6 +21,9 @@ impl SinkWriter for Discard {
 }
 
 impl Connector for Blackhole {
+    fn roles(&self) -> rask_runtime::connector::Roles {
+        rask_runtime::connector::Roles { source: false, sink: true, lookup: false }
+    }
     fn name(&self) -> &'static str {
         "blackhole"
     }

@@ -13,6 +13,9 @@ use rask_types::options::{OptionSpec, Options};
 pub struct Datagen;
 
 impl Connector for Datagen {
+    fn roles(&self) -> rask_runtime::connector::Roles {
+        rask_runtime::connector::Roles { source: true, sink: false, lookup: false }
+    }
     fn name(&self) -> &'static str {
         "datagen"
     }

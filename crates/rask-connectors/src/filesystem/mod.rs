@@ -19,6 +19,9 @@ use rask_types::options::{OptionSpec, Options};
 pub struct Filesystem;
 
 impl Connector for Filesystem {
+    fn roles(&self) -> rask_runtime::connector::Roles {
+        rask_runtime::connector::Roles { source: true, sink: true, lookup: true }
+    }
     fn name(&self) -> &'static str {
         "filesystem"
     }

@@ -29,6 +29,9 @@ pub use options::JdbcOptions;
 pub struct Jdbc;
 
 impl Connector for Jdbc {
+    fn roles(&self) -> rask_runtime::connector::Roles {
+        rask_runtime::connector::Roles { source: true, sink: true, lookup: true }
+    }
     fn name(&self) -> &'static str {
         "jdbc"
     }

@@ -65,6 +65,9 @@ pub(crate) fn timeout(opts: &KafkaOptions) -> Duration {
 }
 
 impl Connector for Kafka {
+    fn roles(&self) -> rask_runtime::connector::Roles {
+        rask_runtime::connector::Roles { source: true, sink: true, lookup: false }
+    }
     fn name(&self) -> &'static str {
         "kafka"
     }

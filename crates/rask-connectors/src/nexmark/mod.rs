@@ -19,6 +19,9 @@ use options::NexmarkConfig;
 pub struct Nexmark;
 
 impl Connector for Nexmark {
+    fn roles(&self) -> rask_runtime::connector::Roles {
+        rask_runtime::connector::Roles { source: true, sink: false, lookup: false }
+    }
     fn name(&self) -> &'static str {
         "nexmark"
     }

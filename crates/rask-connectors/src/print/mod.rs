@@ -1,6 +1,7 @@
 //! `print`: writes every row to standard output (or error) as Flink's print connector does:
 //! `+I[1, abc]`, prefixed by `identifier:subtask> ` when there is an identifier or more than
-//! one subtask.
+//! one subtask. Rask's `print-format` = `json` writes `{"kind":"+I","values":["1","abc"]}`
+//! lines instead (values as printed, NULL as null), which the server's SELECT preview reads.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -19,6 +20,7 @@ fn specs() -> Vec<OptionSpec> {
     vec![
         OptionSpec::new("print-identifier", OptionKind::String, "Message prefixed to every output line."),
         OptionSpec::new("standard-error", OptionKind::Bool, "Print to standard error instead of standard output.").default("false"),
+        OptionSpec::new("print-format", OptionKind::Enum(&["flink", "json"]), "Rask: 'flink' prints +I[…] lines; 'json' one JSON object per row with its kind and values.").default("flink"),
         OptionSpec::new("sink.parallelism", OptionKind::Int { min: 1, max: 32768 }, "Parallelism of the sink (accepted; the job's parallelism is used)."),
     ]
 }
@@ -35,13 +37,18 @@ pub fn prefix(identifier: &str, subtask: usize, parallelism: usize) -> String {
 
 struct PrintWriter {
     prefix: String,
+    json: bool,
     stderr: bool,
     target: Arc<dyn PrintTarget>,
 }
 
 impl SinkWriter for PrintWriter {
     fn write(&mut self, batch: &StreamBatch) -> Result<()> {
-        let lines: Vec<String> = (0..batch.num_rows()).map(|i| format!("{}{}", self.prefix, format_row(batch, i))).collect();
+        let lines: Vec<String> = if self.json {
+            (0..batch.num_rows()).map(|i| json_row(batch, i)).collect()
+        } else {
+            (0..batch.num_rows()).map(|i| format!("{}{}", self.prefix, format_row(batch, i))).collect()
+        };
         if self.stderr {
             let mut e = std::io::stderr().lock();
             for l in &lines {
@@ -57,7 +64,29 @@ impl SinkWriter for PrintWriter {
     }
 }
 
+/// `{"kind":"+I","values":[…]}`: each value as the print connector renders it, NULL as null.
+fn json_row(batch: &StreamBatch, row: usize) -> String {
+    let values: Vec<serde_json::Value> = batch
+        .data
+        .columns()
+        .iter()
+        .map(|c| {
+            if c.is_null(row) {
+                serde_json::Value::Null
+            } else {
+                let mut s = String::new();
+                rask_types::value_fmt::write_value(&mut s, c, row);
+                serde_json::Value::String(s)
+            }
+        })
+        .collect();
+    serde_json::json!({ "kind": batch.kind(row).short(), "values": values }).to_string()
+}
+
 impl Connector for Print {
+    fn roles(&self) -> rask_runtime::connector::Roles {
+        rask_runtime::connector::Roles { source: false, sink: true, lookup: false }
+    }
     fn name(&self) -> &'static str {
         "print"
     }
@@ -78,6 +107,7 @@ impl Connector for Print {
         let id = table.options.string("print-identifier", "");
         Ok(Box::new(PrintWriter {
             prefix: prefix(&id, ctx.subtask, ctx.parallelism),
+            json: table.options.string("print-format", "flink").eq_ignore_ascii_case("json"),
             stderr: table.options.bool("standard-error", false).map_err(RuntimeError::User)?,
             target: ctx.print.clone(),
         }))

@@ -39,6 +39,9 @@ fn connect(o: &RedisOptions) -> Result<::redis::Connection> {
 }
 
 impl Connector for Redis {
+    fn roles(&self) -> rask_runtime::connector::Roles {
+        rask_runtime::connector::Roles { source: false, sink: true, lookup: true }
+    }
     fn name(&self) -> &'static str {
         "redis"
     }

@@ -23,6 +23,9 @@ fn table_options(table: &TableDef) -> Result<crate::kafka::KafkaOptions> {
 }
 
 impl Connector for UpsertKafka {
+    fn roles(&self) -> rask_runtime::connector::Roles {
+        rask_runtime::connector::Roles { source: true, sink: true, lookup: false }
+    }
     fn name(&self) -> &'static str {
         "upsert-kafka"
     }
