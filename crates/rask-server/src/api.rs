@@ -66,6 +66,7 @@ pub struct StartRequest {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LogQuery {
     /// How many of the last lines (default 200).
     pub lines: Option<usize>,
@@ -74,8 +75,11 @@ pub struct LogQuery {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Rask server API", version = "1"),
-    paths(health, statements, list_secrets, put_secret, delete_secret, list_deployments, create_deployment, get_deployment, update_deployment, start_deployment, stop_deployment, deployment_events, deployment_logs, deployment_metrics),
-    components(schemas(StatementRequest, StatementResult, SecretValue, CreateDeployment, UpdateDeployment, StopRequest, StartRequest, Deployment, JobEvent, ErrorBody, DeploymentMetrics, crate::metrics::OperatorMetrics, crate::metrics::Sample))
+    paths(health, statements, validate, catalog, connectors, list_secrets, put_secret, delete_secret, list_deployments, create_deployment, get_deployment, update_deployment, start_deployment, stop_deployment, savepoint_deployment, deployment_events, deployment_logs, deployment_metrics, deployment_plan, deployment_checkpoints, deployment_exceptions, create_preview, get_preview, delete_preview),
+    components(schemas(StatementRequest, StatementResult, SecretValue, CreateDeployment, UpdateDeployment, StopRequest, StartRequest, Deployment, JobEvent, ErrorBody, DeploymentMetrics,
+        crate::metrics::OperatorMetrics, crate::metrics::Sample, crate::metrics::LiveStatus, crate::metrics::CheckpointFigures, crate::catalog::Validation, crate::catalog::CatalogTree,
+        crate::catalog::CatalogDatabase, crate::catalog::CatalogTable, crate::catalog::CatalogColumn, ConnectorInfo, ConnectorOption, crate::jobs::CheckpointInfo, crate::jobs::JobException,
+        crate::jobs::JobGraph, crate::jobs::GraphNode, crate::jobs::GraphEdge, crate::preview::PreviewRequest, crate::preview::Preview, crate::preview::PreviewRow))
 )]
 pub struct ApiDoc;
 
@@ -85,6 +89,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/health", get(health))
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/statements", post(statements))
+        .route("/api/v1/validate", post(validate))
+        .route("/api/v1/catalog", get(catalog))
+        .route("/api/v1/connectors", get(connectors))
+        .route("/api/v1/previews", post(create_preview))
+        .route("/api/v1/previews/{id}", get(get_preview).delete(delete_preview))
         .route("/api/v1/secrets", get(list_secrets))
         .route("/api/v1/secrets/{name}", axum::routing::put(put_secret).delete(delete_secret))
         .route("/api/v1/deployments", get(list_deployments).post(create_deployment))
@@ -94,7 +103,12 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/deployments/{id}/events", get(deployment_events))
         .route("/api/v1/deployments/{id}/logs", get(deployment_logs))
         .route("/api/v1/deployments/{id}/metrics", get(deployment_metrics))
-        .fallback(|| async { ServerError::NotFound("no such API endpoint".into()) })
+        .route("/api/v1/deployments/{id}/savepoint", post(savepoint_deployment))
+        .route("/api/v1/deployments/{id}/plan", get(deployment_plan))
+        .route("/api/v1/deployments/{id}/checkpoints", get(deployment_checkpoints))
+        .route("/api/v1/deployments/{id}/exceptions", get(deployment_exceptions))
+        .route("/api/{*rest}", axum::routing::any(|| async { ServerError::NotFound("no such API endpoint".into()) }))
+        .fallback(crate::console::serve)
         .with_state(state)
 }
 
@@ -107,6 +121,11 @@ fn body<T: serde::de::DeserializeOwned>(b: std::result::Result<Json<T>, axum::ex
 async fn metrics(State(s): State<AppState>) -> Result<([(axum::http::HeaderName, &'static str); 1], String)> {
     let text = crate::metrics::render(&s).await?;
     Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text))
+}
+
+/// The OpenAPI document as pretty JSON (`rask openapi`; the console's types are generated from it).
+pub fn openapi_json() -> String {
+    ApiDoc::openapi().to_pretty_json().unwrap_or_default()
 }
 
 async fn openapi() -> Json<utoipa::openapi::OpenApi> {
@@ -165,7 +184,11 @@ async fn delete_secret(State(s): State<AppState>, Path(name): Path<String>) -> R
 
 #[utoipa::path(get, path = "/api/v1/deployments", responses((status = 200, body = Vec<Deployment>)))]
 async fn list_deployments(State(s): State<AppState>) -> Result<Json<Vec<Deployment>>> {
-    Ok(Json(s.store.deployments().await?))
+    let mut out = Vec::new();
+    for d in s.store.deployments().await? {
+        out.push(crate::metrics::with_live(&s, d).await?);
+    }
+    Ok(Json(out))
 }
 
 /// Create a deployment from SQL (checked against the catalog) and, by default, start it.
@@ -184,7 +207,8 @@ async fn create_deployment(
 #[utoipa::path(get, path = "/api/v1/deployments/{id}", params(("id" = String, Path, description = "Deployment id or name")),
     responses((status = 200, body = Deployment), (status = 404, body = ErrorBody)))]
 async fn get_deployment(State(s): State<AppState>, Path(id): Path<String>) -> Result<Json<Deployment>> {
-    Ok(Json(s.jobs.get(&id).await?))
+    let d = s.jobs.get(&id).await?;
+    Ok(Json(crate::metrics::with_live(&s, d).await?))
 }
 
 /// Change a stopped deployment: new SQL (upgrade), parallelism (rescale) or configuration;
@@ -245,7 +269,11 @@ pub struct DeploymentMetrics {
 async fn deployment_metrics(State(s): State<AppState>, Path(id): Path<String>) -> Result<Json<DeploymentMetrics>> {
     let d = s.jobs.get(&id).await?;
     let running = matches!(d.state.as_str(), crate::jobs::RUNNING | crate::jobs::RESTARTING);
-    let operators = if running { crate::metrics::operators(&s.jobs.metrics(&d.id)) } else { Vec::new() };
+    let operators = if running {
+        s.series.latest(&d.id).map(|j| j.operators).unwrap_or_else(|| crate::metrics::operators(&s.jobs.metrics(&d.id)))
+    } else {
+        Vec::new()
+    };
     Ok(Json(DeploymentMetrics { operators, series: s.series.get(&d.id) }))
 }
 
@@ -254,4 +282,129 @@ async fn deployment_metrics(State(s): State<AppState>, Path(id): Path<String>) -
     responses((status = 200, body = String)))]
 async fn deployment_logs(State(s): State<AppState>, Path(id): Path<String>, Query(q): Query<LogQuery>) -> Result<String> {
     s.jobs.logs(&id, q.lines.unwrap_or(200)).await
+}
+
+/// Check statements against the catalog without storing or running anything.
+#[utoipa::path(post, path = "/api/v1/validate", request_body = StatementRequest,
+    responses((status = 200, body = crate::catalog::Validation), (status = 400, body = ErrorBody)))]
+async fn validate(State(s): State<AppState>, b: std::result::Result<Json<StatementRequest>, axum::extract::rejection::JsonRejection>) -> Result<Json<crate::catalog::Validation>> {
+    let req = body(b)?;
+    Ok(Json(s.catalog.validate(&req.sql).await?))
+}
+
+/// The catalog's tables and views with their columns and DDL.
+#[utoipa::path(get, path = "/api/v1/catalog", responses((status = 200, body = crate::catalog::CatalogTree)))]
+async fn catalog(State(s): State<AppState>) -> Result<Json<crate::catalog::CatalogTree>> {
+    Ok(Json(s.catalog.tree().await?))
+}
+
+/// A connector of the registry.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ConnectorInfo {
+    pub name: String,
+    pub description: String,
+    pub source: bool,
+    pub sink: bool,
+    pub lookup: bool,
+    pub options: Vec<ConnectorOption>,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ConnectorOption {
+    pub key: String,
+    pub required: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default: Option<String>,
+    pub doc: String,
+}
+
+/// The connector registry: each connector's roles and options.
+#[utoipa::path(get, path = "/api/v1/connectors", responses((status = 200, body = Vec<ConnectorInfo>)))]
+async fn connectors() -> Json<Vec<ConnectorInfo>> {
+    let reg = rask_connectors::builtin_registry();
+    let mut out: Vec<ConnectorInfo> = reg
+        .all()
+        .map(|c| {
+            let roles = c.roles();
+            let mut opts = std::collections::BTreeMap::new();
+            if c.name() == "filesystem" {
+                opts.insert("format".to_string(), "json".to_string());
+            }
+            ConnectorInfo {
+                name: c.name().to_string(),
+                description: c.description().to_string(),
+                source: roles.source,
+                sink: roles.sink,
+                lookup: roles.lookup,
+                options: c
+                    .option_specs(&rask_types::options::Options::new(opts))
+                    .into_iter()
+                    .map(|o| ConnectorOption { key: o.key.to_string(), required: o.required, default: o.default.map(str::to_string), doc: o.doc.to_string() })
+                    .collect(),
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Json(out)
+}
+
+/// Take a savepoint of a running deployment, which keeps running.
+#[utoipa::path(post, path = "/api/v1/deployments/{id}/savepoint", params(("id" = String, Path, description = "Deployment id or name")),
+    responses((status = 200, body = Deployment), (status = 409, body = ErrorBody)))]
+async fn savepoint_deployment(State(s): State<AppState>, Path(id): Path<String>) -> Result<Json<Deployment>> {
+    Ok(Json(s.jobs.savepoint(&id).await?))
+}
+
+/// The deployment's operator graph.
+#[utoipa::path(get, path = "/api/v1/deployments/{id}/plan", params(("id" = String, Path, description = "Deployment id or name")),
+    responses((status = 200, body = crate::jobs::JobGraph), (status = 404, body = ErrorBody)))]
+async fn deployment_plan(State(s): State<AppState>, Path(id): Path<String>) -> Result<Json<crate::jobs::JobGraph>> {
+    Ok(Json(s.jobs.graph(&id).await?))
+}
+
+/// The deployment's retained checkpoints and savepoints, newest first.
+#[utoipa::path(get, path = "/api/v1/deployments/{id}/checkpoints", params(("id" = String, Path, description = "Deployment id or name")),
+    responses((status = 200, body = Vec<crate::jobs::CheckpointInfo>)))]
+async fn deployment_checkpoints(State(s): State<AppState>, Path(id): Path<String>) -> Result<Json<Vec<crate::jobs::CheckpointInfo>>> {
+    Ok(Json(s.jobs.checkpoints(&id).await?))
+}
+
+/// Failures inside the deployment's job, newest first.
+#[utoipa::path(get, path = "/api/v1/deployments/{id}/exceptions", params(("id" = String, Path, description = "Deployment id or name")),
+    responses((status = 200, body = Vec<crate::jobs::JobException>)))]
+async fn deployment_exceptions(State(s): State<AppState>, Path(id): Path<String>) -> Result<Json<Vec<crate::jobs::JobException>>> {
+    Ok(Json(s.jobs.exceptions(&id).await?))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PreviewQuery {
+    /// Rows from this index on (default 0).
+    pub after: Option<usize>,
+}
+
+/// Run a SELECT against the catalog; its rows arrive while it runs (poll with `after`).
+#[utoipa::path(post, path = "/api/v1/previews", request_body = crate::preview::PreviewRequest,
+    responses((status = 201, body = crate::preview::Preview), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn create_preview(
+    State(s): State<AppState>,
+    b: std::result::Result<Json<crate::preview::PreviewRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<crate::preview::Preview>)> {
+    let req = body(b)?;
+    Ok((StatusCode::CREATED, Json(s.previews.start(req).await?)))
+}
+
+/// A preview's state and its rows from index `after` on.
+#[utoipa::path(get, path = "/api/v1/previews/{id}", params(("id" = String, Path, description = "Preview id"), PreviewQuery),
+    responses((status = 200, body = crate::preview::Preview), (status = 404, body = ErrorBody)))]
+async fn get_preview(State(s): State<AppState>, Path(id): Path<String>, Query(q): Query<PreviewQuery>) -> Result<Json<crate::preview::Preview>> {
+    Ok(Json(s.previews.get(&id, q.after.unwrap_or(0))?))
+}
+
+/// Stop a running preview, or forget a finished one.
+#[utoipa::path(delete, path = "/api/v1/previews/{id}", params(("id" = String, Path, description = "Preview id")),
+    responses((status = 204, description = "Stopped or forgotten"), (status = 404, body = ErrorBody)))]
+async fn delete_preview(State(s): State<AppState>, Path(id): Path<String>) -> Result<StatusCode> {
+    s.previews.cancel(&id)?;
+    Ok(StatusCode::NO_CONTENT)
 }

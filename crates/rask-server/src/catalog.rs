@@ -1,5 +1,6 @@
-//! The persistent catalog: the DDL statements that succeeded (CREATE/DROP TABLE and VIEW),
-//! stored in order and replayed into a fresh SQL session for every request — the session is
+//! The persistent catalog: the DDL statements that succeeded (CREATE/DROP DATABASE, TABLE and
+//! VIEW; with a `USE db;` in front when run in another database than the default one), stored
+//! in order and replayed into a fresh SQL session for every request — the session is
 //! the catalog's single source of truth, so what the API accepts, the workers plan the same
 //! way. SHOW/DESCRIBE/EXPLAIN are answered from it; jobs (INSERT/SELECT) are deployments.
 
@@ -87,6 +88,8 @@ impl Catalog {
         let mut s = Session::new(self.connectors.clone());
         for text in self.resolved_statements().await? {
             s.execute_script(&text).map_err(|e| ServerError::Internal(format!("replaying a stored catalog statement: {e}")))?;
+            // A statement stored with its database (`USE db; CREATE …`) leaves the default one current.
+            let _ = s.catalog.use_database(rask_sql::catalog::DEFAULT_DATABASE);
         }
         Ok(s)
     }
@@ -100,7 +103,10 @@ impl Catalog {
         let originals = rask_sql::parser::parse_script(sql)?;
         let mut out = Vec::new();
         for (s, original) in stmts.into_iter().zip(originals) {
-            let ddl = matches!(s.stmt, FlinkStatement::CreateTable(_) | FlinkStatement::CreateView(_) | FlinkStatement::Drop { .. });
+            let ddl = matches!(
+                s.stmt,
+                FlinkStatement::CreateTable(_) | FlinkStatement::CreateView(_) | FlinkStatement::Drop { .. } | FlinkStatement::CreateDatabase { .. } | FlinkStatement::DropDatabase { .. }
+            );
             match &s.stmt {
                 FlinkStatement::Insert(_) | FlinkStatement::Query(_) | FlinkStatement::StatementSet(_) => {
                     return Err(ServerError::Sql {
@@ -120,7 +126,10 @@ impl Catalog {
             }
             let outcome = session.execute(&s)?;
             if ddl {
-                self.store.add_catalog_statement(&original.text).await?;
+                // Stored with the database it ran in (`USE` holds for the request only).
+                let db = session.catalog.current_database();
+                let text = if db == rask_sql::catalog::DEFAULT_DATABASE { original.text.clone() } else { format!("USE {db};\n{}", original.text) };
+                self.store.add_catalog_statement(&text).await?;
             }
             let text = original.text;
             out.push(match outcome {
@@ -173,6 +182,9 @@ impl Catalog {
         for s in self.resolved_statements().await? {
             script.push_str(s.trim_end_matches(|c: char| c == ';' || c.is_whitespace()));
             script.push_str(";\n");
+            if s.starts_with("USE ") {
+                script.push_str(&format!("USE {};\n", rask_sql::catalog::DEFAULT_DATABASE));
+            }
         }
         for (k, v) in config {
             script.push_str(&format!("SET '{}' = '{}';\n", k.replace('\'', "''"), v.replace('\'', "''")));
@@ -180,5 +192,164 @@ impl Catalog {
         script.push_str(&self.resolve(sql).await?);
         script.push('\n');
         Ok(script)
+    }
+}
+
+/// A column of a catalog table or view.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CatalogColumn {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub ty: String,
+}
+
+/// A table or view of the catalog, with the DDL that created it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CatalogTable {
+    pub name: String,
+    /// TABLE or VIEW.
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connector: Option<String>,
+    pub columns: Vec<CatalogColumn>,
+    pub ddl: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CatalogDatabase {
+    pub name: String,
+    pub tables: Vec<CatalogTable>,
+}
+
+/// The catalog as a tree (Flink's default catalog and database).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CatalogTree {
+    pub catalog: String,
+    pub databases: Vec<CatalogDatabase>,
+}
+
+/// What a statement is, once checked against the catalog (nothing is stored or run).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Validation {
+    /// `ddl`, `job` (INSERT / STATEMENT SET), `query` (SELECT) or `other` (SET, SHOW, …).
+    pub kind: String,
+    /// The streaming plan of a job or query.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<String>,
+}
+
+impl Catalog {
+    /// The catalog's tables and views with their columns and the DDL that created them.
+    pub async fn tree(&self) -> Result<CatalogTree> {
+        let mut session = self.session().await?;
+        // The latest CREATE of each `db.name` (the stored statements hold the secret references).
+        let mut ddl: std::collections::HashMap<(String, String), String> = Default::default();
+        for text in self.store.catalog_statements().await? {
+            let mut db = rask_sql::catalog::DEFAULT_DATABASE.to_string();
+            for s in rask_sql::parser::parse_script(&text).unwrap_or_default() {
+                let name = match &s.stmt {
+                    FlinkStatement::Use(d) => {
+                        db = d.rsplit('.').next().unwrap_or(d).to_string();
+                        continue;
+                    }
+                    FlinkStatement::CreateTable(t) => t.name.clone(),
+                    FlinkStatement::CreateView(v) => v.name.clone(),
+                    _ => continue,
+                };
+                let key = match name.rsplit_once('.') {
+                    Some((prefix, n)) => (prefix.rsplit('.').next().unwrap_or(prefix).to_string(), n.to_string()),
+                    None => (db.clone(), name),
+                };
+                ddl.insert(key, s.text.clone());
+            }
+        }
+        let mut databases = Vec::new();
+        for db in session.catalog.databases() {
+            let names: Vec<String> = session.catalog.names_in(&db).map(str::to_string).collect();
+            let mut tables = Vec::new();
+            for name in names {
+                let full = format!("{db}.{name}");
+                let (kind, connector) = match session.catalog.get(&full) {
+                    Some(rask_sql::catalog::CatalogEntry::Table(t)) => ("TABLE", Some(t.connector.clone())),
+                    Some(rask_sql::catalog::CatalogEntry::View(_)) => ("VIEW", None),
+                    None => continue,
+                };
+                let pos = rask_types::error::Pos::new(1, 1);
+                let located = rask_sql::parser::Located { stmt: FlinkStatement::Describe(full.clone()), pos, text: format!("DESCRIBE {full}") };
+                let columns = match session.execute(&located) {
+                    Ok(Outcome::Rows { rows, .. }) => rows
+                        .into_iter()
+                        .map(|r| CatalogColumn { name: r.first().cloned().unwrap_or_default(), ty: r.get(1).cloned().unwrap_or_default() })
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                let text = ddl.remove(&(db.clone(), name.clone())).unwrap_or_default();
+                tables.push(CatalogTable { ddl: text, name, kind: kind.into(), connector, columns });
+            }
+            databases.push(CatalogDatabase { name: db, tables });
+        }
+        Ok(CatalogTree { catalog: rask_sql::catalog::DEFAULT_CATALOG.into(), databases })
+    }
+
+    /// Check statements against the catalog without storing or running anything: DDL is
+    /// applied to a scratch copy, jobs and queries are planned. Errors carry line and column.
+    pub async fn validate(&self, sql: &str) -> Result<Validation> {
+        let mut session = self.session().await?;
+        let stmts = rask_sql::parser::parse_script(&self.resolve(sql).await?)?;
+        if stmts.is_empty() {
+            return Err(ServerError::BadRequest("no statement to validate".into()));
+        }
+        let mut kind = "other";
+        let mut plan = None;
+        for s in stmts {
+            let this = match &s.stmt {
+                FlinkStatement::CreateTable(_) | FlinkStatement::CreateView(_) | FlinkStatement::Drop { .. } => "ddl",
+                FlinkStatement::Insert(_) | FlinkStatement::StatementSet(_) => "job",
+                FlinkStatement::Query(_) => "query",
+                _ => "other",
+            };
+            let p: usize = session.option("parallelism.default").and_then(|v| v.parse().ok()).unwrap_or(1);
+            if let Outcome::Job(j) = session.execute(&s)? {
+                plan = Some(j.explain(p));
+            }
+            if this != "other" {
+                kind = this;
+            }
+        }
+        Ok(Validation { kind: kind.into(), plan })
+    }
+
+    /// The job a deployment's statements plan into (checked as [`Catalog::check_job`]).
+    pub async fn plan_job(&self, sql: &str, config: &std::collections::BTreeMap<String, String>) -> Result<rask_sql::StreamPlan> {
+        let mut session = self.session().await?;
+        for (k, v) in config {
+            session.set_option(k, v);
+        }
+        for s in rask_sql::parser::parse_script(&self.resolve(sql).await?)? {
+            if let Outcome::Job(p) = session.execute(&s)? {
+                return Ok(p);
+            }
+        }
+        Err(ServerError::BadRequest("the deployment's SQL has no INSERT INTO (nothing to run)".into()))
+    }
+
+    /// Check that `sql` is one SELECT and return its column names and the script that runs
+    /// it for a preview (rows printed as JSON lines).
+    pub async fn preview_script(&self, sql: &str) -> Result<(Vec<String>, String)> {
+        let mut session = self.session().await?;
+        let stmts = rask_sql::parser::parse_script(&self.resolve(sql).await?)?;
+        let [s] = stmts.as_slice() else {
+            return Err(ServerError::BadRequest(format!("a preview runs one SELECT statement, got {}", stmts.len())));
+        };
+        if !matches!(s.stmt, FlinkStatement::Query(_)) {
+            return Err(ServerError::Sql { code: "sql_validation", message: "a preview runs a SELECT statement".into(), pos: Some(s.pos) });
+        }
+        let Outcome::Job(plan) = session.execute(s)? else {
+            return Err(ServerError::Internal("a SELECT did not plan into a job".into()));
+        };
+        let columns = plan.sinks().next().map(|n| n.schema.fields().iter().map(|f| f.name().clone()).collect()).unwrap_or_default();
+        let mut config = std::collections::BTreeMap::new();
+        config.insert("rask.select.print-format".to_string(), "json".to_string());
+        Ok((columns, self.job_script(sql, &config).await?))
     }
 }

@@ -44,6 +44,8 @@ pub struct Jobs {
     locks: Arc<std::sync::Mutex<HashMap<String, Arc<Mutex<()>>>>>,
     /// Deployments whose worker the server ends on purpose, and why.
     stopping: Arc<std::sync::Mutex<HashMap<String, Stop>>>,
+    /// Per deployment, the lines of its workers' events file already recorded.
+    events_seen: Arc<std::sync::Mutex<HashMap<String, usize>>>,
 }
 
 /// Why the server ends a worker.
@@ -121,7 +123,7 @@ fn signal(pid: i64, sig: nix::sys::signal::Signal) {
 
 impl Jobs {
     pub fn new(store: Store, catalog: Catalog, data_dir: PathBuf, worker_bin: PathBuf) -> Jobs {
-        Jobs { store, catalog, data_dir, worker_bin, locks: Default::default(), stopping: Default::default() }
+        Jobs { store, catalog, data_dir, worker_bin, locks: Default::default(), stopping: Default::default(), events_seen: Default::default() }
     }
 
     fn lock(&self, id: &str) -> Arc<Mutex<()>> {
@@ -163,6 +165,7 @@ impl Jobs {
             failure: None,
             created_at: now,
             updated_at: now,
+            live: None,
         };
         self.store.insert_deployment(&d).await?;
         self.store.set_state(&d, "created").await?;
@@ -204,6 +207,11 @@ impl Jobs {
         tokio::fs::write(&script_path, script).await?;
         // It may hold secrets' values: readable by the server's user only.
         std::fs::set_permissions(&script_path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+        if !why.starts_with("restored") {
+            // A new run (not a restore of this one): its own restarts and exceptions.
+            let _ = std::fs::remove_file(dir.join("metrics.json.events"));
+            self.events_seen.lock().unwrap_or_else(|e| e.into_inner()).insert(d.id.clone(), 0);
+        }
         let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("job.log"))?;
         let mut cmd = tokio::process::Command::new(&self.worker_bin);
         cmd.arg("run").arg(&script_path).arg("-p").arg(d.parallelism.to_string()).args(["--progress", "plain"]);
@@ -234,6 +242,7 @@ impl Jobs {
         let Ok(mut d) = self.get(id).await else { return };
         let dir = self.job_dir(id);
         let stopped = self.stopping.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
+        self.apply_worker_events(&mut d).await;
         d.pid = None;
         let result = match (stopped, code) {
             (Some(Stop::Memory(why)), _) => {
@@ -365,6 +374,9 @@ impl Jobs {
     /// After a server restart: adopt workers that still run, restore the others.
     pub async fn recover(&self) -> Result<()> {
         for d in self.store.deployments().await? {
+            // What the workers reported before this server started is in the history already.
+            let n = self.worker_events(&d.id).len();
+            self.events_seen.lock().unwrap_or_else(|e| e.into_inner()).insert(d.id.clone(), n);
             if !matches!(d.state.as_str(), RUNNING | RESTARTING) {
                 continue;
             }
@@ -437,4 +449,224 @@ fn log_tail(path: &Path, lines: usize) -> Option<String> {
     let text = std::fs::read_to_string(path).ok()?;
     let all: Vec<&str> = text.lines().collect();
     Some(all[all.len().saturating_sub(lines)..].join("\n"))
+}
+
+/// A checkpoint or savepoint of a deployment.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct CheckpointInfo {
+    pub id: u64,
+    /// `checkpoint` or `savepoint`.
+    pub kind: String,
+    /// When it was taken (epoch ms).
+    pub at: i64,
+    /// How long it took (absent for checkpoints of older Rask versions).
+    pub duration_ms: Option<u64>,
+    /// Its whole size, shared (incremental) files included.
+    pub size_bytes: u64,
+    pub path: String,
+}
+
+/// A failure inside a deployment's job (the job restarts or fails on it).
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct JobException {
+    pub at: i64,
+    pub message: String,
+    /// The job restarted after it (per its restart strategy).
+    pub restarted: bool,
+}
+
+/// One line of a worker's events file (FILE.events, written by the supervising `rask run`).
+#[derive(Debug, Clone, serde::Deserialize)]
+struct WorkerEvent {
+    at: i64,
+    kind: String,
+    message: String,
+    restart_in_ms: Option<u64>,
+}
+
+/// The operator graph of a deployment's job.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct JobGraph {
+    pub nodes: Vec<GraphNode>,
+    /// The plan as EXPLAIN prints it.
+    pub explain: String,
+}
+
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct GraphNode {
+    pub id: u64,
+    pub name: String,
+    pub parallelism: i64,
+    pub inputs: Vec<GraphEdge>,
+}
+
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct GraphEdge {
+    pub node: u64,
+    /// `forward`, `hash[col, …]` or `single`.
+    pub exchange: String,
+}
+
+/// The checkpoints and savepoints (`chk-N` / `savepoint-N` with a `_metadata`) under `dir`.
+fn snapshots_in(dir: &Path, kind: &str) -> Vec<CheckpointInfo> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        let Some(id) = name.strip_prefix("chk-").or_else(|| name.strip_prefix("savepoint-")).and_then(|n| n.parse::<u64>().ok()) else { continue };
+        let Ok(bytes) = std::fs::read(e.path().join("_metadata")) else { continue };
+        let Ok(m) = rask_state::Manifest::decode(&bytes, "checkpoint") else { continue };
+        // A savepoint is self-contained: its size is what it holds.
+        let size = if kind == "savepoint" { m.bytes.max(m.full_bytes) } else { m.full_bytes.max(m.bytes) };
+        let duration_ms = (m.duration_ms > 0).then_some(m.duration_ms);
+        out.push(CheckpointInfo { id, kind: kind.into(), at: m.created_ms, duration_ms, size_bytes: size, path: e.path().display().to_string() });
+    }
+    out
+}
+
+impl Jobs {
+    /// Take a savepoint of a running deployment, which keeps running; it becomes the one
+    /// `resume` starts from.
+    pub async fn savepoint(&self, id: &str) -> Result<Deployment> {
+        let d = self.get(id).await?;
+        let dir = self.job_dir(&d.id).join("savepoints");
+        let before = latest_snapshot(&dir);
+        {
+            let lock = self.lock(&d.id);
+            let _g = lock.lock().await;
+            let d = self.get(&d.id).await?;
+            let Some(pid) = d.pid.filter(|_| d.state == RUNNING) else {
+                return Err(ServerError::Conflict(format!("deployment '{}' is not running ({})", d.name, d.state)));
+            };
+            // The worker takes a savepoint on SIGUSR1 and goes on.
+            signal(pid, nix::sys::signal::Signal::SIGUSR1);
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(300);
+        let path = loop {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let now = latest_snapshot(&dir);
+            if now.is_some() && now != before {
+                break now.unwrap_or_default();
+            }
+            let cur = self.get(&d.id).await?;
+            if cur.state != RUNNING {
+                return Err(ServerError::Conflict(format!("deployment '{}' stopped ({}) before its savepoint completed", cur.name, cur.state)));
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(ServerError::External(format!("the savepoint of '{}' did not complete within 300 s (see its logs)", d.name)));
+            }
+        };
+        let lock = self.lock(&d.id);
+        let _g = lock.lock().await;
+        let mut d = self.get(&d.id).await?;
+        d.last_savepoint = Some(path.display().to_string());
+        self.store.set_state(&d, &format!("savepoint {}", path.display())).await?;
+        Ok(d)
+    }
+
+    /// A deployment's retained checkpoints and its savepoints, newest first.
+    pub async fn checkpoints(&self, id: &str) -> Result<Vec<CheckpointInfo>> {
+        let d = self.get(id).await?;
+        let dir = self.job_dir(&d.id);
+        let mut all = snapshots_in(&dir.join("checkpoints"), "checkpoint");
+        all.extend(snapshots_in(&dir.join("savepoints"), "savepoint"));
+        all.sort_by(|a, b| b.at.cmp(&a.at).then(b.id.cmp(&a.id)));
+        Ok(all)
+    }
+
+    /// The failures inside a deployment's job (newest first): those its worker restarted
+    /// from, and the one it failed with.
+    pub async fn exceptions(&self, id: &str) -> Result<Vec<JobException>> {
+        let d = self.get(id).await?;
+        let mut out: Vec<JobException> = self
+            .worker_events(&d.id)
+            .into_iter()
+            .filter(|e| e.kind == "failed")
+            .map(|e| JobException { at: e.at, message: e.message, restarted: e.restart_in_ms.is_some() })
+            .collect();
+        if d.state == FAILED
+            && let Some(f) = &d.failure
+            && !out.iter().any(|e| !e.restarted && f.contains(e.message.as_str()))
+        {
+            out.push(JobException { at: d.updated_at, message: f.clone(), restarted: false });
+        }
+        out.sort_by(|a, b| b.at.cmp(&a.at));
+        Ok(out)
+    }
+
+    fn worker_events(&self, id: &str) -> Vec<WorkerEvent> {
+        let text = std::fs::read_to_string(self.job_dir(id).join("metrics.json.events")).unwrap_or_default();
+        text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+    }
+
+    /// Follow the workers' events of running deployments: a failure the worker restarts from
+    /// shows as RESTARTING, the restart as RUNNING again, each in the history.
+    pub async fn follow_worker_events(&self) {
+        let Ok(all) = self.store.deployments().await else { return };
+        for d in all.into_iter().filter(|d| matches!(d.state.as_str(), RUNNING | RESTARTING)) {
+            if self.worker_events(&d.id).len() <= self.events_seen(&d.id) {
+                continue;
+            }
+            let lock = self.lock(&d.id);
+            let _g = lock.lock().await;
+            let Ok(mut d) = self.get(&d.id).await else { continue };
+            self.apply_worker_events(&mut d).await;
+        }
+    }
+
+    fn events_seen(&self, id: &str) -> usize {
+        self.events_seen.lock().unwrap_or_else(|e| e.into_inner()).get(id).copied().unwrap_or(0)
+    }
+
+    /// Record the worker events of `d` not handled yet (the caller holds its lock).
+    async fn apply_worker_events(&self, d: &mut Deployment) {
+        let events = self.worker_events(&d.id);
+        let from = self.events_seen(&d.id);
+        self.events_seen.lock().unwrap_or_else(|e| e.into_inner()).insert(d.id.clone(), events.len());
+        for e in events.iter().skip(from) {
+            let (state, msg) = match (e.kind.as_str(), e.restart_in_ms) {
+                ("failed", Some(ms)) => (RESTARTING, format!("job failed, restarting in {:.1} s: {}", ms as f64 / 1000.0, e.message)),
+                ("restarted", _) => (RUNNING, e.message.clone()),
+                _ => continue,
+            };
+            if !matches!(d.state.as_str(), RUNNING | RESTARTING) {
+                break;
+            }
+            d.state = state.into();
+            if let Err(err) = self.store.set_state(d, &msg).await {
+                tracing::error!(deployment = %d.name, error = %err, "recording a restart failed");
+            }
+        }
+    }
+
+    /// The operator graph of a deployment's job (planned from its SQL against the catalog).
+    pub async fn graph(&self, id: &str) -> Result<JobGraph> {
+        let d = self.get(id).await?;
+        let plan = self.catalog.plan_job(&d.sql, &d.config).await?;
+        let nodes = plan
+            .nodes
+            .iter()
+            .map(|n| GraphNode {
+                id: n.id as u64,
+                name: n.name.clone(),
+                parallelism: d.parallelism,
+                inputs: n
+                    .inputs
+                    .iter()
+                    .map(|i| GraphEdge {
+                        node: i.node as u64,
+                        exchange: match &i.exchange {
+                            rask_sql::plan::Exchange::Forward => "forward".into(),
+                            rask_sql::plan::Exchange::Single => "single".into(),
+                            rask_sql::plan::Exchange::Hash(keys) => {
+                                let schema = &plan.nodes[i.node].schema;
+                                let names: Vec<String> = keys.iter().map(|k| schema.fields().get(*k).map_or_else(|| format!("${k}"), |f| f.name().clone())).collect();
+                                format!("hash[{}]", names.join(", "))
+                            }
+                        },
+                    })
+                    .collect(),
+            })
+            .collect();
+        Ok(JobGraph { nodes, explain: plan.explain(d.parallelism.max(1) as usize) })
+    }
 }

@@ -1,13 +1,16 @@
 //! `rask server`: the platform on one machine. A control plane with a REST API (`api.rs`,
-//! OpenAPI at `/api/v1/openapi.json`), a persistent catalog (`catalog.rs`) and deployments whose
-//! jobs run as isolated worker processes (`jobs.rs`), over a metadata store that is SQLite in
+//! OpenAPI at `/api/v1/openapi.json`), a persistent catalog (`catalog.rs`), deployments whose
+//! jobs run as isolated worker processes (`jobs.rs`), SELECT previews (`preview.rs`), metrics
+//! (`metrics.rs`) and the web console (`console.rs`), over a metadata store that is SQLite in
 //! the data directory by default or PostgreSQL by URL (`store.rs`).
 
 pub mod api;
 pub mod catalog;
+pub mod console;
 pub mod error;
 pub mod jobs;
 pub mod metrics;
+pub mod preview;
 pub mod store;
 
 use std::net::SocketAddr;
@@ -21,6 +24,7 @@ pub struct AppState {
     pub catalog: catalog::Catalog,
     pub jobs: jobs::Jobs,
     pub series: metrics::Series,
+    pub previews: preview::Previews,
 }
 
 pub struct ServerConfig {
@@ -42,7 +46,8 @@ pub async fn serve(cfg: ServerConfig, ready: Option<tokio::sync::oneshot::Sender
     let jobs = jobs::Jobs::new(store.clone(), catalog.clone(), cfg.data_dir.clone(), cfg.worker_bin.clone());
     jobs.recover().await?;
     tokio::spawn(jobs.clone().watch_memory());
-    let state = AppState { store, catalog, jobs, series: metrics::Series::default() };
+    let previews = preview::Previews::new(catalog.clone(), &cfg.data_dir, cfg.worker_bin.clone());
+    let state = AppState { store, catalog, jobs, series: metrics::Series::default(), previews };
     tokio::spawn(metrics::sample_forever(state.clone()));
     let listener = tokio::net::TcpListener::bind(cfg.listen).await.map_err(|e| ServerError::External(format!("cannot listen on {}: {e}", cfg.listen)))?;
     let addr = listener.local_addr()?;

@@ -40,6 +40,9 @@ pub struct Deployment {
     pub failure: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The running job's figures now (while RUNNING or RESTARTING; answered, not stored).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live: Option<crate::metrics::LiveStatus>,
 }
 
 /// One state change of a deployment.
@@ -65,6 +68,7 @@ fn deployment(r: &sqlx::any::AnyRow) -> Result<Deployment> {
         failure: r.try_get("failure")?,
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
+        live: None,
     })
 }
 

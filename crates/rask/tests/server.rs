@@ -386,8 +386,13 @@ fn job_commands_talk_to_the_server() {
     let (ok, out) = job(&["list"]);
     assert!(ok && out.contains("j ") && out.contains("RUNNING") && out.contains("p=2"), "{out}");
     std::thread::sleep(Duration::from_millis(800));
+    // A savepoint while it runs: still RUNNING, the savepoint recorded.
+    let (ok, out) = job(&["savepoint", "j"]);
+    assert!(ok && out.contains("RUNNING") && out.contains("savepoint-"), "{out}");
     let (ok, out) = job(&["stop", "j"]);
     assert!(ok && out.contains("SUSPENDED") && out.contains("savepoint-"), "{out}");
+    let (ok, out) = job(&["update", "j", "-p", "1"]);
+    assert!(ok && out.contains("SUSPENDED") && out.contains("p=1"), "{out}");
     let (ok, out) = job(&["resume", "j"]);
     assert!(ok && out.contains("RUNNING"), "{out}");
     let (ok, out) = job(&["cancel", "j"]);
@@ -399,7 +404,7 @@ fn job_commands_talk_to_the_server() {
     // Errors come back with their position and a failing exit code.
     std::fs::write(&file, "SET 'pipeline.name' = 'k';\nINSERT INTO sink SELECT nope FROM src;\n").expect("write");
     let (ok, out) = job(&["submit", "--name", "k", &f]);
-    assert!(!ok && out.contains("No field named nope") && out.contains("(line 2, column 1)"), "{out}");
+    assert!(!ok && out.contains("No field named nope") && out.contains("(line 2, column 25)"), "{out}");
     let (ok, out) = job(&["stop", "nope"]);
     assert!(!ok && out.contains("no deployment 'nope'"), "{out}");
     // `rask sql --server`: the shell works on the server's catalog.
@@ -421,4 +426,187 @@ fn job_commands_talk_to_the_server() {
     assert!(stderr.contains("unknown connector 'nope'") && stderr.contains("(line 1, column"), "{stderr}");
     let (_, r) = s.call("POST", "/api/v1/statements", Some(json!({"sql": "SHOW TABLES"})));
     assert!(r[0]["rows"].as_array().is_some_and(|rows| rows.contains(&json!(["t3"]))), "{r}");
+}
+
+/// Poll `path` until `done` holds for its JSON (60 s at most).
+fn poll(s: &Server, path: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, v) = s.call("GET", path, None);
+        if done(&v) {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what}: {v}");
+        std::thread::sleep(Duration::from_millis(150));
+    }
+}
+
+/// What the console builds on: validation, the catalog tree, the connector registry, SELECT
+/// previews (bounded, unbounded with a row limit, updating, failing), the operator graph,
+/// per-operator rates, busy ratio and state size, checkpoint history, a savepoint taken while
+/// the job runs, a job failing inside its worker shown as RESTARTING with its exceptions, and
+/// the page itself.
+#[test]
+fn console_api_previews_savepoints_and_restarts() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = tmp.path().join("data");
+    let _workers = Workers(data.clone());
+    let s = Server::start(&data, None);
+    let bad = tmp.path().join("bad.csv");
+    std::fs::write(&bad, "1,a\n2,b\nthree,c\n").expect("write");
+    let ddl = format!(
+        "CREATE TABLE seq (id BIGINT, name STRING) WITH ('connector' = 'datagen', 'number-of-rows' = '20', 'fields.id.kind' = 'sequence', 'fields.id.start' = '1', 'fields.id.end' = '20', 'fields.name.length' = '3');\n\
+         CREATE TABLE gen (id BIGINT) WITH ('connector' = 'datagen', 'rows-per-second' = '2000', 'fields.id.min' = '1', 'fields.id.max' = '50');\n\
+         CREATE TABLE sink (k BIGINT, n BIGINT) WITH ('connector' = 'blackhole');\n\
+         CREATE TABLE bad (id INT, name STRING) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');\n\
+         CREATE TABLE badsink (id INT, name STRING) WITH ('connector' = 'blackhole');\n\
+         CREATE VIEW small AS SELECT id FROM seq WHERE id <= 5",
+        bad.display()
+    );
+    let (st, r) = s.call("POST", "/api/v1/statements", Some(json!({"sql": ddl})));
+    assert_eq!(st, 200, "{r}");
+
+    // Validation: nothing stored; errors with line and column; plans for jobs and queries.
+    let (st, v) = s.call("POST", "/api/v1/validate", Some(json!({"sql": "CREATE TABLE x (a INT) WITH ('connector' = 'blackhole')"})));
+    assert_eq!((st, v["kind"].clone()), (200, json!("ddl")), "{v}");
+    let (_, r) = s.call("POST", "/api/v1/statements", Some(json!({"sql": "SHOW TABLES"})));
+    assert!(!r[0]["rows"].as_array().expect("rows").contains(&json!(["x"])), "{r}");
+    let (st, v) = s.call("POST", "/api/v1/validate", Some(json!({"sql": "INSERT INTO sink\nSELECT id % 3, COUNT(*) FROM gen GROUP BY id % 3"})));
+    assert_eq!((st, v["kind"].clone()), (200, json!("job")), "{v}");
+    assert!(v["plan"].as_str().is_some_and(|p| p.contains("GroupAggregate")), "{v}");
+    let (st, v) = s.call("POST", "/api/v1/validate", Some(json!({"sql": "SELECT id\nFROM seq\nWHERE nope > 1"})));
+    assert_eq!((st, v["error"]["line"].clone()), (400, json!(3)), "{v}");
+    assert!(v["error"]["message"].as_str().is_some_and(|m| m.contains("nope")), "{v}");
+
+    // The catalog tree and the connector registry.
+    let (st, t) = s.call("GET", "/api/v1/catalog", None);
+    assert_eq!(st, 200, "{t}");
+    let tables = t["databases"][0]["tables"].as_array().expect("tables").clone();
+    let seq = tables.iter().find(|x| x["name"] == "seq").expect("seq");
+    assert_eq!((seq["kind"].clone(), seq["connector"].clone()), (json!("TABLE"), json!("datagen")), "{seq}");
+    assert_eq!(seq["columns"], json!([{"name": "id", "type": "BIGINT"}, {"name": "name", "type": "STRING"}]), "{seq}");
+    assert!(seq["ddl"].as_str().is_some_and(|d| d.starts_with("CREATE TABLE seq")), "{seq}");
+    let small = tables.iter().find(|x| x["name"] == "small").expect("small");
+    assert_eq!((small["kind"].clone(), small["columns"][0]["name"].clone()), (json!("VIEW"), json!("id")), "{small}");
+    let (_, c) = s.call("GET", "/api/v1/connectors", None);
+    let kafka = c.as_array().expect("connectors").iter().find(|x| x["name"] == "kafka").expect("kafka").clone();
+    assert_eq!((kafka["source"].clone(), kafka["sink"].clone(), kafka["lookup"].clone()), (json!(true), json!(true), json!(false)), "{kafka}");
+    assert!(kafka["options"].as_array().expect("options").iter().any(|o| o["key"] == "topic"), "{kafka}");
+
+    // Databases: created and used in a request, kept (with their tables) for later ones.
+    let (st, r) = s.call("POST", "/api/v1/statements", Some(json!({"sql": "CREATE DATABASE shop; USE shop; CREATE TABLE orders (id BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '3')"})));
+    assert_eq!(st, 200, "{r}");
+    let (_, r) = s.call("POST", "/api/v1/statements", Some(json!({"sql": "SHOW DATABASES; SHOW TABLES; USE shop; SHOW TABLES"})));
+    assert_eq!((r[0]["rows"].clone(), r[3]["rows"].clone()), (json!([["default_database"], ["shop"]]), json!([["orders"]])), "{r}");
+    assert!(!r[1]["rows"].as_array().expect("rows").contains(&json!(["orders"])), "{r}");
+    let (_, t) = s.call("GET", "/api/v1/catalog", None);
+    assert_eq!(t["databases"][1]["name"], "shop", "{t}");
+    assert_eq!(t["databases"][1]["tables"][0]["name"], "orders", "{t}");
+    assert!(t["databases"][1]["tables"][0]["ddl"].as_str().is_some_and(|d| d.starts_with("CREATE TABLE orders")), "{t}");
+    let (_, p) = s.call("POST", "/api/v1/previews", Some(json!({"sql": "SELECT id FROM shop.orders"})));
+    let p = poll(&s, &format!("/api/v1/previews/{}", p["id"].as_str().expect("id")), "preview of a table in another database", |v| v["state"] != "RUNNING");
+    assert_eq!((p["state"].clone(), p["total"].clone()), (json!("FINISHED"), json!(3)), "{p}");
+
+    // Previews: a bounded SELECT finishes with its rows; an unbounded one stops at max_rows;
+    // an updating one returns its changelog; errors say where.
+    let (st, p) = s.call("POST", "/api/v1/previews", Some(json!({"sql": "SELECT id, id > 2 AS ok, CAST(NULL AS INT) AS z FROM small"})));
+    assert_eq!(st, 201, "{p}");
+    assert_eq!(p["columns"], json!(["id", "ok", "z"]), "{p}");
+    let id = p["id"].as_str().expect("id").to_string();
+    let p = poll(&s, &format!("/api/v1/previews/{id}"), "bounded preview", |v| v["state"] != "RUNNING");
+    assert_eq!(p["state"], "FINISHED", "{p}");
+    let ids: Vec<Value> = p["rows"].as_array().expect("rows").iter().map(|r| r["values"][0].clone()).collect();
+    assert_eq!(ids, vec![json!("1"), json!("2"), json!("3"), json!("4"), json!("5")], "{p}");
+    assert_eq!((p["rows"][0]["kind"].clone(), p["rows"][0]["values"][1].clone(), p["rows"][0]["values"][2].clone()), (json!("+I"), json!("false"), Value::Null), "{p}");
+    let (_, p2) = s.call("GET", &format!("/api/v1/previews/{id}?after=3"), None);
+    assert_eq!((p2["total"].clone(), p2["rows"].as_array().map(Vec::len)), (json!(5), Some(2)), "{p2}");
+    let (st, p) = s.call("POST", "/api/v1/previews", Some(json!({"sql": "SELECT id FROM gen", "max_rows": 7})));
+    assert_eq!(st, 201, "{p}");
+    let p = poll(&s, &format!("/api/v1/previews/{}", p["id"].as_str().expect("id")), "unbounded preview", |v| v["state"] != "RUNNING");
+    assert_eq!((p["state"].clone(), p["total"].clone(), p["message"].clone()), (json!("FINISHED"), json!(7), json!("stopped after 7 rows")), "{p}");
+    let (_, p) = s.call("POST", "/api/v1/previews", Some(json!({"sql": "SELECT id % 2 AS k, COUNT(*) AS n FROM seq GROUP BY id % 2"})));
+    let p = poll(&s, &format!("/api/v1/previews/{}", p["id"].as_str().expect("id")), "updating preview", |v| v["state"] != "RUNNING");
+    let kinds: std::collections::BTreeSet<String> = p["rows"].as_array().expect("rows").iter().map(|r| r["kind"].as_str().unwrap_or("").to_string()).collect();
+    assert_eq!(kinds.into_iter().collect::<Vec<_>>(), ["+I", "+U", "-U"], "{p}");
+    assert_eq!((p["state"].clone(), p["total"].clone()), (json!("FINISHED"), json!(38)), "{p}");
+    let (st, e) = s.call("POST", "/api/v1/previews", Some(json!({"sql": "SELECT id FROM\nnope"})));
+    assert_eq!((st, e["error"]["line"].clone()), (400, json!(2)), "{e}");
+    let (st, e) = s.call("POST", "/api/v1/previews", Some(json!({"sql": "INSERT INTO sink SELECT id, id FROM gen"})));
+    assert_eq!((st, e["error"]["code"].clone()), (400, json!("sql_validation")), "{e}");
+    let (_, p) = s.call("POST", "/api/v1/previews", Some(json!({"sql": "SELECT * FROM bad"})));
+    let p = poll(&s, &format!("/api/v1/previews/{}", p["id"].as_str().expect("id")), "failing preview", |v| v["state"] != "RUNNING");
+    assert_eq!(p["state"], "FAILED", "{p}");
+    assert!(p["error"].as_str().is_some_and(|e| e.contains("bad.csv") && e.contains("line 3")), "{p}");
+    // A running preview is cancelled.
+    let (_, p) = s.call("POST", "/api/v1/previews", Some(json!({"sql": "SELECT id FROM gen WHERE id > 1000"})));
+    let pid = p["id"].as_str().expect("id").to_string();
+    assert_eq!(s.call("DELETE", &format!("/api/v1/previews/{pid}"), None).0, 204);
+    assert_eq!(s.call("GET", &format!("/api/v1/previews/{pid}"), None).1["state"], "CANCELLED");
+
+    // A running job: graph, live figures, rates, busy ratio, state size, checkpoints.
+    let (st, d) = s.call(
+        "POST",
+        "/api/v1/deployments",
+        Some(json!({"name": "agg", "sql": "INSERT INTO sink SELECT id % 3, COUNT(*) FROM gen GROUP BY id % 3", "parallelism": 2, "config": {"execution.checkpointing.interval": "500 ms"}})),
+    );
+    assert_eq!(st, 201, "{d}");
+    let (_, g) = s.call("GET", "/api/v1/deployments/agg/plan", None);
+    let nodes = g["nodes"].as_array().expect("nodes");
+    assert!(nodes.iter().all(|n| n["parallelism"] == 2), "{g}");
+    assert!(nodes.iter().any(|n| n["name"].as_str().is_some_and(|x| x.starts_with("GroupAggregate")) && n["inputs"][0]["exchange"].as_str().is_some_and(|e| e.starts_with("hash["))), "{g}");
+    let m = poll(&s, "/api/v1/deployments/agg/metrics", "operator figures", |m| {
+        let ops = m["operators"].as_array().cloned().unwrap_or_default();
+        let agg = ops.iter().find(|o| o["name"].as_str().is_some_and(|n| n.starts_with("GroupAggregate")));
+        agg.is_some_and(|a| a["records_in_per_s"].as_f64() > Some(100.0) && a["state_bytes"].as_u64() > Some(0) && a["busy_ratio"].as_f64() > Some(0.0))
+            && m["series"].as_array().and_then(|x| x.last()).is_some_and(|x| x["checkpoint_size_bytes"].as_u64() > Some(0) && x["checkpoint_duration_ms"].is_u64())
+    });
+    for o in m["operators"].as_array().expect("ops") {
+        assert!(o["busy_ratio"].as_f64().is_some_and(|b| (0.0..=1.0).contains(&b)) && o["parallelism"] == 2, "{o}");
+    }
+    let d = poll(&s, "/api/v1/deployments/agg", "live status", |d| d["live"]["read_per_s"].as_f64() > Some(100.0) && d["live"]["last_checkpoint"]["id"].is_u64());
+    assert!(d["live"]["started_at"].as_i64() > Some(0), "{d}");
+    let (_, text) = s.call("GET", "/metrics", None);
+    let text = text.as_str().unwrap_or_default().to_string();
+    assert!(text.contains("rask_operator_busy_ratio{deployment=\"agg\"") && text.contains("rask_checkpoint_last_size_bytes{deployment=\"agg\"}"), "{text}");
+    assert!(text.lines().any(|l| l.starts_with("rask_operator_state_bytes{deployment=\"agg\"") && !l.ends_with(" 0")), "{text}");
+    // A savepoint while it runs.
+    let (st, d) = s.call("POST", "/api/v1/deployments/agg/savepoint", None);
+    assert_eq!((st, d["state"].clone()), (200, json!("RUNNING")), "{d}");
+    let sp = d["last_savepoint"].as_str().expect("savepoint").to_string();
+    assert!(Path::new(&sp).join("_metadata").exists(), "{d}");
+    let (_, cks) = s.call("GET", "/api/v1/deployments/agg/checkpoints", None);
+    let cks = cks.as_array().expect("checkpoints");
+    assert!(cks.iter().any(|c| c["kind"] == "savepoint" && c["path"] == sp.as_str() && c["size_bytes"].as_u64() > Some(0)), "{cks:?}");
+    assert!(cks.iter().any(|c| c["kind"] == "checkpoint" && c["duration_ms"].is_u64()), "{cks:?}");
+    assert_eq!(s.call("GET", "/api/v1/deployments/agg", None).1["state"], "RUNNING");
+    let (st, d) = s.call("POST", "/api/v1/deployments/agg/stop", Some(json!({"savepoint": true})));
+    assert_eq!((st, d["state"].clone()), (200, json!("SUSPENDED")), "{d}");
+    assert_ne!(d["last_savepoint"], json!(sp), "{d}");
+    let (st, r) = s.call("POST", "/api/v1/deployments/agg/savepoint", None);
+    assert_eq!((st, r["error"]["code"].clone()), (409, json!("conflict")), "{r}");
+
+    // A job failing inside its worker restarts (RESTARTING in the history), then fails; the
+    // exceptions say why, with the file and line.
+    let (st, d) = s.call(
+        "POST",
+        "/api/v1/deployments",
+        Some(json!({"name": "broken", "sql": "INSERT INTO badsink SELECT * FROM bad", "config": {"restart-strategy.type": "fixed-delay", "restart-strategy.fixed-delay.attempts": "1", "restart-strategy.fixed-delay.delay": "1 s"}})),
+    );
+    assert_eq!(st, 201, "{d}");
+    wait_state(&s, "broken", "FAILED");
+    let (_, ev) = s.call("GET", "/api/v1/deployments/broken/events", None);
+    let states: Vec<&str> = ev.as_array().expect("events").iter().filter_map(|e| e["state"].as_str()).collect();
+    assert_eq!(states, ["CREATED", "RUNNING", "RESTARTING", "RUNNING", "FAILED"], "{ev}");
+    let (_, ex) = s.call("GET", "/api/v1/deployments/broken/exceptions", None);
+    let ex = ex.as_array().expect("exceptions");
+    assert!(ex.len() >= 2 && ex.iter().all(|e| e["message"].as_str().is_some_and(|m| m.contains("bad.csv") && m.contains("line 3"))), "{ex:?}");
+    assert_eq!(ex.iter().filter(|e| e["restarted"] == true).count(), 1, "{ex:?}");
+
+    // The console page, and API paths that do not exist stay JSON errors.
+    let (st, page) = s.call("GET", "/", None);
+    assert!(st == 200 && page.as_str().is_some_and(|p| p.contains("<html") || p.contains("<!doctype html")), "{page}");
+    let (st, page) = s.call("GET", "/jobs/agg", None);
+    assert_eq!(st, 200, "{page}");
+    let (st, e) = s.call("GET", "/api/v1/nope", None);
+    assert_eq!((st, e["error"]["code"].clone()), (404, json!("not_found")), "{e}");
 }
