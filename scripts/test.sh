@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # The whole test suite: unit tests, the golden SQL suite (tests/golden/*.slt at parallelism 1
-# and 2) and the integration tests (1 worker / 2 threads / 2 processes). This is what CI runs.
+# and 2), the integration tests (1 worker / 2 threads / 2 processes) and the web console's
+# end-to-end browser test. This is what CI runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 scripts/setup.sh
-cargo test --workspace --no-fail-fast "$@"
+status=0
+cargo test --workspace --no-fail-fast "$@" || status=$?
+# The web console: build it and drive it in headless Chromium against a real server.
+scripts/web.sh test || status=$?
+exit "$status"

@@ -1,0 +1,84 @@
+// The catalog page: every database's tables and views, and the selected one's columns and DDL.
+import { api, call } from "../api/client";
+import { ErrorBanner } from "../components/ErrorBanner";
+import { href } from "../router";
+import { usePoll } from "../usePoll";
+
+export function CatalogPage({ database, table }: { database?: string; table?: string }) {
+  const catalog = usePoll(() => call(api.GET("/api/v1/catalog")), null, []);
+  const tree = catalog.data;
+  const all = (tree?.databases ?? []).flatMap((db) => db.tables.map((t) => ({ db: db.name, t })));
+  const selected = all.find((x) => x.db === database && x.t.name === table) ?? all[0];
+  return (
+    <div className="page">
+      <div className="page-head">
+        <h1 tabIndex={-1}>Catalog{tree ? ` ${tree.catalog}` : ""}</h1>
+        <button type="button" onClick={catalog.refresh}>
+          Reload
+        </button>
+      </div>
+      <ErrorBanner error={catalog.error} context="Loading the catalog" />
+      {tree && all.length === 0 && <p className="muted">No tables or views yet: create them with Run DDL in the editor.</p>}
+      {all.length > 0 && (
+        <div className="split">
+          <nav className="list" aria-label="Tables and views">
+            {(tree?.databases ?? []).map((db) => (
+              <div key={db.name}>
+                <h2 className="list-head">{db.name}</h2>
+                <ul>
+                  {db.tables.map((t) => {
+                    const current = selected?.db === db.name && selected.t.name === t.name;
+                    return (
+                      <li key={t.name}>
+                        <a href={href({ page: "catalog", database: db.name, table: t.name })} aria-current={current ? "page" : undefined} className={current ? "current" : undefined}>
+                          <span className={`kind kind-${t.kind.toLowerCase()}`} title={t.kind}>
+                            {t.kind === "VIEW" ? "V" : "T"}
+                          </span>
+                          {t.name}
+                          {t.connector && <span className="muted small"> · {t.connector}</span>}
+                        </a>
+                      </li>
+                    );
+                  })}
+                </ul>
+              </div>
+            ))}
+          </nav>
+          {selected && (
+            <article className="detail" id="catalog-detail" data-table={selected.t.name}>
+              <h2>
+                {selected.db}.{selected.t.name} <span className="muted small">{selected.t.kind}</span>
+              </h2>
+              {selected.t.connector && (
+                <p>
+                  Connector <strong>{selected.t.connector}</strong> (<a href={href({ page: "connectors" })}>options</a>)
+                </p>
+              )}
+              <h3>Columns</h3>
+              <table className="data">
+                <thead>
+                  <tr>
+                    <th scope="col">Name</th>
+                    <th scope="col">Type</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {selected.t.columns.map((c) => (
+                    <tr key={c.name}>
+                      <td>{c.name}</td>
+                      <td className="mono">{c.type}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+              <h3>DDL</h3>
+              <pre className="plan" id="catalog-ddl">
+                {selected.t.ddl}
+              </pre>
+            </article>
+          )}
+        </div>
+      )}
+    </div>
+  );
+}
