@@ -2,6 +2,7 @@
 // columns) beside the editor; a table's name can be inserted into the editor.
 import type { CatalogTree as Tree } from "../api/client";
 import { href } from "../router";
+import { CatalogTableLabel } from "./CatalogTableLabel";
 
 interface Props {
   tree?: Tree;
@@ -31,11 +32,7 @@ export function CatalogTree({ tree, onInsert }: Props) {
             {db.tables.map((t) => (
               <details key={t.name} className="tree-table" data-table={t.name}>
                 <summary>
-                  <span className={`kind kind-${t.kind.toLowerCase()}`} title={t.kind}>
-                    {t.kind === "VIEW" ? "V" : "T"}
-                  </span>
-                  {t.name}
-                  {t.connector && <span className="muted small"> · {t.connector}</span>}
+                  <CatalogTableLabel table={t} />
                 </summary>
                 <ul className="tree-columns">
                   {t.columns.map((c) => (

@@ -1,8 +1,12 @@
 // The catalog page: every database's tables and views, and the selected one's columns and DDL.
 import { api, call } from "../api/client";
+import { CatalogTableLabel } from "../components/CatalogTableLabel";
 import { ErrorBanner } from "../components/ErrorBanner";
+import { TableHead, type Column } from "../components/TableHead";
 import { href } from "../router";
 import { usePoll } from "../usePoll";
+
+const DETAIL_COLUMNS: Column[] = [{ label: "Name" }, { label: "Type" }];
 
 export function CatalogPage({ database, table }: { database?: string; table?: string }) {
   const catalog = usePoll(() => call(api.GET("/api/v1/catalog")), null, []);
@@ -31,11 +35,7 @@ export function CatalogPage({ database, table }: { database?: string; table?: st
                     return (
                       <li key={t.name}>
                         <a href={href({ page: "catalog", database: db.name, table: t.name })} aria-current={current ? "page" : undefined} className={current ? "current" : undefined}>
-                          <span className={`kind kind-${t.kind.toLowerCase()}`} title={t.kind}>
-                            {t.kind === "VIEW" ? "V" : "T"}
-                          </span>
-                          {t.name}
-                          {t.connector && <span className="muted small"> · {t.connector}</span>}
+                          <CatalogTableLabel table={t} />
                         </a>
                       </li>
                     );
@@ -56,12 +56,7 @@ export function CatalogPage({ database, table }: { database?: string; table?: st
               )}
               <h3>Columns</h3>
               <table className="data">
-                <thead>
-                  <tr>
-                    <th scope="col">Name</th>
-                    <th scope="col">Type</th>
-                  </tr>
-                </thead>
+                <TableHead columns={DETAIL_COLUMNS} />
                 <tbody>
                   {selected.t.columns.map((c) => (
                     <tr key={c.name}>

@@ -3,7 +3,10 @@
 import { useState } from "react";
 import { api, call } from "../api/client";
 import { ErrorBanner } from "../components/ErrorBanner";
+import { TableHead, type Column } from "../components/TableHead";
 import { usePoll } from "../usePoll";
+
+const OPTION_COLUMNS: Column[] = [{ label: "Option" }, { label: "Required" }, { label: "Default" }, { label: "Description" }];
 
 export function ConnectorsPage() {
   const connectors = usePoll(() => call(api.GET("/api/v1/connectors")), null, []);
@@ -43,14 +46,7 @@ export function ConnectorsPage() {
           <p>{c.description}</p>
           {c.options.length > 0 ? (
             <table className="data options">
-              <thead>
-                <tr>
-                  <th scope="col">Option</th>
-                  <th scope="col">Required</th>
-                  <th scope="col">Default</th>
-                  <th scope="col">Description</th>
-                </tr>
-              </thead>
+              <TableHead columns={OPTION_COLUMNS} />
               <tbody>
                 {c.options.map((o) => (
                   <tr key={o.key}>

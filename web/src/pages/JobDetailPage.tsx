@@ -7,6 +7,7 @@ import { ErrorBanner } from "../components/ErrorBanner";
 import { LineChart, type ChartSeries } from "../components/LineChart";
 import { OperatorGraph, busyTone } from "../components/OperatorGraph";
 import { StateBadge } from "../components/StateBadge";
+import { TableHead, type Column } from "../components/TableHead";
 import { Tabs } from "../components/Tabs";
 import { fmtBytes, fmtCount, fmtDuration, fmtPercent, fmtRate, fmtShortTime, fmtTime, isRunning } from "../format";
 import { href } from "../router";
@@ -14,6 +15,31 @@ import { usePoll } from "../usePoll";
 
 const REFRESH_MS = 1500;
 const SLOW_REFRESH_MS = 2000;
+
+const CHECKPOINT_COLUMNS: Column[] = [
+  { label: "#" },
+  { label: "Kind" },
+  { label: "Completed" },
+  { label: "Duration", num: true },
+  { label: "Size", num: true },
+  { label: "Path" },
+];
+const EVENT_COLUMNS: Column[] = [{ label: "At" }, { label: "State" }, { label: "Message" }];
+const OPERATOR_COLUMNS: Column[] = [
+  { label: "#" },
+  { label: "Operator" },
+  { label: "Par.", num: true },
+  { label: "In/s", num: true },
+  { label: "Out/s", num: true },
+  { label: "In", num: true },
+  { label: "Out", num: true },
+  { label: "Busy", num: true },
+  { label: "Watermark" },
+  { label: "State", num: true },
+  { label: "Late dropped", num: true },
+  { label: "Skipped", num: true },
+  { label: "Alignment max", num: true },
+];
 
 type Action = "cancel" | "stop-savepoint" | "savepoint" | "resume" | "rescale";
 
@@ -270,20 +296,7 @@ export function JobDetailPage({ name }: { name: string }) {
                   {checkpoints.data && checkpoints.data.length > 0 && (
                     <div className="table-scroll short">
                       <table className="data" id="checkpoints-table">
-                        <thead>
-                          <tr>
-                            <th scope="col">#</th>
-                            <th scope="col">Kind</th>
-                            <th scope="col">Completed</th>
-                            <th scope="col" className="num">
-                              Duration
-                            </th>
-                            <th scope="col" className="num">
-                              Size
-                            </th>
-                            <th scope="col">Path</th>
-                          </tr>
-                        </thead>
+                        <TableHead columns={CHECKPOINT_COLUMNS} />
                         <tbody>
                           {checkpoints.data.map((c) => (
                             <tr key={`${c.kind}-${c.id}-${c.at}`}>
@@ -331,13 +344,7 @@ export function JobDetailPage({ name }: { name: string }) {
                   <ErrorBanner error={events.error} context="Loading the state history" />
                   <div className="table-scroll short">
                     <table className="data" id="events-table">
-                      <thead>
-                        <tr>
-                          <th scope="col">At</th>
-                          <th scope="col">State</th>
-                          <th scope="col">Message</th>
-                        </tr>
-                      </thead>
+                      <TableHead columns={EVENT_COLUMNS} />
                       <tbody>
                         {[...(events.data ?? [])].reverse().map((e, i) => (
                           <tr key={i}>
@@ -360,43 +367,7 @@ export function JobDetailPage({ name }: { name: string }) {
               render: () => (
                 <div className="table-scroll short">
                   <table className="data" id="operators-table">
-                    <thead>
-                      <tr>
-                        <th scope="col">#</th>
-                        <th scope="col">Operator</th>
-                        <th scope="col" className="num">
-                          Par.
-                        </th>
-                        <th scope="col" className="num">
-                          In/s
-                        </th>
-                        <th scope="col" className="num">
-                          Out/s
-                        </th>
-                        <th scope="col" className="num">
-                          In
-                        </th>
-                        <th scope="col" className="num">
-                          Out
-                        </th>
-                        <th scope="col" className="num">
-                          Busy
-                        </th>
-                        <th scope="col">Watermark</th>
-                        <th scope="col" className="num">
-                          State
-                        </th>
-                        <th scope="col" className="num">
-                          Late dropped
-                        </th>
-                        <th scope="col" className="num">
-                          Skipped
-                        </th>
-                        <th scope="col" className="num">
-                          Alignment max
-                        </th>
-                      </tr>
-                    </thead>
+                    <TableHead columns={OPERATOR_COLUMNS} />
                     <tbody>
                       {operators.map((o) => (
                         <tr key={o.node}>

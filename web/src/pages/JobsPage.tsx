@@ -3,9 +3,22 @@
 import { api, call } from "../api/client";
 import { ErrorBanner } from "../components/ErrorBanner";
 import { StateBadge } from "../components/StateBadge";
+import { TableHead, type Column } from "../components/TableHead";
 import { fmtAgo, fmtBytes, fmtDuration, fmtRate, isRunning } from "../format";
 import { href } from "../router";
 import { usePoll } from "../usePoll";
+
+const COLUMNS: Column[] = [
+  { label: "Name" },
+  { label: "State" },
+  { label: "Uptime" },
+  { label: "Read", num: true },
+  { label: "Written", num: true },
+  { label: "Watermark lag", num: true },
+  { label: "Last checkpoint" },
+  { label: "Parallelism", num: true },
+  { label: "Restarts", num: true },
+];
 
 export function JobsPage() {
   const jobs = usePoll(() => call(api.GET("/api/v1/deployments")), 2000, []);
@@ -24,29 +37,7 @@ export function JobsPage() {
       {list.length > 0 && (
         <div className="table-scroll">
           <table className="data jobs" id="jobs-table">
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">State</th>
-                <th scope="col">Uptime</th>
-                <th scope="col" className="num">
-                  Read
-                </th>
-                <th scope="col" className="num">
-                  Written
-                </th>
-                <th scope="col" className="num">
-                  Watermark lag
-                </th>
-                <th scope="col">Last checkpoint</th>
-                <th scope="col" className="num">
-                  Parallelism
-                </th>
-                <th scope="col" className="num">
-                  Restarts
-                </th>
-              </tr>
-            </thead>
+            <TableHead columns={COLUMNS} />
             <tbody>
               {list.map((d) => {
                 const live = d.live ?? undefined;
