@@ -517,8 +517,7 @@ fn snapshots_in(dir: &Path, kind: &str) -> Vec<CheckpointInfo> {
         let Ok(m) = rask_state::Manifest::decode(&bytes, "checkpoint") else { continue };
         // A savepoint is self-contained: its size is what it holds.
         let size = if kind == "savepoint" { m.bytes.max(m.full_bytes) } else { m.full_bytes.max(m.bytes) };
-        let duration_ms = (m.duration_ms > 0).then_some(m.duration_ms);
-        out.push(CheckpointInfo { id, kind: kind.into(), at: m.created_ms, duration_ms, size_bytes: size, path: e.path().display().to_string() });
+        out.push(CheckpointInfo { id, kind: kind.into(), at: m.created_ms, duration_ms: m.duration_ms, size_bytes: size, path: e.path().display().to_string() });
     }
     out
 }

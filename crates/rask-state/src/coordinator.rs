@@ -394,7 +394,7 @@ impl State {
             nodes,
             bytes,
             full_bytes,
-            duration_ms: self.awaiting.get(&c).map_or(0, |(t, _)| t.elapsed().as_millis() as u64),
+            duration_ms: self.awaiting.get(&c).map(|(t, _)| t.elapsed().as_millis() as u64),
         };
         self.cfg.store.put(&manifest_path(c), manifest.encode())?;
         Ok(Some((bytes, full_bytes, node_bytes)))

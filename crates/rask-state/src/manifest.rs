@@ -71,9 +71,10 @@ pub struct Manifest {
     /// The checkpoint's whole size, shared files included.
     #[serde(default)]
     pub full_bytes: u64,
-    /// From its first part received to its manifest written (ms).
+    /// From its first part received to its manifest written (ms; absent in manifests of
+    /// earlier versions).
     #[serde(default)]
-    pub duration_ms: u64,
+    pub duration_ms: Option<u64>,
 }
 
 impl Manifest {
