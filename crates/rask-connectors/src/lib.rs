@@ -32,6 +32,16 @@ pub fn builtin_registry() -> ConnectorRegistry {
     r
 }
 
+/// The options to list for a connector (`rask connectors`, the server's registry): its own,
+/// and for `filesystem` those of its default listing format, JSON.
+pub fn listed_options(c: &dyn rask_runtime::connector::Connector) -> Vec<rask_types::options::OptionSpec> {
+    let mut opts = std::collections::BTreeMap::new();
+    if c.name() == "filesystem" {
+        opts.insert("format".to_string(), "json".to_string());
+    }
+    c.option_specs(&rask_types::options::Options::new(opts))
+}
+
 /// The capabilities of a source-and-sink connector whose records are in row format `format`:
 /// with a changelog format (debezium-json, …) its source produces, and its sink accepts,
 /// updates and deletes.

@@ -312,11 +312,7 @@ impl SavepointMonitor {
         };
         loop {
             if self.cancel.load(SeqCst) {
-                return match self.take() {
-                    Ok(Some(path)) => stop(Ok(path)),
-                    Ok(None) => stop(Ok(None)),
-                    Err(e) => stop(Err(e)),
-                };
+                return stop(self.take().map(Option::flatten));
             }
             if self.trigger.load(SeqCst) {
                 match self.take() {

@@ -326,18 +326,13 @@ async fn connectors() -> Json<Vec<ConnectorInfo>> {
         .all()
         .map(|c| {
             let roles = c.roles();
-            let mut opts = std::collections::BTreeMap::new();
-            if c.name() == "filesystem" {
-                opts.insert("format".to_string(), "json".to_string());
-            }
             ConnectorInfo {
                 name: c.name().to_string(),
                 description: c.description().to_string(),
                 source: roles.source,
                 sink: roles.sink,
                 lookup: roles.lookup,
-                options: c
-                    .option_specs(&rask_types::options::Options::new(opts))
+                options: rask_connectors::listed_options(c.as_ref())
                     .into_iter()
                     .map(|o| ConnectorOption { key: o.key.to_string(), required: o.required, default: o.default.map(str::to_string), doc: o.doc.to_string() })
                     .collect(),

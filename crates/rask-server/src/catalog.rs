@@ -143,8 +143,8 @@ impl Catalog {
     }
 
     /// Check a deployment's statements against the catalog: they must plan into one job.
-    /// Returns the job's plan (EXPLAIN text).
-    pub async fn check_job(&self, sql: &str, config: &std::collections::BTreeMap<String, String>) -> Result<String> {
+    /// Returns the job's plan.
+    pub async fn plan_job(&self, sql: &str, config: &std::collections::BTreeMap<String, String>) -> Result<rask_sql::StreamPlan> {
         let mut session = self.session().await?;
         for (k, v) in config {
             session.set_option(k, v);
@@ -170,7 +170,7 @@ impl Catalog {
                         pos: Some(s.pos),
                     });
                 }
-                plan = Some(p.explain(1));
+                plan = Some(p);
             }
         }
         plan.ok_or_else(|| ServerError::BadRequest("the deployment's SQL has no INSERT INTO (nothing to run)".into()))
@@ -317,20 +317,6 @@ impl Catalog {
             }
         }
         Ok(Validation { kind: kind.into(), plan })
-    }
-
-    /// The job a deployment's statements plan into (checked as [`Catalog::check_job`]).
-    pub async fn plan_job(&self, sql: &str, config: &std::collections::BTreeMap<String, String>) -> Result<rask_sql::StreamPlan> {
-        let mut session = self.session().await?;
-        for (k, v) in config {
-            session.set_option(k, v);
-        }
-        for s in rask_sql::parser::parse_script(&self.resolve(sql).await?)? {
-            if let Outcome::Job(p) = session.execute(&s)? {
-                return Ok(p);
-            }
-        }
-        Err(ServerError::BadRequest("the deployment's SQL has no INSERT INTO (nothing to run)".into()))
     }
 
     /// Check that `sql` is one SELECT and return its column names and the script that runs

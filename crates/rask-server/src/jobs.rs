@@ -147,7 +147,7 @@ impl Jobs {
         if !(1..=1024).contains(&parallelism) {
             return Err(ServerError::BadRequest(format!("parallelism must be between 1 and 1024, got {parallelism}")));
         }
-        self.catalog.check_job(&sql, &config).await?;
+        self.catalog.plan_job(&sql, &config).await?;
         if self.store.deployment(&name).await?.is_some() {
             return Err(ServerError::Conflict(format!("a deployment named '{name}' already exists")));
         }
@@ -344,7 +344,7 @@ impl Jobs {
         if let Some(c) = config {
             d.config = c;
         }
-        self.catalog.check_job(&d.sql, &d.config).await?;
+        self.catalog.plan_job(&d.sql, &d.config).await?;
         self.store.update_definition(&d).await?;
         self.store.set_state(&d, &format!("updated (parallelism {})", d.parallelism)).await?;
         self.get(&d.id).await

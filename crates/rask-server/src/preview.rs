@@ -207,8 +207,7 @@ impl Previews {
         } else {
             drop(s);
             lock(&self.all).remove(id);
-            let _ = std::fs::remove_file(self.dir.join(format!("{id}.sql")));
-            let _ = std::fs::remove_file(self.dir.join(format!("{id}.log")));
+            self.remove_files(id);
         }
         Ok(())
     }
@@ -218,8 +217,13 @@ impl Previews {
         let old: Vec<String> = all.iter().filter(|(_, p)| lock(p).ended.is_some_and(|t| t.elapsed() > KEEP)).map(|(k, _)| k.clone()).collect();
         for id in old {
             all.remove(&id);
-            let _ = std::fs::remove_file(self.dir.join(format!("{id}.sql")));
-            let _ = std::fs::remove_file(self.dir.join(format!("{id}.log")));
+            self.remove_files(&id);
         }
+    }
+
+    /// A forgotten preview's script and log.
+    fn remove_files(&self, id: &str) {
+        let _ = std::fs::remove_file(self.dir.join(format!("{id}.sql")));
+        let _ = std::fs::remove_file(self.dir.join(format!("{id}.log")));
     }
 }

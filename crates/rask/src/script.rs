@@ -332,11 +332,7 @@ pub fn list_connectors() {
         let r = c.roles();
         let roles: Vec<&str> = [(r.source, "source"), (r.sink, "sink"), (r.lookup, "lookup")].into_iter().filter(|(b, _)| *b).map(|(_, n)| n).collect();
         println!("{} ({}) — {}", c.name(), roles.join(", "), c.description());
-        let mut opts = std::collections::BTreeMap::new();
-        if c.name() == "filesystem" {
-            opts.insert("format".to_string(), "json".to_string());
-        }
-        for s in c.option_specs(&Options::new(opts)) {
+        for s in rask_connectors::listed_options(c.as_ref()) {
             let req = if s.required { " (required)" } else { "" };
             let def = s.default.map(|d| format!(" [default: {d}]")).unwrap_or_default();
             println!("    {}{req}{def}: {}", s.key, s.doc);

@@ -97,15 +97,7 @@ fn dechunk(mut s: &str) -> String {
 }
 
 fn wait_state(s: &Server, name: &str, want: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let (_, d) = s.call("GET", &format!("/api/v1/deployments/{name}"), None);
-        if d["state"] == want {
-            return d;
-        }
-        assert!(Instant::now() < deadline, "deployment {name} never became {want}: {d}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    poll(s, &format!("/api/v1/deployments/{name}"), &format!("deployment {name} never became {want}"), |d| d["state"] == want)
 }
 
 /// Lines the job has committed to its output directory.
