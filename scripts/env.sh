@@ -10,3 +10,7 @@ if ! command -v cargo >/dev/null 2>&1; then
     exit 1
   fi
 fi
+# The Python that runs Python UDFs (made by scripts/python-env.sh), unless one is given.
+if [ -z "${RASK_PYTHON:-}" ] && [ -x "$HOME/.cache/rask-python/bin/python" ]; then
+  export RASK_PYTHON="$HOME/.cache/rask-python/bin/python"
+fi

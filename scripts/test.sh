@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 scripts/setup.sh
+source scripts/env.sh  # again: setup made the Python UDF environment RASK_PYTHON names
 status=0
 cargo test --workspace --no-fail-fast "$@" || status=$?
 # The web console: build it and drive it in headless Chromium against a real server.

@@ -12,6 +12,7 @@ mod conditional;
 mod datetime;
 mod json;
 mod math;
+pub mod python;
 mod string;
 mod util;
 

@@ -182,6 +182,19 @@ pub enum CatalogEntry {
     View(Arc<ViewDef>),
 }
 
+/// A user-defined function (`CREATE [TEMPORARY [SYSTEM]] FUNCTION name AS 'identifier'
+/// LANGUAGE PYTHON`), resolved to its implementation when a statement uses it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FunctionDef {
+    /// The bare name, lower case (Flink's function names are case-insensitive).
+    pub name: String,
+    /// The database it belongs to (`None`: a temporary system function, in no database).
+    pub database: Option<String>,
+    pub identifier: String,
+    pub language: String,
+    pub temporary: bool,
+}
+
 /// Flink's built-in catalog and database, the only catalog and the default database.
 pub const DEFAULT_CATALOG: &str = "default_catalog";
 pub const DEFAULT_DATABASE: &str = "default_database";
@@ -193,6 +206,11 @@ pub const DEFAULT_DATABASE: &str = "default_database";
 #[derive(Debug, Clone)]
 pub struct Catalog {
     entries: BTreeMap<String, CatalogEntry>,
+    /// User-defined functions by key (as entries: bare in the default database, `db.f`
+    /// otherwise; lower case).
+    functions: BTreeMap<String, FunctionDef>,
+    /// `TEMPORARY SYSTEM` functions by name: in no database, ahead of the built-in ones.
+    system_functions: BTreeMap<String, FunctionDef>,
     /// Databases besides the default one.
     databases: std::collections::BTreeSet<String>,
     current: String,
@@ -200,7 +218,13 @@ pub struct Catalog {
 
 impl Default for Catalog {
     fn default() -> Self {
-        Catalog { entries: BTreeMap::new(), databases: Default::default(), current: DEFAULT_DATABASE.into() }
+        Catalog {
+            entries: BTreeMap::new(),
+            functions: BTreeMap::new(),
+            system_functions: BTreeMap::new(),
+            databases: Default::default(),
+            current: DEFAULT_DATABASE.into(),
+        }
     }
 }
 
@@ -217,6 +241,56 @@ impl Catalog {
         };
         let key = if db == DEFAULT_DATABASE { table.to_string() } else { format!("{db}.{table}") };
         Some((db.to_string(), key))
+    }
+    /// A function's key and database: as an entry's, with the name in lower case.
+    fn function_key(&self, name: &str) -> Option<(String, String)> {
+        let (db, k) = self.key(name)?;
+        let k = match k.rsplit_once('.') {
+            Some((d, f)) => format!("{d}.{}", f.to_ascii_lowercase()),
+            None => k.to_ascii_lowercase(),
+        };
+        Some((db, k))
+    }
+    /// The catalog function `name` (`f`: in the current database, or `db.f`).
+    pub fn function(&self, name: &str) -> Option<&FunctionDef> {
+        self.function_key(name).and_then(|(_, k)| self.functions.get(&k))
+    }
+    /// The temporary system function `name`.
+    pub fn system_function(&self, name: &str) -> Option<&FunctionDef> {
+        self.system_functions.get(&name.to_ascii_lowercase())
+    }
+    /// Add a function; `name` as written (its database must exist unless it is a system
+    /// function). Returns the stored definition.
+    pub fn insert_function(&mut self, name: &str, identifier: &str, language: &str, temporary: bool, system: bool) -> Result<FunctionDef, String> {
+        if system {
+            if name.contains('.') {
+                return Err(format!("'{name}': a system function has no catalog or database, name it without one"));
+            }
+            let def = FunctionDef { name: name.to_ascii_lowercase(), database: None, identifier: identifier.into(), language: language.into(), temporary };
+            self.system_functions.insert(def.name.clone(), def.clone());
+            return Ok(def);
+        }
+        let db = self.database_of(name)?;
+        let (_, key) = self.function_key(name).ok_or_else(|| format!("'{name}' is not a function name"))?;
+        let bare = key.rsplit('.').next().unwrap_or(&key).to_string();
+        let def = FunctionDef { name: bare, database: Some(db), identifier: identifier.into(), language: language.into(), temporary };
+        self.functions.insert(key, def.clone());
+        Ok(def)
+    }
+    /// Remove a function (a system one if `system`).
+    pub fn remove_function(&mut self, name: &str, system: bool) -> Option<FunctionDef> {
+        if system {
+            return self.system_functions.remove(&name.to_ascii_lowercase());
+        }
+        let (_, k) = self.function_key(name)?;
+        self.functions.remove(&k)
+    }
+    /// The functions of database `db`, then the system functions if `with_system`.
+    pub fn functions_in<'a>(&'a self, db: &'a str, with_system: bool) -> impl Iterator<Item = &'a FunctionDef> + 'a {
+        self.functions
+            .values()
+            .filter(move |f| f.database.as_deref() == Some(db))
+            .chain(self.system_functions.values().filter(move |_| with_system))
     }
     pub fn get(&self, name: &str) -> Option<&CatalogEntry> {
         self.key(name).and_then(|(_, k)| self.entries.get(&k))
@@ -264,11 +338,22 @@ impl Catalog {
         }
         let prefix = format!("{db}.");
         let inside: Vec<String> = self.entries.keys().filter(|k| k.starts_with(&prefix)).cloned().collect();
-        if !inside.is_empty() && !cascade {
-            return Err(format!("database '{db}' is not empty ({} tables or views); drop it with CASCADE", inside.len()));
+        let functions: Vec<String> = self.functions.keys().filter(|k| k.starts_with(&prefix)).cloned().collect();
+        if !(inside.is_empty() && functions.is_empty()) && !cascade {
+            let mut what = Vec::new();
+            if !inside.is_empty() {
+                what.push(format!("{} tables or views", inside.len()));
+            }
+            if !functions.is_empty() {
+                what.push(format!("{} functions", functions.len()));
+            }
+            return Err(format!("database '{db}' is not empty ({}); drop it with CASCADE", what.join(", ")));
         }
         for k in inside {
             self.entries.remove(&k);
+        }
+        for k in functions {
+            self.functions.remove(&k);
         }
         self.databases.remove(db);
         Ok(true)

@@ -182,7 +182,7 @@ impl ContextProvider for Ctx<'_> {
     }
 
     fn get_function_meta(&self, name: &str) -> Option<Arc<ScalarUDF>> {
-        self.functions.scalar(name)
+        self.session.scalar_function(name)
     }
 
     fn get_higher_order_meta(&self, _name: &str) -> Option<Arc<HigherOrderUDF>> {
@@ -210,7 +210,8 @@ impl ContextProvider for Ctx<'_> {
     }
 
     fn udf_names(&self) -> Vec<String> {
-        self.functions.scalars.keys().cloned().collect()
+        let db = self.session.catalog.current_database();
+        self.functions.scalars.keys().cloned().chain(self.session.catalog.functions_in(db, true).map(|f| f.name.clone())).collect()
     }
 
     fn udaf_names(&self) -> Vec<String> {

@@ -150,6 +150,35 @@ impl ScalarUDFImpl for TimeFn {
     }
 }
 
+/// A user-defined function that could not be loaded: planning a call fails with the reason.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct Unresolved {
+    name: String,
+    message: String,
+    signature: Signature,
+}
+
+impl Unresolved {
+    pub fn new(name: &str, message: String) -> Self {
+        Unresolved { name: name.to_string(), message, signature: Signature::variadic_any(Volatility::Volatile) }
+    }
+}
+
+impl ScalarUDFImpl for Unresolved {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _args: &[DataType]) -> DfResult<DataType> {
+        datafusion_common::plan_err!("{}", self.message)
+    }
+    fn invoke_with_args(&self, _args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        datafusion_common::exec_err!("{}", self.message)
+    }
+}
+
 /// `CURRENT_WATERMARK(ts)`: the watermark at the operator evaluating it, in the type of `ts`,
 /// NULL while there is none (or at the end of input, as Flink's MAX watermark is not a time).
 #[derive(Debug, PartialEq, Eq, Hash)]

@@ -38,7 +38,12 @@ pub enum FlinkStatement {
     Reset(Option<String>),
     ShowTables,
     ShowViews,
-    ShowFunctions,
+    /// `SHOW [USER] FUNCTIONS`.
+    ShowFunctions { user: bool },
+    /// `CREATE [TEMPORARY [SYSTEM]] FUNCTION [IF NOT EXISTS] name AS 'identifier' [LANGUAGE …]`.
+    CreateFunction(CreateFunction),
+    /// `DROP [TEMPORARY [SYSTEM]] FUNCTION [IF EXISTS] name`.
+    DropFunction { name: String, if_exists: bool, temporary: bool, system: bool },
     /// `CREATE DATABASE [IF NOT EXISTS] [catalog.]db [COMMENT '…'] [WITH (…)]`.
     CreateDatabase { name: String, if_not_exists: bool },
     /// `DROP DATABASE [IF EXISTS] [catalog.]db [RESTRICT | CASCADE]`.
@@ -53,6 +58,22 @@ pub enum FlinkStatement {
     ShowCurrentCatalog,
     Describe(String),
     Explain(Box<Located>),
+}
+
+/// `CREATE [TEMPORARY [SYSTEM]] FUNCTION`: a user-defined function by its implementation's
+/// name (`module.function` for `LANGUAGE PYTHON`; Flink's default language is JAVA).
+#[derive(Debug, Clone)]
+pub struct CreateFunction {
+    /// The name as written (`f`, `db.f`); function names are case-insensitive.
+    pub name: String,
+    pub if_not_exists: bool,
+    pub temporary: bool,
+    pub system: bool,
+    pub identifier: String,
+    pub identifier_pos: Pos,
+    /// JAVA, SCALA or PYTHON (upper case).
+    pub language: String,
+    pub language_pos: Pos,
 }
 
 #[derive(Debug, Clone)]
@@ -731,10 +752,36 @@ fn parse_statement(toks: &[TokenWithSpan], pos: Pos) -> Result<FlinkStatement> {
                     }
                 }
                 FlinkStatement::CreateDatabase { name, if_not_exists }
-            } else if c.eat_word("FUNCTION") {
-                return Err(SqlError::unsupported(pos, "CREATE FUNCTION (user-defined functions) is not supported yet"));
+            } else if is_word(c.peek(), "SYSTEM") || is_word(c.peek(), "FUNCTION") {
+                if is_word(c.peek(), "SYSTEM") && !temporary {
+                    return Err(c.unexpected("SYSTEM functions are temporary: CREATE TEMPORARY SYSTEM FUNCTION"));
+                }
+                let system = c.eat_word("SYSTEM");
+                c.expect_word("FUNCTION")?;
+                let if_not_exists = eat_if_not_exists(&mut c)?;
+                let name = c.object_name()?;
+                c.expect_word("AS")?;
+                let identifier_pos = c.pos();
+                let identifier = c.string_lit()?;
+                let (language, language_pos) = if c.eat_word("LANGUAGE") {
+                    let p = c.pos();
+                    (c.ident()?.to_ascii_uppercase(), p)
+                } else {
+                    ("JAVA".to_string(), identifier_pos)
+                };
+                if c.eat_word("USING") {
+                    // `USING JAR '…' [, JAR '…']`: Java code, refused with the language below.
+                    loop {
+                        c.expect_word("JAR")?;
+                        c.string_lit()?;
+                        if !c.eat(&Token::Comma) {
+                            break;
+                        }
+                    }
+                }
+                FlinkStatement::CreateFunction(CreateFunction { name, if_not_exists, temporary, system, identifier, identifier_pos, language, language_pos })
             } else {
-                return Err(c.unexpected("expected TABLE or VIEW after CREATE"));
+                return Err(c.unexpected("expected TABLE, VIEW, DATABASE or FUNCTION after CREATE"));
             }
         }
         "DROP" if is_word(c.peek_at(1), "DATABASE") => {
@@ -756,6 +803,19 @@ fn parse_statement(toks: &[TokenWithSpan], pos: Pos) -> Result<FlinkStatement> {
         "USE" => {
             c.next();
             if c.eat_word("CATALOG") { FlinkStatement::UseCatalog(c.ident()?) } else { FlinkStatement::Use(c.object_name()?) }
+        }
+        "DROP" if is_word(c.peek_at(1), "FUNCTION") || (is_word(c.peek_at(1), "TEMPORARY") && (is_word(c.peek_at(2), "FUNCTION") || is_word(c.peek_at(2), "SYSTEM"))) => {
+            c.next();
+            let temporary = c.eat_word("TEMPORARY");
+            let system = c.eat_word("SYSTEM");
+            c.expect_word("FUNCTION")?;
+            let if_exists = if c.eat_word("IF") {
+                c.expect_word("EXISTS")?;
+                true
+            } else {
+                false
+            };
+            FlinkStatement::DropFunction { name: c.object_name()?, if_exists, temporary, system }
         }
         "DROP" => {
             c.next();
@@ -835,7 +895,10 @@ fn parse_statement(toks: &[TokenWithSpan], pos: Pos) -> Result<FlinkStatement> {
             } else if c.eat_word("VIEWS") {
                 FlinkStatement::ShowViews
             } else if c.eat_word("FUNCTIONS") {
-                FlinkStatement::ShowFunctions
+                FlinkStatement::ShowFunctions { user: false }
+            } else if c.eat_word("USER") {
+                c.expect_word("FUNCTIONS")?;
+                FlinkStatement::ShowFunctions { user: true }
             } else if c.eat_word("DATABASES") {
                 FlinkStatement::ShowDatabases
             } else if c.eat_word("CATALOGS") {
@@ -848,7 +911,7 @@ fn parse_statement(toks: &[TokenWithSpan], pos: Pos) -> Result<FlinkStatement> {
                     FlinkStatement::ShowCurrentCatalog
                 }
             } else {
-                return Err(c.unexpected("expected TABLES, VIEWS, FUNCTIONS, DATABASES, CATALOGS or CURRENT after SHOW"));
+                return Err(c.unexpected("expected TABLES, VIEWS, [USER] FUNCTIONS, DATABASES, CATALOGS or CURRENT after SHOW"));
             }
         }
         "DESCRIBE" | "DESC" => {

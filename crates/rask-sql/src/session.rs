@@ -17,7 +17,8 @@ use rask_types::options::Options;
 use rask_types::types::{FlinkType, FlinkTypeN};
 use rask_types::Pos;
 
-use crate::catalog::{Catalog, CatalogEntry, Column, ColumnSpec, ConnectorCatalog, TableDef, ViewDef, Watermark};
+use crate::catalog::{Catalog, CatalogEntry, Column, ColumnSpec, ConnectorCatalog, FunctionDef, TableDef, ViewDef, Watermark};
+use rask_functions::python::{PythonEnv, PythonScalarFunction};
 use crate::context::{object_name, Ctx, InlinedSource, PhysicalScan};
 use crate::error::{Result, SqlError};
 use crate::functions::FunctionSet;
@@ -58,6 +59,9 @@ pub struct Session {
     config: BTreeMap<String, String>,
     functions: FunctionSet,
     connectors: Arc<dyn ConnectorCatalog>,
+    /// User-defined functions loaded so far, by definition and Python environment (a worker
+    /// started to describe a function serves the job's first evaluations).
+    loaded_functions: std::sync::Mutex<std::collections::HashMap<(FunctionDef, PythonEnv), Arc<datafusion_expr::ScalarUDF>>>,
 }
 
 /// The database of `[catalog.]db` (only Flink's `default_catalog` exists).
@@ -67,6 +71,27 @@ fn database_name(name: &str, pos: Pos) -> Result<String> {
         Some((c, db)) if c == crate::catalog::DEFAULT_CATALOG && !db.contains('.') => Ok(db.to_string()),
         Some(_) => Err(SqlError::validation(pos, format!("'{name}': a database is [catalog.]name, and the only catalog is '{}'", crate::catalog::DEFAULT_CATALOG))),
     }
+}
+
+/// A user-defined function's planning error ("Python function f …", raised where DataFusion
+/// keeps no position) moved to the first call of `f` in `stmts`.
+fn at_function_call<V: datafusion_sql::sqlparser::ast::Visit>(e: SqlError, stmts: &[V]) -> SqlError {
+    use datafusion_sql::sqlparser::ast::{visit_expressions, Expr as SqlExpr, Spanned};
+    use std::ops::ControlFlow;
+    let SqlError::Validation { message, .. } = &e else { return e };
+    let Some(name) = message.strip_prefix("Python function ").and_then(|m| m.split(' ').next()) else { return e };
+    for st in stmts {
+        let found = visit_expressions(st, |x: &SqlExpr| match x {
+            SqlExpr::Function(f) if f.name.to_string().eq_ignore_ascii_case(name) => ControlFlow::Break(f.name.span().start),
+            _ => ControlFlow::Continue(()),
+        });
+        if let ControlFlow::Break(at) = found
+            && at.line > 0
+        {
+            return SqlError::validation(Pos::new(at.line, at.column), message.clone());
+        }
+    }
+    e
 }
 
 /// DataFusion error → our error, with the position DataFusion's diagnostic gives if any.
@@ -93,11 +118,53 @@ pub(crate) fn df_err(e: DataFusionError, fallback: Pos) -> SqlError {
 
 impl Session {
     pub fn new(connectors: Arc<dyn ConnectorCatalog>) -> Self {
-        Session { catalog: Catalog::default(), config: BTreeMap::new(), functions: FunctionSet::flink(), connectors }
+        Session {
+            catalog: Catalog::default(),
+            config: BTreeMap::new(),
+            functions: FunctionSet::flink(),
+            connectors,
+            loaded_functions: Default::default(),
+        }
     }
 
     pub fn functions(&self) -> &FunctionSet {
         &self.functions
+    }
+
+    /// The scalar function `name` as a statement sees it, in Flink's order: temporary system
+    /// functions, built-in functions, then the catalog's functions. A user-defined function
+    /// is loaded here; if it cannot be, the result is a function whose planning fails with
+    /// the reason (so that the statement using it reports it).
+    pub fn scalar_function(&self, name: &str) -> Option<Arc<datafusion_expr::ScalarUDF>> {
+        if let Some(def) = self.catalog.system_function(name) {
+            return Some(self.load_function(def));
+        }
+        if let Some(f) = self.functions.scalar(name) {
+            return Some(f);
+        }
+        self.catalog.function(name).map(|def| self.load_function(def))
+    }
+
+    fn load_function(&self, def: &FunctionDef) -> Arc<datafusion_expr::ScalarUDF> {
+        let unresolved = |message: String| Arc::new(datafusion_expr::ScalarUDF::new_from_impl(crate::functions::Unresolved::new(&def.name, message)));
+        let env = match PythonEnv::from_config(|k| self.option(k)) {
+            Ok(env) => env,
+            Err(e) => return unresolved(e),
+        };
+        let key = (def.clone(), env.clone());
+        let mut loaded = self.loaded_functions.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(f) = loaded.get(&key) {
+            return f.clone();
+        }
+        let types = |t: &str| crate::parser::parse_type_str(t).map(|t| (t.ty.to_arrow(), t.nullable)).map_err(|e| e.to_string());
+        match PythonScalarFunction::load(&def.name, &def.identifier, env, types) {
+            Ok(f) => {
+                let f = Arc::new(datafusion_expr::ScalarUDF::new_from_impl(f));
+                loaded.insert(key, f.clone());
+                f
+            }
+            Err(e) => unresolved(format!("Python function {} ('{}') cannot be loaded: {e}", def.name, def.identifier)),
+        }
     }
 
     /// The value of a session option (set or default).
@@ -159,15 +226,18 @@ impl Session {
                 self.catalog.remove(name);
                 Ok(Outcome::Done(format!("Dropped {kind} '{name}'.")))
             }
-            FlinkStatement::Insert(ins) => Ok(Outcome::Job(self.plan_job(&[(ins.as_ref().clone(), s.pos)])?)),
+            FlinkStatement::Insert(ins) => Ok(Outcome::Job(
+                self.plan_job(&[(ins.as_ref().clone(), s.pos)]).map_err(|e| at_function_call(e, std::slice::from_ref(ins)))?,
+            )),
             FlinkStatement::StatementSet(v) => {
                 if v.is_empty() {
                     return Err(SqlError::validation(s.pos, "a STATEMENT SET needs at least one INSERT"));
                 }
+                let stmts: Vec<Statement> = v.iter().map(|(st, _)| st.as_ref().clone()).collect();
                 let v: Vec<_> = v.iter().map(|(st, p)| (st.as_ref().clone(), *p)).collect();
-                Ok(Outcome::Job(self.plan_job(&v)?))
+                Ok(Outcome::Job(self.plan_job(&v).map_err(|e| at_function_call(e, &stmts))?))
             }
-            FlinkStatement::Query(q) => Ok(Outcome::Job(self.plan_select(q, s.pos)?)),
+            FlinkStatement::Query(q) => Ok(Outcome::Job(self.plan_select(q, s.pos).map_err(|e| at_function_call(e, std::slice::from_ref(q)))?)),
             FlinkStatement::Set(None) => Ok(Outcome::Rows {
                 header: vec!["key".into(), "value".into()],
                 rows: self.options().raw().iter().map(|(k, v)| vec![k.clone(), v.clone()]).collect(),
@@ -231,12 +301,32 @@ impl Session {
                 header: vec!["view name".into()],
                 rows: self.catalog.views().map(|n| vec![n.to_string()]).collect(),
             }),
-            FlinkStatement::ShowFunctions => {
-                let mut names: Vec<String> =
-                    self.functions.scalars.keys().chain(self.functions.aggregates.keys()).map(|n| n.to_ascii_uppercase()).collect();
+            FlinkStatement::ShowFunctions { user } => {
+                let mut names: Vec<String> = if *user {
+                    Vec::new()
+                } else {
+                    self.functions.scalars.keys().chain(self.functions.aggregates.keys()).map(|n| n.to_ascii_uppercase()).collect()
+                };
+                names.extend(self.catalog.functions_in(self.catalog.current_database(), true).map(|f| f.name.clone()));
                 names.sort();
                 names.dedup();
                 Ok(Outcome::Rows { header: vec!["function name".into()], rows: names.into_iter().map(|n| vec![n]).collect() })
+            }
+            FlinkStatement::CreateFunction(cf) => self.create_function(cf, s.pos),
+            FlinkStatement::DropFunction { name, if_exists, temporary, system } => {
+                let what = if *system { "temporary system function" } else if *temporary { "temporary function" } else { "function" };
+                let existing = if *system { self.catalog.system_function(name) } else { self.catalog.function(name) };
+                match existing {
+                    None if *if_exists => return Ok(Outcome::Done(format!("{what} '{name}' does not exist; skipped."))),
+                    None => return Err(SqlError::validation(s.pos, format!("{what} '{name}' does not exist"))),
+                    Some(f) if !*system && f.temporary != *temporary => {
+                        let hint = if f.temporary { "DROP TEMPORARY FUNCTION" } else { "DROP FUNCTION" };
+                        return Err(SqlError::validation(s.pos, format!("'{name}' is {}: use {hint}", if f.temporary { "a temporary function" } else { "not a temporary function" })));
+                    }
+                    Some(_) => {}
+                }
+                self.catalog.remove_function(name, *system);
+                Ok(Outcome::Done(format!("Dropped {what} '{name}'.")))
             }
             FlinkStatement::Describe(name) => self.describe(name, s.pos),
             FlinkStatement::Explain(inner) => {
@@ -253,6 +343,44 @@ impl Session {
                 Ok(Outcome::Explain(plan.explain(p)))
             }
         }
+    }
+
+    fn create_function(&mut self, cf: &crate::parser::CreateFunction, pos: Pos) -> Result<Outcome> {
+        let lang_pos = cf.language_pos;
+        match cf.language.as_str() {
+            "PYTHON" => {}
+            "JAVA" | "SCALA" => {
+                return Err(SqlError::unsupported(
+                    lang_pos,
+                    format!(
+                        "'{}' is a {} class (LANGUAGE {}{}): Rask runs no JVM; write the function in Python with PyFlink's @udf and CREATE FUNCTION {} AS 'module.function' LANGUAGE PYTHON",
+                        cf.identifier,
+                        cf.language.to_ascii_lowercase(),
+                        cf.language,
+                        if lang_pos == cf.identifier_pos { ", Flink's default" } else { "" },
+                        cf.name
+                    ),
+                ));
+            }
+            other => return Err(SqlError::validation(lang_pos, format!("unknown function language '{other}': expected JAVA, SCALA or PYTHON"))),
+        }
+        if !cf.identifier.contains('.') || cf.identifier.starts_with('.') || cf.identifier.ends_with('.') {
+            return Err(SqlError::validation(cf.identifier_pos, format!("'{}' is not a Python function name: use 'module.function'", cf.identifier)));
+        }
+        let existing = if cf.system { self.catalog.system_function(&cf.name) } else { self.catalog.function(&cf.name) };
+        if existing.is_some() {
+            if cf.if_not_exists {
+                return Ok(Outcome::Done(format!("Function '{}' already exists; skipped.", cf.name)));
+            }
+            return Err(SqlError::validation(pos, format!("a function named '{}' already exists", cf.name)));
+        }
+        let def = self
+            .catalog
+            .insert_function(&cf.name, &cf.identifier, &cf.language, cf.temporary, cf.system)
+            .map_err(|m| SqlError::validation(pos, m))?;
+        let shadowed = !cf.system && (self.functions.scalar(&def.name).is_some() || self.functions.aggregate(&def.name).is_some());
+        let note = if shadowed { format!(" (the built-in function {} takes precedence over it)", def.name.to_ascii_uppercase()) } else { String::new() };
+        Ok(Outcome::Done(format!("Function '{}' created{note}.", cf.name)))
     }
 
     fn check_option(&self, k: &str, v: &str, pos: Pos) -> Result<()> {

@@ -25,6 +25,7 @@
 //!   line as `DIR: line`, each marker file (`_SUCCESS`) as `DIR/NAME` (sorted).
 //!
 //! `$DIR` in SQL and expected text is replaced by the test's temporary directory.
+//! `RASK_GOLDEN=name` runs only the files whose path contains `name`.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -341,7 +342,9 @@ fn golden_files() -> Vec<PathBuf> {
 
 #[test]
 fn golden_suite() {
-    let files = golden_files();
+    // RASK_GOLDEN=name runs only the files whose name contains it (while working on one).
+    let only = std::env::var("RASK_GOLDEN").unwrap_or_default();
+    let files: Vec<_> = golden_files().into_iter().filter(|f| f.to_string_lossy().contains(&only)).collect();
     assert!(!files.is_empty(), "no golden files found");
     let mut failures = Vec::new();
     for f in &files {
