@@ -1,6 +1,8 @@
 -- q14 calculation: bids in a price range converted to euros, classified by time of day, with
--- the number of 'c' characters in 'extra' (a scalar UDF in Flink's nexmark).
-CREATE FUNCTION count_char AS 'com.github.nexmark.flink.udf.CountChar';
+-- the number of 'c' characters in 'extra' (a scalar UDF: Java in Flink's nexmark, here the same
+-- function in Python, nexmark/udf/nexmark_udf.py; `rask bench` puts its path for ${NEXMARK_UDF}).
+SET 'python.files' = '${NEXMARK_UDF}';
+CREATE FUNCTION count_char AS 'nexmark_udf.count_char' LANGUAGE PYTHON;
 
 CREATE TABLE nexmark_q14 (
     auction BIGINT, bidder BIGINT, price DECIMAL(23, 3), bidTimeType STRING,

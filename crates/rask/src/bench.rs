@@ -14,6 +14,8 @@ use clap::Args;
 
 /// The Nexmark source and views, and the queries, as shipped in the repository.
 pub const NEXMARK_DDL: &str = include_str!("../../../nexmark/ddl.sql");
+/// Nexmark's user-defined functions (q14's `count_char`), written next to the query scripts.
+pub const NEXMARK_UDF: &str = include_str!("../../../nexmark/udf/nexmark_udf.py");
 pub const QUERIES: [(&str, &str); 23] = [
     ("q0", include_str!("../../../nexmark/queries/q0.sql")),
     ("q1", include_str!("../../../nexmark/queries/q1.sql")),
@@ -143,7 +145,10 @@ fn run_query(exe: &Path, dir: &Path, name: &str, sql: &str, a: &NexmarkArgs) -> 
     let script = dir.join(format!("{name}.sql"));
     // Where file sinks of the queries write (made by the caller, with q13's side table).
     let out_dir = dir.join("out");
-    let text = format!("{}\n{}", ddl(a.events, a.rate, a.seed)?, sql.replace("${NEXMARK_OUT}", &out_dir.display().to_string()));
+    let udf_file = dir.join("nexmark_udf.py");
+    std::fs::write(&udf_file, NEXMARK_UDF)?;
+    let sql = sql.replace("${NEXMARK_OUT}", &out_dir.display().to_string()).replace("${NEXMARK_UDF}", &udf_file.display().to_string());
+    let text = format!("{}\n{}", ddl(a.events, a.rate, a.seed)?, sql);
     std::fs::write(&script, text)?;
     let mut r = QueryResult {
         query: name.to_string(),
@@ -252,8 +257,14 @@ pub fn nexmark(a: &NexmarkArgs) -> Result<()> {
 }
 
 /// Write this process's usage (and the sinks' latency percentiles) to `path` (for `rask bench`).
+/// The CPU time counted is the process's and its finished children's (the Python workers of
+/// Python UDFs, reaped when the job's plan is dropped).
 pub fn write_usage(path: &PathBuf, latency: Option<(f64, f64)>) {
     let mut u = own_usage();
+    if let Ok(c) = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN) {
+        let secs = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
+        u.cpu_s += secs(c.user_time()) + secs(c.system_time());
+    }
     if let Some((p50, p99)) = latency {
         u.p50_latency_ms = Some(p50);
         u.p99_latency_ms = Some(p99);
