@@ -78,7 +78,7 @@ pub struct LogQuery {
     paths(health, statements, validate, catalog, connectors, list_secrets, put_secret, delete_secret, list_deployments, create_deployment, get_deployment, update_deployment, start_deployment, stop_deployment, savepoint_deployment, deployment_events, deployment_logs, deployment_metrics, deployment_plan, deployment_checkpoints, deployment_exceptions, create_preview, get_preview, delete_preview),
     components(schemas(StatementRequest, StatementResult, SecretValue, CreateDeployment, UpdateDeployment, StopRequest, StartRequest, Deployment, JobEvent, ErrorBody, DeploymentMetrics,
         crate::metrics::OperatorMetrics, crate::metrics::Sample, crate::metrics::LiveStatus, crate::metrics::CheckpointFigures, crate::catalog::Validation, crate::catalog::CatalogTree,
-        crate::catalog::CatalogDatabase, crate::catalog::CatalogTable, crate::catalog::CatalogColumn, ConnectorInfo, ConnectorOption, crate::jobs::CheckpointInfo, crate::jobs::JobException,
+        crate::catalog::CatalogDatabase, crate::catalog::CatalogFunction, crate::catalog::CatalogTable, crate::catalog::CatalogColumn, ConnectorInfo, ConnectorOption, crate::jobs::CheckpointInfo, crate::jobs::JobException,
         crate::jobs::JobGraph, crate::jobs::GraphNode, crate::jobs::GraphEdge, crate::preview::PreviewRequest, crate::preview::Preview, crate::preview::PreviewRow))
 )]
 pub struct ApiDoc;
@@ -268,7 +268,7 @@ pub struct DeploymentMetrics {
     responses((status = 200, body = DeploymentMetrics), (status = 404, body = ErrorBody)))]
 async fn deployment_metrics(State(s): State<AppState>, Path(id): Path<String>) -> Result<Json<DeploymentMetrics>> {
     let d = s.jobs.get(&id).await?;
-    let running = matches!(d.state.as_str(), crate::jobs::RUNNING | crate::jobs::RESTARTING);
+    let running = matches!(d.state.as_str(), crate::jobs::RUNNING | crate::jobs::FAILING | crate::jobs::RESTARTING);
     let operators = if running {
         s.series.latest(&d.id).map(|j| j.operators).unwrap_or_else(|| crate::metrics::operators(&s.jobs.metrics(&d.id)))
     } else {

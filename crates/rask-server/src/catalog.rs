@@ -105,7 +105,13 @@ impl Catalog {
         for (s, original) in stmts.into_iter().zip(originals) {
             let ddl = matches!(
                 s.stmt,
-                FlinkStatement::CreateTable(_) | FlinkStatement::CreateView(_) | FlinkStatement::Drop { .. } | FlinkStatement::CreateDatabase { .. } | FlinkStatement::DropDatabase { .. }
+                FlinkStatement::CreateTable(_)
+                    | FlinkStatement::CreateView(_)
+                    | FlinkStatement::Drop { .. }
+                    | FlinkStatement::CreateDatabase { .. }
+                    | FlinkStatement::DropDatabase { .. }
+                    | FlinkStatement::CreateFunction(_)
+                    | FlinkStatement::DropFunction { .. }
             );
             match &s.stmt {
                 FlinkStatement::Insert(_) | FlinkStatement::Query(_) | FlinkStatement::StatementSet(_) => {
@@ -157,6 +163,13 @@ impl Catalog {
                     return Err(ServerError::Sql {
                         code: "sql_validation",
                         message: "a deployment holds SET and INSERT statements; create tables and views in the catalog (/api/v1/statements)".into(),
+                        pos: Some(s.pos),
+                    });
+                }
+                FlinkStatement::CreateFunction(f) if !f.temporary => {
+                    return Err(ServerError::Sql {
+                        code: "sql_validation",
+                        message: "a deployment's functions are temporary (CREATE TEMPORARY FUNCTION); create lasting ones in the catalog (/api/v1/statements)".into(),
                         pos: Some(s.pos),
                     });
                 }
@@ -215,10 +228,22 @@ pub struct CatalogTable {
     pub ddl: String,
 }
 
+/// A user-defined function of the catalog (`CREATE FUNCTION … LANGUAGE PYTHON`).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CatalogFunction {
+    pub name: String,
+    /// The implementation (`module.function`).
+    pub identifier: String,
+    pub language: String,
+    pub temporary: bool,
+    pub ddl: String,
+}
+
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CatalogDatabase {
     pub name: String,
     pub tables: Vec<CatalogTable>,
+    pub functions: Vec<CatalogFunction>,
 }
 
 /// The catalog as a tree (Flink's default catalog and database).
@@ -226,6 +251,8 @@ pub struct CatalogDatabase {
 pub struct CatalogTree {
     pub catalog: String,
     pub databases: Vec<CatalogDatabase>,
+    /// Temporary system functions (in no database).
+    pub system_functions: Vec<CatalogFunction>,
 }
 
 /// What a statement is, once checked against the catalog (nothing is stored or run).
@@ -254,6 +281,11 @@ impl Catalog {
                     }
                     FlinkStatement::CreateTable(t) => t.name.clone(),
                     FlinkStatement::CreateView(v) => v.name.clone(),
+                    FlinkStatement::CreateFunction(f) if f.system => format!("()system.{}", f.name.to_ascii_lowercase()),
+                    FlinkStatement::CreateFunction(f) => match f.name.rsplit_once('.') {
+                        Some((p, n)) => format!("{p}.(){}", n.to_ascii_lowercase()),
+                        None => format!("(){}", f.name.to_ascii_lowercase()),
+                    },
                     _ => continue,
                 };
                 let key = match name.rsplit_once('.') {
@@ -286,9 +318,31 @@ impl Catalog {
                 let text = ddl.remove(&(db.clone(), name.clone())).unwrap_or_default();
                 tables.push(CatalogTable { ddl: text, name, kind: kind.into(), connector, columns });
             }
-            databases.push(CatalogDatabase { name: db, tables });
+            let functions = session
+                .catalog
+                .functions_in(&db, false)
+                .map(|f| CatalogFunction {
+                    ddl: ddl.remove(&(db.clone(), format!("(){}", f.name))).unwrap_or_default(),
+                    name: f.name.clone(),
+                    identifier: f.identifier.clone(),
+                    language: f.language.clone(),
+                    temporary: f.temporary,
+                })
+                .collect();
+            databases.push(CatalogDatabase { name: db, tables, functions });
         }
-        Ok(CatalogTree { catalog: rask_sql::catalog::DEFAULT_CATALOG.into(), databases })
+        let system_functions = session
+            .catalog
+            .functions_in("", true)
+            .map(|f| CatalogFunction {
+                ddl: ddl.remove(&("()system".to_string(), f.name.clone())).unwrap_or_default(),
+                name: f.name.clone(),
+                identifier: f.identifier.clone(),
+                language: f.language.clone(),
+                temporary: f.temporary,
+            })
+            .collect();
+        Ok(CatalogTree { catalog: rask_sql::catalog::DEFAULT_CATALOG.into(), databases, system_functions })
     }
 
     /// Check statements against the catalog without storing or running anything: DDL is
@@ -324,9 +378,20 @@ impl Catalog {
     pub async fn preview_script(&self, sql: &str) -> Result<(Vec<String>, String)> {
         let mut session = self.session().await?;
         let stmts = rask_sql::parser::parse_script(&self.resolve(sql).await?)?;
-        let [s] = stmts.as_slice() else {
-            return Err(ServerError::BadRequest(format!("a preview runs one SELECT statement, got {}", stmts.len())));
+        // `SET 'k' = 'v'` statements (e.g. 'python.files' for Python functions), then one SELECT.
+        let Some((s, sets)) = stmts.split_last() else {
+            return Err(ServerError::BadRequest("a preview runs one SELECT statement, got none".into()));
         };
+        for set in sets {
+            if !matches!(set.stmt, FlinkStatement::Set(Some(_))) {
+                return Err(ServerError::Sql {
+                    code: "sql_validation",
+                    message: "a preview runs one SELECT statement, after SET statements if any".into(),
+                    pos: Some(set.pos),
+                });
+            }
+            session.execute(set)?;
+        }
         if !matches!(s.stmt, FlinkStatement::Query(_)) {
             return Err(ServerError::Sql { code: "sql_validation", message: "a preview runs a SELECT statement".into(), pos: Some(s.pos) });
         }
