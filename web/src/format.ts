@@ -69,5 +69,5 @@ export function fmtPercent(ratio: number | null | undefined): string {
 
 /** Whether a deployment in this state has a running (or restarting) job. */
 export function isRunning(state: string): boolean {
-  return state === "RUNNING" || state === "RESTARTING";
+  return state === "RUNNING" || state === "FAILING" || state === "RESTARTING";
 }

@@ -122,6 +122,38 @@ impl PrintTarget for MemoryPrint {
 pub struct SourceMetrics {
     /// Records skipped because they failed to parse and `*.ignore-parse-errors` is set.
     pub skipped_records: AtomicU64,
+    /// Bytes read from the external system (a Kafka record's key and value, a file's lines),
+    /// where the connector counts them (Flink's source numBytesIn).
+    pub bytes_read: AtomicU64,
+    /// Records in the external system not read yet (Flink's `pendingRecords`: for Kafka the
+    /// consumer lag, end offset minus position), summed over the subtasks that report it
+    /// through [`PendingRecords`].
+    pub pending_records: std::sync::atomic::AtomicI64,
+    /// Subtasks that reported `pending_records` (0: the source does not know it).
+    pub pending_reporters: AtomicU64,
+}
+
+/// One subtask's share of [`SourceMetrics::pending_records`]: it adds the change of its own
+/// figure, so the shared value is the sum over subtasks.
+#[derive(Debug, Default)]
+pub struct PendingRecords {
+    last: Option<i64>,
+}
+
+impl PendingRecords {
+    pub fn report(&mut self, m: &SourceMetrics, pending: i64) {
+        use std::sync::atomic::Ordering;
+        match self.last {
+            None => {
+                m.pending_reporters.fetch_add(1, Ordering::Relaxed);
+                m.pending_records.fetch_add(pending, Ordering::Relaxed);
+            }
+            Some(prev) => {
+                m.pending_records.fetch_add(pending - prev, Ordering::Relaxed);
+            }
+        }
+        self.last = Some(pending);
+    }
 }
 
 pub struct SourceContext {

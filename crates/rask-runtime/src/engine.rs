@@ -532,6 +532,7 @@ fn source_stream<'s>(
                             continue;
                         }
                         metrics.nodes[id].records_out.fetch_add(b.num_rows() as u64, Ordering::Relaxed);
+                        metrics.nodes[id].bytes_out.fetch_add(crate::metrics::batch_bytes(&b.data), Ordering::Relaxed);
                         if clock.in_epoch == 0 {
                             shared.epoch_started(e);
                         }
@@ -606,6 +607,7 @@ fn values_stream<'s>(
             if let Some(b) = batch.take()
                 && b.num_rows() > 0 {
                     shared.metrics.nodes[id].records_out.fetch_add(b.num_rows() as u64, Ordering::Relaxed);
+                    shared.metrics.nodes[id].bytes_out.fetch_add(crate::metrics::batch_bytes(&b.data), Ordering::Relaxed);
                     output.session(c).give_container(&mut Batch::data(b));
                 }
             output.session(c).give_container(&mut Batch::watermark(sender, WATERMARK_MAX));
@@ -699,6 +701,7 @@ impl Driver {
                 self.trackers[input].on_data(None);
                 let node = &self.shared.metrics.nodes[self.id];
                 node.records_in.fetch_add(b.num_rows() as u64, Ordering::Relaxed);
+                node.bytes_in.fetch_add(crate::metrics::batch_bytes(&b.data), Ordering::Relaxed);
                 if self.is_sink
                     && let Some(t) = self.shared.epoch_start(epoch) {
                         node.record_latency(t.elapsed(), b.num_rows());
@@ -763,7 +766,9 @@ impl Driver {
             while let Some((_, w)) = marks.next_if(|(at, _)| *at <= i) {
                 session.give(cap, &mut Batch::watermark(self.sender, *w));
             }
-            self.shared.metrics.nodes[self.id].records_out.fetch_add(b.num_rows() as u64, Ordering::Relaxed);
+            let node = &self.shared.metrics.nodes[self.id];
+            node.records_out.fetch_add(b.num_rows() as u64, Ordering::Relaxed);
+            node.bytes_out.fetch_add(crate::metrics::batch_bytes(&b.data), Ordering::Relaxed);
             session.give(cap, &mut Batch::data(b));
         }
         for (_, w) in marks {

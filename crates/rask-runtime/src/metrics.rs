@@ -26,6 +26,9 @@ pub struct NodeMetrics {
     pub is_sink: bool,
     pub records_in: AtomicU64,
     pub records_out: AtomicU64,
+    /// Arrow bytes (the batches' column data) received and emitted.
+    pub bytes_in: AtomicU64,
+    pub bytes_out: AtomicU64,
     /// Output watermark per local worker (ms; `i64::MIN` = none yet).
     pub watermarks: Vec<AtomicI64>,
     /// Combined input watermark per local worker (what the operator has seen).
@@ -91,6 +94,8 @@ impl JobMetrics {
                     is_sink: matches!(n.kind, NodeKind::Sink { .. }),
                     records_in: AtomicU64::new(0),
                     records_out: AtomicU64::new(0),
+                    bytes_in: AtomicU64::new(0),
+                    bytes_out: AtomicU64::new(0),
                     watermarks: (0..local_workers).map(|_| AtomicI64::new(WATERMARK_MIN)).collect(),
                     input_watermarks: (0..local_workers).map(|_| AtomicI64::new(WATERMARK_MIN)).collect(),
                     source: Arc::new(SourceMetrics::default()),
@@ -187,4 +192,10 @@ impl JobMetrics {
             .filter(|w| *w != WATERMARK_MIN)
             .min()
     }
+}
+
+/// The bytes of a batch's column data (its slices of the buffers), as counted in
+/// [`NodeMetrics::bytes_in`] / [`NodeMetrics::bytes_out`].
+pub fn batch_bytes(b: &arrow::array::RecordBatch) -> u64 {
+    b.columns().iter().map(|c| c.to_data().get_slice_memory_size().unwrap_or(0) as u64).sum()
 }

@@ -4,8 +4,9 @@
 //! under the data directory holds the script, the log, checkpoints and savepoints.
 //!
 //! States (as Flink's): CREATED → RUNNING → FINISHED | FAILED | CANCELLED | SUSPENDED (stopped
-//! with a savepoint). The worker applies the job's restart strategy (`restart-strategy.*`) to
-//! failures inside the job; when it gives up and exits, the deployment FAILED. A worker
+//! with a savepoint); a failure passes through FAILING to RESTARTING → RUNNING, or to FAILED.
+//! The worker applies the job's restart strategy (`restart-strategy.*`) to failures inside the
+//! job; when it gives up and exits, the deployment FAILED. A worker
 //! process that dies (killed, out of memory) is restored from the latest checkpoint
 //! (RESTARTING) up to `restart-strategy.fixed-delay.attempts` times (default 3).
 //! Every change is stored with a history entry. Requests on one deployment are serialised.
@@ -27,6 +28,8 @@ use crate::store::{now_ms, Deployment, Store};
 
 pub const CREATED: &str = "CREATED";
 pub const RUNNING: &str = "RUNNING";
+/// A failure happened; the job is being torn down to restart (RESTARTING) or to end (FAILED).
+pub const FAILING: &str = "FAILING";
 pub const RESTARTING: &str = "RESTARTING";
 pub const FINISHED: &str = "FINISHED";
 pub const FAILED: &str = "FAILED";
@@ -179,7 +182,7 @@ impl Jobs {
         let lock = self.lock(&d.id);
         let _g = lock.lock().await;
         let mut d = self.get(&d.id).await?;
-        if matches!(d.state.as_str(), RUNNING | RESTARTING) {
+        if matches!(d.state.as_str(), RUNNING | FAILING | RESTARTING) {
             return Err(ServerError::Conflict(format!("deployment '{}' is already {}", d.name, d.state)));
         }
         let from = if from_savepoint { d.last_savepoint.clone().map(PathBuf::from) } else { None };
@@ -247,6 +250,8 @@ impl Jobs {
         let result = match (stopped, code) {
             (Some(Stop::Memory(why)), _) => {
                 d.failure = Some(why.clone());
+                d.state = FAILING.into();
+                let _ = self.store.set_state(&d, &format!("job failed: {why}")).await;
                 d.state = FAILED.into();
                 self.store.set_state(&d, &format!("failed: {why}")).await
             }
@@ -268,6 +273,10 @@ impl Jobs {
                 // The worker applied the job's restart strategy and gave up.
                 let tail = log_tail(&dir.join("job.log"), 20).unwrap_or_default();
                 d.failure = Some(failure_line(&tail));
+                if d.state != FAILING {
+                    d.state = FAILING.into();
+                    let _ = self.store.set_state(&d, &format!("job failed: {}", d.failure.clone().unwrap_or_default())).await;
+                }
                 d.state = FAILED.into();
                 self.store.set_state(&d, &format!("failed (worker exit code {code}): {}", d.failure.clone().unwrap_or_default())).await
             }
@@ -275,6 +284,8 @@ impl Jobs {
                 // The worker process died (killed, out of memory): restore it from the latest
                 // checkpoint, up to the job's fixed-delay attempts (default 3).
                 let attempts: i64 = d.config.get("restart-strategy.fixed-delay.attempts").and_then(|v| v.parse().ok()).unwrap_or(3);
+                d.state = FAILING.into();
+                let _ = self.store.set_state(&d, "the worker process died").await;
                 if d.restarts < attempts {
                     d.restarts += 1;
                     d.state = RESTARTING.into();
@@ -300,7 +311,7 @@ impl Jobs {
         let lock = self.lock(&d.id);
         let g = lock.lock().await;
         let d = self.get(&d.id).await?;
-        let Some(pid) = d.pid.filter(|_| matches!(d.state.as_str(), RUNNING | RESTARTING)) else {
+        let Some(pid) = d.pid.filter(|_| matches!(d.state.as_str(), RUNNING | FAILING | RESTARTING)) else {
             return Err(ServerError::Conflict(format!("deployment '{}' is not running ({})", d.name, d.state)));
         };
         self.stopping.lock().unwrap_or_else(|e| e.into_inner()).insert(d.id.clone(), if savepoint { Stop::Savepoint } else { Stop::Cancel });
@@ -312,7 +323,7 @@ impl Jobs {
         loop {
             tokio::time::sleep(Duration::from_millis(100)).await;
             let d = self.get(&d.id).await?;
-            if !matches!(d.state.as_str(), RUNNING | RESTARTING) {
+            if !matches!(d.state.as_str(), RUNNING | FAILING | RESTARTING) {
                 return Ok(d);
             }
             if std::time::Instant::now() > deadline {
@@ -329,7 +340,7 @@ impl Jobs {
         let lock = self.lock(&d.id);
         let _g = lock.lock().await;
         let mut d = self.get(&d.id).await?;
-        if matches!(d.state.as_str(), RUNNING | RESTARTING) {
+        if matches!(d.state.as_str(), RUNNING | FAILING | RESTARTING) {
             return Err(ServerError::Conflict(format!("deployment '{}' is {}: stop it (with a savepoint) before changing it", d.name, d.state)));
         }
         if let Some(p) = parallelism {
@@ -377,7 +388,7 @@ impl Jobs {
             // What the workers reported before this server started is in the history already.
             let n = self.worker_events(&d.id).len();
             self.events_seen.lock().unwrap_or_else(|e| e.into_inner()).insert(d.id.clone(), n);
-            if !matches!(d.state.as_str(), RUNNING | RESTARTING) {
+            if !matches!(d.state.as_str(), RUNNING | FAILING | RESTARTING) {
                 continue;
             }
             let dir = self.job_dir(&d.id);
@@ -601,7 +612,7 @@ impl Jobs {
     /// shows as RESTARTING, the restart as RUNNING again, each in the history.
     pub async fn follow_worker_events(&self) {
         let Ok(all) = self.store.deployments().await else { return };
-        for d in all.into_iter().filter(|d| matches!(d.state.as_str(), RUNNING | RESTARTING)) {
+        for d in all.into_iter().filter(|d| matches!(d.state.as_str(), RUNNING | FAILING | RESTARTING)) {
             if self.worker_events(&d.id).len() <= self.events_seen(&d.id) {
                 continue;
             }
@@ -622,17 +633,25 @@ impl Jobs {
         let from = self.events_seen(&d.id);
         self.events_seen.lock().unwrap_or_else(|e| e.into_inner()).insert(d.id.clone(), events.len());
         for e in events.iter().skip(from) {
-            let (state, msg) = match (e.kind.as_str(), e.restart_in_ms) {
-                ("failed", Some(ms)) => (RESTARTING, format!("job failed, restarting in {:.1} s: {}", ms as f64 / 1000.0, e.message)),
-                ("restarted", _) => (RUNNING, e.message.clone()),
+            // A failure is FAILING first (Flink's order), then RESTARTING if the worker's
+            // restart strategy restarts it; if not, the worker exits and the job is FAILED.
+            let steps: Vec<(&str, String)> = match (e.kind.as_str(), e.restart_in_ms) {
+                ("failed", Some(ms)) => vec![
+                    (FAILING, format!("job failed: {}", e.message)),
+                    (RESTARTING, format!("restarting in {:.1} s", ms as f64 / 1000.0)),
+                ],
+                ("failed", None) => vec![(FAILING, format!("job failed, not restarting: {}", e.message))],
+                ("restarted", _) => vec![(RUNNING, e.message.clone())],
                 _ => continue,
             };
-            if !matches!(d.state.as_str(), RUNNING | RESTARTING) {
-                break;
-            }
-            d.state = state.into();
-            if let Err(err) = self.store.set_state(d, &msg).await {
-                tracing::error!(deployment = %d.name, error = %err, "recording a restart failed");
+            for (state, msg) in steps {
+                if !matches!(d.state.as_str(), RUNNING | FAILING | RESTARTING) {
+                    return;
+                }
+                d.state = state.into();
+                if let Err(err) = self.store.set_state(d, &msg).await {
+                    tracing::error!(deployment = %d.name, error = %err, "recording a restart failed");
+                }
             }
         }
     }

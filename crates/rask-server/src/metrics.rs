@@ -27,6 +27,10 @@ pub async fn render(s: &AppState) -> Result<String> {
     let records_out = counter("rask_operator_records_out_total", "Records an operator emitted.")?;
     let late = counter("rask_operator_late_records_dropped_total", "Records dropped as late (behind the watermark).")?;
     let skipped = counter("rask_source_skipped_records_total", "Source records skipped as unparsable (ignore-parse-errors).")?;
+    let bytes_in = counter("rask_operator_bytes_in_total", "Bytes an operator received (Arrow column data; a source: bytes read from the external system).")?;
+    let bytes_out = counter("rask_operator_bytes_out_total", "Bytes an operator emitted (Arrow column data).")?;
+    let pending = IntGaugeVec::new(Opts::new("rask_source_pending_records", "Records in the external system a source has not read yet (Kafka consumer lag; Flink's pendingRecords)."), &op).map_err(internal)?;
+    reg.register(Box::new(pending.clone())).map_err(internal)?;
     let watermark = GaugeVec::new(Opts::new("rask_operator_watermark_ms", "The operator's output watermark (epoch ms; minimum over subtasks)."), &op).map_err(internal)?;
     reg.register(Box::new(watermark.clone())).map_err(internal)?;
     let busy = GaugeVec::new(Opts::new("rask_operator_busy_ratio", "Share of the last second the operator's subtasks were busy (0-1; backpressure on its inputs near 1)."), &op).map_err(internal)?;
@@ -46,7 +50,7 @@ pub async fn render(s: &AppState) -> Result<String> {
     let restarts = IntGaugeVec::new(Opts::new("rask_deployment_restarts", "Worker restarts of the deployment's current run."), &["deployment"]).map_err(internal)?;
     reg.register(Box::new(restarts.clone())).map_err(internal)?;
     for d in s.store.deployments().await? {
-        let running = matches!(d.state.as_str(), crate::jobs::RUNNING | crate::jobs::RESTARTING);
+        let running = matches!(d.state.as_str(), crate::jobs::RUNNING | crate::jobs::FAILING | crate::jobs::RESTARTING);
         up.with_label_values(&[d.name.as_str(), d.state.as_str()]).set(i64::from(running));
         restarts.with_label_values(&[d.name.as_str()]).set(d.restarts);
         if !running {
@@ -65,6 +69,11 @@ pub async fn render(s: &AppState) -> Result<String> {
             records_out.with_label_values(&labels).inc_by(o.records_out);
             late.with_label_values(&labels).inc_by(o.late_records_dropped);
             skipped.with_label_values(&labels).inc_by(o.skipped_records);
+            bytes_in.with_label_values(&labels).inc_by(o.bytes_in);
+            bytes_out.with_label_values(&labels).inc_by(o.bytes_out);
+            if let Some(p) = o.pending_records {
+                pending.with_label_values(&labels).set(p);
+            }
             if let Some(w) = o.watermark_ms {
                 watermark.with_label_values(&labels).set(w as f64);
             }
@@ -90,6 +99,15 @@ pub struct OperatorMetrics {
     /// Per second over the last sampling second.
     pub records_in_per_s: f64,
     pub records_out_per_s: f64,
+    /// Bytes received and emitted (Arrow column data; a source's bytes in are what it read
+    /// from the external system, where the connector counts them: Kafka, filesystem).
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub bytes_in_per_s: f64,
+    pub bytes_out_per_s: f64,
+    /// A source's records not read yet (Kafka consumer lag: end offsets minus positions);
+    /// absent where the source does not know it.
+    pub pending_records: Option<i64>,
     /// Share of the last second the operator's subtasks were busy (0–1; Flink's
     /// busyTimeMsPerSecond / 1000): near 1 it is the bottleneck and backpressures its inputs.
     pub busy_ratio: f64,
@@ -129,6 +147,8 @@ pub struct LiveStatus {
     pub read_per_s: f64,
     pub written_per_s: f64,
     pub watermark_lag_ms: Option<i64>,
+    /// The sources' records not read yet (Kafka consumer lag), where they know it.
+    pub pending_records: Option<i64>,
     pub last_checkpoint: Option<CheckpointFigures>,
 }
 
@@ -176,6 +196,11 @@ pub fn job_snapshot(snapshots: &[serde_json::Value]) -> JobSnapshot {
                 records_out: 0,
                 records_in_per_s: 0.0,
                 records_out_per_s: 0.0,
+                bytes_in: 0,
+                bytes_out: 0,
+                bytes_in_per_s: 0.0,
+                bytes_out_per_s: 0.0,
+                pending_records: None,
                 busy_ratio: 0.0,
                 busy_us: 0,
                 late_records_dropped: 0,
@@ -191,6 +216,11 @@ pub fn job_snapshot(snapshots: &[serde_json::Value]) -> JobSnapshot {
             e.records_in += n["records_in"].as_u64().unwrap_or(0);
             e.records_out += n["records_out"].as_u64().unwrap_or(0);
             e.busy_us += n["busy_us"].as_u64().unwrap_or(0);
+            e.bytes_in += n["bytes_in"].as_u64().unwrap_or(0);
+            e.bytes_out += n["bytes_out"].as_u64().unwrap_or(0);
+            if let Some(p) = n["pending_records"].as_i64() {
+                e.pending_records = Some(e.pending_records.unwrap_or(0) + p);
+            }
             e.late_records_dropped += n["late_records_dropped"].as_u64().unwrap_or(0);
             e.skipped_records += n["skipped_records"].as_u64().unwrap_or(0);
             e.state_bytes = e.state_bytes.max(n["state_bytes"].as_u64().unwrap_or(0));
@@ -227,6 +257,8 @@ pub struct Sample {
     pub state_bytes: Option<u64>,
     /// The busiest operator's busy ratio (0–1).
     pub busy_max: f64,
+    /// The sources' records not read yet (Kafka consumer lag), where they know it.
+    pub pending_records: Option<i64>,
 }
 
 /// Per deployment: the last hour of samples, and the latest operator figures with rates.
@@ -271,6 +303,8 @@ impl Series {
                 if let Some(p) = prev.operators.iter().find(|p| p.node == o.node) {
                     o.records_in_per_s = o.records_in.saturating_sub(p.records_in) as f64 / dt;
                     o.records_out_per_s = o.records_out.saturating_sub(p.records_out) as f64 / dt;
+                    o.bytes_in_per_s = o.bytes_in.saturating_sub(p.bytes_in) as f64 / dt;
+                    o.bytes_out_per_s = o.bytes_out.saturating_sub(p.bytes_out) as f64 / dt;
                     let busy = o.busy_us.saturating_sub(p.busy_us) as f64 / 1e6;
                     o.busy_ratio = (busy / (dt * o.parallelism.max(1) as f64)).clamp(0.0, 1.0);
                 }
@@ -284,6 +318,7 @@ impl Series {
         let written: u64 = ops.iter().filter(|o| o.sink).map(|o| o.records_in).sum();
         let watermark = ops.iter().filter(|o| o.sink).filter_map(|o| o.input_watermark_ms).min();
         let busy_max = ops.iter().map(|o| o.busy_ratio).fold(0.0, f64::max);
+        let pending = ops.iter().filter_map(|o| o.pending_records).reduce(|a, b| a + b);
         let state: u64 = ops.iter().map(|o| o.state_bytes).sum();
         let ck = snap.checkpoint.clone();
         latest.insert(id.to_string(), snap);
@@ -309,6 +344,7 @@ impl Series {
             checkpoint_size_bytes: ck.as_ref().map(|c| c.full_bytes),
             state_bytes: ck.as_ref().map(|_| state),
             busy_max,
+            pending_records: pending,
         });
         while q.len() > KEEP {
             q.pop_front();
@@ -318,7 +354,7 @@ impl Series {
 
 /// Fill in `d.live` when its job runs.
 pub async fn with_live(s: &AppState, mut d: crate::store::Deployment) -> crate::error::Result<crate::store::Deployment> {
-    if !matches!(d.state.as_str(), crate::jobs::RUNNING | crate::jobs::RESTARTING) {
+    if !matches!(d.state.as_str(), crate::jobs::RUNNING | crate::jobs::FAILING | crate::jobs::RESTARTING) {
         return Ok(d);
     }
     let events = s.store.events(&d.id).await?;
@@ -329,6 +365,7 @@ pub async fn with_live(s: &AppState, mut d: crate::store::Deployment) -> crate::
         read_per_s: last.as_ref().map_or(0.0, |l| l.read_per_s),
         written_per_s: last.as_ref().map_or(0.0, |l| l.written_per_s),
         watermark_lag_ms: last.as_ref().and_then(|l| l.watermark_lag_ms),
+        pending_records: last.as_ref().and_then(|l| l.pending_records),
         last_checkpoint: s.series.latest(&d.id).and_then(|j| j.checkpoint),
     });
     Ok(d)
@@ -341,7 +378,7 @@ pub async fn sample_forever(s: AppState) {
         s.jobs.follow_worker_events().await;
         let Ok(all) = s.store.deployments().await else { continue };
         for d in &all {
-            if matches!(d.state.as_str(), crate::jobs::RUNNING | crate::jobs::RESTARTING) {
+            if matches!(d.state.as_str(), crate::jobs::RUNNING | crate::jobs::FAILING | crate::jobs::RESTARTING) {
                 let snap = job_snapshot(&s.jobs.metrics(&d.id));
                 if !snap.operators.is_empty() {
                     s.series.record(&d.id, snap);

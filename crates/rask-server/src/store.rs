@@ -29,7 +29,7 @@ pub struct Deployment {
     pub parallelism: i64,
     /// Job configuration (Flink option keys), applied with SET before the statements.
     pub config: std::collections::BTreeMap<String, String>,
-    /// CREATED, RUNNING, RESTARTING, FINISHED, FAILED, CANCELLED, SUSPENDED.
+    /// CREATED, RUNNING, FAILING, RESTARTING, FINISHED, FAILED, CANCELLED, SUSPENDED.
     pub state: String,
     /// The worker process while it runs.
     pub pid: Option<i64>,
@@ -40,7 +40,7 @@ pub struct Deployment {
     pub failure: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
-    /// The running job's figures now (while RUNNING or RESTARTING; answered, not stored).
+    /// The running job's figures now (while RUNNING, FAILING or RESTARTING; answered, not stored).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub live: Option<crate::metrics::LiveStatus>,
 }

@@ -38,6 +38,10 @@ pub fn snapshot(m: &JobMetrics) -> serde_json::Value {
                 "input_watermark_ms": input_wm,
                 "late_records_dropped": n.late_records_dropped.load(Ordering::Relaxed),
                 "skipped_records": n.source.skipped_records.load(Ordering::Relaxed),
+                // A source's bytes in are what it read from the external system.
+                "bytes_in": if n.is_source { n.source.bytes_read.load(Ordering::Relaxed) } else { n.bytes_in.load(Ordering::Relaxed) },
+                "bytes_out": n.bytes_out.load(Ordering::Relaxed),
+                "pending_records": (n.source.pending_reporters.load(Ordering::Relaxed) > 0).then(|| n.source.pending_records.load(Ordering::Relaxed)),
                 "checkpoint_align_max_us": n.checkpoint_align_max_us.load(Ordering::Relaxed),
                 "checkpoint_sync_max_us": n.checkpoint_sync_max_us.load(Ordering::Relaxed),
                 "busy_us": n.busy_us.load(Ordering::Relaxed),

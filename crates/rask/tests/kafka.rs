@@ -1184,3 +1184,64 @@ fn canal_and_maxwell_json_round_trip_a_changelog() {
         );
     }
 }
+
+/// The source's metrics while a job reads a backlog: `pending_records` (the consumer lag, end
+/// offsets minus what the source handed on) is above zero while a slow job (a Python UDF that
+/// sleeps per row) works through 5,000 records, more than the job holds in flight, and 0 once it has read them all, and the source's
+/// bytes in are exactly the records' value bytes.
+#[test]
+fn consumer_lag_and_bytes_read_are_reported() {
+    let b = Broker::start();
+    let dir = tempfile::tempdir().expect("tmp");
+    b.topic("backlog", 2);
+    let recs: Vec<(i32, i64, String)> = (0..5000i64).map(|i| ((i % 2) as i32, 1000 + i, format!("{{\"id\": {i}, \"p\": {}}}", i % 2))).collect();
+    let value_bytes: usize = recs.iter().map(|r| r.2.len()).sum();
+    b.produce("backlog", &recs);
+    std::fs::write(dir.path().join("slow.py"), "import time\nfrom pyflink.table.udf import udf\n\n@udf(result_type='BIGINT')\ndef slow(x):\n    time.sleep(0.001)\n    return x\n")
+        .expect("udf file");
+    let metrics = dir.path().join("metrics.json");
+    let script = dir.path().join("lag.sql");
+    std::fs::write(
+        &script,
+        format!(
+            "SET 'python.files' = '{}';\nCREATE FUNCTION slow AS 'slow.slow' LANGUAGE PYTHON;\n\
+             CREATE TABLE k (id BIGINT, p INT) WITH ('connector' = 'kafka', 'topic' = 'backlog', 'properties.bootstrap.servers' = '{}', \
+             'format' = 'json', 'scan.startup.mode' = 'earliest-offset');\n\
+             CREATE TABLE out (id BIGINT) WITH ('connector' = 'blackhole');\nINSERT INTO out SELECT slow(id) FROM k;\n",
+            dir.path().join("slow.py").display(),
+            b.bootstrap
+        ),
+    )
+    .expect("script");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rask"))
+        .arg("run")
+        .arg(&script)
+        .args(["--progress", "none", "--batch-size", "20", "--metrics-file"])
+        .arg(&metrics)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("rask run");
+    let source = |v: &serde_json::Value| v["nodes"].as_array().and_then(|n| n.iter().find(|n| n["source"] == true).cloned()).unwrap_or_default();
+    let mut lagging = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let last = loop {
+        assert!(Instant::now() < deadline, "the job did not catch up; lag seen: {lagging:?}");
+        assert!(child.try_wait().expect("wait").is_none(), "the job ended");
+        std::thread::sleep(Duration::from_millis(200));
+        let Ok(text) = std::fs::read_to_string(&metrics) else { continue };
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else { continue };
+        let s = source(&v);
+        let sink_in = v["nodes"].as_array().and_then(|n| n.iter().find(|n| n["sink"] == true)).map_or(0, |n| n["records_in"].as_u64().unwrap_or(0));
+        if let Some(p) = s["pending_records"].as_i64() {
+            lagging.push(p);
+        }
+        if sink_in == 5000 && s["pending_records"].as_i64() == Some(0) {
+            break s;
+        }
+    };
+    let _ = Command::new("kill").arg("-INT").arg(child.id().to_string()).status();
+    let _ = child.wait();
+    assert!(lagging.iter().any(|p| *p > 0 && *p < 5000), "lag while behind: {lagging:?}");
+    assert_eq!(last["bytes_in"].as_u64(), Some(value_bytes as u64), "{last}");
+    assert!(last["bytes_out"].as_u64().is_some_and(|b| b >= 5000 * 8), "{last}");
+}

@@ -271,7 +271,7 @@ fn lifecycle(db: Option<&str>) {
     assert_eq!((st, d["state"].clone()), (200, json!("CANCELLED")), "{d}");
     let (_, ev) = s.call("GET", "/api/v1/deployments/copy/events", None);
     let states: Vec<&str> = ev.as_array().expect("events").iter().filter_map(|e| e["state"].as_str()).collect();
-    assert_eq!(states, ["CREATED", "RUNNING", "SUSPENDED", "SUSPENDED", "RUNNING", "RESTARTING", "RUNNING", "CANCELLED"], "{ev}");
+    assert_eq!(states, ["CREATED", "RUNNING", "SUSPENDED", "SUSPENDED", "RUNNING", "FAILING", "RESTARTING", "RUNNING", "CANCELLED"], "{ev}");
     // The OpenAPI document describes the endpoints.
     let (st, doc) = s.call("GET", "/api/v1/openapi.json", None);
     assert_eq!(st, 200);
@@ -330,6 +330,9 @@ fn metrics_of_a_running_nexmark_job() {
         let wm = value(&text, "rask_operator_watermark_ms", "operator=\"WatermarkAssigner");
         if source.is_some_and(|v| v > 0.0) && sink.is_some_and(|v| v > 0.0) && wm.is_some_and(|v| v > 1.0e12) {
             assert!(text.contains("rask_deployment_running{deployment=\"q1\",state=\"RUNNING\"} 1"), "{text}");
+            // Arrow bytes out of the source and into the sink.
+            assert!(value(&text, "rask_operator_bytes_out_total", "operator=\"TableSourceScan(table=[nexmark]").is_some_and(|v| v > 0.0), "{text}");
+            assert!(value(&text, "rask_operator_bytes_in_total", "operator=\"Sink(table=[nexmark_q1]").is_some_and(|v| v > 0.0), "{text}");
             break;
         }
         assert!(Instant::now() < deadline, "no operator metrics for the running job:\n{text}");
@@ -499,6 +502,29 @@ fn console_api_previews_savepoints_and_restarts() {
     let p = poll(&s, &format!("/api/v1/previews/{}", p["id"].as_str().expect("id")), "preview of a table in another database", |v| v["state"] != "RUNNING");
     assert_eq!((p["state"].clone(), p["total"].clone()), (json!("FINISHED"), json!(3)), "{p}");
 
+    // Python functions in the catalog: stored, listed with their implementation, used by a
+    // preview (with its 'python.files'), and refused with the reason when they cannot load.
+    let udfs = tmp.path().join("udfs.py");
+    std::fs::write(&udfs, "from pyflink.table.udf import udf\n\n@udf(result_type='BIGINT')\ndef twice(x):\n    return None if x is None else 2 * x\n").expect("udf file");
+    let (st, r) = s.call("POST", "/api/v1/statements", Some(json!({"sql": "CREATE FUNCTION twice AS 'udfs.twice' LANGUAGE PYTHON; USE shop; CREATE FUNCTION nope AS 'udfs.nope' LANGUAGE PYTHON"})));
+    assert_eq!(st, 200, "{r}");
+    let (st, r) = s.call("POST", "/api/v1/statements", Some(json!({"sql": "CREATE FUNCTION j AS 'com.example.J'"})));
+    assert_eq!((st, r["error"]["line"].clone(), r["error"]["column"].clone()), (400, json!(1), json!(22)), "{r}");
+    let (_, r) = s.call("POST", "/api/v1/statements", Some(json!({"sql": "SHOW USER FUNCTIONS; USE shop; SHOW USER FUNCTIONS"})));
+    assert_eq!((r[0]["rows"].clone(), r[2]["rows"].clone()), (json!([["twice"]]), json!([["nope"]])), "{r}");
+    let (_, t) = s.call("GET", "/api/v1/catalog", None);
+    assert_eq!(t["databases"][0]["functions"][0]["identifier"], "udfs.twice", "{t}");
+    assert!(t["databases"][1]["functions"][0]["ddl"].as_str().is_some_and(|d| d.starts_with("CREATE FUNCTION nope")), "{t}");
+    let sql = format!("SET 'python.files' = '{}';\nSELECT id, twice(id) AS t FROM small", udfs.display());
+    let (st, p) = s.call("POST", "/api/v1/previews", Some(json!({"sql": sql})));
+    assert_eq!(st, 201, "{p}");
+    let p = poll(&s, &format!("/api/v1/previews/{}", p["id"].as_str().expect("id")), "preview with a Python function", |v| v["state"] != "RUNNING");
+    let rows: Vec<Value> = p["rows"].as_array().expect("rows").iter().map(|r| r["values"].clone()).collect();
+    assert_eq!(rows, (1..=5).map(|i| json!([i.to_string(), (2 * i).to_string()])).collect::<Vec<_>>(), "{p}");
+    let sql = format!("SET 'python.files' = '{}';\nSELECT shop.nope(id) FROM small", udfs.display());
+    let (st, e) = s.call("POST", "/api/v1/validate", Some(json!({"sql": sql})));
+    assert!(st == 400 && e["error"]["message"].as_str().is_some_and(|m| m.contains("has no attribute 'nope'")), "{e}");
+
     // Previews: a bounded SELECT finishes with its rows; an unbounded one stops at max_rows;
     // an updating one returns its changelog; errors say where.
     let (st, p) = s.call("POST", "/api/v1/previews", Some(json!({"sql": "SELECT id, id > 2 AS ok, CAST(NULL AS INT) AS z FROM small"})));
@@ -588,7 +614,7 @@ fn console_api_previews_savepoints_and_restarts() {
     wait_state(&s, "broken", "FAILED");
     let (_, ev) = s.call("GET", "/api/v1/deployments/broken/events", None);
     let states: Vec<&str> = ev.as_array().expect("events").iter().filter_map(|e| e["state"].as_str()).collect();
-    assert_eq!(states, ["CREATED", "RUNNING", "RESTARTING", "RUNNING", "FAILED"], "{ev}");
+    assert_eq!(states, ["CREATED", "RUNNING", "FAILING", "RESTARTING", "RUNNING", "FAILING", "FAILED"], "{ev}");
     let (_, ex) = s.call("GET", "/api/v1/deployments/broken/exceptions", None);
     let ex = ex.as_array().expect("exceptions");
     assert!(ex.len() >= 2 && ex.iter().all(|e| e["message"].as_str().is_some_and(|m| m.contains("bad.csv") && m.contains("line 3"))), "{ex:?}");

@@ -3,6 +3,7 @@ const tone: Record<string, string> = {
   RUNNING: "ok",
   FINISHED: "done",
   CREATED: "idle",
+  FAILING: "warn",
   RESTARTING: "warn",
   SUSPENDED: "idle",
   CANCELLED: "idle",

@@ -248,6 +248,7 @@ impl SourceReader for FileReader {
                 continue;
             }
             *line_no += 1;
+            self.metrics.bytes_read.fetch_add(n as u64, Ordering::Relaxed);
             *offset += n as u64;
             let mut rec: &[u8] = &self.line;
             while let Some((b'\n' | b'\r', rest)) = rec.split_last() {

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use rask_formats::RecordDecoder;
 use rask_runtime::connector::{SourceContext, SourceEvent, SourceMetrics, SourceReader};
 use rask_runtime::error::{Result, RuntimeError};
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
@@ -205,7 +205,7 @@ impl Partition {
 }
 
 pub struct KafkaReader {
-    consumer: BaseConsumer,
+    consumer: BaseConsumer<EndOffsets>,
     parts: Vec<Partition>,
     /// Every split this reader owns (tagged on its batches for per-split watermarks).
     splits: Arc<[u32]>,
@@ -232,7 +232,35 @@ pub struct KafkaReader {
     /// Commit checkpointed offsets to the consumer group (`properties.group.id` set and
     /// `properties.commit.offsets.on.checkpoint` not false, as Flink's KafkaSource).
     commit_offsets: bool,
+    /// This subtask's consumer lag in [`SourceMetrics::pending_records`], updated once a second.
+    pending: rask_runtime::connector::PendingRecords,
+    pending_at: Instant,
 }
+
+/// The consumer's context: keeps each partition's end offset from librdkafka's statistics
+/// (served during `poll`): the high watermark, or the last stable offset when reading
+/// committed records only.
+#[derive(Default)]
+pub struct EndOffsets {
+    read_committed: bool,
+    ends: std::sync::Mutex<std::collections::HashMap<(String, i32), i64>>,
+}
+
+impl rdkafka::ClientContext for EndOffsets {
+    fn stats(&self, stats: rdkafka::Statistics) {
+        let mut ends = self.ends.lock().unwrap_or_else(|p| p.into_inner());
+        for (t, topic) in stats.topics {
+            for (p, part) in topic.partitions {
+                let end = if self.read_committed { part.ls_offset } else { part.hi_offset };
+                if p >= 0 && end >= 0 {
+                    ends.insert((t.clone(), p), end);
+                }
+            }
+        }
+    }
+}
+
+impl ConsumerContext for EndOffsets {}
 
 /// The subtask reading a partition: Flink's KafkaSource rule (a topic's partitions round-robin
 /// from a start index given by the topic name's Java hash code), the same in every subtask
@@ -244,7 +272,7 @@ pub(crate) fn owner(topic: &str, partition: i32, parallelism: usize) -> usize {
 }
 
 /// Every (topic, partition) of the table, sorted.
-pub(crate) fn list_partitions(consumer: &BaseConsumer, opts: &KafkaOptions) -> Result<Vec<(String, i32)>> {
+pub(crate) fn list_partitions<C: ConsumerContext>(consumer: &BaseConsumer<C>, opts: &KafkaOptions) -> Result<Vec<(String, i32)>> {
     let one = match &opts.topic_pattern {
         None if opts.topics.len() == 1 => Some(opts.topics[0].as_str()),
         _ => None,
@@ -293,7 +321,7 @@ fn decoders(opts: &KafkaOptions, layout: &super::options::Layout) -> Result<(Box
 }
 
 /// The (earliest, end) offsets of a partition.
-fn offset_range(consumer: &BaseConsumer, topic: &str, partition: i32, wait: Duration) -> Result<(i64, i64)> {
+fn offset_range<C: ConsumerContext>(consumer: &BaseConsumer<C>, topic: &str, partition: i32, wait: Duration) -> Result<(i64, i64)> {
     consumer
         .fetch_watermarks(topic, partition, wait)
         .map_err(|e| RuntimeError::External(format!("cannot read the offsets of Kafka topic '{topic}' partition {partition}: {e}")))
@@ -301,7 +329,7 @@ fn offset_range(consumer: &BaseConsumer, topic: &str, partition: i32, wait: Dura
 
 /// Offsets for `parts` by a lookup (committed offsets or offsets for a time); `None` where
 /// there is none.
-fn lookup(consumer: &BaseConsumer, parts: &[(String, i32)], at: Option<i64>, wait: Duration) -> Result<BTreeMap<(String, i32), Option<i64>>> {
+fn lookup<C: ConsumerContext>(consumer: &BaseConsumer<C>, parts: &[(String, i32)], at: Option<i64>, wait: Duration) -> Result<BTreeMap<(String, i32), Option<i64>>> {
     let mut tpl = TopicPartitionList::new();
     for (t, p) in parts {
         tpl.add_partition_offset(t, *p, at.map_or(Offset::Invalid, Offset::Offset)).map_err(client_error)?;
@@ -331,7 +359,13 @@ impl KafkaReader {
         if !opts.properties.contains_key("isolation.level") {
             cfg.set("isolation.level", "read_uncommitted"); // the Java client's default, as in Flink
         }
-        let consumer: BaseConsumer = cfg.create().map_err(client_error)?;
+        // librdkafka's statistics carry each partition's end offsets as of the latest fetch:
+        // the consumer lag without a request to the broker.
+        if !opts.properties.contains_key("statistics.interval.ms") {
+            cfg.set("statistics.interval.ms", "1000");
+        }
+        let read_committed = opts.properties.get("isolation.level").is_some_and(|v| v.eq_ignore_ascii_case("read_committed"));
+        let consumer: BaseConsumer<EndOffsets> = cfg.create_with_context(EndOffsets { read_committed, ..Default::default() }).map_err(client_error)?;
         let all = list_partitions(&consumer, opts)?;
         let known: std::collections::BTreeSet<(String, i32)> = all.iter().cloned().collect();
         let indexed: Vec<(u32, (String, i32))> = all
@@ -474,6 +508,8 @@ impl KafkaReader {
             parallelism: ctx.parallelism,
             source_schema: ctx.schema.clone(),
             layout,
+            pending: Default::default(),
+            pending_at: Instant::now() - Duration::from_secs(1),
             commit_offsets: opts.properties.contains_key("group.id")
                 && opts.properties.get("commit.offsets.on.checkpoint").is_none_or(|v| !v.eq_ignore_ascii_case("false")),
         })
@@ -593,6 +629,26 @@ impl KafkaReader {
         Ok(())
     }
 
+    /// Report the consumer lag (Flink's `pendingRecords`): per partition still read, its end
+    /// offset from the latest statistics (no request to the broker) minus the offset of the
+    /// next row to hand on. At most once a second, once every partition's end is known.
+    fn report_lag(&mut self) {
+        if self.pending_at.elapsed() < Duration::from_millis(500) {
+            return;
+        }
+        self.pending_at = Instant::now();
+        let ends = self.consumer.context().ends.lock().unwrap_or_else(|p| p.into_inner());
+        let mut lag = 0i64;
+        for p in self.parts.iter().filter(|p| !p.done) {
+            match ends.get(&(p.topic.clone(), p.partition)) {
+                Some(end) => lag += (end - p.emitted).max(0),
+                None => return,
+            }
+        }
+        drop(ends);
+        self.pending.report(&self.metrics, lag);
+    }
+
     /// A bounded partition reached its stop offset: stop fetching it.
     fn finish(&mut self, i: usize) -> Result<()> {
         self.parts[i].done = true;
@@ -610,6 +666,7 @@ impl SourceReader for KafkaReader {
         if self.discovery.is_some_and(|d| self.discovered_at.elapsed() >= d) {
             self.discover()?;
         }
+        self.report_lag();
         let started = Instant::now();
         loop {
             if self.bounded && self.parts.iter().all(|p| p.done) {
@@ -628,6 +685,7 @@ impl SourceReader for KafkaReader {
                 Some(Err(e)) => return Err(RuntimeError::External(format!("Kafka source: {e}"))),
                 Some(Ok(m)) => m,
             };
+            self.metrics.bytes_read.fetch_add((msg.payload_len() + msg.key_len()) as u64, std::sync::atomic::Ordering::Relaxed);
             let Some(i) = self.parts.iter().position(|p| p.partition == msg.partition() && p.topic == msg.topic()) else { continue };
             let offset = msg.offset();
             if self.parts[i].done || self.parts[i].stop.is_some_and(|s| offset >= s) {
