@@ -11,6 +11,7 @@ export type CheckpointInfo = Schemas["CheckpointInfo"];
 export type DeploymentMetrics = Schemas["DeploymentMetrics"];
 export type OperatorMetrics = Schemas["OperatorMetrics"];
 export type Sample = Schemas["Sample"];
+export type CatalogFunction = Schemas["CatalogFunction"];
 export type JobEvent = Schemas["JobEvent"];
 export type JobException = Schemas["JobException"];
 export type JobGraph = Schemas["JobGraph"];

@@ -1,5 +1,6 @@
-// The catalog page: every database's tables and views, and the selected one's columns and DDL.
-import { api, call } from "../api/client";
+// The catalog page: every database's tables, views and functions, and the selected table's or
+// view's columns and DDL.
+import { api, call, type CatalogFunction } from "../api/client";
 import { CatalogTableLabel } from "../components/CatalogTableLabel";
 import { ErrorBanner } from "../components/ErrorBanner";
 import { TableHead, type Column } from "../components/TableHead";
@@ -41,8 +42,15 @@ export function CatalogPage({ database, table }: { database?: string; table?: st
                     );
                   })}
                 </ul>
+                {db.functions.length > 0 && <FunctionList functions={db.functions} label={`Functions of ${db.name}`} />}
               </div>
             ))}
+            {(tree?.system_functions.length ?? 0) > 0 && (
+              <div>
+                <h2 className="list-head">system functions</h2>
+                <FunctionList functions={tree?.system_functions ?? []} label="Temporary system functions" />
+              </div>
+            )}
           </nav>
           {selected && (
             <article className="detail" id="catalog-detail" data-table={selected.t.name}>
@@ -75,5 +83,22 @@ export function CatalogPage({ database, table }: { database?: string; table?: st
         </div>
       )}
     </div>
+  );
+}
+
+/** A database's user-defined functions: name, implementation and language (DDL on hover). */
+function FunctionList({ functions, label }: { functions: CatalogFunction[]; label: string }) {
+  return (
+    <ul aria-label={label} className="functions">
+      {functions.map((f) => (
+        <li key={f.name} title={f.ddl}>
+          <span className="mono">{f.name}()</span>{" "}
+          <span className="muted small">
+            {f.identifier} · {f.language}
+            {f.temporary ? " · temporary" : ""}
+          </span>
+        </li>
+      ))}
+    </ul>
   );
 }

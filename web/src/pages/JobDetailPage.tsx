@@ -33,6 +33,9 @@ const OPERATOR_COLUMNS: Column[] = [
   { label: "Out/s", num: true },
   { label: "In", num: true },
   { label: "Out", num: true },
+  { label: "Bytes in/s", num: true },
+  { label: "Bytes out/s", num: true },
+  { label: "Pending", num: true },
   { label: "Busy", num: true },
   { label: "Watermark" },
   { label: "State", num: true },
@@ -381,6 +384,9 @@ export function JobDetailPage({ name }: { name: string }) {
                           <td className="num">{fmtRate(o.records_out_per_s)}</td>
                           <td className="num">{fmtCount(o.records_in)}</td>
                           <td className="num">{fmtCount(o.records_out)}</td>
+                          <td className="num">{fmtBytes(o.bytes_in_per_s)}</td>
+                          <td className="num">{fmtBytes(o.bytes_out_per_s)}</td>
+                          <td className="num" title="Records in the external system not read yet (Kafka consumer lag)">{o.pending_records != null ? fmtCount(o.pending_records) : "–"}</td>
                           <td className={`num tone-${busyTone(o.busy_ratio)}`}>{fmtPercent(o.busy_ratio)}</td>
                           <td className="nowrap">{o.watermark_ms != null ? fmtTime(o.watermark_ms) : o.input_watermark_ms != null ? `in ${fmtTime(o.input_watermark_ms)}` : "–"}</td>
                           <td className="num">{fmtBytes(o.state_bytes)}</td>

@@ -4,7 +4,7 @@ import { api, call } from "../api/client";
 import { ErrorBanner } from "../components/ErrorBanner";
 import { StateBadge } from "../components/StateBadge";
 import { TableHead, type Column } from "../components/TableHead";
-import { fmtAgo, fmtBytes, fmtDuration, fmtRate, isRunning } from "../format";
+import { fmtAgo, fmtBytes, fmtCount, fmtDuration, fmtRate, isRunning } from "../format";
 import { href } from "../router";
 import { usePoll } from "../usePoll";
 
@@ -15,6 +15,7 @@ const COLUMNS: Column[] = [
   { label: "Read", num: true },
   { label: "Written", num: true },
   { label: "Watermark lag", num: true },
+  { label: "Source lag", num: true },
   { label: "Last checkpoint" },
   { label: "Parallelism", num: true },
   { label: "Restarts", num: true },
@@ -54,6 +55,7 @@ export function JobsPage() {
                     <td className="num">{live ? fmtRate(live.read_per_s) : "–"}</td>
                     <td className="num">{live ? fmtRate(live.written_per_s) : "–"}</td>
                     <td className="num">{live?.watermark_lag_ms != null ? fmtDuration(live.watermark_lag_ms) : "–"}</td>
+                    <td className="num" title="Records the sources have not read yet (Kafka consumer lag)">{live?.pending_records != null ? fmtCount(live.pending_records) : "–"}</td>
                     <td title={cp ? `#${cp.id}; ${cp.completed} completed this run; the last took ${fmtDuration(cp.duration_ms)} and wrote ${fmtBytes(cp.bytes)}` : undefined}>
                       {cp ? `${fmtAgo(cp.completed_at, now)} · ${fmtBytes(cp.full_bytes)}` : "–"}
                     </td>
