@@ -55,5 +55,7 @@ while i < len(stmts):
         r = env.execute_sql(s)
         if s.upper().startswith("INSERT"):
             r.wait()
+        elif re.match(r"(?is)^(EXPLAIN|SHOW|DESCRIBE)\b", s):
+            r.print()
     i += 1
 print("done", len(stmts), "statements")

@@ -37,6 +37,7 @@ pub fn signature(node: &PlanNode) -> String {
         NodeKind::Rank(_) => "Rank".into(),
         NodeKind::WindowJoin(_) => "WindowJoin".into(),
         NodeKind::WindowRank(_) => "WindowRank".into(),
+        NodeKind::LocalGroupAggregate(_) => "LocalGroupAggregate".into(),
         NodeKind::GroupAggregate(_) => "GroupAggregate".into(),
         NodeKind::Limit { .. } => "Limit".into(),
         NodeKind::ChangelogNormalize { .. } => "ChangelogNormalize".into(),

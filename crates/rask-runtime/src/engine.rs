@@ -335,6 +335,11 @@ fn make_operator(
             let late = shared.metrics.nodes[node.id].late_records_dropped.clone();
             Box::new(operators::window_rank::WindowRank::new((**rank).clone(), node.schema.clone(), late))
         }
+        NodeKind::LocalGroupAggregate(agg) => {
+            let input = plan.nodes[node.inputs[0].node].schema.clone();
+            let mini_batch = cfg.mini_batch.ok_or_else(|| RuntimeError::Internal("a local group aggregation without mini-batch".into()))?;
+            Box::new(operators::local_group_agg::LocalGroupAggregate::new((**agg).clone(), input, node.schema.clone(), mini_batch)?)
+        }
         NodeKind::GroupAggregate(agg) => {
             let input = plan.nodes[node.inputs[0].node].schema.clone();
             Box::new(operators::group_agg::GroupAggregate::new((**agg).clone(), input, node.schema.clone(), cfg.mini_batch.is_some(), cfg.state_ttl)?)

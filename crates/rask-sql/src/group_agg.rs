@@ -3,6 +3,12 @@
 //! without keys) → a [`GroupAggregate`] operator that keeps accumulators per key and emits a
 //! changelog: `+I` for a new key, `-U`/`+U` when its result changes, `-D` when its last row is
 //! retracted (Flink's `GroupAggFunction`). On an updating input the accumulators retract.
+//!
+//! With `table.exec.mini-batch.enabled` and the `table.optimizer.agg-phase-strategy` not
+//! `ONE_PHASE`, an aggregation of an insert-only input runs in two phases as Flink plans it:
+//! a `LocalGroupAggregate` before the exchange folds each mini-batch per key into partial
+//! accumulator states, and the `GlobalGroupAggregate` after it merges them per key and emits
+//! the changelog — the exchange carries one row per key and mini-batch instead of every row.
 
 use std::sync::Arc;
 
@@ -13,7 +19,7 @@ use datafusion_physical_expr::aggregate::AggregateFunctionExpr;
 use rask_types::Pos;
 
 use crate::error::{Result, SqlError};
-use crate::plan::{CalcStep, Input, NodeId, NodeKind};
+use crate::plan::{CalcStep, Exchange, Input, NodeId, NodeKind};
 use crate::session::df_err;
 use crate::translate::{arrow_schema, show, Translator};
 use crate::window_agg::{aggregate_calls, key_exchange};
@@ -30,6 +36,24 @@ pub struct GroupAggregate {
     /// The input carries updates: accumulators must retract (see
     /// [`crate::retracting::retracting_accumulator`]).
     pub retract: bool,
+    /// The global phase of a two-phase aggregation: the input rows are the keys followed by
+    /// each aggregate's partial state columns (see [`GroupAggregate::state_fields`]), merged
+    /// instead of accumulated.
+    pub merge: bool,
+}
+
+impl GroupAggregate {
+    /// The local phase's output: the key columns of `input`, then each aggregate's state
+    /// fields (`$s{i}_{name}`).
+    pub fn local_schema(&self, input: &Schema) -> datafusion_common::Result<SchemaRef> {
+        let mut fields: Vec<Field> = input.fields().iter().take(self.keys).map(|f| f.as_ref().clone()).collect();
+        for (i, a) in self.aggs.iter().enumerate() {
+            for f in a.state_fields()? {
+                fields.push(f.as_ref().clone().with_name(format!("$s{i}_{}", f.name())).with_nullable(true));
+            }
+        }
+        Ok(Arc::new(Schema::new(fields)))
+    }
 }
 
 /// An expression as Flink's plans show it: columns without their table.
@@ -126,7 +150,27 @@ impl Translator {
         }
         let exchange = key_exchange(&pre_schema, group_names, pos)?;
         let name = format!("GroupAggregate(groupBy=[{}], select=[{}])", group_names.join(", "), selected.join(", "));
-        let plan = GroupAggregate { keys, aggs, filters, retract };
-        Ok(self.push(name, NodeKind::GroupAggregate(Box::new(plan)), vec![Input { node: input, exchange }], schema))
+        let plan = GroupAggregate { keys, aggs, filters, retract, merge: false };
+        // Two phases as Flink's TwoStageOptimizedAggregateRule: mini-batch on, strategy not
+        // ONE_PHASE; here only for insert-only input (an updating input's accumulators retract,
+        // and not every retracting state merges), which is then said in the plan.
+        let mini_batch = self.config_value("table.exec.mini-batch.enabled").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        let strategy = self.config_value("table.optimizer.agg-phase-strategy").unwrap_or_else(|| "AUTO".into()).to_ascii_uppercase();
+        if !mini_batch || strategy == "ONE_PHASE" || retract {
+            return Ok(self.push(name, NodeKind::GroupAggregate(Box::new(plan)), vec![Input { node: input, exchange }], schema));
+        }
+        let local_schema = plan.local_schema(&pre_schema).map_err(|e| df_err(e, pos))?;
+        // Keys named as grouped (the exchange shows them).
+        let local_schema: SchemaRef = Arc::new(Schema::new(
+            local_schema.fields().iter().enumerate().map(|(i, f)| match group_names.get(i).filter(|_| i < keys) {
+                Some(n) => f.as_ref().clone().with_name(n.clone()),
+                None => f.as_ref().clone(),
+            }).collect::<Vec<_>>(),
+        ));
+        let local_name = name.replacen("GroupAggregate(", "LocalGroupAggregate(", 1);
+        let local = self.push(local_name, NodeKind::LocalGroupAggregate(Box::new(plan.clone())), vec![Input { node: input, exchange: Exchange::Forward }], local_schema);
+        let global = GroupAggregate { merge: true, ..plan };
+        let name = name.replacen("GroupAggregate(", "GlobalGroupAggregate(", 1);
+        Ok(self.push(name, NodeKind::GroupAggregate(Box::new(global)), vec![Input { node: local, exchange }], schema))
     }
 }

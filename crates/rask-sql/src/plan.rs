@@ -80,6 +80,9 @@ pub enum NodeKind {
     WindowRank(Box<crate::window_rank::WindowRank>),
     /// Top-N or deduplication without a window, emitting a changelog (see [`crate::rank`]).
     Rank(Box<crate::rank::Rank>),
+    /// Local phase of a two-phase group aggregation: partial states per key and mini-batch
+    /// (see [`crate::group_agg`]).
+    LocalGroupAggregate(Box<crate::group_agg::GroupAggregate>),
     /// Group aggregation without a window, emitting a changelog (see [`crate::group_agg`]).
     GroupAggregate(Box<crate::group_agg::GroupAggregate>),
     /// `LIMIT fetch OFFSET skip` on a stream: the first rows to arrive (one instance, fed by a

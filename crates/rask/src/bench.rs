@@ -66,6 +66,28 @@ pub struct NexmarkArgs {
     /// `table` (human readable) or `json` (one object per query per line).
     #[arg(long, default_value = "table")]
     pub format: String,
+    /// A table option for every query, `KEY=VALUE` (repeatable): `SET 'KEY' = 'VALUE'` before it.
+    #[arg(long = "conf", value_name = "KEY=VALUE")]
+    pub conf: Vec<String>,
+    /// The table options of Flink's nexmark benchmark (its flink-conf.yaml): mini-batch with
+    /// 2 s / 50,000 rows, which also turns on two-phase group aggregation.
+    #[arg(long)]
+    pub nexmark_conf: bool,
+}
+
+/// The `SET` statements for `--nexmark-conf` and `--conf`.
+fn settings(a: &NexmarkArgs) -> Result<String> {
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    if a.nexmark_conf {
+        for (k, v) in [("table.exec.mini-batch.enabled", "true"), ("table.exec.mini-batch.allow-latency", "2 s"), ("table.exec.mini-batch.size", "50000")] {
+            pairs.push((k.into(), v.into()));
+        }
+    }
+    for c in &a.conf {
+        let Some((k, v)) = c.split_once('=') else { bail!("--conf {c}: expected KEY=VALUE") };
+        pairs.push((k.trim().into(), v.trim().into()));
+    }
+    Ok(pairs.iter().map(|(k, v)| format!("SET '{}' = '{}';\n", k.replace('\'', "''"), v.replace('\'', "''"))).collect())
 }
 
 /// One query's figures.
@@ -148,7 +170,7 @@ fn run_query(exe: &Path, dir: &Path, name: &str, sql: &str, a: &NexmarkArgs) -> 
     let udf_file = dir.join("nexmark_udf.py");
     std::fs::write(&udf_file, NEXMARK_UDF)?;
     let sql = sql.replace("${NEXMARK_OUT}", &out_dir.display().to_string()).replace("${NEXMARK_UDF}", &udf_file.display().to_string());
-    let text = format!("{}\n{}", ddl(a.events, a.rate, a.seed)?, sql);
+    let text = format!("{}{}\n{}", settings(a)?, ddl(a.events, a.rate, a.seed)?, sql);
     std::fs::write(&script, text)?;
     let mut r = QueryResult {
         query: name.to_string(),

@@ -4,7 +4,9 @@
 //! in Flink), and retracting a key's last row emits `-D` and forgets the key. A retraction for
 //! a key without state is ignored. With `table.exec.mini-batch.enabled` the rows of a batch
 //! are folded per key first and each key emits at most one change per batch (Flink's
-//! `MiniBatchGroupAggFunction`).
+//! `MiniBatchGroupAggFunction`). As the global phase of a two-phase aggregation (`plan.merge`)
+//! the input rows are partial accumulator states from `LocalGroupAggregate`, merged per key
+//! (Flink's `MiniBatchGlobalGroupAggFunction`).
 
 use std::sync::Arc;
 
@@ -62,6 +64,8 @@ pub struct GroupAggregate {
     mini_batch: bool,
     ttl: Option<StateTtl>,
     clock: fn() -> i64,
+    /// How many state columns each aggregate's accumulator has.
+    state_widths: Vec<usize>,
 }
 
 impl GroupAggregate {
@@ -72,7 +76,12 @@ impl GroupAggregate {
             let fields = (0..plan.keys).map(|i| SortField::new(input.field(i).data_type().clone())).collect();
             Some(RowConverter::new(fields).map_err(internal)?)
         };
-        Ok(GroupAggregate { plan, schema, converter, keys: HashMap::new(), mini_batch, ttl, clock: rask_types::now_ms })
+        let mut op = GroupAggregate { plan, schema, converter, keys: HashMap::new(), mini_batch, ttl, clock: rask_types::now_ms, state_widths: Vec::new() };
+        op.state_widths = op.accumulators()?.iter_mut().map(|a| a.state().map(|s| s.len()).map_err(internal)).collect::<Result<_>>()?;
+        if op.plan.merge && input.fields().len() != op.plan.keys + op.state_widths.iter().sum::<usize>() {
+            return Err(internal("the partial states do not match the aggregates"));
+        }
+        Ok(op)
     }
 
     fn accumulators(&self) -> Result<Vec<Box<dyn Accumulator>>> {
@@ -96,7 +105,7 @@ impl GroupAggregate {
     }
 
     /// Apply `rows` (all accumulating or all retracting) of one key to its accumulators.
-    fn fold(state: &mut KeyState, args: &[Vec<ArrayRef>], filters: &[Option<BooleanArray>], rows: &[u32], accumulate: bool) -> Result<()> {
+    fn fold(state: &mut KeyState, args: &[Vec<ArrayRef>], filters: &[Option<BooleanArray>], rows: &[u32], accumulate: bool, merge: bool) -> Result<()> {
         for (j, acc) in state.accs.iter_mut().enumerate() {
             let picked: std::borrow::Cow<'_, [u32]> = match &filters[j] {
                 Some(f) => rows.iter().copied().filter(|r| f.is_valid(*r as usize) && f.value(*r as usize)).collect(),
@@ -111,7 +120,14 @@ impl GroupAggregate {
                 let idx = UInt32Array::from(picked.into_owned());
                 args[j].iter().map(|c| arrow::compute::take(c.as_ref(), &idx, None)).collect::<std::result::Result<_, _>>().map_err(internal)?
             };
-            if accumulate { acc.update_batch(&cols) } else { acc.retract_batch(&cols) }.map_err(internal)?;
+            if merge {
+                acc.merge_batch(&cols)
+            } else if accumulate {
+                acc.update_batch(&cols)
+            } else {
+                acc.retract_batch(&cols)
+            }
+            .map_err(internal)?;
         }
         state.rows += if accumulate { rows.len() as i64 } else { -(rows.len() as i64) };
         Ok(())
@@ -145,7 +161,7 @@ impl GroupAggregate {
         let state = self.keys.get_mut(key).ok_or_else(|| internal("key vanished"))?;
         state.last_access = now;
         for (accumulate, rows) in runs {
-            Self::fold(state, args, filters, rows, *accumulate)?;
+            Self::fold(state, args, filters, rows, *accumulate, self.plan.merge)?;
         }
         if state.rows <= 0 {
             if !fresh {
@@ -191,10 +207,6 @@ impl GroupAggregate {
         }
     }
 
-    /// How many state columns each aggregate's accumulator writes.
-    fn state_widths(&self) -> Result<Vec<usize>> {
-        self.accumulators()?.iter_mut().map(|a| a.state().map(|s| s.len()).map_err(internal)).collect()
-    }
 }
 
 impl Operator for GroupAggregate {
@@ -202,9 +214,23 @@ impl Operator for GroupAggregate {
         let data = &batch.data;
         let now = if self.ttl.is_some() { (self.clock)() } else { 0 };
         let keys = self.key_bytes(data)?;
-        let args: Vec<Vec<ArrayRef>> = self.plan.aggs.iter().map(|a| aggregate_args(a, data)).collect::<Result<_>>()?;
-        let filters: Vec<Option<BooleanArray>> =
-            self.plan.filters.iter().map(|f| f.map(|c| data.column(c).as_boolean().clone())).collect();
+        let (args, filters): (Vec<Vec<ArrayRef>>, Vec<Option<BooleanArray>>) = if self.plan.merge {
+            // Partial states: each aggregate's state columns in turn after the keys; their
+            // FILTERs were applied by the local phase.
+            let mut at = self.plan.keys;
+            let args = self
+                .state_widths
+                .iter()
+                .map(|n| {
+                    at += n;
+                    data.columns()[at - n..at].to_vec()
+                })
+                .collect();
+            (args, vec![None; self.plan.aggs.len()])
+        } else {
+            let args = self.plan.aggs.iter().map(|a| aggregate_args(a, data)).collect::<Result<_>>()?;
+            (args, self.plan.filters.iter().map(|f| f.map(|c| data.column(c).as_boolean().clone())).collect())
+        };
         let mut output = Output { values: vec![Vec::new(); self.plan.aggs.len()], ..Default::default() };
         if self.mini_batch {
             // Rows per key in arrival order, as runs of the same direction.
@@ -295,7 +321,7 @@ impl Operator for GroupAggregate {
 
     fn restore(&mut self, parts: Vec<OperatorSnapshot>) -> Result<()> {
         let nk = self.plan.keys;
-        let widths = self.state_widths()?;
+        let widths = self.state_widths.clone();
         let width: usize = widths.iter().sum();
         let now = (self.clock)();
         for part in parts {
@@ -343,7 +369,7 @@ mod tests {
         let count = datafusion_functions_aggregate::count::count_udaf();
         let a = AggregateExprBuilder::new(max, vec![Arc::new(Column::new("v", 1))]).schema(input.clone()).alias("m").build().unwrap();
         let c = AggregateExprBuilder::new(count, vec![Arc::new(Column::new("k", 0))]).schema(input.clone()).alias("c").build().unwrap();
-        let plan = Plan { keys: 1, aggs: vec![Arc::new(a), Arc::new(c)], filters: vec![None, None], retract: true };
+        let plan = Plan { keys: 1, aggs: vec![Arc::new(a), Arc::new(c)], filters: vec![None, None], retract: true, merge: false };
         let out = Arc::new(Schema::new(vec![
             Field::new("k", DataType::Utf8, true),
             Field::new("m", DataType::Int64, true),

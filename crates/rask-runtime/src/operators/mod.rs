@@ -8,6 +8,7 @@ pub mod interval_join;
 pub mod join;
 mod keyed;
 pub mod limit;
+pub mod local_group_agg;
 pub mod local_window_agg;
 pub mod lookup_join;
 pub mod sink;
