@@ -1,7 +1,9 @@
 //! Flink's date/time functions: DATE_FORMAT, TO_TIMESTAMP, TO_DATE, UNIX_TIMESTAMP, FROM_UNIXTIME,
 //! TO_TIMESTAMP_LTZ, YEAR/QUARTER/MONTH/WEEK/DAYOFYEAR/DAYOFMONTH/DAYOFWEEK/HOUR/MINUTE/SECOND,
 //! TIMESTAMPADD and TIMESTAMPDIFF (unit as a string literal). Includes a formatter/parser for
-//! Java `DateTimeFormatter` / `SimpleDateFormat` patterns. The session time zone is UTC.
+//! Java `DateTimeFormatter` / `SimpleDateFormat` patterns. These read TIMESTAMP_LTZ values in
+//! UTC; with another session time zone the planner passes them the wall-clock time in that zone
+//! (see [`crate::zone`]).
 
 use std::sync::Arc;
 
@@ -629,6 +631,11 @@ fn to_date(a: &Args) -> Result<ArrayRef> {
 }
 
 fn unix_timestamp(a: &Args) -> Result<ArrayRef> {
+    unix_timestamp_in(a, None)
+}
+
+/// UNIX_TIMESTAMP with the text read as a wall-clock time in `tz` (UTC without one).
+pub(crate) fn unix_timestamp_in(a: &Args, tz: Option<&arrow::array::timezone::Tz>) -> Result<ArrayRef> {
     if a.len() == 0 {
         let now = chrono::Utc::now().timestamp();
         return Ok(Arc::new(Int64Array::from(vec![now; a.rows])));
@@ -645,7 +652,12 @@ fn unix_timestamp(a: &Args) -> Result<ArrayRef> {
         let v = match (s.get(r), f) {
             (Some(s), Some(f)) => {
                 // Flink returns Long.MIN_VALUE when the text does not parse.
-                Some(cache.get(f)?.parse(s, true).map(|d| d.and_utc().timestamp()).unwrap_or(i64::MIN))
+                let local = cache.get(f)?.parse(s, true);
+                let utc = match tz {
+                    Some(tz) => local.map(|d| crate::zone::local_to_utc(tz, d)),
+                    None => local,
+                };
+                Some(utc.map(|d| d.and_utc().timestamp()).unwrap_or(i64::MIN))
             }
             _ => None,
         };
@@ -655,6 +667,11 @@ fn unix_timestamp(a: &Args) -> Result<ArrayRef> {
 }
 
 fn from_unixtime(a: &Args) -> Result<ArrayRef> {
+    from_unixtime_in(a, None)
+}
+
+/// FROM_UNIXTIME printing the wall-clock time in `tz` (UTC without one).
+pub(crate) fn from_unixtime_in(a: &Args, tz: Option<&arrow::array::timezone::Tz>) -> Result<ArrayRef> {
     let secs = a.prim::<Int64Type>(0)?;
     let fmt = if a.len() > 1 { Some(a.str(1)?) } else { None };
     let mut cache = PatternCache::new("FROM_UNIXTIME", true);
@@ -664,7 +681,8 @@ fn from_unixtime(a: &Args) -> Result<ArrayRef> {
             Some(f) => f.get(r),
             None => Some("yyyy-MM-dd HH:mm:ss"),
         };
-        let dt = secs.get(r).and_then(|s| DateTime::from_timestamp(s, 0)).map(|d| d.naive_utc());
+        let local = |s: i64| s.checked_add(tz.map_or(0, |tz| crate::zone::offset_at(tz, s)));
+        let dt = secs.get(r).and_then(local).and_then(|s| DateTime::from_timestamp(s, 0)).map(|d| d.naive_utc());
         match (dt, f) {
             (Some(dt), Some(f)) => {
                 out.append_value(cache.get(f)?.format(dt).map_err(|e| exec_err(format!("FROM_UNIXTIME: {e}")))?)

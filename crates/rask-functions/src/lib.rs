@@ -15,6 +15,7 @@ mod math;
 pub mod python;
 mod string;
 mod util;
+pub mod zone;
 
 use std::sync::Arc;
 

@@ -428,10 +428,7 @@ impl Session {
             "table.optimizer.agg-phase-strategy" if !["AUTO", "ONE_PHASE", "TWO_PHASE"].contains(&v.to_ascii_uppercase().as_str()) => {
                 Err(SqlError::validation(pos, format!("'{k}' must be AUTO, ONE_PHASE or TWO_PHASE, got '{v}'")))
             }
-            "table.local-time-zone" if !v.eq_ignore_ascii_case("UTC") && v != "+00:00" && v != "Z" => Err(SqlError::unsupported(
-                pos,
-                format!("'table.local-time-zone' = '{v}': only UTC is supported so far"),
-            )),
+            "table.local-time-zone" => rask_functions::zone::parse_zone(v).map(|_| ()).map_err(|m| SqlError::validation(pos, format!("'{k}': {m}"))),
             "execution.runtime-mode" if !v.eq_ignore_ascii_case("streaming") => {
                 Err(SqlError::unsupported(pos, "only execution.runtime-mode 'streaming' is supported"))
             }
@@ -902,6 +899,14 @@ impl Session {
                 ),
             ));
         }
+        if let (Some(zone), DataType::Timestamp(_, Some(_))) = (self.local_time_zone(), field.data_type()) {
+            return Err(SqlError::unsupported(
+                pos,
+                format!(
+                    "{fname} on '{time_col}', a TIMESTAMP_LTZ time attribute (or PROCTIME()), with 'table.local-time-zone' = '{zone}' is not supported yet: such windows are aligned to the session time zone, which Rask does only for UTC; use a TIMESTAMP(3) rowtime (e.g. a computed column CAST({time_col} AS TIMESTAMP(3)) with its WATERMARK) or a UTC session"
+                ),
+            ));
+        }
         let mut partition = Vec::new();
         if kind == WindowKind::Session && args.len() > 3 {
             for k in text(3, "partition")?.split(',') {
@@ -937,6 +942,11 @@ impl Session {
     // DML
     // ----------------------------------------------------------------------------------------
 
+    /// `table.local-time-zone` when it is not UTC (the zone TIMESTAMP_LTZ values are read in).
+    pub fn local_time_zone(&self) -> Option<&str> {
+        self.config.get("table.local-time-zone").map(|z| z.as_str()).filter(|z| !rask_functions::zone::is_utc(z))
+    }
+
     /// Plan one or more INSERTs into one job.
     pub fn plan_job(&self, inserts: &[(Statement, Pos)]) -> Result<StreamPlan> {
         let ctx = Ctx::new(self);
@@ -945,7 +955,7 @@ impl Session {
             let (table, plan) = self.plan_insert(&ctx, stmt, *pos)?;
             let plan = analyze(plan, &ctx, *pos)?;
             let plan = prune_projections(plan, &ctx, *pos)?;
-            let plan = rewrite_casts(plan, &self.functions, *pos)?;
+            let plan = rewrite_casts(plan, &self.functions, self.local_time_zone(), *pos)?;
             let plan = optimize(plan, &ctx, *pos)?;
             tr.add_sink(&plan, table, *pos)?;
         }
@@ -962,7 +972,7 @@ impl Session {
             .map_err(|e| df_err(e, pos))?;
         let plan = analyze(plan, &ctx, pos)?;
         let plan = prune_projections(plan, &ctx, pos)?;
-        let plan = rewrite_casts(plan, &self.functions, pos)?;
+        let plan = rewrite_casts(plan, &self.functions, self.local_time_zone(), pos)?;
         let plan = optimize(plan, &ctx, pos)?;
         let columns = plan
             .schema()
@@ -1181,6 +1191,91 @@ fn run_rules(plan: LogicalPlan, rules: Vec<Arc<dyn datafusion_optimizer::Optimiz
     datafusion_optimizer::Optimizer::with_rules(rules).optimize(plan, &config, |_, _| {}).map_err(|e| df_err(e, pos))
 }
 
+/// TIMESTAMP(p) for a TIMESTAMP_LTZ(p).
+fn wall_clock_type(ltz: &DataType) -> DataType {
+    match ltz {
+        DataType::Timestamp(unit, _) => DataType::Timestamp(*unit, None),
+        other => other.clone(),
+    }
+}
+
+fn is_ltz(t: &DataType) -> bool {
+    matches!(t, DataType::Timestamp(_, Some(_)))
+}
+
+/// The session time zone where Flink applies it (`zone` is not UTC): a TIMESTAMP_LTZ cast to
+/// TIMESTAMP / STRING / DATE / TIME, or passed to a date-time function (DATE_FORMAT, YEAR …
+/// SECOND, EXTRACT, FLOOR/CEIL TO unit), is first turned into the wall-clock time it shows in the
+/// zone; a TIMESTAMP / STRING / DATE cast to TIMESTAMP_LTZ is taken as a wall-clock time in the
+/// zone; UNIX_TIMESTAMP parses and FROM_UNIXTIME prints in it; LOCALTIMESTAMP and CURRENT_DATE
+/// are the zone's. Checked against Flink 2.3 with `Asia/Shanghai`.
+fn zone_rewrite(plan: LogicalPlan, functions: &FunctionSet, zone: &str, pos: Pos) -> Result<LogicalPlan> {
+    use rask_functions::zone::{ZoneFn, Zoned};
+    let udf = |k| Zoned::udf(k, zone).map_err(|m| SqlError::validation(pos, format!("'table.local-time-zone': {m}")));
+    let (to_local, to_ltz, unix_ts, from_unix) = (udf(ZoneFn::LtzToLocal)?, udf(ZoneFn::LocalToLtz)?, udf(ZoneFn::UnixTimestamp)?, udf(ZoneFn::FromUnixtime)?);
+    let now = functions.scalar("now").ok_or_else(|| SqlError::validation(pos, "no NOW() function"))?;
+    let call = |f: &Arc<datafusion_expr::ScalarUDF>, args: Vec<Expr>| Expr::ScalarFunction(ScalarFunction::new_udf(f.clone(), args));
+    const WALL_CLOCK_FUNCTIONS: &[&str] = &[
+        "date_format", "year", "quarter", "month", "week", "dayofyear", "dayofmonth", "dayofweek", "hour", "minute", "second", "date_part",
+    ];
+    plan.transform_up(|p| {
+        let schema = match p.inputs().as_slice() {
+            [one] => one.schema().clone(),
+            _ => p.schema().clone(),
+        };
+        p.map_expressions(|e| {
+            e.transform_up(|e| {
+                let type_of = |x: &Expr| x.get_type(&schema).ok();
+                match e {
+                    Expr::Cast(c) if type_of(&c.expr).is_some_and(|t| is_ltz(&t)) && !is_ltz(c.field.data_type()) => {
+                        let target = c.field.data_type().clone();
+                        Ok(Transformed::yes(Expr::Cast(datafusion_expr::expr::Cast::new(Box::new(call(&to_local, vec![*c.expr])), target))))
+                    }
+                    Expr::TryCast(c) if type_of(&c.expr).is_some_and(|t| is_ltz(&t)) && !is_ltz(c.field.data_type()) => {
+                        let target = c.field.data_type().clone();
+                        Ok(Transformed::yes(Expr::TryCast(datafusion_expr::expr::TryCast::new(Box::new(call(&to_local, vec![*c.expr])), target))))
+                    }
+                    Expr::Cast(c) if is_ltz(c.field.data_type()) && type_of(&c.expr).is_some_and(|t| !is_ltz(&t) && t != DataType::Null) => {
+                        let wall = Expr::Cast(datafusion_expr::expr::Cast::new(c.expr, wall_clock_type(c.field.data_type())));
+                        Ok(Transformed::yes(call(&to_ltz, vec![wall])))
+                    }
+                    Expr::TryCast(c) if is_ltz(c.field.data_type()) && type_of(&c.expr).is_some_and(|t| !is_ltz(&t) && t != DataType::Null) => {
+                        let wall = Expr::TryCast(datafusion_expr::expr::TryCast::new(c.expr, wall_clock_type(c.field.data_type())));
+                        Ok(Transformed::yes(call(&to_ltz, vec![wall])))
+                    }
+                    Expr::ScalarFunction(f) => {
+                        let name = f.func.name().to_string();
+                        match name.as_str() {
+                            n if WALL_CLOCK_FUNCTIONS.contains(&n) && f.args.iter().any(|a| type_of(a).is_some_and(|t| is_ltz(&t))) => {
+                                let args = f.args.into_iter().map(|a| if type_of(&a).is_some_and(|t| is_ltz(&t)) { call(&to_local, vec![a]) } else { a }).collect();
+                                Ok(Transformed::yes(Expr::ScalarFunction(ScalarFunction::new_udf(f.func, args))))
+                            }
+                            // FLOOR/CEIL(ltz TO unit): truncated in the zone, still an instant.
+                            "date_trunc" if f.args.get(1).and_then(|a| type_of(a)).is_some_and(|t| is_ltz(&t)) => {
+                                let mut args = f.args;
+                                let x = args.remove(1);
+                                args.insert(1, call(&to_local, vec![x]));
+                                Ok(Transformed::yes(call(&to_ltz, vec![Expr::ScalarFunction(ScalarFunction::new_udf(f.func, args))])))
+                            }
+                            "unix_timestamp" if !f.args.is_empty() => Ok(Transformed::yes(call(&unix_ts, f.args))),
+                            "from_unixtime" => Ok(Transformed::yes(call(&from_unix, f.args))),
+                            "localtimestamp" => Ok(Transformed::yes(call(&to_local, vec![call(&now, vec![])]))),
+                            "current_date" => Ok(Transformed::yes(Expr::Cast(datafusion_expr::expr::Cast::new(
+                                Box::new(call(&to_local, vec![call(&now, vec![])])),
+                                DataType::Date32,
+                            )))),
+                            _ => Ok(Transformed::no(Expr::ScalarFunction(f))),
+                        }
+                    }
+                    other => Ok(Transformed::no(other)),
+                }
+            })
+        })
+    })
+    .map(|t| t.data)
+    .map_err(|e| df_err(e, pos))
+}
+
 /// Projection pruning, right after analysis (before Rask's own expression rewrites): a view's
 /// columns that the query does not use are never computed or copied, e.g. Nexmark's `bid` view
 /// feeding a query that reads two of its seven columns.
@@ -1199,7 +1294,13 @@ pub(crate) fn optimize(plan: LogicalPlan, ctx: &Ctx, pos: Pos) -> Result<Logical
 
 /// `CAST(x AS STRING)` renders values as Flink does, not as Arrow's cast kernel does; numeric
 /// casts to integer types narrow as Java does (wrap / saturate) instead of failing on overflow.
-fn rewrite_casts(plan: LogicalPlan, functions: &FunctionSet, pos: Pos) -> Result<LogicalPlan> {
+/// With a session time zone other than UTC, TIMESTAMP_LTZ values are read in it where Flink
+/// reads them so (see [`zone_rewrite`]).
+fn rewrite_casts(plan: LogicalPlan, functions: &FunctionSet, zone: Option<&str>, pos: Pos) -> Result<LogicalPlan> {
+    let plan = match zone {
+        Some(z) => zone_rewrite(plan, functions, z, pos)?,
+        None => plan,
+    };
     let to_string = functions.cast_to_string.clone();
     let narrow_udfs: Vec<(DataType, Arc<datafusion_expr::ScalarUDF>)> = [DataType::Int8, DataType::Int16, DataType::Int32, DataType::Int64]
         .into_iter()
