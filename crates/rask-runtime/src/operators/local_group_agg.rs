@@ -7,16 +7,16 @@
 
 use std::time::{Duration, Instant};
 
-use arrow::array::{ArrayRef, AsArray, RecordBatch};
+use arrow::array::{ArrayRef, AsArray};
 use arrow::datatypes::SchemaRef;
 use arrow::row::{RowConverter, SortField};
-use datafusion_expr::{EmitTo, GroupsAccumulator};
+use datafusion_expr::GroupsAccumulator;
 use hashbrown::HashMap;
 use rask_sql::group_agg::GroupAggregate as Plan;
 use rask_types::StreamBatch;
 
 use super::buffer::require_append_only;
-use super::window_agg::{aggregate_args, internal, new_accumulator};
+use super::window_agg::{aggregate_args, internal, new_accumulator, partial_states};
 use crate::error::Result;
 use crate::operator::{Emitter, Operator};
 
@@ -68,23 +68,14 @@ impl LocalGroupAggregate {
         if groups.is_empty() {
             return Ok(());
         }
-        let mut cols: Vec<ArrayRef> = match &self.converter {
+        let cols: Vec<ArrayRef> = match &self.converter {
             Some(conv) => {
                 let parser = conv.parser();
                 conv.convert_rows(groups.iter().map(|k| parser.parse(k))).map_err(internal)?
             }
             None => Vec::new(),
         };
-        for a in accs.iter_mut() {
-            cols.extend(a.state(EmitTo::All).map_err(internal)?);
-        }
-        let cols = cols
-            .into_iter()
-            .zip(self.schema.fields())
-            .map(|(c, f)| if c.data_type() == f.data_type() { Ok(c) } else { arrow::compute::cast(&c, f.data_type()).map_err(internal) })
-            .collect::<Result<Vec<_>>>()?;
-        let rb = RecordBatch::try_new(self.schema.clone(), cols).map_err(internal)?;
-        out.emit(StreamBatch::inserts(rb));
+        out.emit(StreamBatch::inserts(partial_states(&self.schema, cols, &mut accs)?));
         Ok(())
     }
 }
@@ -166,7 +157,7 @@ impl Operator for LocalGroupAggregate {
 mod tests {
     use std::sync::Arc;
 
-    use arrow::array::{BooleanArray, Int64Array, StringArray};
+    use arrow::array::{BooleanArray, Int64Array, RecordBatch, StringArray};
     use arrow::datatypes::{DataType, Field, Schema};
     use datafusion_physical_expr::aggregate::AggregateExprBuilder;
     use datafusion_physical_expr::expressions::Column;

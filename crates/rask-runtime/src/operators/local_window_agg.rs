@@ -9,15 +9,15 @@ use hashbrown::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, TimestampMillisecondArray};
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, TimestampMillisecondArray};
 use arrow::datatypes::{SchemaRef, TimestampMillisecondType};
 use arrow::row::{RowConverter, SortField};
-use datafusion_expr::{EmitTo, GroupsAccumulator};
+use datafusion_expr::GroupsAccumulator;
 use rask_sql::window_agg::WindowAggregate as Plan;
 use rask_types::StreamBatch;
 
 use super::buffer::require_append_only;
-use super::window_agg::{aggregate_args, internal, new_accumulator};
+use super::window_agg::{aggregate_args, internal, new_accumulator, partial_states};
 use crate::error::Result;
 use crate::operator::{Emitter, Operator};
 
@@ -63,16 +63,7 @@ impl LocalWindowAggregate {
             self.converter.convert_rows(groups.iter().map(|(_, k)| parser.parse(k))).map_err(internal)?
         };
         cols.push(Arc::new(TimestampMillisecondArray::from(groups.iter().map(|(e, _)| *e).collect::<Vec<_>>())));
-        for a in accs.iter_mut() {
-            cols.extend(a.state(EmitTo::All).map_err(internal)?);
-        }
-        let cols = cols
-            .into_iter()
-            .zip(self.schema.fields())
-            .map(|(c, f)| if c.data_type() == f.data_type() { Ok(c) } else { arrow::compute::cast(&c, f.data_type()).map_err(internal) })
-            .collect::<Result<Vec<_>>>()?;
-        let rb = RecordBatch::try_new(self.schema.clone(), cols).map_err(internal)?;
-        out.emit(StreamBatch::inserts(rb));
+        out.emit(StreamBatch::inserts(partial_states(&self.schema, cols, &mut accs)?));
         Ok(())
     }
 }

@@ -314,6 +314,20 @@ pub(crate) fn aggregate_args(agg: &AggregateFunctionExpr, batch: &RecordBatch) -
         .map_err(internal)
 }
 
+/// A local aggregation's flush: the leading columns (keys, slice end) then every accumulator's
+/// partial state for all its groups, cast to the local phase's output schema.
+pub(crate) fn partial_states(schema: &SchemaRef, mut cols: Vec<ArrayRef>, accs: &mut [Box<dyn GroupsAccumulator>]) -> Result<RecordBatch> {
+    for a in accs.iter_mut() {
+        cols.extend(a.state(EmitTo::All).map_err(internal)?);
+    }
+    let cols = cols
+        .into_iter()
+        .zip(schema.fields())
+        .map(|(c, f)| if c.data_type() == f.data_type() { Ok(c) } else { arrow::compute::cast(&c, f.data_type()).map_err(internal) })
+        .collect::<Result<Vec<_>>>()?;
+    RecordBatch::try_new(schema.clone(), cols).map_err(internal)
+}
+
 pub(crate) fn new_accumulator(agg: &Arc<AggregateFunctionExpr>) -> Result<Box<dyn GroupsAccumulator>> {
     if agg.groups_accumulator_supported() {
         agg.create_groups_accumulator().map_err(internal)
