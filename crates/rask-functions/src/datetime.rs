@@ -675,13 +675,13 @@ pub(crate) fn from_unixtime_in(a: &Args, tz: Option<&arrow::array::timezone::Tz>
     let secs = a.prim::<Int64Type>(0)?;
     let fmt = if a.len() > 1 { Some(a.str(1)?) } else { None };
     let mut cache = PatternCache::new("FROM_UNIXTIME", true);
+    let local = |s: i64| s.checked_add(tz.map_or(0, |tz| crate::zone::offset_at(tz, s)));
     let mut out = arrow::array::StringBuilder::new();
     for r in 0..a.rows {
         let f = match &fmt {
             Some(f) => f.get(r),
             None => Some("yyyy-MM-dd HH:mm:ss"),
         };
-        let local = |s: i64| s.checked_add(tz.map_or(0, |tz| crate::zone::offset_at(tz, s)));
         let dt = secs.get(r).and_then(local).and_then(|s| DateTime::from_timestamp(s, 0)).map(|d| d.naive_utc());
         match (dt, f) {
             (Some(dt), Some(f)) => {

@@ -128,22 +128,24 @@ impl ScalarUDFImpl for FlinkUdf {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let all_scalar = args.args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
-        let rows = if all_scalar { 1 } else { args.number_rows };
-        let a = Args { cols: args.args, rows, ret: args.return_field.data_type().clone() };
-        let out = (self.invoke)(&a)?;
-        if out.len() != rows {
-            return Err(DataFusionError::Internal(format!(
-                "{}: produced {} rows, expected {rows}",
-                self.name,
-                out.len()
-            )));
-        }
-        if all_scalar {
-            Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?))
-        } else {
-            Ok(ColumnarValue::Array(out))
-        }
+        invoke_on_args(self.name, args, self.invoke)
+    }
+}
+
+/// Runs `f` over a call's arguments as [`Args`] (one row when every argument is a scalar, and
+/// then a scalar result) and checks it produced one value per row.
+pub(crate) fn invoke_on_args(name: &str, args: ScalarFunctionArgs, f: impl FnOnce(&Args) -> Result<ArrayRef>) -> Result<ColumnarValue> {
+    let all_scalar = args.args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
+    let rows = if all_scalar { 1 } else { args.number_rows };
+    let a = Args { cols: args.args, rows, ret: args.return_field.data_type().clone() };
+    let out = f(&a)?;
+    if out.len() != rows {
+        return Err(DataFusionError::Internal(format!("{name}: produced {} rows, expected {rows}", out.len())));
+    }
+    if all_scalar {
+        Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?))
+    } else {
+        Ok(ColumnarValue::Array(out))
     }
 }
 

@@ -17,10 +17,10 @@ use arrow::datatypes::{
     TimestampSecondType,
 };
 use chrono::{DateTime, LocalResult, NaiveDateTime, Offset, TimeZone};
-use datafusion_common::{Result, ScalarValue};
+use datafusion_common::Result;
 use datafusion_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
 
-use crate::util::{Args, exec_err};
+use crate::util::{exec_err, invoke_on_args};
 
 /// A session time zone as Flink accepts it: a region id (`Asia/Shanghai`), `UTC`, or a custom
 /// offset id (`GMT+08:00`, `+08:00`). Flink refuses `UTC+8`-style ids; so does this.
@@ -127,7 +127,7 @@ pub enum ZoneFn {
 #[derive(Debug)]
 pub struct Zoned {
     kind: ZoneFn,
-    name: String,
+    name: &'static str,
     zone: String,
     tz: Tz,
     signature: Signature,
@@ -157,7 +157,7 @@ impl Zoned {
         };
         Ok(Arc::new(ScalarUDF::new_from_impl(Zoned {
             kind,
-            name: name.to_string(),
+            name,
             zone: zone.to_string(),
             tz,
             signature: Signature::user_defined(Volatility::Immutable),
@@ -167,7 +167,7 @@ impl Zoned {
 
 impl ScalarUDFImpl for Zoned {
     fn name(&self) -> &str {
-        &self.name
+        self.name
     }
     fn signature(&self) -> &Signature {
         &self.signature
@@ -189,30 +189,22 @@ impl ScalarUDFImpl for Zoned {
         })
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let all_scalar = args.args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
-        let rows = if all_scalar { 1 } else { args.number_rows };
-        let a = Args { cols: args.args, rows, ret: args.return_field.data_type().clone() };
         let tz = &self.tz;
-        let out: ArrayRef = match self.kind {
+        invoke_on_args(self.name, args, |a| match self.kind {
             ZoneFn::LtzToLocal | ZoneFn::LocalToLtz => {
                 let col = a.array(0)?;
                 let DataType::Timestamp(unit, _) = col.data_type().clone() else {
                     return Err(exec_err(format!("{}: expects a timestamp, got {}", self.name, col.data_type())));
                 };
-                if self.kind == ZoneFn::LtzToLocal {
+                Ok(if self.kind == ZoneFn::LtzToLocal {
                     map_timestamps(&col, &unit, |v| instant_to_local(tz, v, &unit), None)
                 } else {
                     map_timestamps(&col, &unit, |v| local_to_instant(tz, v, &unit), Some(rask_types::types::LTZ_TZ))
-                }
+                })
             }
-            ZoneFn::UnixTimestamp => crate::datetime::unix_timestamp_in(&a, Some(tz))?,
-            ZoneFn::FromUnixtime => crate::datetime::from_unixtime_in(&a, Some(tz))?,
-        };
-        if all_scalar {
-            Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?))
-        } else {
-            Ok(ColumnarValue::Array(out))
-        }
+            ZoneFn::UnixTimestamp => crate::datetime::unix_timestamp_in(a, Some(tz)),
+            ZoneFn::FromUnixtime => crate::datetime::from_unixtime_in(a, Some(tz)),
+        })
     }
 }
 

@@ -37,16 +37,16 @@ pub struct GroupAggregate {
     /// [`crate::retracting::retracting_accumulator`]).
     pub retract: bool,
     /// The global phase of a two-phase aggregation: the input rows are the keys followed by
-    /// each aggregate's partial state columns (see [`GroupAggregate::state_fields`]), merged
+    /// each aggregate's partial state columns (see [`GroupAggregate::local_schema`]), merged
     /// instead of accumulated.
     pub merge: bool,
 }
 
 impl GroupAggregate {
-    /// The local phase's output: the key columns of `input`, then each aggregate's state
-    /// fields (`$s{i}_{name}`).
-    pub fn local_schema(&self, input: &Schema) -> datafusion_common::Result<SchemaRef> {
-        let mut fields: Vec<Field> = input.fields().iter().take(self.keys).map(|f| f.as_ref().clone()).collect();
+    /// The local phase's output: the `keys` fields, then each aggregate's state fields
+    /// (`$s{i}_{name}`).
+    pub fn local_schema(&self, keys: impl IntoIterator<Item = Field>) -> datafusion_common::Result<SchemaRef> {
+        let mut fields: Vec<Field> = keys.into_iter().collect();
         for (i, a) in self.aggs.iter().enumerate() {
             for f in a.state_fields()? {
                 fields.push(f.as_ref().clone().with_name(format!("$s{i}_{}", f.name())).with_nullable(true));
@@ -159,14 +159,9 @@ impl Translator {
         if !mini_batch || strategy == "ONE_PHASE" || retract {
             return Ok(self.push(name, NodeKind::GroupAggregate(Box::new(plan)), vec![Input { node: input, exchange }], schema));
         }
-        let local_schema = plan.local_schema(&pre_schema).map_err(|e| df_err(e, pos))?;
         // Keys named as grouped (the exchange shows them).
-        let local_schema: SchemaRef = Arc::new(Schema::new(
-            local_schema.fields().iter().enumerate().map(|(i, f)| match group_names.get(i).filter(|_| i < keys) {
-                Some(n) => f.as_ref().clone().with_name(n.clone()),
-                None => f.as_ref().clone(),
-            }).collect::<Vec<_>>(),
-        ));
+        let key_fields = pre_schema.fields().iter().zip(group_names).map(|(f, n)| f.as_ref().clone().with_name(n.clone()));
+        let local_schema = plan.local_schema(key_fields).map_err(|e| df_err(e, pos))?;
         let local_name = name.replacen("GroupAggregate(", "LocalGroupAggregate(", 1);
         let local = self.push(local_name, NodeKind::LocalGroupAggregate(Box::new(plan.clone())), vec![Input { node: input, exchange: Exchange::Forward }], local_schema);
         let global = GroupAggregate { merge: true, ..plan };

@@ -1227,21 +1227,37 @@ fn zone_rewrite(plan: LogicalPlan, functions: &FunctionSet, zone: &str, pos: Pos
             e.transform_up(|e| {
                 let type_of = |x: &Expr| x.get_type(&schema).ok();
                 match e {
-                    Expr::Cast(c) if type_of(&c.expr).is_some_and(|t| is_ltz(&t)) && !is_ltz(c.field.data_type()) => {
-                        let target = c.field.data_type().clone();
-                        Ok(Transformed::yes(Expr::Cast(datafusion_expr::expr::Cast::new(Box::new(call(&to_local, vec![*c.expr])), target))))
-                    }
-                    Expr::TryCast(c) if type_of(&c.expr).is_some_and(|t| is_ltz(&t)) && !is_ltz(c.field.data_type()) => {
-                        let target = c.field.data_type().clone();
-                        Ok(Transformed::yes(Expr::TryCast(datafusion_expr::expr::TryCast::new(Box::new(call(&to_local, vec![*c.expr])), target))))
-                    }
-                    Expr::Cast(c) if is_ltz(c.field.data_type()) && type_of(&c.expr).is_some_and(|t| !is_ltz(&t) && t != DataType::Null) => {
-                        let wall = Expr::Cast(datafusion_expr::expr::Cast::new(c.expr, wall_clock_type(c.field.data_type())));
-                        Ok(Transformed::yes(call(&to_ltz, vec![wall])))
-                    }
-                    Expr::TryCast(c) if is_ltz(c.field.data_type()) && type_of(&c.expr).is_some_and(|t| !is_ltz(&t) && t != DataType::Null) => {
-                        let wall = Expr::TryCast(datafusion_expr::expr::TryCast::new(c.expr, wall_clock_type(c.field.data_type())));
-                        Ok(Transformed::yes(call(&to_ltz, vec![wall])))
+                    Expr::Cast(_) | Expr::TryCast(_) => {
+                        let (inner, target) = match &e {
+                            Expr::Cast(c) => (&c.expr, c.field.data_type()),
+                            Expr::TryCast(c) => (&c.expr, c.field.data_type()),
+                            _ => return Ok(Transformed::no(e)),
+                        };
+                        let (from_ltz, to_ltz_type) = match type_of(inner) {
+                            Some(t) => (is_ltz(&t) && !is_ltz(target), is_ltz(target) && !is_ltz(&t) && t != DataType::Null),
+                            None => (false, false),
+                        };
+                        let target = target.clone();
+                        let (inner, is_try) = match e {
+                            Expr::Cast(c) if from_ltz || to_ltz_type => (*c.expr, false),
+                            Expr::TryCast(c) if from_ltz || to_ltz_type => (*c.expr, true),
+                            other => return Ok(Transformed::no(other)),
+                        };
+                        let recast = |x: Expr, t: DataType| {
+                            if is_try {
+                                Expr::TryCast(datafusion_expr::expr::TryCast::new(Box::new(x), t))
+                            } else {
+                                Expr::Cast(datafusion_expr::expr::Cast::new(Box::new(x), t))
+                            }
+                        };
+                        Ok(Transformed::yes(if from_ltz {
+                            // The wall-clock time in the zone, then the cast asked for.
+                            recast(call(&to_local, vec![inner]), target)
+                        } else {
+                            // The cast to the wall-clock TIMESTAMP, then its instant in the zone.
+                            let wall = wall_clock_type(&target);
+                            call(&to_ltz, vec![recast(inner, wall)])
+                        }))
                     }
                     Expr::ScalarFunction(f) => {
                         let name = f.func.name().to_string();

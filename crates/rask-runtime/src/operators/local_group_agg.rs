@@ -183,7 +183,7 @@ mod tests {
             AggregateExprBuilder::new(f(), v()).schema(input.clone()).alias("d").distinct().build().unwrap(),
         ];
         let plan = Plan { keys: 1, aggs: aggs.into_iter().map(Arc::new).collect(), filters: vec![Some(2), None, None, None], retract: false, merge: false };
-        let local_schema = plan.local_schema(&input).unwrap();
+        let local_schema = plan.local_schema([input.field(0).clone()]).unwrap();
         let out = Arc::new(Schema::new(vec![
             Field::new("k", DataType::Utf8, true),
             Field::new("c", DataType::Int64, true),
