@@ -208,6 +208,142 @@ impl ScalarUDFImpl for Zoned {
     }
 }
 
+/// The clock a window's bounds are in (Flink's "shift time zone"): UTC for a `TIMESTAMP`
+/// rowtime or a UTC session, the session time zone for a `TIMESTAMP_LTZ` rowtime or
+/// `PROCTIME()` attribute. Windows are assigned on the wall-clock time of each row
+/// ([`WindowClock::local`]) so that a 1-day window is a local day; `window_start`/`window_end`
+/// are those wall-clock times and `window_time` the instant before the end
+/// ([`WindowClock::instant`]). Watermarks and processing time stay instants: a window fires
+/// when the watermark reaches the instant its last millisecond is reached
+/// ([`WindowClock::timer_instant`], the later one at a DST fall-back, as Flink's
+/// `toEpochMillsForTimer`), i.e. when [`WindowClock::progress`] of the watermark passes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum WindowClock {
+    #[default]
+    Utc,
+    /// A fixed offset, seconds east of UTC.
+    Fixed(i32),
+    /// A region's rules (with daylight saving time).
+    Region(chrono_tz::Tz),
+}
+
+impl PartialOrd for WindowClock {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        let key = |c: &WindowClock| match c {
+            WindowClock::Utc => (0, 0),
+            WindowClock::Fixed(s) => (1, *s as i64),
+            WindowClock::Region(tz) => (2, *tz as i64),
+        };
+        Some(key(self).cmp(&key(other)))
+    }
+}
+
+impl WindowClock {
+    /// The clock of a session zone id (as [`parse_zone`] accepts it).
+    pub fn new(id: &str) -> std::result::Result<Self, String> {
+        parse_zone(id)?;
+        if is_utc(id) {
+            return Ok(WindowClock::Utc);
+        }
+        let id = id.trim();
+        let id = id.strip_prefix("GMT").filter(|o| !o.is_empty()).unwrap_or(id);
+        if let Some(rest) = id.strip_prefix(['+', '-']) {
+            let (h, m) = rest.split_once(':').ok_or_else(|| format!("'{id}' is not a time zone"))?;
+            let secs = h.parse::<i32>().map_err(|e| e.to_string())? * 3600 + m.parse::<i32>().map_err(|e| e.to_string())? * 60;
+            return Ok(if secs == 0 { WindowClock::Utc } else { WindowClock::Fixed(if id.starts_with('-') { -secs } else { secs }) });
+        }
+        id.parse::<chrono_tz::Tz>().map(WindowClock::Region).map_err(|_| format!("'{id}' is not a time zone"))
+    }
+
+    pub fn is_utc(&self) -> bool {
+        *self == WindowClock::Utc
+    }
+
+    /// Seconds east of UTC at the instant `utc_secs`.
+    fn offset(&self, utc_secs: i64) -> i64 {
+        match self {
+            WindowClock::Utc => 0,
+            WindowClock::Fixed(s) => *s as i64,
+            WindowClock::Region(tz) => match DateTime::from_timestamp(utc_secs, 0) {
+                Some(d) => tz.offset_from_utc_datetime(&d.naive_utc()).fix().local_minus_utc() as i64,
+                None => 0,
+            },
+        }
+    }
+
+    /// The offsets (seconds) a wall-clock second can have: one, two at a fall-back (earlier
+    /// first), none in a spring-forward gap.
+    fn offsets_of_local(&self, local_secs: i64) -> Vec<i64> {
+        let WindowClock::Region(tz) = self else { return vec![self.offset(local_secs)] };
+        let Some(d) = DateTime::from_timestamp(local_secs, 0) else { return vec![0] };
+        match tz.from_local_datetime(&d.naive_utc()) {
+            LocalResult::Single(a) => vec![a.offset().fix().local_minus_utc() as i64],
+            LocalResult::Ambiguous(a, b) => vec![a.offset().fix().local_minus_utc() as i64, b.offset().fix().local_minus_utc() as i64],
+            LocalResult::None => Vec::new(),
+        }
+    }
+
+    /// Epoch milliseconds → the wall-clock time (as epoch-style milliseconds) in this clock.
+    pub fn local(&self, ms: i64) -> i64 {
+        if self.is_utc() || is_sentinel(ms) {
+            return ms;
+        }
+        ms.saturating_add(self.offset(ms.div_euclid(1000)) * 1000)
+    }
+
+    /// The instant of a wall-clock time: the earlier one at a fall-back, moved forward by the
+    /// gap in a spring-forward gap (Java's `ZonedDateTime`, Flink's `toEpochMills`).
+    pub fn instant(&self, local: i64) -> i64 {
+        self.instant_by(local, false)
+    }
+
+    /// The instant a wall-clock time is reached for firing windows: the later one at a
+    /// fall-back (Flink's `toEpochMillsForTimer`).
+    pub fn timer_instant(&self, local: i64) -> i64 {
+        self.instant_by(local, true)
+    }
+
+    fn instant_by(&self, local: i64, later: bool) -> i64 {
+        if self.is_utc() || is_sentinel(local) {
+            return local;
+        }
+        let secs = local.div_euclid(1000);
+        let offs = self.offsets_of_local(secs);
+        let off = match (offs.first(), offs.last()) {
+            (Some(first), Some(last)) => if later { *last } else { *first },
+            // In a gap: the offset before it, which moves the time forward by the gap.
+            _ => self.offset(secs - 86_400),
+        };
+        local.saturating_sub(off * 1000)
+    }
+
+    /// How far the clock has got at the instant `w` (a watermark or processing time): the
+    /// latest wall-clock time whose [`timer_instant`](Self::timer_instant) is not after `w`.
+    /// Monotone in `w`; during the first pass through a fall-back's repeated hour it stays
+    /// just before that hour (its times are reached, for windows, on the second pass).
+    pub fn progress(&self, w: i64) -> i64 {
+        let l = self.local(w);
+        if self.is_utc() || is_sentinel(w) || self.timer_instant(l) <= w {
+            return l;
+        }
+        // `w` is in the first pass of a repeated hour: find the transition instant `t` (the
+        // first second after `w` with another offset), the hour repeats from `t + new offset`.
+        let before = self.offset(w.div_euclid(1000));
+        let (mut lo, mut hi) = (w.div_euclid(1000), w.div_euclid(1000) + 86_400);
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if self.offset(mid) == before { lo = mid } else { hi = mid }
+        }
+        (hi + self.offset(hi)) * 1000 - 1
+    }
+}
+
+/// Watermark sentinels (the minimum before any watermark, the maximum at the end of input)
+/// are not times.
+fn is_sentinel(ms: i64) -> bool {
+    ms <= i64::MIN / 2 || ms >= i64::MAX / 2
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -241,5 +377,44 @@ mod tests {
         assert_eq!(local_to_utc(&la, at(2024, 3, 10, 2, 30)), at(2024, 3, 10, 10, 30)); // = 03:30 PDT
         assert_eq!(local_to_utc(&la, at(2024, 11, 3, 1, 30)), at(2024, 11, 3, 8, 30)); // earlier: PDT
         assert_eq!(offset_at(&la, at(2024, 7, 1, 0, 0).and_utc().timestamp()), -7 * 3600);
+    }
+
+    #[test]
+    fn window_clocks_follow_flink_across_daylight_saving_time() {
+        let ms = |y, mo, d, h, mi| at(y, mo, d, h, mi).and_utc().timestamp_millis();
+        assert_eq!(WindowClock::new("UTC").unwrap(), WindowClock::Utc);
+        assert_eq!(WindowClock::new("GMT+05:30").unwrap(), WindowClock::Fixed(19_800));
+        assert_eq!(WindowClock::new("-03:00").unwrap(), WindowClock::Fixed(-10_800));
+        assert!(WindowClock::new("UTC+8").is_err());
+        let sh = WindowClock::new("Asia/Shanghai").unwrap();
+        let t = ms(2024, 1, 1, 0, 0);
+        assert_eq!(sh.local(t), t + 8 * 3_600_000);
+        assert_eq!(sh.instant(t + 8 * 3_600_000), t);
+        assert_eq!(sh.progress(t), t + 8 * 3_600_000);
+        assert_eq!(sh.progress(i64::MAX), i64::MAX);
+        assert_eq!(sh.progress(i64::MIN), i64::MIN);
+        let la = WindowClock::new("America/Los_Angeles").unwrap();
+        // 2024-11-03: 01:00–02:00 local twice, PDT (08:00Z–09:00Z) then PST (09:00Z–10:00Z).
+        let local_1am = ms(2024, 11, 3, 1, 0);
+        assert_eq!(la.instant(local_1am + 1_800_000), ms(2024, 11, 3, 8, 30));
+        assert_eq!(la.timer_instant(local_1am + 1_800_000), ms(2024, 11, 3, 9, 30));
+        // Before the repeated hour the clock follows the wall clock; during its first pass
+        // it waits just before it; on the second pass it runs again.
+        assert_eq!(la.progress(ms(2024, 11, 3, 7, 30)), ms(2024, 11, 3, 0, 30));
+        assert_eq!(la.progress(ms(2024, 11, 3, 8, 30)), local_1am - 1);
+        assert_eq!(la.progress(ms(2024, 11, 3, 9, 30)), local_1am + 1_800_000);
+        // 2024-03-10: 02:00–03:00 local does not exist; 02:30 is reached at 03:30 PDT.
+        assert_eq!(la.instant(ms(2024, 3, 10, 2, 30)), ms(2024, 3, 10, 10, 30));
+        assert_eq!(la.progress(ms(2024, 3, 10, 10, 30)), ms(2024, 3, 10, 3, 30));
+        // Monotone through both transitions.
+        for (start, end) in [(ms(2024, 3, 10, 8, 0), ms(2024, 3, 10, 12, 0)), (ms(2024, 11, 3, 7, 0), ms(2024, 11, 3, 11, 0))] {
+            let mut prev = i64::MIN;
+            for w in (start..end).step_by(60_000) {
+                let p = la.progress(w);
+                assert!(p >= prev, "{w}");
+                assert!(la.timer_instant(p) <= w, "{w}");
+                prev = p;
+            }
+        }
     }
 }

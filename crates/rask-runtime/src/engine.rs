@@ -264,10 +264,10 @@ fn make_operator(
             let late = shared.metrics.nodes[node.id].late_records_dropped.clone();
             Box::new(operators::window_tvf::WindowAssign::new(*time_col, *spec, node.schema.clone(), late))
         }
-        NodeKind::SessionWindow { time_col, partition, gap, proctime } => {
+        NodeKind::SessionWindow { time_col, partition, gap, proctime, clock } => {
             let late = shared.metrics.nodes[node.id].late_records_dropped.clone();
             let input = plan.nodes[node.inputs[0].node].schema.clone();
-            Box::new(operators::session_tvf::SessionWindowTvf::new(partition.clone(), *time_col, *gap, *proctime, input, node.schema.clone(), late)?)
+            Box::new(operators::session_tvf::SessionWindowTvf::new(partition.clone(), *time_col, *gap, *proctime, *clock, input, node.schema.clone(), late)?)
         }
         NodeKind::LocalWindowAggregate(agg) => {
             let late = shared.metrics.nodes[node.id].late_records_dropped.clone();

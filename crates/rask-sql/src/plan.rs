@@ -59,7 +59,7 @@ pub enum NodeKind {
     /// The SESSION window table function on its own: rows held per session of their
     /// `partition` key until the watermark passes the session's end, then emitted with the
     /// window columns appended (Flink's `WindowTableFunction` with a session window).
-    SessionWindow { time_col: usize, partition: Vec<usize>, gap: i64, proctime: bool },
+    SessionWindow { time_col: usize, partition: Vec<usize>, gap: i64, proctime: bool, clock: crate::window_tvf::WindowClock },
     /// Window aggregation over slices (see [`crate::window_agg`]).
     WindowAggregate(Box<crate::window_agg::WindowAggregate>),
     /// Over aggregation (see [`crate::over_agg`]).

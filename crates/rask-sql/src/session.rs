@@ -899,14 +899,13 @@ impl Session {
                 ),
             ));
         }
-        if let (Some(zone), DataType::Timestamp(_, Some(_))) = (self.local_time_zone(), field.data_type()) {
-            return Err(SqlError::unsupported(
-                pos,
-                format!(
-                    "{fname} on '{time_col}', a TIMESTAMP_LTZ time attribute (or PROCTIME()), with 'table.local-time-zone' = '{zone}' is not supported yet: such windows are aligned to the session time zone, which Rask does only for UTC; use a TIMESTAMP(3) rowtime (e.g. a computed column CAST({time_col} AS TIMESTAMP(3)) with its WATERMARK) or a UTC session"
-                ),
-            ));
-        }
+        // Windows on an instant (TIMESTAMP_LTZ, PROCTIME()) are aligned to the session zone.
+        let clock = match (self.local_time_zone(), field.data_type()) {
+            (Some(zone), DataType::Timestamp(_, Some(_))) => {
+                crate::window_tvf::WindowClock::new(zone).map_err(|m| SqlError::validation(pos, format!("'table.local-time-zone': {m}")))?
+            }
+            _ => crate::window_tvf::WindowClock::Utc,
+        };
         let mut partition = Vec::new();
         if kind == WindowKind::Session && args.len() > 3 {
             for k in text(3, "partition")?.split(',') {
@@ -916,7 +915,7 @@ impl Session {
                 partition.push(i);
             }
         }
-        let mut node = WindowTvf::try_new(input, idx, WindowSpec { kind, size, step, offset }).map_err(|e| df_err(e, pos))?;
+        let mut node = WindowTvf::try_new(input, idx, WindowSpec { kind, size, step, offset, clock }).map_err(|e| df_err(e, pos))?;
         node.partition = partition;
         Ok(LogicalPlan::Extension(Extension { node: Arc::new(node) }))
     }

@@ -445,10 +445,10 @@ pub(crate) fn slicing_spec(spec: &WindowSpec) -> WindowSpec {
     if spec.kind == WindowKind::Session {
         // Session windows are not sliced: each row's "slice" is its own millisecond, so the
         // slice end is the row's time + 1 ms.
-        return WindowSpec { kind: WindowKind::Tumble, size: 1, step: 1, offset: 0 };
+        return WindowSpec { kind: WindowKind::Tumble, size: 1, step: 1, offset: 0, clock: spec.clock };
     }
     let slice = spec.slice();
-    WindowSpec { kind: WindowKind::Tumble, size: slice, step: slice, offset: spec.offset }
+    WindowSpec { kind: WindowKind::Tumble, size: slice, step: slice, offset: spec.offset, clock: spec.clock }
 }
 
 /// A window aggregation over a SESSION table function that groups by other keys than the
@@ -489,7 +489,7 @@ impl Translator {
         let exchange = if w.partition.is_empty() { Exchange::Single } else { Exchange::Hash(w.partition.clone()) };
         Ok(self.push(
             format!("WindowTableFunction(window=[{desc}])"),
-            NodeKind::SessionWindow { time_col: w.time_col, partition: w.partition.clone(), gap: w.spec.size, proctime },
+            NodeKind::SessionWindow { time_col: w.time_col, partition: w.partition.clone(), gap: w.spec.size, proctime, clock: w.spec.clock },
             vec![Input { node: input, exchange }],
             arrow_schema(&w.schema),
         ))

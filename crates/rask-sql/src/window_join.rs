@@ -30,6 +30,8 @@ pub struct WindowJoin {
     /// The `window_end` column of each side.
     pub left_end: usize,
     pub right_end: usize,
+    /// The clock of both sides' window bounds (see [`crate::window_tvf::WindowClock`]).
+    pub clock: crate::window_tvf::WindowClock,
 }
 
 fn column_index(e: &Expr, plan: &LogicalPlan) -> Option<usize> {
@@ -109,6 +111,11 @@ impl Translator {
         if filter.is_some() && join_type != WindowJoinType::Inner {
             return Err(SqlError::unsupported(pos, "a non-equi condition in an outer window join is not supported yet"));
         }
+        let clock_of = |p: &LogicalPlan| crate::window_rank::window_source(p).map(|t| t.spec.clock).unwrap_or_default();
+        let clock = clock_of(&j.left);
+        if clock != clock_of(&j.right) {
+            return Err(SqlError::validation(pos, "a window join's inputs must be windows in the same time zone: both on TIMESTAMP or both on TIMESTAMP_LTZ time attributes"));
+        }
         let left = self.node(&j.left, pos)?;
         let right = self.node(&j.right, pos)?;
         let exchange = |keys: &Vec<usize>| if keys.is_empty() { Exchange::Single } else { Exchange::Hash(keys.clone()) };
@@ -126,7 +133,7 @@ impl Translator {
             names(&j.right, &right_keys)
         );
         let inputs = vec![Input { node: left, exchange: exchange(&left_keys) }, Input { node: right, exchange: exchange(&right_keys) }];
-        let plan = WindowJoin { join_type, left_keys, right_keys, left_end, right_end };
+        let plan = WindowJoin { join_type, left_keys, right_keys, left_end, right_end, clock };
         let id = self.push(name, NodeKind::WindowJoin(Box::new(plan)), inputs, schema.clone());
         match &filter {
             Some(f) => {

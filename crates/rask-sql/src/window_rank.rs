@@ -22,6 +22,8 @@ use crate::window_tvf::WindowTvf;
 pub struct WindowRank {
     /// Input column holding `window_end` (the window fires when the watermark passes it).
     pub end_col: usize,
+    /// The clock of the window bounds (see [`crate::window_tvf::WindowClock`]).
+    pub clock: crate::window_tvf::WindowClock,
     /// Partition columns (the window columns included).
     pub partition: Vec<usize>,
     /// Sort columns: (column, descending, nulls first).
@@ -213,7 +215,8 @@ impl Translator {
             names(&partition),
             order_desc.join(", ")
         );
-        let plan = WindowRank { end_col, partition, order, limit, later_first_on_ties };
+        let clock = window_source(&w.input).map(|t| t.spec.clock).unwrap_or_default();
+        let plan = WindowRank { end_col, clock, partition, order, limit, later_first_on_ties };
         Ok(self.push(node_name, NodeKind::WindowRank(Box::new(plan)), vec![Input { node: input, exchange }], schema))
     }
 }

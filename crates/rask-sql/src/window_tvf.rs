@@ -9,6 +9,7 @@ use std::sync::Arc;
 use arrow::datatypes::{DataType, Field, TimeUnit};
 use datafusion_common::{DFSchema, DFSchemaRef, Result as DfResult};
 use datafusion_expr::{Expr, LogicalPlan, UserDefinedLogicalNodeCore};
+pub use rask_functions::zone::WindowClock;
 
 /// A day-time INTERVAL literal's value in milliseconds (`None` for other values, including
 /// year-month intervals).
@@ -52,6 +53,9 @@ pub struct WindowSpec {
     /// HOP slide or CUMULATE step; equals `size` for TUMBLE.
     pub step: i64,
     pub offset: i64,
+    /// The clock the bounds are in: the session time zone for a `TIMESTAMP_LTZ` or
+    /// `PROCTIME()` attribute, UTC otherwise (see [`WindowClock`]).
+    pub clock: WindowClock,
 }
 
 impl WindowSpec {
@@ -63,6 +67,12 @@ impl WindowSpec {
             WindowKind::Tumble | WindowKind::Session => self.size,
             WindowKind::Hop | WindowKind::Cumulate => self.step,
         }
+    }
+
+    /// The `window_time` of the window ending at `end`: the instant of its last millisecond
+    /// (`end` − 1 ms on the window's clock).
+    pub fn window_time(&self, end: i64) -> i64 {
+        self.clock.instant(end - 1)
     }
 
     /// The start of the window ending at `end`.
@@ -246,7 +256,7 @@ mod tests {
 
     fn w(kind: WindowKind, size: i64, step: i64, offset: i64, ts: i64) -> Vec<(i64, i64)> {
         let mut v = Vec::new();
-        WindowSpec { kind, size, step, offset }.assign(ts, &mut v);
+        WindowSpec { kind, size, step, offset, clock: WindowClock::Utc }.assign(ts, &mut v);
         v
     }
 

@@ -314,6 +314,39 @@ fn processing_time_windows_fire_by_the_wall_clock() {
 }
 
 #[test]
+fn processing_time_windows_align_to_the_session_time_zone() {
+    // Asia/Kolkata is UTC+05:30: 700 ms processing-time windows aligned to its wall clock start
+    // at local times that are multiples of 700 ms (500 ms off the UTC-aligned ones), show the
+    // local time, and their window_time is the instant of the last millisecond.
+    let sql = "SET 'table.local-time-zone' = 'Asia/Kolkata';
+               CREATE TABLE g (id BIGINT, pt AS PROCTIME()) WITH ('connector'='datagen', 'fields.id.kind'='sequence',
+                 'fields.id.start'='1', 'fields.id.end'='40', 'rows-per-second'='20');
+               CREATE TABLE o (ws TIMESTAMP(3), we TIMESTAMP(3), wt TIMESTAMP_LTZ(3), c BIGINT) WITH ('connector'='print');
+               INSERT INTO o SELECT window_start, window_end, window_time, COUNT(*)
+                 FROM TABLE(TUMBLE(TABLE g, DESCRIPTOR(pt), INTERVAL '700' MILLISECOND)) GROUP BY window_start, window_end, window_time;";
+    let epoch = |s: &str| {
+        let s = s.trim_end_matches('Z');
+        let fmt = if s.contains('.') { "%Y-%m-%dT%H:%M:%S%.f" } else if s.matches(':').count() == 2 { "%Y-%m-%dT%H:%M:%S" } else { "%Y-%m-%dT%H:%M" };
+        chrono::NaiveDateTime::parse_from_str(s, fmt).unwrap().and_utc().timestamp_millis()
+    };
+    const OFFSET: i64 = 19_800_000;
+    let before = rask_types::now_ms();
+    let (r, _, lines) = run(plan(sql), 1, Arc::new(AtomicBool::new(false)));
+    r.unwrap();
+    let after = rask_types::now_ms();
+    assert!(lines.len() >= 2, "expected several windows, got {lines:?}");
+    for l in &lines {
+        let body = l.split_once("+I[").map(|(_, b)| b).unwrap_or(l);
+        let f: Vec<&str> = body.trim_end_matches(']').split(", ").collect();
+        let (ws, we, wt) = (epoch(f[0]), epoch(f[1]), epoch(f[2]));
+        assert_eq!(we - ws, 700, "{l}");
+        assert_eq!(ws.rem_euclid(700), 0, "window_start is aligned to the local clock: {l}");
+        assert!(ws - OFFSET >= before - 700 && we - OFFSET <= after + 700, "window bounds are local times: {l} ({before}..{after})");
+        assert_eq!(wt, we - OFFSET - 1, "window_time is the instant of window_end - 1 ms: {l}");
+    }
+}
+
+#[test]
 fn processing_time_sessions_close_by_the_wall_clock() {
     // A row every 500 ms and a 150 ms gap: each row is a session of its own, closed by the
     // clock 150 ms after it arrived — as an aggregation and as the table function on its own.

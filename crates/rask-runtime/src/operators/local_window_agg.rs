@@ -151,7 +151,7 @@ impl Operator for LocalWindowAggregate {
     }
 
     fn on_watermark(&mut self, watermark: i64, out: &mut Emitter) -> Result<()> {
-        if self.min_end != i64::MAX && self.min_end - 1 <= watermark {
+        if self.min_end != i64::MAX && self.min_end - 1 <= self.plan.spec.clock.progress(watermark) {
             self.flush(out)?;
         }
         out.watermark(watermark);

@@ -22,6 +22,8 @@ use rask_state::OperatorSnapshot;
 
 use super::buffer::{deferred_replay_snapshot, replay_restore, require_append_only, restored_watermark, BatchStore, RowRef};
 use super::window_agg::{aggregate_args, internal, new_accumulator, KeyTable};
+use rask_sql::window_tvf::WindowClock;
+
 use crate::error::Result;
 use crate::operator::{Emitter, Operator};
 
@@ -38,6 +40,8 @@ pub(crate) struct Session {
 /// function: rows kept as references into their batches, merged when they touch.
 pub(crate) struct Sessions {
     gap: i64,
+    /// The clock of row times and session bounds (the session zone for TIMESTAMP_LTZ).
+    pub(crate) clock: WindowClock,
     pub(crate) keys: KeyTable,
     /// Open sessions per key id.
     sessions: HashMap<u32, Vec<Session>>,
@@ -50,9 +54,10 @@ pub(crate) struct Sessions {
 }
 
 impl Sessions {
-    pub(crate) fn new(gap: i64) -> Sessions {
+    pub(crate) fn new(gap: i64, clock: WindowClock) -> Sessions {
         Sessions {
             gap,
+            clock,
             keys: KeyTable::default(),
             sessions: HashMap::new(),
             timers: BTreeSet::new(),
@@ -125,9 +130,10 @@ impl Sessions {
         late
     }
 
-    /// The watermark is `watermark`: take the sessions it closes (key id, session), in end
-    /// order.
-    pub(crate) fn fire(&mut self, watermark: i64) -> Vec<(u32, Session)> {
+    /// The watermark (or processing time) is `now`: take the sessions it closes (key id,
+    /// session), in end order.
+    pub(crate) fn fire(&mut self, now: i64) -> Vec<(u32, Session)> {
+        let watermark = self.clock.progress(now);
         self.watermark = watermark;
         let mut fired = Vec::new();
         while let Some(&(end, key, id)) = self.timers.first() {
@@ -157,9 +163,9 @@ impl Sessions {
         }
     }
 
-    /// When the next open session closes (its end − 1 ms), if any.
+    /// When (the instant) the next open session closes (its end − 1 ms), if any.
     pub(crate) fn next_close(&self) -> Option<i64> {
-        self.timers.first().map(|(end, _, _)| end - 1)
+        self.timers.first().map(|(end, _, _)| self.clock.timer_instant(end - 1))
     }
 
     /// Processing time: ask for a wake-up when the next session closes.
@@ -192,7 +198,7 @@ impl SessionAggregate {
     pub fn new(plan: Plan, input: SchemaRef, schema: SchemaRef, late_dropped: Arc<AtomicU64>, fire_max_us: Arc<AtomicU64>) -> Result<Self> {
         let fields = (0..plan.keys).map(|i| SortField::new(input.field(i).data_type().clone())).collect();
         let converter = RowConverter::new(fields).map_err(internal)?;
-        let sessions = Sessions::new(plan.spec.size);
+        let sessions = Sessions::new(plan.spec.size, plan.spec.clock);
         Ok(SessionAggregate { plan, schema, input, converter, sessions, late_dropped, fire_max_us })
     }
 
@@ -230,7 +236,7 @@ impl SessionAggregate {
                     let a: ArrayRef = Arc::new(arrow::array::UInt64Array::from(vec![*g; fired.len()]));
                     arrow::compute::cast(&a, self.schema.field(i).data_type()).map_err(internal)?
                 }
-                GroupOutput::Window(w) => window_column(self.schema.field(i).data_type(), fired.iter().map(|(_, s)| (s, 1)), *w),
+                GroupOutput::Window(w) => window_column(self.schema.field(i).data_type(), self.sessions.clock, fired.iter().map(|(_, s)| (s, 1)), *w),
             });
         }
         out_cols.extend(results);
@@ -241,15 +247,15 @@ impl SessionAggregate {
     }
 }
 
-/// A window column (start, end or time = end − 1 ms) of the type `dt`, for sessions each
-/// repeated `n` times.
-pub(crate) fn window_column<'a>(dt: &DataType, sessions: impl Iterator<Item = (&'a Session, usize)>, w: WindowColumn) -> ArrayRef {
+/// A window column (start, end or time = the instant of end − 1 ms) of the type `dt`, for
+/// sessions each repeated `n` times.
+pub(crate) fn window_column<'a>(dt: &DataType, clock: WindowClock, sessions: impl Iterator<Item = (&'a Session, usize)>, w: WindowColumn) -> ArrayRef {
     let mut vals = Vec::new();
     for (s, n) in sessions {
         let v = match w {
             WindowColumn::Start => s.start,
             WindowColumn::End => s.end,
-            WindowColumn::Time => s.end - 1,
+            WindowColumn::Time => clock.instant(s.end - 1),
         };
         vals.extend(std::iter::repeat_n(v, n));
     }
@@ -268,7 +274,7 @@ impl Operator for SessionAggregate {
         let rows = self.converter.convert_columns(&data.columns()[..keys]).map_err(internal)?;
         let times = data.column(keys).as_primitive::<TimestampMillisecondType>();
         // The slicer put the row's time + 1 ms; processing time is the clock's.
-        let now = rask_types::now_ms();
+        let now = self.sessions.clock.local(rask_types::now_ms());
         let proctime = self.plan.proctime;
         let late = self.sessions.add(
             &data,

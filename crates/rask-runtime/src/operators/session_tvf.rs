@@ -13,6 +13,7 @@ use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::datatypes::{SchemaRef, TimestampMillisecondType};
 use arrow::row::{RowConverter, SortField};
 use rask_sql::window_agg::WindowColumn;
+use rask_sql::window_tvf::WindowClock;
 use rask_state::OperatorSnapshot;
 use rask_types::StreamBatch;
 
@@ -41,12 +42,13 @@ impl SessionWindowTvf {
         time_col: usize,
         gap: i64,
         proctime: bool,
+        clock: WindowClock,
         input: SchemaRef,
         schema: SchemaRef,
         late_dropped: Arc<AtomicU64>,
     ) -> Result<Self> {
         let converter = RowConverter::new(partition.iter().map(|c| SortField::new(input.field(*c).data_type().clone())).collect()).map_err(internal)?;
-        Ok(SessionWindowTvf { partition, time_col, proctime, input, schema, converter, sessions: Sessions::new(gap), late_dropped })
+        Ok(SessionWindowTvf { partition, time_col, proctime, input, schema, converter, sessions: Sessions::new(gap, clock), late_dropped })
     }
 
     /// Emit the rows of the sessions that `now` (watermark or clock) closes.
@@ -57,7 +59,7 @@ impl SessionWindowTvf {
             let mut cols: Vec<ArrayRef> = self.sessions.store.gather(&refs, self.input.fields().len())?;
             let n = self.input.fields().len();
             for (j, w) in [WindowColumn::Start, WindowColumn::End, WindowColumn::Time].into_iter().enumerate() {
-                cols.push(window_column(self.schema.field(n + j).data_type(), fired.iter().map(|(_, s)| (s, s.rows.len())), w));
+                cols.push(window_column(self.schema.field(n + j).data_type(), self.sessions.clock, fired.iter().map(|(_, s)| (s, s.rows.len())), w));
             }
             out.emit(StreamBatch::inserts(RecordBatch::try_new(self.schema.clone(), cols).map_err(internal)?));
             self.sessions.release(&fired);
@@ -73,9 +75,11 @@ impl Operator for SessionWindowTvf {
         let keys = key_rows(&self.converter, &self.partition, &data)?;
         let times = arrow::compute::cast(data.column(self.time_col), &arrow::datatypes::DataType::Timestamp(arrow::datatypes::TimeUnit::Millisecond, None))?;
         let times = times.as_primitive::<TimestampMillisecondType>();
-        let now = rask_types::now_ms();
+        // Sessions are on the window's clock (the session zone for TIMESTAMP_LTZ).
+        let clock = self.sessions.clock;
+        let now = clock.local(rask_types::now_ms());
         let proctime = self.proctime;
-        let late = self.sessions.add(&data, |i| key_of(&keys, i), |i| if proctime { Some(now) } else { times.is_valid(i).then(|| times.value(i)) });
+        let late = self.sessions.add(&data, |i| key_of(&keys, i), |i| if proctime { Some(now) } else { times.is_valid(i).then(|| clock.local(times.value(i))) });
         if late > 0 {
             self.late_dropped.fetch_add(late, Ordering::Relaxed);
         }

@@ -484,7 +484,7 @@ impl WindowAggregate {
                     let v = match w {
                         WindowColumn::Start => start,
                         WindowColumn::End => end,
-                        WindowColumn::Time => end - 1,
+                        WindowColumn::Time => self.plan.spec.window_time(end),
                     };
                     let tz = match self.schema.field(i).data_type() {
                         DataType::Timestamp(_, tz) => tz.clone(),
@@ -527,7 +527,7 @@ impl WindowAggregate {
     /// Processing time: wake up when the next window ends.
     fn arm(&self, out: &mut Emitter) {
         if let Some(end) = self.pending.first() {
-            let wait = (end - 1 - rask_types::now_ms()).max(0) as u64;
+            let wait = (self.plan.spec.clock.timer_instant(end - 1) - rask_types::now_ms()).max(0) as u64;
             out.wake_after(std::time::Duration::from_millis(wait));
         }
     }
@@ -642,7 +642,7 @@ impl Operator for WindowAggregate {
     fn on_batch(&mut self, _input: usize, batch: StreamBatch, out: &mut Emitter) -> Result<()> {
         require_append_only(&batch, "window aggregation")?;
         let proc_slice = self.plan.proctime.then(|| {
-            let (now, slice, off) = (rask_types::now_ms(), self.plan.spec.slice(), self.plan.spec.offset);
+            let (now, slice, off) = (self.plan.spec.clock.local(rask_types::now_ms()), self.plan.spec.slice(), self.plan.spec.offset);
             now - (now - off).rem_euclid(slice) + slice
         });
         self.ingest(&batch.data, proc_slice, self.plan.merge)?;
@@ -654,8 +654,9 @@ impl Operator for WindowAggregate {
 
     fn on_watermark(&mut self, watermark: i64, out: &mut Emitter) -> Result<()> {
         if !self.plan.proctime {
-            self.watermark = watermark;
-            self.advance(watermark, out)?;
+            // Window bounds are on the window's clock (the session zone for TIMESTAMP_LTZ).
+            self.watermark = self.plan.spec.clock.progress(watermark);
+            self.advance(self.watermark, out)?;
         }
         out.watermark(watermark);
         Ok(())
@@ -663,7 +664,7 @@ impl Operator for WindowAggregate {
 
     fn on_timer(&mut self, out: &mut Emitter) -> Result<()> {
         if self.plan.proctime {
-            self.advance(rask_types::now_ms(), out)?;
+            self.advance(self.plan.spec.clock.progress(rask_types::now_ms()), out)?;
             self.arm(out);
         }
         Ok(())
@@ -794,7 +795,7 @@ mod tests {
         let sum = datafusion_functions_aggregate::sum::sum_udaf();
         let agg = AggregateExprBuilder::new(sum, vec![Arc::new(Column::new("v", 2))]).schema(input.clone()).alias("s").build().unwrap();
         let plan = Plan {
-            spec: WindowSpec { kind: WindowKind::Hop, size: 6000, step: 2000, offset: 0 },
+            spec: WindowSpec { kind: WindowKind::Hop, size: 6000, step: 2000, offset: 0, clock: Default::default() },
             keys: 1,
             aggs: vec![Arc::new(agg)],
             filters: vec![None],

@@ -115,9 +115,11 @@ impl Operator for WindowRank {
     }
 
     fn on_watermark(&mut self, watermark: i64, out: &mut Emitter) -> Result<()> {
-        self.watermark = watermark;
+        // Window bounds are on the window's clock (the session zone for TIMESTAMP_LTZ).
+        let local = self.plan.clock.progress(watermark);
+        self.watermark = local;
         while let Some(entry) = self.windows.first_entry() {
-            if *entry.key() - 1 > watermark {
+            if *entry.key() - 1 > local {
                 break;
             }
             let rows = entry.remove();

@@ -63,7 +63,7 @@ impl Operator for WindowAssign {
                 self.late_dropped.fetch_add(1, Ordering::Relaxed); // a row without event time belongs to no window
                 continue;
             };
-            self.spec.assign(*t, &mut self.windows);
+            self.spec.assign(self.spec.clock.local(*t), &mut self.windows);
             for (s, e) in &self.windows {
                 rows.push(i as u32);
                 starts.push(*s);
@@ -79,7 +79,7 @@ impl Operator for WindowAssign {
             DataType::Timestamp(_, tz) => tz.clone(),
             _ => None,
         };
-        let times: Vec<i64> = ends.iter().map(|e| e - 1).collect();
+        let times: Vec<i64> = ends.iter().map(|e| self.spec.window_time(*e)).collect();
         cols.push(Arc::new(TimestampMillisecondArray::from(starts)));
         cols.push(Arc::new(TimestampMillisecondArray::from(ends)));
         cols.push(Arc::new(TimestampMillisecondArray::from(times).with_timezone_opt(wt_tz)));
@@ -105,7 +105,7 @@ mod tests {
             Field::new("window_end", ts.clone(), false),
             Field::new("window_time", ts, false),
         ]));
-        let spec = WindowSpec { kind: WindowKind::Hop, size: 6000, step: 2000, offset: 0 };
+        let spec = WindowSpec { kind: WindowKind::Hop, size: 6000, step: 2000, offset: 0, clock: Default::default() };
         let late = Arc::new(AtomicU64::new(0));
         let mut op = WindowAssign::new(0, spec, out_schema, late.clone());
         let mut out = Emitter::default();
