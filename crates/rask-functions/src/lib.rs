@@ -22,6 +22,7 @@ use std::sync::Arc;
 use datafusion_expr::ScalarUDF;
 
 pub use cast::to_string_array;
+pub use math::hash_code;
 
 /// Flink functions that DataFusion lacks or implements with different semantics. Names are
 /// lower-case (DataFusion lower-cases unquoted identifiers).

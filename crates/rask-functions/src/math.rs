@@ -488,3 +488,53 @@ mod tests {
         assert_eq!(st(ev("hex", vec![null_str()])), None);
     }
 }
+
+/// `HASH_CODE(x)`: Java's `hashCode` of the value (Flink's internal function that spreads
+/// distinct values over buckets when distinct aggregates are split): the value itself for
+/// TINYINT…INT, `(int) (v ^ (v >>> 32))` for BIGINT and DOUBLE bits, 1231/1237 for booleans,
+/// `String.hashCode` (UTF-16) for strings and for other types' text. NULL stays NULL. Not a
+/// SQL function: the planner builds it.
+pub fn hash_code() -> Arc<ScalarUDF> {
+    FlinkUdf::new("hash_code", 1, 1, |t| Ok(t.to_vec()), |_| Ok(DataType::Int32), hash_code_fn).udf()
+}
+
+fn java_string_hash(s: &str) -> i32 {
+    s.encode_utf16().fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(c as i32))
+}
+
+fn hash_code_fn(a: &Args) -> Result<ArrayRef> {
+    use arrow::array::AsArray;
+    use arrow::datatypes::{Int16Type, Int32Type, Int8Type};
+    let col = a.array(0)?;
+    let long = |v: i64| (v ^ ((v as u64) >> 32) as i64) as i32;
+    let out: Int32Array = match col.data_type() {
+        DataType::Int8 => col.as_primitive::<Int8Type>().unary(|v| v as i32),
+        DataType::Int16 => col.as_primitive::<Int16Type>().unary(|v| v as i32),
+        DataType::Int32 => col.as_primitive::<Int32Type>().clone(),
+        DataType::Int64 => col.as_primitive::<Int64Type>().unary(long),
+        DataType::Float32 => col.as_primitive::<Float32Type>().unary(|v| if v.is_nan() { 0x7fc0_0000 } else { v.to_bits() as i32 }),
+        DataType::Float64 => col.as_primitive::<Float64Type>().unary(|v| long(if v.is_nan() { 0x7ff8_0000_0000_0000 } else { v.to_bits() as i64 })),
+        DataType::Boolean => col.as_boolean().iter().map(|v| v.map(|b| if b { 1231 } else { 1237 })).collect(),
+        _ => {
+            let text = arrow::compute::cast(&col, &DataType::Utf8)?;
+            text.as_string::<i32>().iter().map(|v| v.map(java_string_hash)).collect()
+        }
+    };
+    Ok(Arc::new(out))
+}
+
+#[cfg(test)]
+mod hash_code_tests {
+    use super::*;
+
+    #[test]
+    fn hash_codes_are_javas() {
+        assert_eq!(java_string_hash("hello"), 99_162_322);
+        assert_eq!(java_string_hash(""), 0);
+        assert_eq!(java_string_hash("Flink SQL"), "Flink SQL".encode_utf16().fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(c as i32)));
+        // Long.hashCode(1L << 32) = 1, Long.hashCode(-1L) = 0.
+        let long = |v: i64| (v ^ ((v as u64) >> 32) as i64) as i32;
+        assert_eq!(long(1 << 32), 1);
+        assert_eq!(long(-1), 0);
+    }
+}

@@ -25,6 +25,7 @@ pub fn signature(node: &PlanNode) -> String {
         NodeKind::Calc { .. } => "Calc".into(),
         NodeKind::Watermark { .. } => "Watermark".into(),
         NodeKind::Union => "Union".into(),
+        NodeKind::Expand { .. } => "Expand".into(),
         NodeKind::WindowAssign { .. } => "WindowAssign".into(),
         NodeKind::SessionWindow { .. } => "SessionWindow".into(),
         NodeKind::LocalWindowAggregate(_) => "LocalWindowAggregate".into(),

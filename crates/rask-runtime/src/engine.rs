@@ -259,6 +259,7 @@ fn make_operator(
             ))
         }
         NodeKind::Union => Box::new(operators::union::Union),
+        NodeKind::Expand { projections } => Box::new(operators::expand::Expand::new(projections.clone(), node.schema.clone())),
         NodeKind::Limit { skip, fetch } => Box::new(operators::limit::Limit::new(*skip, *fetch)),
         NodeKind::WindowAssign { time_col, spec } => {
             let late = shared.metrics.nodes[node.id].late_records_dropped.clone();

@@ -98,7 +98,8 @@ impl Translator {
         let calls = aggregate_calls(agg, &mut pre, pos, |_| Ok(()))?;
         let group_names: Vec<String> = agg.group_expr.iter().map(bare).collect();
         let selected: Vec<String> = group_names.iter().cloned().chain(agg.aggr_expr.iter().map(describe_call)).collect();
-        self.group_aggregate_over(&agg.input, pre, agg.group_expr.len(), calls, &group_names, &selected, arrow_schema(&agg.schema), pos)
+        let role = crate::split_distinct::split_role(agg);
+        self.group_aggregate_over(&agg.input, pre, agg.group_expr.len(), calls, &group_names, &selected, role, arrow_schema(&agg.schema), pos)
     }
 
     /// `SELECT DISTINCT`: a group aggregation by every column without aggregates.
@@ -106,7 +107,7 @@ impl Translator {
         let pre: Vec<Expr> = input.schema().columns().into_iter().map(Expr::Column).collect();
         let names: Vec<String> = input.schema().fields().iter().map(|f| f.name().clone()).collect();
         let n = pre.len();
-        self.group_aggregate_over(input, pre, n, Vec::new(), &names, &names, arrow_schema(input.schema()), pos)
+        self.group_aggregate_over(input, pre, n, Vec::new(), &names, &names, None, arrow_schema(input.schema()), pos)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -118,6 +119,7 @@ impl Translator {
         calls: Vec<crate::window_agg::Call>,
         group_names: &[String],
         selected: &[String],
+        role: Option<&str>,
         schema: SchemaRef,
         pos: Pos,
     ) -> Result<NodeId> {
@@ -149,7 +151,9 @@ impl Translator {
             }
         }
         let exchange = key_exchange(&pre_schema, group_names, pos)?;
-        let name = format!("GroupAggregate(groupBy=[{}], select=[{}])", group_names.join(", "), selected.join(", "));
+        // The levels of a split distinct aggregation are named as Flink names them.
+        let role = role.map(|r| format!("partialFinalType=[{r}], ")).unwrap_or_default();
+        let name = format!("GroupAggregate(groupBy=[{}], {role}select=[{}])", group_names.join(", "), selected.join(", "));
         let plan = GroupAggregate { keys, aggs, filters, retract, merge: false };
         // Two phases as Flink's TwoStageOptimizedAggregateRule: mini-batch on, strategy not
         // ONE_PHASE; here only for insert-only input (an updating input's accumulators retract,

@@ -50,6 +50,9 @@ pub enum NodeKind {
     Watermark { rowtime: usize, expr: Arc<dyn PhysicalExpr> },
     /// `UNION ALL` of the inputs (same schema).
     Union,
+    /// Every input row once per projection, in projection order (Flink's `Expand`; see
+    /// [`crate::split_distinct`]).
+    Expand { projections: Vec<Vec<Arc<dyn PhysicalExpr>>> },
     /// Window table function: appends window_start/window_end/window_time, one row per window
     /// (a window aggregation's slice assigner: one row per slice).
     WindowAssign { time_col: usize, spec: crate::window_tvf::WindowSpec },
@@ -100,7 +103,7 @@ impl NodeKind {
     /// rejects a plan that feeds updates to one that cannot. Sinks decide by their connector.
     pub fn consumes_updates(&self) -> bool {
         match self {
-            NodeKind::Calc { .. } | NodeKind::Watermark { .. } | NodeKind::Union | NodeKind::GroupAggregate(_) | NodeKind::Join(_) | NodeKind::LookupJoin(_) => true,
+            NodeKind::Calc { .. } | NodeKind::Watermark { .. } | NodeKind::Union | NodeKind::Expand { .. } | NodeKind::GroupAggregate(_) | NodeKind::Join(_) | NodeKind::LookupJoin(_) => true,
             // The versioned side is a changelog; the left side must be append-only.
             NodeKind::TemporalJoin(_) | NodeKind::ChangelogNormalize { .. } => true,
             NodeKind::Rank(r) => matches!(r.kind, crate::rank::RankKind::TopN { .. }),

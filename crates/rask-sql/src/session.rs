@@ -956,6 +956,7 @@ impl Session {
             let plan = prune_projections(plan, &ctx, *pos)?;
             let plan = rewrite_casts(plan, &self.functions, self.local_time_zone(), *pos)?;
             let plan = optimize(plan, &ctx, *pos)?;
+            let plan = crate::split_distinct::split_distinct_aggregates(plan, &self.functions, &self.config, *pos)?;
             tr.add_sink(&plan, table, *pos)?;
         }
         Ok(tr.finish())
@@ -973,6 +974,7 @@ impl Session {
         let plan = prune_projections(plan, &ctx, pos)?;
         let plan = rewrite_casts(plan, &self.functions, self.local_time_zone(), pos)?;
         let plan = optimize(plan, &ctx, pos)?;
+        let plan = crate::split_distinct::split_distinct_aggregates(plan, &self.functions, &self.config, pos)?;
         let columns = plan
             .schema()
             .fields()

@@ -341,6 +341,17 @@ impl Translator {
                     schema,
                 ))
             }
+            LogicalPlan::Extension(ext) if ext.node.as_any().downcast_ref::<crate::split_distinct::Expand>().is_some() => {
+                let Some(x) = ext.node.as_any().downcast_ref::<crate::split_distinct::Expand>() else { unreachable!() };
+                let input = self.node(&x.input, pos)?;
+                let projections = x
+                    .projections
+                    .iter()
+                    .map(|p| p.iter().map(|e| self.physical(e, x.input.schema(), pos)).collect::<Result<Vec<_>>>())
+                    .collect::<Result<Vec<_>>>()?;
+                let name = crate::split_distinct::describe(&x.projections);
+                Ok(self.push(name, NodeKind::Expand { projections }, vec![Input { node: input, exchange: Exchange::Forward }], arrow_schema(&x.schema)))
+            }
             LogicalPlan::Extension(ext) => {
                 let Some(w) = ext.node.as_any().downcast_ref::<WatermarkAssigner>() else {
                     return Err(SqlError::Internal(format!("unknown plan extension {}", ext.node.name())));

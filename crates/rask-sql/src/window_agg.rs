@@ -150,7 +150,7 @@ fn references_window(e: &Expr, schema: &datafusion_common::DFSchema, cols: &[Opt
     e.column_refs().iter().any(|c| schema.index_of_column(c).ok().and_then(|i| cols.get(i).copied().flatten()).is_some())
 }
 
-fn trace(plan: &LogicalPlan) -> std::result::Result<Option<Windowed<'_>>, String> {
+pub(crate) fn trace(plan: &LogicalPlan) -> std::result::Result<Option<Windowed<'_>>, String> {
     match plan {
         LogicalPlan::Extension(ext) => {
             let Some(tvf) = ext.node.as_any().downcast_ref::<WindowTvf>() else { return Ok(None) };

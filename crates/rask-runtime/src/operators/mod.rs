@@ -3,6 +3,7 @@
 mod buffer;
 pub mod calc;
 pub mod changelog_normalize;
+pub mod expand;
 pub mod group_agg;
 pub mod interval_join;
 pub mod join;
