@@ -7,13 +7,15 @@
 # watermark closed.
 #
 # STRATEGY is Flink's table.optimizer.agg-phase-strategy: AUTO (two-phase: a local
-# aggregation before the exchange) or ONE_PHASE.
+# aggregation before the exchange) or ONE_PHASE. ZONE is table.local-time-zone (default UTC):
+# the rowtime is a TIMESTAMP_LTZ, so in another zone the windows are aligned to that zone.
 #
-# usage: bench/windows.sh [ROWS] [PARALLELISM] [STRATEGY]
+# usage: bench/windows.sh [ROWS] [PARALLELISM] [STRATEGY] [ZONE]
 set -euo pipefail
 ROWS="${1:-20000000}"
 P="${2:-1}"
 STRATEGY="${3:-AUTO}"
+ZONE="${4:-UTC}"
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/rask-target}"
 cargo build -q -p rask --manifest-path "$ROOT/Cargo.toml"
@@ -27,6 +29,7 @@ CREATE TABLE src (id BIGINT, v INT, k AS id % 1000, ts AS TO_TIMESTAMP_LTZ(id, 3
         'fields.id.start' = '1', 'fields.id.end' = '$ROWS', 'fields.v.min' = '0', 'fields.v.max' = '1000');
 CREATE TABLE dst (k BIGINT, ws TIMESTAMP(3), we TIMESTAMP(3), c BIGINT, s INT, mx INT) WITH ('connector' = 'blackhole');
 SET 'table.optimizer.agg-phase-strategy' = '$STRATEGY';
+SET 'table.local-time-zone' = '$ZONE';
 INSERT INTO dst SELECT k, window_start, window_end, COUNT(*), SUM(v), MAX(v) FROM TABLE($2) GROUP BY k, window_start, window_end;
 SQL
   /usr/bin/time -f "%e %U %S %M" -o "$TMP/$1.time" "$RASK" run "$TMP/$1.sql" --parallelism "$P" --progress plain > /dev/null 2> "$TMP/$1.err"

@@ -291,6 +291,12 @@ impl WindowClock {
         ms.saturating_add(self.offset(ms.div_euclid(1000)) * 1000)
     }
 
+    /// [`local`](Self::local) for many instants close to each other (a batch of rows): the
+    /// offset of the last 15-minute span seen is reused while no transition falls in it.
+    pub fn localizer(&self) -> Localizer {
+        Localizer { clock: *self, span: i64::MIN, offset_ms: 0 }
+    }
+
     /// The instant of a wall-clock time: the earlier one at a fall-back, moved forward by the
     /// gap in a spring-forward gap (Java's `ZonedDateTime`, Flink's `toEpochMills`).
     pub fn instant(&self, local: i64) -> i64 {
@@ -323,7 +329,12 @@ impl WindowClock {
     /// just before that hour (its times are reached, for windows, on the second pass).
     pub fn progress(&self, w: i64) -> i64 {
         let l = self.local(w);
-        if self.is_utc() || is_sentinel(w) || self.timer_instant(l) <= w {
+        if !matches!(self, WindowClock::Region(_)) || is_sentinel(w) {
+            return l;
+        }
+        // Usual case, cheap: no change of offset within a day after `w`, so `l` is not repeated.
+        let secs = w.div_euclid(1000);
+        if self.offset(secs) == self.offset(secs + 86_400) || self.timer_instant(l) <= w {
             return l;
         }
         // `w` is in the first pass of a repeated hour: find the transition instant `t` (the
@@ -335,6 +346,36 @@ impl WindowClock {
             if self.offset(mid) == before { lo = mid } else { hi = mid }
         }
         (hi + self.offset(hi)) * 1000 - 1
+    }
+}
+
+/// See [`WindowClock::localizer`].
+pub struct Localizer {
+    clock: WindowClock,
+    /// The 15-minute span (seconds / 900) whose offset is cached; `i64::MIN`: none.
+    span: i64,
+    offset_ms: i64,
+}
+
+impl Localizer {
+    const SPAN: i64 = 900;
+
+    pub fn local(&mut self, ms: i64) -> i64 {
+        if !matches!(self.clock, WindowClock::Region(_)) || is_sentinel(ms) {
+            return self.clock.local(ms);
+        }
+        let span = ms.div_euclid(1000).div_euclid(Self::SPAN);
+        if span != self.span {
+            let (first, last) = (span * Self::SPAN, span * Self::SPAN + Self::SPAN - 1);
+            let offset = self.clock.offset(first);
+            if offset != self.clock.offset(last) {
+                // A transition inside the span: no caching here.
+                self.span = i64::MIN;
+                return self.clock.local(ms);
+            }
+            (self.span, self.offset_ms) = (span, offset * 1000);
+        }
+        ms + self.offset_ms
     }
 }
 
@@ -406,6 +447,11 @@ mod tests {
         // 2024-03-10: 02:00–03:00 local does not exist; 02:30 is reached at 03:30 PDT.
         assert_eq!(la.instant(ms(2024, 3, 10, 2, 30)), ms(2024, 3, 10, 10, 30));
         assert_eq!(la.progress(ms(2024, 3, 10, 10, 30)), ms(2024, 3, 10, 3, 30));
+        // The cached offsets of a localizer agree with the clock, across both transitions.
+        let mut localizer = la.localizer();
+        for t in (ms(2024, 3, 10, 8, 0)..ms(2024, 3, 10, 12, 0)).chain(ms(2024, 11, 3, 7, 0)..ms(2024, 11, 3, 11, 0)).step_by(7_001) {
+            assert_eq!(localizer.local(t), la.local(t), "{t}");
+        }
         // Monotone through both transitions.
         for (start, end) in [(ms(2024, 3, 10, 8, 0), ms(2024, 3, 10, 12, 0)), (ms(2024, 11, 3, 7, 0), ms(2024, 11, 3, 11, 0))] {
             let mut prev = i64::MIN;

@@ -9,7 +9,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use arrow::array::{ArrayRef, AsArray, RecordBatch};
 use arrow::datatypes::{SchemaRef, TimestampMillisecondType};
 use arrow::row::{RowConverter, SortField};
 use rask_sql::window_agg::WindowColumn;
@@ -76,10 +76,15 @@ impl Operator for SessionWindowTvf {
         let times = arrow::compute::cast(data.column(self.time_col), &arrow::datatypes::DataType::Timestamp(arrow::datatypes::TimeUnit::Millisecond, None))?;
         let times = times.as_primitive::<TimestampMillisecondType>();
         // Sessions are on the window's clock (the session zone for TIMESTAMP_LTZ).
-        let clock = self.sessions.clock;
-        let now = clock.local(rask_types::now_ms());
+        let now = self.sessions.clock.local(rask_types::now_ms());
         let proctime = self.proctime;
-        let late = self.sessions.add(&data, |i| key_of(&keys, i), |i| if proctime { Some(now) } else { times.is_valid(i).then(|| clock.local(times.value(i))) });
+        let local: Vec<Option<i64>> = if proctime {
+            Vec::new()
+        } else {
+            let mut clock = self.sessions.clock.localizer();
+            times.iter().map(|t| t.map(|t| clock.local(t))).collect()
+        };
+        let late = self.sessions.add(&data, |i| key_of(&keys, i), |i| if proctime { Some(now) } else { local[i] });
         if late > 0 {
             self.late_dropped.fetch_add(late, Ordering::Relaxed);
         }

@@ -58,12 +58,13 @@ impl Operator for WindowAssign {
         let times = to_millis(batch.data.column(self.time_col))?;
         let mut rows = Vec::with_capacity(times.len());
         let (mut starts, mut ends) = (Vec::with_capacity(times.len()), Vec::with_capacity(times.len()));
+        let mut clock = self.spec.clock.localizer();
         for (i, t) in times.iter().enumerate() {
             let Some(t) = t else {
                 self.late_dropped.fetch_add(1, Ordering::Relaxed); // a row without event time belongs to no window
                 continue;
             };
-            self.spec.assign(self.spec.clock.local(*t), &mut self.windows);
+            self.spec.assign(clock.local(*t), &mut self.windows);
             for (s, e) in &self.windows {
                 rows.push(i as u32);
                 starts.push(*s);
@@ -79,7 +80,17 @@ impl Operator for WindowAssign {
             DataType::Timestamp(_, tz) => tz.clone(),
             _ => None,
         };
-        let times: Vec<i64> = ends.iter().map(|e| self.spec.window_time(*e)).collect();
+        // One zone conversion per window, not per row (rows of a batch mostly share windows).
+        let mut last = (i64::MIN, 0);
+        let times: Vec<i64> = ends
+            .iter()
+            .map(|e| {
+                if last.0 != *e {
+                    last = (*e, self.spec.window_time(*e));
+                }
+                last.1
+            })
+            .collect();
         cols.push(Arc::new(TimestampMillisecondArray::from(starts)));
         cols.push(Arc::new(TimestampMillisecondArray::from(ends)));
         cols.push(Arc::new(TimestampMillisecondArray::from(times).with_timezone_opt(wt_tz)));
