@@ -144,17 +144,11 @@ impl<'a> Ctx<'a> {
 
 impl ContextProvider for Ctx<'_> {
     fn get_table_source(&self, name: TableReference) -> DfResult<Arc<dyn TableSource>> {
-        // `dim FOR SYSTEM_TIME AS OF o.ts` (see `parser::rewrite_temporal_tables`): the table,
-        // planned as usual; the join on the right of which it stands finds the marker in the
-        // scan's alias.
+        // `dim FOR SYSTEM_TIME AS OF o.ts` (see `parser::rewrite_temporal_tables`): the table
+        // (or versioned view), planned as usual; the join on the right of which it stands finds
+        // the marker in the scan's alias.
         let name = match name.table().split_once(crate::parser::TEMPORAL_MARKER) {
-            Some((table, _)) => {
-                let base = crate::lookup_join::with_table(&name, table);
-                if let Some(crate::catalog::CatalogEntry::View(_)) = self.session.catalog.get(&base.to_string()) {
-                    return plan_err!("FOR SYSTEM_TIME AS OF: '{base}' is a view; a temporal or lookup join needs a table (a versioned table with PRIMARY KEY and WATERMARK, or a lookup table such as jdbc or redis)");
-                }
-                base
-            }
+            Some((table, _)) => crate::lookup_join::with_table(&name, table),
             None => name,
         };
         let key = name.to_string();

@@ -120,6 +120,43 @@ fn rowtime_of(plan: &LogicalPlan) -> Option<usize> {
     (0..s.fields().len()).find(|i| s.field(*i).metadata().get(TIME_ATTRIBUTE).map(String::as_str) == Some("rowtime"))
 }
 
+/// The name a temporal join's right side is known by (its alias, without the marker).
+fn view_name(plan: &LogicalPlan) -> String {
+    match plan {
+        LogicalPlan::SubqueryAlias(a) => a.alias.table().split(TEMPORAL_MARKER).next().unwrap_or_default().to_string(),
+        _ => "the view".to_string(),
+    }
+}
+
+/// The key columns of a versioned view: a deduplication keeping each key's last row by row
+/// time (`ROW_NUMBER() OVER (PARTITION BY k ORDER BY rowtime DESC) = 1`), through projections,
+/// filters and aliases above it — Flink infers the primary key `k` of such a view.
+fn versioned_view_key(plan: &LogicalPlan) -> Option<Vec<String>> {
+    use datafusion_expr::expr::{WindowFunction, WindowFunctionDefinition};
+    match plan {
+        LogicalPlan::SubqueryAlias(a) => versioned_view_key(&a.input),
+        LogicalPlan::Projection(p) => versioned_view_key(&p.input),
+        LogicalPlan::Filter(f) => {
+            let Some((col, 1)) = crate::window_rank::rank_bound(&f.predicate) else { return versioned_view_key(&f.input) };
+            let i = f.input.schema().index_of_column(&col).ok()?;
+            let w = crate::window_rank::row_number_source(&f.input, i)?;
+            let exprs: Vec<Expr> = w.window_expr.iter().map(|e| e.clone().unalias()).collect();
+            let [Expr::WindowFunction(wf)] = exprs.as_slice() else { return None };
+            let WindowFunction { fun, params } = wf.as_ref();
+            let WindowFunctionDefinition::WindowUDF(udf) = fun else { return None };
+            let [order] = params.order_by.as_slice() else { return None };
+            let in_schema = w.input.schema();
+            let by_rowtime = crate::window_rank::bare_column(&order.expr, in_schema)
+                .is_some_and(|c| in_schema.field(c).metadata().get(TIME_ATTRIBUTE).map(String::as_str) == Some("rowtime"));
+            if !udf.name().eq_ignore_ascii_case("row_number") || order.asc || !by_rowtime || params.partition_by.is_empty() {
+                return None;
+            }
+            params.partition_by.iter().map(|e| crate::window_rank::bare_column(e, in_schema).map(|c| in_schema.field(c).name().clone())).collect()
+        }
+        _ => None,
+    }
+}
+
 /// A column of the right side as a join key: the column itself or cast (type coercion).
 fn key_column(e: &Expr) -> Option<&datafusion_common::Column> {
     match e {
@@ -207,7 +244,9 @@ impl Translator {
             }
         }
         let left_outer = left_outer(join_type, "a lookup join", pos)?;
-        let (table, dim_steps) = self.dimension(&j.right, pos)?;
+        let (table, dim_steps) = self.dimension(&j.right, pos).map_err(|e| {
+            SqlError::validation(pos, format!("{}; a processing-time temporal join needs a lookup table (connector jdbc or redis), not a view or query", e.message()))
+        })?;
         if !table.caps.lookup {
             return Err(SqlError::unsupported(
                 pos,
@@ -277,18 +316,33 @@ impl Translator {
     /// valid then (Flink's `TemporalRowTimeJoinOperator`); the output is append-only.
     fn versioned_join(&mut self, j: &Join, join_type: WindowJoinType, on: &[(Expr, Expr)], residual: Vec<Expr>, left_time: usize, pos: Pos) -> Result<NodeId> {
         let left_outer = left_outer(join_type, "an event-time temporal join", pos)?;
-        let (table, _) = self.dimension(&j.right, pos)?;
-        let Some(pk) = table.primary_key.clone().filter(|k| !k.is_empty()) else {
+        // A table with PRIMARY KEY and WATERMARK, or a versioned view (a deduplication by row
+        // time, keyed by its PARTITION BY columns).
+        let (name, pk) = match self.dimension(&j.right, pos) {
+            Ok((table, _)) => (table.name.clone(), table.primary_key.clone().filter(|k| !k.is_empty())),
+            Err(e) => match versioned_view_key(below_marker(&j.right)) {
+                Some(keys) => (view_name(&j.right), Some(keys)),
+                None => {
+                    return Err(SqlError::validation(
+                        pos,
+                        format!(
+                            "{e}; an event-time temporal join needs a versioned table: a table with PRIMARY KEY and WATERMARK, or a view keeping each key's last row by its rowtime (ROW_NUMBER() OVER (PARTITION BY key ORDER BY rowtime DESC) = 1)"
+                        ),
+                    ))
+                }
+            },
+        };
+        let Some(pk) = pk else {
             return Err(SqlError::validation(
                 pos,
-                format!("temporal table join requires primary key in versioned table '{}', but no primary key can be found", table.name),
+                format!("temporal table join requires primary key in versioned table '{name}', but no primary key can be found (declare PRIMARY KEY (…) NOT ENFORCED, or join a view keeping each key's last row by its rowtime: ROW_NUMBER() OVER (PARTITION BY key ORDER BY rowtime DESC) = 1)"),
             ));
         };
         let right_schema = j.right.schema();
         let Some(right_time) = rowtime_of(&j.right) else {
             return Err(SqlError::validation(
                 pos,
-                format!("event-time temporal table join requires both primary key and row time attribute in versioned table '{}', but no row time attribute can be found", table.name),
+                format!("event-time temporal table join requires both primary key and row time attribute in versioned table '{name}', but no row time attribute can be found"),
             ));
         };
         // Keys: the equalities; they must cover the versioned table's primary key.
@@ -309,8 +363,7 @@ impl Translator {
             return Err(SqlError::validation(
                 pos,
                 format!(
-                    "event-time temporal table join: the join condition must contain an equality on each primary key column of versioned table '{}' ({}); '{missing}' has none",
-                    table.name,
+                    "event-time temporal table join: the join condition must contain an equality on each primary key column of versioned table '{name}' ({}); '{missing}' has none",
                     pk.join(", ")
                 ),
             ));
