@@ -151,7 +151,18 @@ impl ContextProvider for Ctx<'_> {
             Some((table, _)) => crate::lookup_join::with_table(&name, table),
             None => name,
         };
+        // `t /*+ OPTIONS(…) */` (see `parser::rewrite_hints`): the table with those options.
+        let (name, hint) = match name.table().split_once(crate::parser::OPTIONS_MARKER) {
+            Some((table, json)) => (crate::lookup_join::with_table(&name, table), Some(json.to_string())),
+            None => (name, None),
+        };
         let key = name.to_string();
+        if let Some(json) = hint {
+            let def = self.session.hinted_table(&key, &json, rask_types::Pos::default()).map_err(|e| DataFusionError::Plan(e.message()))?;
+            let plan = self.session.table_plan(self, &def).map_err(|e| DataFusionError::Plan(e.message()))?;
+            let schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
+            return Ok(Arc::new(InlinedSource { schema, plan }));
+        }
         if self.depth.get() > 32 {
             return plan_err!("view '{key}' references itself (directly or through other views)");
         }

@@ -7,7 +7,7 @@ use datafusion_sql::sqlparser::ast::{self, Expr, Query, Statement};
 use datafusion_sql::sqlparser::dialect::GenericDialect;
 use datafusion_sql::sqlparser::keywords::Keyword;
 use datafusion_sql::sqlparser::parser::{Parser, ParserError};
-use datafusion_sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer, Word};
+use datafusion_sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer, Whitespace, Word};
 use rask_types::types::{FlinkType, FlinkTypeN};
 use rask_types::Pos;
 
@@ -163,10 +163,12 @@ fn tokenize(sql: &str) -> Result<Vec<TokenWithSpan>> {
             let (l, c) = (e.location.line, e.location.column);
             SqlError::parse(Pos::new(l, c), e.message)
         })?;
-    Ok(toks
-        .into_iter()
-        .filter(|t| !matches!(t.token, Token::Whitespace(_)))
-        .collect())
+    // Whitespace and comments go, except hints (`/*+ … */`, see [`rewrite_hints`]).
+    Ok(toks.into_iter().filter(|t| !matches!(&t.token, Token::Whitespace(w) if !is_hint(w))).collect())
+}
+
+fn is_hint(w: &Whitespace) -> bool {
+    matches!(w, Whitespace::MultiLineComment(s) if s.starts_with('+'))
 }
 
 fn is_word(t: &Token, kw: &str) -> bool {
@@ -490,6 +492,163 @@ fn rewrite_flink_tokens(toks: &[TokenWithSpan]) -> Vec<TokenWithSpan> {
     out
 }
 
+/// What a table name rewritten by [`rewrite_hints`] carries between the table's name and its
+/// `OPTIONS` hint (a JSON object of the options).
+pub const OPTIONS_MARKER: &str = " /*+ OPTIONS ";
+
+/// One hint of a `/*+ … */` comment: `NAME('k'='v', …)` or `NAME(a, b)`.
+struct Hint {
+    name: String,
+    kv: Vec<(String, String)>,
+    list: Vec<String>,
+}
+
+/// The hints of a hint comment's text (after `+`).
+fn parse_hints(text: &str, pos: Pos) -> Result<Vec<Hint>> {
+    let bad = |m: &str| SqlError::parse(pos, format!("hint /*+{text}*/: {m}"));
+    let toks: Vec<Token> = Tokenizer::new(&GenericDialect {}, text)
+        .tokenize()
+        .map_err(|e| bad(&e.message))?
+        .into_iter()
+        .filter(|t| !matches!(t, Token::Whitespace(_)))
+        .collect();
+    let mut hints = Vec::new();
+    let mut i = 0;
+    while i < toks.len() {
+        let Token::Word(name) = &toks[i] else { return Err(bad("expected a hint name such as OPTIONS or LOOKUP")) };
+        let mut h = Hint { name: name.value.to_ascii_uppercase(), kv: Vec::new(), list: Vec::new() };
+        i += 1;
+        if matches!(toks.get(i), Some(Token::LParen)) {
+            i += 1;
+            while !matches!(toks.get(i), Some(Token::RParen) | None) {
+                match (toks.get(i), toks.get(i + 1), toks.get(i + 2)) {
+                    (Some(Token::SingleQuotedString(k)), Some(Token::Eq), Some(Token::SingleQuotedString(v))) => {
+                        h.kv.push((k.clone(), v.clone()));
+                        i += 3;
+                    }
+                    (Some(Token::SingleQuotedString(v)), _, _) => {
+                        h.list.push(v.clone());
+                        i += 1;
+                    }
+                    (Some(Token::Word(w)), _, _) => {
+                        h.list.push(w.value.clone());
+                        i += 1;
+                    }
+                    _ => return Err(bad(&format!("unexpected {} in the arguments of {}", toks[i], h.name))),
+                }
+                if matches!(toks.get(i), Some(Token::Comma)) {
+                    i += 1;
+                }
+            }
+            if toks.get(i).is_none() {
+                return Err(bad(&format!("{} is missing its ')'", h.name)));
+            }
+            i += 1;
+        }
+        hints.push(h);
+        if matches!(toks.get(i), Some(Token::Comma)) {
+            i += 1;
+        }
+    }
+    Ok(hints)
+}
+
+/// The LOOKUP hint's options, as Flink accepts them.
+fn check_lookup_hint(h: &Hint, pos: Pos) -> Result<()> {
+    let bad = |m: String| SqlError::validation(pos, format!("LOOKUP hint: {m}"));
+    if !h.list.is_empty() {
+        return Err(bad("its options are 'key'='value' pairs".into()));
+    }
+    if !h.kv.iter().any(|(k, _)| k == "table") {
+        return Err(bad("'table' (the lookup table's name or alias) is required".into()));
+    }
+    for (k, v) in &h.kv {
+        let ok = match k.as_str() {
+            "table" => true,
+            "async" => v.eq_ignore_ascii_case("true") || v.eq_ignore_ascii_case("false"),
+            "output-mode" => v.eq_ignore_ascii_case("ordered") || v.eq_ignore_ascii_case("allow_unordered"),
+            "capacity" => v.parse::<u32>().is_ok_and(|n| n > 0),
+            "timeout" => rask_types::options::parse_duration(v).is_ok(),
+            "retry-predicate" | "retry-strategy" | "fixed-delay" | "max-attempts" => {
+                return Err(SqlError::unsupported(pos, format!("LOOKUP hint: '{k}' (lookup retries) is not supported yet")));
+            }
+            _ => return Err(bad(format!("unknown option '{k}'; options: table, async, output-mode, capacity, timeout"))),
+        };
+        if !ok {
+            return Err(bad(format!("'{v}' is not a valid value of '{k}'")));
+        }
+    }
+    Ok(())
+}
+
+/// Flink's hints in `/*+ … */` comments. After a table name, `OPTIONS('k'='v', …)` (dynamic
+/// table options) renames the table to `name OPTIONS_MARKER {json}` (aliased by its own name
+/// unless it has an alias or is an INSERT target), which the catalog resolves to the table with
+/// those options merged into its WITH options and checked by its connector. After `SELECT`,
+/// query hints: `LOOKUP(…)` is checked and needs nothing more (lookups are issued per batch,
+/// in order, which is what its async and output-mode options ask for), join strategy hints
+/// (`BROADCAST`, `SHUFFLE_HASH`, …) leave the streaming plan as it is, as in Flink's streaming
+/// mode. Anything else is refused rather than ignored.
+fn rewrite_hints(toks: &[TokenWithSpan]) -> Result<Vec<TokenWithSpan>> {
+    let mut out: Vec<TokenWithSpan> = Vec::with_capacity(toks.len());
+    let mut i = 0;
+    while i < toks.len() {
+        let Token::Whitespace(Whitespace::MultiLineComment(text)) = &toks[i].token else {
+            out.push(toks[i].clone());
+            i += 1;
+            continue;
+        };
+        let pos = pos_of(&toks[i]);
+        let hints = parse_hints(&text[1..], pos)?;
+        i += 1;
+        match out.last().map(|t| t.token.clone()) {
+            Some(Token::Word(w)) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case("SELECT") => {
+                for h in &hints {
+                    match h.name.as_str() {
+                        "LOOKUP" => check_lookup_hint(h, pos)?,
+                        "BROADCAST" | "SHUFFLE_HASH" | "SHUFFLE_MERGE" | "NEST_LOOP" => {}
+                        "STATE_TTL" => return Err(SqlError::unsupported(pos, "the STATE_TTL hint is not supported yet: use 'table.exec.state.ttl'")),
+                        "OPTIONS" => return Err(SqlError::validation(pos, "the OPTIONS hint follows a table name, not SELECT")),
+                        other => return Err(SqlError::validation(pos, format!("unknown hint {other}: Flink's query hints are LOOKUP, STATE_TTL and the join hints"))),
+                    }
+                }
+            }
+            Some(Token::Word(table)) => {
+                let mut options = serde_json::Map::new();
+                for h in &hints {
+                    if h.name != "OPTIONS" {
+                        return Err(SqlError::validation(pos, format!("{} is not a table hint: after a table name only OPTIONS('key'='value', …) is allowed", h.name)));
+                    }
+                    if !h.list.is_empty() || h.kv.is_empty() {
+                        return Err(SqlError::validation(pos, "OPTIONS hint: expected 'key'='value' pairs"));
+                    }
+                    for (k, v) in &h.kv {
+                        options.insert(k.clone(), serde_json::Value::String(v.clone()));
+                    }
+                }
+                let json = serde_json::Value::Object(options).to_string();
+                let last = out.len() - 1;
+                let insert_target = out.len() >= 2 && matches!(&out[out.len() - 2].token, Token::Word(w) if w.value.eq_ignore_ascii_case("INTO") || w.value.eq_ignore_ascii_case("TABLE"));
+                out[last].token = Token::Word(Word { value: format!("{}{OPTIONS_MARKER}{json}", table.value), quote_style: Some('`'), keyword: Keyword::NoKeyword });
+                let has_alias = match toks.get(i).map(|t| &t.token) {
+                    Some(Token::Word(w)) => w.quote_style.is_some() || w.keyword == Keyword::AS || w.keyword == Keyword::NoKeyword || w.value.eq_ignore_ascii_case("FOR"),
+                    _ => false,
+                };
+                if !has_alias && !insert_target {
+                    let mut a = out[last].clone();
+                    a.token = Token::Word(Word { value: "AS".into(), quote_style: None, keyword: Keyword::AS });
+                    out.push(a);
+                    let mut n = out[last].clone();
+                    n.token = Token::Word(Word { value: table.value.clone(), quote_style: Some('`'), keyword: Keyword::NoKeyword });
+                    out.push(n);
+                }
+            }
+            _ => return Err(SqlError::validation(pos, "a hint follows SELECT (query hints such as LOOKUP) or a table name (OPTIONS)")),
+        }
+    }
+    Ok(out)
+}
+
 /// What a table name rewritten by [`rewrite_temporal_tables`] carries between the table's name
 /// and its time attribute.
 pub const TEMPORAL_MARKER: &str = " FOR SYSTEM_TIME AS OF ";
@@ -704,7 +863,8 @@ fn rewrite_window_tvfs(toks: &[TokenWithSpan]) -> Result<Vec<TokenWithSpan>> {
 }
 
 fn parse_statement(toks: &[TokenWithSpan], pos: Pos) -> Result<FlinkStatement> {
-    let windowed = rewrite_window_tvfs(toks)?;
+    let hinted = rewrite_hints(toks)?;
+    let windowed = rewrite_window_tvfs(&hinted)?;
     let temporal = rewrite_temporal_tables(&windowed)?;
     let rewritten = rewrite_flink_tokens(&temporal);
     let toks: &[TokenWithSpan] = &rewritten;

@@ -920,6 +920,29 @@ impl Session {
         Ok(LogicalPlan::Extension(Extension { node: Arc::new(node) }))
     }
 
+    /// Table `name` with an OPTIONS hint's options (`json`) merged into its WITH options and
+    /// checked by its connector, as Flink's dynamic table options.
+    pub(crate) fn hinted_table(&self, name: &str, json: &str, pos: Pos) -> Result<TableDef> {
+        let t = match self.catalog.get(name) {
+            Some(CatalogEntry::Table(t)) => t,
+            Some(CatalogEntry::View(_)) => {
+                return Err(SqlError::validation(pos, format!("view '{name}' cannot be enriched with new options: OPTIONS hints apply to tables only")));
+            }
+            None => return Err(self.unknown_table(name, pos)),
+        };
+        let hint: BTreeMap<String, String> = serde_json::from_str(json).map_err(|e| SqlError::Internal(format!("OPTIONS hint: {e}")))?;
+        let mut def = t.as_ref().clone();
+        let mut merged = def.options.raw().clone();
+        merged.extend(hint);
+        def.options = Options::new(merged);
+        let connector = def.connector.clone();
+        def.caps = self
+            .connectors
+            .validate(&connector, &def.options, &def.physical_schema(), def.primary_key.as_deref().unwrap_or_default())
+            .map_err(|m| SqlError::validation(pos, format!("OPTIONS hint on table '{name}': {m}")))?;
+        Ok(def)
+    }
+
     /// Called by the context provider for every table name in a query.
     pub(crate) fn table_source(&self, ctx: &Ctx, name: &str) -> Result<Arc<dyn TableSource>> {
         match self.catalog.get(name) {
@@ -1023,10 +1046,18 @@ impl Session {
             return Err(SqlError::unsupported(pos, "INSERT OVERWRITE is only supported in batch mode in Flink"));
         }
         let tname = object_name(name);
-        let table = match self.catalog.get(&tname) {
-            Some(CatalogEntry::Table(t)) => t.clone(),
-            Some(CatalogEntry::View(_)) => return Err(SqlError::validation(pos, format!("cannot INSERT INTO view '{tname}'"))),
-            None => return Err(self.unknown_table(&tname, pos)),
+        // `INSERT INTO t /*+ OPTIONS(…) */`: the sink with those options.
+        let (tname, table) = match tname.split_once(crate::parser::OPTIONS_MARKER) {
+            Some((base, json)) => {
+                let base = base.trim_matches('`').to_string();
+                let def = Arc::new(self.hinted_table(&base, json.trim_end_matches('`'), pos)?);
+                (base, def)
+            }
+            None => match self.catalog.get(&tname) {
+                Some(CatalogEntry::Table(t)) => (tname.clone(), t.clone()),
+                Some(CatalogEntry::View(_)) => return Err(SqlError::validation(pos, format!("cannot INSERT INTO view '{tname}'"))),
+                None => return Err(self.unknown_table(&tname, pos)),
+            },
         };
         if !table.caps.sink {
             return Err(SqlError::validation(pos, format!("connector '{}' of table '{tname}' cannot be used as a sink", table.connector)));

@@ -212,10 +212,11 @@ impl Translator {
                 }
                 let cols: Vec<String> = src.schema.fields().iter().map(|f| f.name().clone()).collect();
                 let reuse = self.config.get("table.optimizer.reuse-source-enabled").is_none_or(|v| !v.eq_ignore_ascii_case("false"));
-                let mut id = match self.sources.get(&table.name) {
+                // Reused per table and options (an OPTIONS hint makes another source).
+                let source_key = format!("{}{:?}", table.name, table.options.raw());
+                let mut id = match self.sources.get(&source_key) {
                     Some(id) if reuse => *id,
                     _ => {
-                        let name = table.name.clone();
                         let upsert = table.caps.produces == crate::catalog::ChangelogMode::Upsert;
                         let key: Vec<usize> = table.primary_key.iter().flatten().filter_map(|k| src.schema.index_of(k).ok()).collect();
                         if upsert && (key.is_empty() || Some(key.len()) != table.primary_key.as_ref().map(Vec::len)) {
@@ -241,7 +242,7 @@ impl Translator {
                                 src.schema.clone(),
                             );
                         }
-                        self.sources.insert(name, id);
+                        self.sources.insert(source_key, id);
                         id
                     }
                 };
