@@ -151,6 +151,11 @@ impl ContextProvider for Ctx<'_> {
             Some((table, _)) => crate::lookup_join::with_table(&name, table),
             None => name,
         };
+        // A LOOKUP hint's marker is for the join (see `lookup_join::lookup_hint`).
+        let name = match name.table().split_once(crate::parser::LOOKUP_MARKER) {
+            Some((table, _)) => crate::lookup_join::with_table(&name, table),
+            None => name,
+        };
         // `t /*+ OPTIONS(…) */` (see `parser::rewrite_hints`): the table with those options.
         let (name, hint) = match name.table().split_once(crate::parser::OPTIONS_MARKER) {
             Some((table, json)) => (crate::lookup_join::with_table(&name, table), Some(json.to_string())),

@@ -49,6 +49,20 @@ pub struct TemporalJoin {
     pub filter: Option<Arc<dyn PhysicalExpr>>,
 }
 
+/// The LOOKUP hint attached to the table at the top of a join's right side, if any (its
+/// options but `table`).
+pub(crate) fn lookup_hint(plan: &LogicalPlan) -> Option<std::collections::BTreeMap<String, String>> {
+    match plan {
+        LogicalPlan::SubqueryAlias(a) => match a.alias.table().split_once(crate::parser::LOOKUP_MARKER) {
+            Some((_, rest)) => serde_json::from_str(rest.split(TEMPORAL_MARKER).next().unwrap_or(rest)).ok(),
+            None => lookup_hint(&a.input),
+        },
+        LogicalPlan::Projection(p) => lookup_hint(&p.input),
+        LogicalPlan::Filter(f) => lookup_hint(&f.input),
+        _ => None,
+    }
+}
+
 /// The lookup join operator's plan. Output = the input's first `left_width` columns, then the
 /// looked-up row after `dim_steps`.
 #[derive(Debug, Clone)]
@@ -64,6 +78,9 @@ pub struct LookupJoin {
     pub dim_steps: Vec<CalcStep>,
     /// The rest of the join condition, over the output row.
     pub filter: Option<Arc<dyn PhysicalExpr>>,
+    /// LOOKUP hint retries: a key without rows is looked up again after the delay, at most
+    /// this many times (`'retry-predicate'='lookup_miss'`, `'retry-strategy'='fixed_delay'`).
+    pub retry: Option<(std::time::Duration, u32)>,
 }
 
 /// The time attribute text of a table marked `FOR SYSTEM_TIME AS OF …` at the top of `plan`
@@ -299,14 +316,23 @@ impl Translator {
             name.push_str(&format!(", where=[{}]", show(f)));
         }
         name.push(')');
-        let plan = LookupJoin {
+        let mut plan = LookupJoin {
             table,
             left_outer,
             keys: keys.iter().zip(&left_cols).map(|((i, _), c)| (*i, *c)).collect(),
             left_width,
             dim_steps,
             filter,
+            retry: None,
         };
+        if let Some(h) = lookup_hint(&j.right) {
+            // Validated by the parser.
+            if let (Some(delay), Some(attempts)) = (h.get("fixed-delay"), h.get("max-attempts")) {
+                let delay = rask_types::options::parse_duration(delay).map_err(|m| SqlError::validation(pos, format!("LOOKUP hint 'fixed-delay': {m}")))?;
+                let attempts = attempts.parse().map_err(|_| SqlError::validation(pos, "LOOKUP hint 'max-attempts' must be a positive integer"))?;
+                plan.retry = Some((delay, attempts));
+            }
+        }
         Ok(self.push(name, NodeKind::LookupJoin(Box::new(plan)), vec![Input { node: left, exchange: Exchange::Forward }], schema))
     }
 
@@ -316,6 +342,9 @@ impl Translator {
     /// valid then (Flink's `TemporalRowTimeJoinOperator`); the output is append-only.
     fn versioned_join(&mut self, j: &Join, join_type: WindowJoinType, on: &[(Expr, Expr)], residual: Vec<Expr>, left_time: usize, pos: Pos) -> Result<NodeId> {
         let left_outer = left_outer(join_type, "an event-time temporal join", pos)?;
+        if lookup_hint(&j.right).is_some() {
+            return Err(SqlError::validation(pos, "the LOOKUP hint applies to lookup joins (FOR SYSTEM_TIME AS OF a PROCTIME() attribute), not to an event-time temporal join"));
+        }
         // A table with PRIMARY KEY and WATERMARK, or a versioned view (a deduplication by row
         // time, keyed by its PARTITION BY columns).
         let (name, pk) = match self.dimension(&j.right, pos) {

@@ -569,13 +569,73 @@ fn check_lookup_hint(h: &Hint, pos: Pos) -> Result<()> {
             "output-mode" => v.eq_ignore_ascii_case("ordered") || v.eq_ignore_ascii_case("allow_unordered"),
             "capacity" => v.parse::<u32>().is_ok_and(|n| n > 0),
             "timeout" => rask_types::options::parse_duration(v).is_ok(),
-            "retry-predicate" | "retry-strategy" | "fixed-delay" | "max-attempts" => {
-                return Err(SqlError::unsupported(pos, format!("LOOKUP hint: '{k}' (lookup retries) is not supported yet")));
-            }
-            _ => return Err(bad(format!("unknown option '{k}'; options: table, async, output-mode, capacity, timeout"))),
+            "retry-predicate" => v.eq_ignore_ascii_case("lookup_miss"),
+            "retry-strategy" => v.eq_ignore_ascii_case("fixed_delay"),
+            "fixed-delay" => rask_types::options::parse_duration(v).is_ok(),
+            "max-attempts" => v.parse::<u32>().is_ok_and(|n| n > 0),
+            _ => return Err(bad(format!("unknown option '{k}'; options: table, async, output-mode, capacity, timeout, retry-predicate, retry-strategy, fixed-delay, max-attempts"))),
         };
         if !ok {
             return Err(bad(format!("'{v}' is not a valid value of '{k}'")));
+        }
+    }
+    let retry = ["retry-predicate", "retry-strategy", "fixed-delay", "max-attempts"];
+    let given = retry.iter().filter(|r| h.kv.iter().any(|(k, _)| k == *r)).count();
+    if given != 0 && given != retry.len() {
+        return Err(bad("retries need all of 'retry-predicate'='lookup_miss', 'retry-strategy'='fixed_delay', 'fixed-delay' and 'max-attempts'".into()));
+    }
+    Ok(())
+}
+
+/// What a lookup table's name carries when a LOOKUP hint names it (its options as JSON), before
+/// the temporal marker.
+pub const LOOKUP_MARKER: &str = " /*+ LOOKUP ";
+
+/// The base table name of a (hint-)marked table name.
+pub fn unmarked(name: &str) -> &str {
+    let name = name.split(TEMPORAL_MARKER).next().unwrap_or(name);
+    let name = name.split(LOOKUP_MARKER).next().unwrap_or(name);
+    name.split(OPTIONS_MARKER).next().unwrap_or(name)
+}
+
+/// Attach each LOOKUP hint to the table joined `FOR SYSTEM_TIME AS OF` whose name or alias it
+/// names (the table name gets `LOOKUP_MARKER {json}`).
+fn attach_lookup_hints(out: &mut [TokenWithSpan], hints: Vec<(Hint, Pos)>) -> Result<()> {
+    for (h, pos) in hints {
+        let Some((_, target)) = h.kv.iter().find(|(k, _)| k == "table") else { continue };
+        let mut found = false;
+        for k in 1..out.len() {
+            let at = |d: usize, kw: &str| out.get(k + d).is_some_and(|t| is_word(&t.token, kw));
+            if !(at(0, "FOR") && at(1, "SYSTEM_TIME") && at(2, "AS") && at(3, "OF")) {
+                continue;
+            }
+            // The alias after the time attribute (`o.pt [AS] d`).
+            let mut j = k + 4;
+            while matches!(out.get(j + 1).map(|t| &t.token), Some(Token::Period)) {
+                j += 2;
+            }
+            j += 1;
+            if out.get(j).is_some_and(|t| is_word(&t.token, "AS")) {
+                j += 1;
+            }
+            let alias = match out.get(j).map(|t| &t.token) {
+                Some(Token::Word(w)) => Some(w.value.clone()),
+                _ => None,
+            };
+            let Token::Word(table) = out[k - 1].token.clone() else { continue };
+            if unmarked(&table.value) == target.as_str() || alias.as_deref() == Some(target.as_str()) {
+                let opts: serde_json::Map<String, serde_json::Value> =
+                    h.kv.iter().filter(|(k, _)| k != "table").map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
+                out[k - 1].token = Token::Word(Word {
+                    value: format!("{}{LOOKUP_MARKER}{}", table.value, serde_json::Value::Object(opts)),
+                    quote_style: Some('`'),
+                    keyword: Keyword::NoKeyword,
+                });
+                found = true;
+            }
+        }
+        if !found {
+            return Err(SqlError::validation(pos, format!("LOOKUP hint: no table or alias '{target}' is joined FOR SYSTEM_TIME AS OF in this query")));
         }
     }
     Ok(())
@@ -591,6 +651,7 @@ fn check_lookup_hint(h: &Hint, pos: Pos) -> Result<()> {
 /// mode. Anything else is refused rather than ignored.
 fn rewrite_hints(toks: &[TokenWithSpan]) -> Result<Vec<TokenWithSpan>> {
     let mut out: Vec<TokenWithSpan> = Vec::with_capacity(toks.len());
+    let mut lookups = Vec::new();
     let mut i = 0;
     while i < toks.len() {
         let Token::Whitespace(Whitespace::MultiLineComment(text)) = &toks[i].token else {
@@ -603,9 +664,12 @@ fn rewrite_hints(toks: &[TokenWithSpan]) -> Result<Vec<TokenWithSpan>> {
         i += 1;
         match out.last().map(|t| t.token.clone()) {
             Some(Token::Word(w)) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case("SELECT") => {
-                for h in &hints {
+                for h in hints {
                     match h.name.as_str() {
-                        "LOOKUP" => check_lookup_hint(h, pos)?,
+                        "LOOKUP" => {
+                            check_lookup_hint(&h, pos)?;
+                            lookups.push((h, pos));
+                        }
                         "BROADCAST" | "SHUFFLE_HASH" | "SHUFFLE_MERGE" | "NEST_LOOP" => {}
                         "STATE_TTL" => return Err(SqlError::unsupported(pos, "the STATE_TTL hint is not supported yet: use 'table.exec.state.ttl'")),
                         "OPTIONS" => return Err(SqlError::validation(pos, "the OPTIONS hint follows a table name, not SELECT")),
@@ -646,6 +710,7 @@ fn rewrite_hints(toks: &[TokenWithSpan]) -> Result<Vec<TokenWithSpan>> {
             _ => return Err(SqlError::validation(pos, "a hint follows SELECT (query hints such as LOOKUP) or a table name (OPTIONS)")),
         }
     }
+    attach_lookup_hints(&mut out, lookups)?;
     Ok(out)
 }
 
@@ -707,7 +772,7 @@ fn rewrite_temporal_tables(toks: &[TokenWithSpan]) -> Result<Vec<TokenWithSpan>>
             a.token = Token::Word(Word { value: "AS".into(), quote_style: None, keyword: Keyword::AS });
             out.push(a);
             let mut n = out[last].clone();
-            n.token = Token::Word(Word { value: table.value.clone(), quote_style: Some('`'), keyword: Keyword::NoKeyword });
+            n.token = Token::Word(Word { value: unmarked(&table.value).to_string(), quote_style: Some('`'), keyword: Keyword::NoKeyword });
             out.push(n);
         }
         i = j;

@@ -778,6 +778,46 @@ fn lookup_join_enriches_a_stream_from_mariadb() {
     lookup_join_enriches_a_stream(Kind::Maria);
 }
 
+/// Flink's LOOKUP hint with retries: a key whose row is not there yet is looked up again after
+/// the fixed delay, so an order that arrives before its dimension row still joins it; without
+/// the hint it finds nothing.
+#[test]
+fn lookup_hint_retries_a_missing_key() {
+    let mut db = Db::connect(Kind::Pg);
+    let tables = Tables::new(Kind::Pg, "late_dim", 1);
+    let t = tables.names[0].clone();
+    db.exec(&format!("CREATE TABLE {t} (id INT PRIMARY KEY, name VARCHAR(20))"));
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("orders.json");
+    std::fs::write(&path, "{\"oid\": 1, \"id\": 7}\n").expect("orders");
+    let sql = |hint: &str| {
+        format!(
+            "CREATE TABLE orders (oid INT, id INT, pt AS PROCTIME()) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');\n\
+             CREATE TABLE dim (id INT, name STRING, PRIMARY KEY (id) NOT ENFORCED) WITH ({});\n\
+             CREATE TABLE out1 (oid INT, name STRING) WITH ('connector' = 'print');\n\
+             INSERT INTO out1 SELECT {hint} o.oid, d.name FROM orders AS o JOIN dim FOR SYSTEM_TIME AS OF o.pt AS d ON o.id = d.id;",
+            path.display(),
+            db.with(&t)
+        )
+    };
+    let r = run(dir.path(), &sql(""), &[]);
+    assert!(r.ok, "{}", r.stderr);
+    assert!(r.rows.is_empty(), "no dimension row yet: {:?}", r.rows);
+    // The row appears about a second after the job starts; the hint retries every 300 ms.
+    let table = t.clone();
+    let writer = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(1000));
+        Db::connect(Kind::Pg).exec(&format!("INSERT INTO {table} VALUES (7, 'late')"));
+    });
+    let started = std::time::Instant::now();
+    let hint = "/*+ LOOKUP('table'='d', 'retry-predicate'='lookup_miss', 'retry-strategy'='fixed_delay', 'fixed-delay'='300 ms', 'max-attempts'='20') */";
+    let r = run(dir.path(), &sql(hint), &[]);
+    writer.join().expect("writer");
+    assert!(r.ok, "{}", r.stderr);
+    assert_eq!(r.rows, vec!["+I[1, late]".to_string()], "retried until the row existed");
+    assert!(started.elapsed() < std::time::Duration::from_secs(20), "stopped retrying once found");
+}
+
 /// What Flink refuses in a lookup join, refused with its reason.
 #[test]
 fn lookup_join_errors() {

@@ -161,7 +161,22 @@ impl Operator for LookupJoin {
         }
         if !missing.is_empty() {
             let rows: Vec<u32> = missing.iter().map(|(_, r)| *r).collect();
-            let found = self.fetch(&key_cols, &rows)?;
+            let mut found = self.fetch(&key_cols, &rows)?;
+            // LOOKUP hint retries: keys that found nothing are looked up again after the delay
+            // (the operator waits, as Flink's synchronous lookup retries do).
+            if let Some((delay, attempts)) = self.plan.retry {
+                for _ in 0..attempts {
+                    let again: Vec<usize> = (0..found.len()).filter(|i| found[*i].is_empty()).collect();
+                    if again.is_empty() {
+                        break;
+                    }
+                    std::thread::sleep(delay);
+                    let retried = self.fetch(&key_cols, &again.iter().map(|i| rows[*i]).collect::<Vec<_>>())?;
+                    for (i, r) in again.into_iter().zip(retried) {
+                        found[i] = r;
+                    }
+                }
+            }
             let cache_missing = matches!(self.policy, LookupCache::Partial { cache_missing: true, .. });
             for ((s, r), rows) in missing.iter().zip(found) {
                 let rows = Arc::new(rows);
