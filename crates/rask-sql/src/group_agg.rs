@@ -44,13 +44,24 @@ pub struct GroupAggregate {
 
 impl GroupAggregate {
     /// The local phase's output: the `keys` fields, then each aggregate's state fields
-    /// (`$s{i}_{name}`).
+    /// (`$s{i}_{name}`). Over an updating input (`retract`) the states are those of the
+    /// retracting accumulators, followed by `$rows`, the rows accumulated minus retracted.
     pub fn local_schema(&self, keys: impl IntoIterator<Item = Field>) -> datafusion_common::Result<SchemaRef> {
         let mut fields: Vec<Field> = keys.into_iter().collect();
         for (i, a) in self.aggs.iter().enumerate() {
-            for f in a.state_fields()? {
-                fields.push(f.as_ref().clone().with_name(format!("$s{i}_{}", f.name())).with_nullable(true));
+            if self.retract {
+                let mut acc = crate::retracting::signed_accumulator(a).map_err(datafusion_common::DataFusionError::Plan)?;
+                for (j, v) in acc.state()?.iter().enumerate() {
+                    fields.push(Field::new(format!("$s{i}_{j}"), v.data_type(), true));
+                }
+            } else {
+                for f in a.state_fields()? {
+                    fields.push(f.as_ref().clone().with_name(format!("$s{i}_{}", f.name())).with_nullable(true));
+                }
             }
+        }
+        if self.retract {
+            fields.push(Field::new("$rows", arrow::datatypes::DataType::Int64, false));
         }
         Ok(Arc::new(Schema::new(fields)))
     }
@@ -156,11 +167,11 @@ impl Translator {
         let name = format!("GroupAggregate(groupBy=[{}], {role}select=[{}])", group_names.join(", "), selected.join(", "));
         let plan = GroupAggregate { keys, aggs, filters, retract, merge: false };
         // Two phases as Flink's TwoStageOptimizedAggregateRule: mini-batch on, strategy not
-        // ONE_PHASE; here only for insert-only input (an updating input's accumulators retract,
-        // and not every retracting state merges), which is then said in the plan.
+        // ONE_PHASE, and over an updating input only when every retracting state merges
+        // (COUNT, SUM, AVG: Flink's COUNT_RETRACT/$SUM0_RETRACT local phase).
         let mini_batch = self.config_value("table.exec.mini-batch.enabled").is_some_and(|v| v.eq_ignore_ascii_case("true"));
         let strategy = self.config_value("table.optimizer.agg-phase-strategy").unwrap_or_else(|| "AUTO".into()).to_ascii_uppercase();
-        if !mini_batch || strategy == "ONE_PHASE" || retract {
+        if !mini_batch || strategy == "ONE_PHASE" || (retract && !plan.aggs.iter().all(|a| crate::retracting::retract_state_merges(a))) {
             return Ok(self.push(name, NodeKind::GroupAggregate(Box::new(plan)), vec![Input { node: input, exchange }], schema));
         }
         // Keys named as grouped (the exchange shows them).

@@ -107,6 +107,8 @@ impl NodeKind {
             // The versioned side is a changelog; the left side must be append-only.
             NodeKind::TemporalJoin(_) | NodeKind::ChangelogNormalize { .. } => true,
             NodeKind::Rank(r) => matches!(r.kind, crate::rank::RankKind::TopN { .. }),
+            // Over an updating input it folds retractions into its partial states.
+            NodeKind::LocalGroupAggregate(a) => a.retract,
             NodeKind::Sink { table } => table.caps.accepts_updates,
             _ => false,
         }

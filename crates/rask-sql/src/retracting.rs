@@ -30,6 +30,133 @@ pub fn retracting_accumulator(agg: &AggregateFunctionExpr) -> Result<Box<dyn Acc
     }
 }
 
+/// Whether `agg` can run in two phases over an updating input: COUNT, and SUM/AVG of integer
+/// or floating values, whose partial states are a signed sum and a signed count
+/// ([`signed_accumulator`]).
+pub fn retract_state_merges(agg: &AggregateFunctionExpr) -> bool {
+    signed_accumulator(agg).is_ok()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum SignedKind {
+    Count,
+    Sum,
+    Avg,
+}
+
+/// COUNT/SUM/AVG as a signed sum and a signed count of the non-NULL values: rows retracted
+/// before their accumulation (in another mini-batch) leave negative partial states, which merge
+/// by addition — the local and global phases of a two-phase aggregation over an updating input
+/// (Flink's COUNT_RETRACT/$SUM0_RETRACT partial accumulators). State: [sum, count].
+#[derive(Debug)]
+pub struct SignedSum {
+    kind: SignedKind,
+    float: bool,
+    sum_i: i64,
+    sum_f: f64,
+    count: i64,
+    out: DataType,
+}
+
+/// The [`SignedSum`] accumulator for `agg`, or why it has none.
+pub fn signed_accumulator(agg: &AggregateFunctionExpr) -> Result<Box<dyn Accumulator>, String> {
+    let name = agg.fun().name().to_ascii_lowercase();
+    let kind = match name.as_str() {
+        "count" => SignedKind::Count,
+        "sum" => SignedKind::Sum,
+        "avg" => SignedKind::Avg,
+        _ => return Err(format!("{name} has no signed partial state")),
+    };
+    if agg.is_distinct() || agg.expressions().len() != 1 {
+        return Err(format!("{name}(DISTINCT …) has no signed partial state"));
+    }
+    let out = agg.field().data_type().clone();
+    let float = match kind {
+        SignedKind::Count => false,
+        _ => match &out {
+            t if t.is_integer() => false,
+            t if t.is_floating() => true,
+            _ => return Err(format!("{name} of {out} has no signed partial state")),
+        },
+    };
+    Ok(Box::new(SignedSum { kind, float, sum_i: 0, sum_f: 0.0, count: 0, out }))
+}
+
+impl SignedSum {
+    fn add(&mut self, values: &ArrayRef, sign: i64) -> DfResult<()> {
+        self.count += sign * (values.len() - values.null_count()) as i64;
+        if self.kind == SignedKind::Count {
+            return Ok(());
+        }
+        if self.float {
+            let v = arrow::compute::cast(values, &DataType::Float64)?;
+            let s: f64 = v.as_primitive::<arrow::datatypes::Float64Type>().iter().flatten().sum();
+            self.sum_f += sign as f64 * s;
+        } else {
+            let v = arrow::compute::cast(values, &DataType::Int64)?;
+            for x in v.as_primitive::<arrow::datatypes::Int64Type>().iter().flatten() {
+                self.sum_i = self.sum_i.wrapping_add(sign.wrapping_mul(x));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An integer result in Flink's type, wrapping as Java narrows (`(int) sum`).
+fn narrow(v: i64, out: &DataType) -> ScalarValue {
+    match out {
+        DataType::Int8 => ScalarValue::Int8(Some(v as i8)),
+        DataType::Int16 => ScalarValue::Int16(Some(v as i16)),
+        DataType::Int32 => ScalarValue::Int32(Some(v as i32)),
+        _ => ScalarValue::Int64(Some(v)),
+    }
+}
+
+impl Accumulator for SignedSum {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> DfResult<()> {
+        self.add(&values[0], 1)
+    }
+    fn retract_batch(&mut self, values: &[ArrayRef]) -> DfResult<()> {
+        self.add(&values[0], -1)
+    }
+    fn supports_retract_batch(&self) -> bool {
+        true
+    }
+    fn state(&mut self) -> DfResult<Vec<ScalarValue>> {
+        let sum = if self.float { ScalarValue::Float64(Some(self.sum_f)) } else { ScalarValue::Int64(Some(self.sum_i)) };
+        Ok(vec![sum, ScalarValue::Int64(Some(self.count))])
+    }
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> DfResult<()> {
+        if self.float {
+            let v = arrow::compute::cast(&states[0], &DataType::Float64)?;
+            self.sum_f += v.as_primitive::<arrow::datatypes::Float64Type>().iter().flatten().sum::<f64>();
+        } else {
+            let v = arrow::compute::cast(&states[0], &DataType::Int64)?;
+            for x in v.as_primitive::<arrow::datatypes::Int64Type>().iter().flatten() {
+                self.sum_i = self.sum_i.wrapping_add(x);
+            }
+        }
+        let c = arrow::compute::cast(&states[1], &DataType::Int64)?;
+        self.count += c.as_primitive::<arrow::datatypes::Int64Type>().iter().flatten().sum::<i64>();
+        Ok(())
+    }
+    fn evaluate(&mut self) -> DfResult<ScalarValue> {
+        let v = match (self.kind, self.count) {
+            (SignedKind::Count, n) => ScalarValue::Int64(Some(n)),
+            (_, 0) => return ScalarValue::try_from(&self.out),
+            (SignedKind::Sum, _) if self.float => ScalarValue::Float64(Some(self.sum_f)),
+            (SignedKind::Sum, _) => return Ok(narrow(self.sum_i, &self.out)),
+            // AVG of integers divides as Java does (truncating), of floats as floats.
+            (SignedKind::Avg, n) if self.float => ScalarValue::Float64(Some(self.sum_f / n as f64)),
+            (SignedKind::Avg, n) => return Ok(narrow(self.sum_i.wrapping_div(n), &self.out)),
+        };
+        v.cast_to(&self.out)
+    }
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self)
+    }
+}
+
 /// A `ScalarValue` ordered for a `BTreeMap` (values of one column, so they compare).
 #[derive(Debug, Clone, PartialEq)]
 struct Ordered(ScalarValue);
@@ -199,5 +326,35 @@ mod tests {
         assert_eq!(r.evaluate().unwrap(), ScalarValue::Int64(Some(2)));
         r.retract_batch(&col(&[Some(1)])).unwrap();
         assert_eq!(r.evaluate().unwrap(), ScalarValue::Int64(Some(1)));
+    }
+
+    #[test]
+    fn signed_partial_states_merge_with_retractions_from_other_mini_batches() {
+        let sum = |kind, out: DataType, float| SignedSum { kind, float, sum_i: 0, sum_f: 0.0, count: 0, out };
+        let state = |a: &mut SignedSum| -> Vec<ArrayRef> { a.state().unwrap().into_iter().map(|s| s.to_array().unwrap()).collect() };
+        // Mini-batch 1 accumulates 5 and 3; mini-batch 2 only retracts 3 and adds 4: its partial
+        // state has a net count of 0 but a sum of +1, which must not be lost.
+        let (mut local1, mut local2) = (sum(SignedKind::Sum, DataType::Int32, false), sum(SignedKind::Sum, DataType::Int32, false));
+        local1.update_batch(&col(&[Some(5), Some(3), None])).unwrap();
+        local2.retract_batch(&col(&[Some(3)])).unwrap();
+        local2.update_batch(&col(&[Some(4)])).unwrap();
+        let mut global = sum(SignedKind::Sum, DataType::Int32, false);
+        global.merge_batch(&state(&mut local1)).unwrap();
+        global.merge_batch(&state(&mut local2)).unwrap();
+        assert_eq!(global.evaluate().unwrap(), ScalarValue::Int32(Some(9)));
+        // AVG of integers truncates as Java; everything retracted is NULL; COUNT is never NULL.
+        let mut avg = sum(SignedKind::Avg, DataType::Int32, false);
+        avg.merge_batch(&state(&mut local1)).unwrap();
+        assert_eq!(avg.evaluate().unwrap(), ScalarValue::Int32(Some(4)));
+        let mut gone = sum(SignedKind::Sum, DataType::Int32, false);
+        gone.update_batch(&col(&[Some(2)])).unwrap();
+        gone.retract_batch(&col(&[Some(2)])).unwrap();
+        assert_eq!(gone.evaluate().unwrap(), ScalarValue::Int32(None));
+        let mut count = sum(SignedKind::Count, DataType::Int64, false);
+        count.retract_batch(&col(&[Some(1), None])).unwrap();
+        let mut total = sum(SignedKind::Count, DataType::Int64, false);
+        total.update_batch(&col(&[Some(1), Some(2)])).unwrap();
+        total.merge_batch(&state(&mut count)).unwrap();
+        assert_eq!(total.evaluate().unwrap(), ScalarValue::Int64(Some(1)));
     }
 }

@@ -78,7 +78,7 @@ impl GroupAggregate {
         };
         let mut op = GroupAggregate { plan, schema, converter, keys: HashMap::new(), mini_batch, ttl, clock: rask_types::now_ms, state_widths: Vec::new() };
         op.state_widths = op.accumulators()?.iter_mut().map(|a| a.state().map(|s| s.len()).map_err(internal)).collect::<Result<_>>()?;
-        if op.plan.merge && input.fields().len() != op.plan.keys + op.state_widths.iter().sum::<usize>() {
+        if op.plan.merge && input.fields().len() != op.plan.keys + op.state_widths.iter().sum::<usize>() + usize::from(op.plan.retract) {
             return Err(internal("the partial states do not match the aggregates"));
         }
         Ok(op)
@@ -89,7 +89,10 @@ impl GroupAggregate {
             .aggs
             .iter()
             .map(|a| {
-                if self.plan.retract {
+                if self.plan.retract && self.plan.merge {
+                    // The global phase over an updating input merges signed partial states.
+                    rask_sql::retracting::signed_accumulator(a).map_err(internal)
+                } else if self.plan.retract {
                     rask_sql::retracting::retracting_accumulator(a).map_err(internal)
                 } else {
                     a.create_accumulator().map_err(internal)
@@ -103,35 +106,54 @@ impl GroupAggregate {
         let rows = conv.convert_columns(&data.columns()[..self.plan.keys]).map_err(internal)?;
         Ok((0..data.num_rows()).map(|i| Box::from(rows.row(i).as_ref())).collect())
     }
+}
 
-    /// Apply `rows` (all accumulating or all retracting) of one key to its accumulators.
-    fn fold(state: &mut KeyState, args: &[Vec<ArrayRef>], filters: &[Option<BooleanArray>], rows: &[u32], accumulate: bool, merge: bool) -> Result<()> {
-        for (j, acc) in state.accs.iter_mut().enumerate() {
-            let picked: std::borrow::Cow<'_, [u32]> = match &filters[j] {
-                Some(f) => rows.iter().copied().filter(|r| f.is_valid(*r as usize) && f.value(*r as usize)).collect(),
-                None => rows.into(),
-            };
-            if picked.is_empty() {
-                continue;
-            }
-            let cols: Vec<ArrayRef> = if let [r] = picked.as_ref() {
-                args[j].iter().map(|c| c.slice(*r as usize, 1)).collect()
-            } else {
-                let idx = UInt32Array::from(picked.into_owned());
-                args[j].iter().map(|c| arrow::compute::take(c.as_ref(), &idx, None)).collect::<std::result::Result<_, _>>().map_err(internal)?
-            };
-            if merge {
-                acc.merge_batch(&cols)
-            } else if accumulate {
-                acc.update_batch(&cols)
-            } else {
-                acc.retract_batch(&cols)
-            }
-            .map_err(internal)?;
+/// Apply `rows` (all accumulating or all retracting) of one key to its accumulators `accs`
+/// and its row count `count`; `merge`: the rows are partial states, each counting as one row
+/// or, with `weights` (a two-phase aggregation over an updating input), as its weight.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn fold(
+    accs: &mut [Box<dyn Accumulator>],
+    count: &mut i64,
+    args: &[Vec<ArrayRef>],
+    filters: &[Option<BooleanArray>],
+    rows: &[u32],
+    accumulate: bool,
+    merge: bool,
+    weights: Option<&Int64Array>,
+) -> Result<()> {
+    for (j, acc) in accs.iter_mut().enumerate() {
+        let picked: std::borrow::Cow<'_, [u32]> = match &filters[j] {
+            Some(f) => rows.iter().copied().filter(|r| f.is_valid(*r as usize) && f.value(*r as usize)).collect(),
+            None => rows.into(),
+        };
+        if picked.is_empty() {
+            continue;
         }
-        state.rows += if accumulate { rows.len() as i64 } else { -(rows.len() as i64) };
-        Ok(())
+        let cols: Vec<ArrayRef> = if let [r] = picked.as_ref() {
+            args[j].iter().map(|c| c.slice(*r as usize, 1)).collect()
+        } else {
+            let idx = UInt32Array::from(picked.into_owned());
+            args[j].iter().map(|c| arrow::compute::take(c.as_ref(), &idx, None)).collect::<std::result::Result<_, _>>().map_err(internal)?
+        };
+        if merge {
+            acc.merge_batch(&cols)
+        } else if accumulate {
+            acc.update_batch(&cols)
+        } else {
+            acc.retract_batch(&cols)
+        }
+        .map_err(internal)?;
     }
+    *count += match weights {
+        Some(w) => rows.iter().map(|r| w.value(*r as usize)).sum::<i64>(),
+        None if accumulate => rows.len() as i64,
+        None => -(rows.len() as i64),
+    };
+    Ok(())
+}
+
+impl GroupAggregate {
 
     /// Apply runs of rows (each all accumulating or all retracting, in arrival order) to `key`
     /// and emit the change of its result.
@@ -141,6 +163,7 @@ impl GroupAggregate {
         runs: &[(bool, &[u32])],
         args: &[Vec<ArrayRef>],
         filters: &[Option<BooleanArray>],
+        weights: Option<&Int64Array>,
         now: i64,
         out: &mut Output,
     ) -> Result<()> {
@@ -161,7 +184,7 @@ impl GroupAggregate {
         let state = self.keys.get_mut(key).ok_or_else(|| internal("key vanished"))?;
         state.last_access = now;
         for (accumulate, rows) in runs {
-            Self::fold(state, args, filters, rows, *accumulate, self.plan.merge)?;
+            fold(&mut state.accs, &mut state.rows, args, filters, rows, *accumulate, self.plan.merge, weights)?;
         }
         if state.rows <= 0 {
             if !fresh {
@@ -231,6 +254,8 @@ impl Operator for GroupAggregate {
             let args = self.plan.aggs.iter().map(|a| aggregate_args(a, data)).collect::<Result<_>>()?;
             (args, self.plan.filters.iter().map(|f| f.map(|c| data.column(c).as_boolean().clone())).collect())
         };
+        // Over an updating input the local phase counts each partial state's rows (`$rows`).
+        let weights = (self.plan.merge && self.plan.retract).then(|| data.column(data.num_columns() - 1).as_primitive::<arrow::datatypes::Int64Type>());
         let mut output = Output { values: vec![Vec::new(); self.plan.aggs.len()], ..Default::default() };
         if self.mini_batch {
             // Rows per key in arrival order, as runs of the same direction.
@@ -251,12 +276,12 @@ impl Operator for GroupAggregate {
             }
             for (slot, first) in order.iter().enumerate() {
                 let key_runs: Vec<(bool, &[u32])> = runs[slot].iter().map(|(a, r)| (*a, r.as_slice())).collect();
-                self.apply(&keys[*first], &key_runs, &args, &filters, now, &mut output)?;
+                self.apply(&keys[*first], &key_runs, &args, &filters, weights, now, &mut output)?;
             }
         } else {
             for (i, k) in keys.iter().enumerate() {
                 let row = [i as u32];
-                self.apply(k, &[(batch.kind(i).is_accumulate(), &row[..])], &args, &filters, now, &mut output)?;
+                self.apply(k, &[(batch.kind(i).is_accumulate(), &row[..])], &args, &filters, weights, now, &mut output)?;
             }
         }
         if let Some(b) = self.build_output(data, output)? {

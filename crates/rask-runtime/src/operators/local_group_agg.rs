@@ -3,11 +3,17 @@
 //! groups accumulators, and their partial states — one row per key — are shipped to the global
 //! phase when the mini-batch is full (`table.exec.mini-batch.size` rows), when it is older than
 //! `table.exec.mini-batch.allow-latency`, when it holds many keys, at a checkpoint (so the
-//! operator keeps no state) and at the end of input. The input must be insert-only.
+//! operator keeps no state) and at the end of input. Over an updating input (`plan.retract`,
+//! only COUNT/SUM/AVG, see `rask_sql::retracting::retract_state_merges`) each key folds its
+//! rows into signed COUNT/SUM/AVG states instead (-U/-D subtract) and its partial state carries
+//! `$rows`, the rows accumulated minus retracted, so that the global phase knows when a key's
+//! last row is gone (Flink's local COUNT_RETRACT/$SUM0_RETRACT).
 
 use std::time::{Duration, Instant};
 
-use arrow::array::{ArrayRef, AsArray};
+use arrow::array::{ArrayRef, AsArray, Int64Array, RecordBatch};
+use datafusion_common::ScalarValue;
+use datafusion_expr::Accumulator;
 use arrow::datatypes::SchemaRef;
 use arrow::row::{RowConverter, SortField};
 use datafusion_expr::GroupsAccumulator;
@@ -36,6 +42,9 @@ pub struct LocalGroupAggregate {
     size: usize,
     buffered_rows: usize,
     first_buffered: Option<Instant>,
+    /// Over an updating input: per group (as `groups`), retracting accumulators and the rows
+    /// accumulated minus retracted.
+    retracting: Vec<(Vec<Box<dyn Accumulator>>, i64)>,
 }
 
 impl LocalGroupAggregate {
@@ -56,10 +65,115 @@ impl LocalGroupAggregate {
             size,
             buffered_rows: 0,
             first_buffered: None,
+            retracting: Vec::new(),
         })
     }
 
+    /// Over an updating input: fold the batch's rows per key, in arrival order.
+    fn fold_retracting(&mut self, batch: &StreamBatch) -> Result<()> {
+        let data = &batch.data;
+        let n = data.num_rows();
+        let keys: Vec<Box<[u8]>> = match &self.converter {
+            Some(conv) => {
+                let rows = conv.convert_columns(&data.columns()[..self.plan.keys]).map_err(internal)?;
+                (0..n).map(|i| Box::from(rows.row(i).as_ref())).collect()
+            }
+            None => vec![Box::from(&[][..]); n],
+        };
+        // Runs of rows of the same direction per group, in arrival order.
+        let mut runs: Vec<(u32, bool, Vec<u32>)> = Vec::new();
+        let mut last_run: HashMap<u32, usize> = HashMap::new();
+        for (i, k) in keys.into_iter().enumerate() {
+            let g = match self.index.get(&k) {
+                Some(g) => *g,
+                None => {
+                    let g = self.groups.len() as u32;
+                    let accs = self.plan.aggs.iter().map(|a| rask_sql::retracting::signed_accumulator(a).map_err(internal)).collect::<Result<Vec<_>>>()?;
+                    self.index.insert(k.clone(), g);
+                    self.groups.push(k);
+                    self.retracting.push((accs, 0));
+                    g
+                }
+            };
+            let acc = batch.kind(i).is_accumulate();
+            match last_run.get(&g).map(|r| &mut runs[*r]) {
+                Some((_, a, rows)) if *a == acc => rows.push(i as u32),
+                _ => {
+                    last_run.insert(g, runs.len());
+                    runs.push((g, acc, vec![i as u32]));
+                }
+            }
+        }
+        let args = self.plan.aggs.iter().map(|a| aggregate_args(a, data)).collect::<Result<Vec<_>>>()?;
+        let filters: Vec<_> = self.plan.filters.iter().map(|f| f.map(|c| data.column(c).as_boolean().clone())).collect();
+        for (g, accumulate, rows) in runs {
+            let (accs, count) = &mut self.retracting[g as usize];
+            super::group_agg::fold(accs, count, &args, &filters, &rows, accumulate, false, None)?;
+        }
+        Ok(())
+    }
+
+    /// Over an updating input: the keys, each accumulator's state and `$rows`.
+    fn retracting_states(&mut self, mut cols: Vec<ArrayRef>) -> Result<RecordBatch> {
+        let groups = std::mem::take(&mut self.retracting);
+        let nstates = self.schema.fields().len() - cols.len() - 1;
+        let mut states: Vec<Vec<ScalarValue>> = vec![Vec::with_capacity(groups.len()); nstates];
+        let mut counts = Vec::with_capacity(groups.len());
+        for (mut accs, count) in groups {
+            let mut c = 0;
+            for a in accs.iter_mut() {
+                for v in a.state().map_err(internal)? {
+                    states[c].push(v);
+                    c += 1;
+                }
+            }
+            counts.push(count);
+        }
+        for vals in states {
+            cols.push(ScalarValue::iter_to_array(vals).map_err(internal)?);
+        }
+        cols.push(std::sync::Arc::new(Int64Array::from(counts)));
+        let cols = cols
+            .into_iter()
+            .zip(self.schema.fields())
+            .map(|(c, f)| if c.data_type() == f.data_type() { Ok(c) } else { arrow::compute::cast(&c, f.data_type()).map_err(internal) })
+            .collect::<Result<Vec<_>>>()?;
+        RecordBatch::try_new(self.schema.clone(), cols).map_err(internal)
+    }
+
+    /// `rows` more rows are folded: flush when the mini-batch is full, else make sure a timer
+    /// flushes it after the allowed latency.
+    fn buffered(&mut self, rows: usize, out: &mut Emitter) -> Result<()> {
+        self.buffered_rows += rows;
+        if self.groups.len() >= MAX_GROUPS || self.buffered_rows >= self.size {
+            self.flush(out)?;
+        } else if self.first_buffered.is_none() {
+            self.first_buffered = Some(Instant::now());
+            out.wake_after(self.latency);
+        }
+        Ok(())
+    }
+
     fn flush(&mut self, out: &mut Emitter) -> Result<()> {
+        if self.plan.retract {
+            let groups = std::mem::take(&mut self.groups);
+            self.index.clear();
+            self.buffered_rows = 0;
+            self.first_buffered = None;
+            if groups.is_empty() {
+                return Ok(());
+            }
+            let cols: Vec<ArrayRef> = match &self.converter {
+                Some(conv) => {
+                    let parser = conv.parser();
+                    conv.convert_rows(groups.iter().map(|k| parser.parse(k))).map_err(internal)?
+                }
+                None => Vec::new(),
+            };
+            let partial = self.retracting_states(cols)?;
+            out.emit(StreamBatch::inserts(partial));
+            return Ok(());
+        }
         let Some(mut accs) = self.accs.take() else { return Ok(()) };
         let groups = std::mem::take(&mut self.groups);
         self.index.clear();
@@ -82,11 +196,15 @@ impl LocalGroupAggregate {
 
 impl Operator for LocalGroupAggregate {
     fn on_batch(&mut self, _input: usize, batch: StreamBatch, out: &mut Emitter) -> Result<()> {
-        require_append_only(&batch, "local group aggregation")?;
-        let data = &batch.data;
-        if data.num_rows() == 0 {
+        if batch.num_rows() == 0 {
             return Ok(());
         }
+        if self.plan.retract {
+            self.fold_retracting(&batch)?;
+            return self.buffered(batch.num_rows(), out);
+        }
+        require_append_only(&batch, "local group aggregation")?;
+        let data = &batch.data;
         if self.accs.is_none() {
             self.accs = Some(self.plan.aggs.iter().map(new_accumulator).collect::<Result<Vec<_>>>()?);
         }
@@ -122,14 +240,7 @@ impl Operator for LocalGroupAggregate {
             let filter = self.plan.filters[i].map(|c| data.column(c).as_boolean().clone());
             accs[i].update_batch(&args, &group_idx, filter.as_ref(), total).map_err(internal)?;
         }
-        self.buffered_rows += data.num_rows();
-        if self.groups.len() >= MAX_GROUPS || self.buffered_rows >= self.size {
-            self.flush(out)?;
-        } else if self.first_buffered.is_none() {
-            self.first_buffered = Some(Instant::now());
-            out.wake_after(self.latency);
-        }
-        Ok(())
+        self.buffered(data.num_rows(), out)
     }
 
     fn on_timer(&mut self, out: &mut Emitter) -> Result<()> {
