@@ -154,27 +154,9 @@ impl LocalGroupAggregate {
         Ok(())
     }
 
+    /// Ship every buffered key's partial state and start a new mini-batch.
     fn flush(&mut self, out: &mut Emitter) -> Result<()> {
-        if self.plan.retract {
-            let groups = std::mem::take(&mut self.groups);
-            self.index.clear();
-            self.buffered_rows = 0;
-            self.first_buffered = None;
-            if groups.is_empty() {
-                return Ok(());
-            }
-            let cols: Vec<ArrayRef> = match &self.converter {
-                Some(conv) => {
-                    let parser = conv.parser();
-                    conv.convert_rows(groups.iter().map(|k| parser.parse(k))).map_err(internal)?
-                }
-                None => Vec::new(),
-            };
-            let partial = self.retracting_states(cols)?;
-            out.emit(StreamBatch::inserts(partial));
-            return Ok(());
-        }
-        let Some(mut accs) = self.accs.take() else { return Ok(()) };
+        let accs = self.accs.take();
         let groups = std::mem::take(&mut self.groups);
         self.index.clear();
         self.buffered_rows = 0;
@@ -189,7 +171,12 @@ impl LocalGroupAggregate {
             }
             None => Vec::new(),
         };
-        out.emit(StreamBatch::inserts(partial_states(&self.schema, cols, &mut accs)?));
+        let partial = match accs {
+            _ if self.plan.retract => self.retracting_states(cols)?,
+            Some(mut accs) => partial_states(&self.schema, cols, &mut accs)?,
+            None => return Err(internal("no accumulators")),
+        };
+        out.emit(StreamBatch::inserts(partial));
         Ok(())
     }
 }
