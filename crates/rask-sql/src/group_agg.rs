@@ -50,7 +50,7 @@ impl GroupAggregate {
         let mut fields: Vec<Field> = keys.into_iter().collect();
         for (i, a) in self.aggs.iter().enumerate() {
             if self.retract {
-                let mut acc = crate::retracting::signed_accumulator(a).map_err(datafusion_common::DataFusionError::Plan)?;
+                let mut acc = crate::retracting::partial_accumulator(a).map_err(datafusion_common::DataFusionError::Plan)?;
                 for (j, v) in acc.state()?.iter().enumerate() {
                     fields.push(Field::new(format!("$s{i}_{j}"), v.data_type(), true));
                 }
@@ -167,8 +167,8 @@ impl Translator {
         let name = format!("GroupAggregate(groupBy=[{}], {role}select=[{}])", group_names.join(", "), selected.join(", "));
         let plan = GroupAggregate { keys, aggs, filters, retract, merge: false };
         // Two phases as Flink's TwoStageOptimizedAggregateRule: mini-batch on, strategy not
-        // ONE_PHASE, and over an updating input only when every retracting state merges
-        // (COUNT, SUM, AVG: Flink's COUNT_RETRACT/$SUM0_RETRACT local phase).
+        // ONE_PHASE, and over an updating input only when every aggregate has a partial state
+        // that merges (COUNT, SUM, AVG, MIN, MAX: Flink's *_RETRACT local phase).
         let mini_batch = self.config_value("table.exec.mini-batch.enabled").is_some_and(|v| v.eq_ignore_ascii_case("true"));
         let strategy = self.config_value("table.optimizer.agg-phase-strategy").unwrap_or_else(|| "AUTO".into()).to_ascii_uppercase();
         if !mini_batch || strategy == "ONE_PHASE" || (retract && !plan.aggs.iter().all(|a| crate::retracting::retract_state_merges(a))) {

@@ -30,11 +30,21 @@ pub fn retracting_accumulator(agg: &AggregateFunctionExpr) -> Result<Box<dyn Acc
     }
 }
 
-/// Whether `agg` can run in two phases over an updating input: COUNT, and SUM/AVG of integer
-/// or floating values, whose partial states are a signed sum and a signed count
-/// ([`signed_accumulator`]).
+/// Whether `agg` can run in two phases over an updating input ([`partial_accumulator`]).
 pub fn retract_state_merges(agg: &AggregateFunctionExpr) -> bool {
-    signed_accumulator(agg).is_ok()
+    partial_accumulator(agg).is_ok()
+}
+
+/// The accumulator of both phases of a two-phase aggregation over an updating input, whose
+/// partial states — possibly of rows retracted before they were accumulated — merge by
+/// addition: COUNT and SUM/AVG of numbers as a signed sum and count ([`SignedSum`]), MIN/MAX as
+/// signed counts per value; or why `agg` has none (then the aggregation keeps one phase).
+pub fn partial_accumulator(agg: &AggregateFunctionExpr) -> Result<Box<dyn Accumulator>, String> {
+    let name = agg.fun().name().to_ascii_lowercase();
+    if matches!(name.as_str(), "min" | "max") && !agg.is_distinct() && agg.expressions().len() == 1 {
+        return retracting_accumulator(agg);
+    }
+    signed_accumulator(agg)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -91,7 +91,7 @@ impl GroupAggregate {
             .map(|a| {
                 if self.plan.retract && self.plan.merge {
                     // The global phase over an updating input merges signed partial states.
-                    rask_sql::retracting::signed_accumulator(a).map_err(internal)
+                    rask_sql::retracting::partial_accumulator(a).map_err(internal)
                 } else if self.plan.retract {
                     rask_sql::retracting::retracting_accumulator(a).map_err(internal)
                 } else {

@@ -4,8 +4,8 @@
 //! phase when the mini-batch is full (`table.exec.mini-batch.size` rows), when it is older than
 //! `table.exec.mini-batch.allow-latency`, when it holds many keys, at a checkpoint (so the
 //! operator keeps no state) and at the end of input. Over an updating input (`plan.retract`,
-//! only COUNT/SUM/AVG, see `rask_sql::retracting::retract_state_merges`) each key folds its
-//! rows into signed COUNT/SUM/AVG states instead (-U/-D subtract) and its partial state carries
+//! COUNT/SUM/AVG/MIN/MAX, see `rask_sql::retracting::partial_accumulator`) each key folds its
+//! rows into signed sums, counts and per-value counts instead (-U/-D subtract) and its partial state carries
 //! `$rows`, the rows accumulated minus retracted, so that the global phase knows when a key's
 //! last row is gone (Flink's local COUNT_RETRACT/$SUM0_RETRACT).
 
@@ -88,7 +88,7 @@ impl LocalGroupAggregate {
                 Some(g) => *g,
                 None => {
                     let g = self.groups.len() as u32;
-                    let accs = self.plan.aggs.iter().map(|a| rask_sql::retracting::signed_accumulator(a).map_err(internal)).collect::<Result<Vec<_>>>()?;
+                    let accs = self.plan.aggs.iter().map(|a| rask_sql::retracting::partial_accumulator(a).map_err(internal)).collect::<Result<Vec<_>>>()?;
                     self.index.insert(k.clone(), g);
                     self.groups.push(k);
                     self.retracting.push((accs, 0));
