@@ -25,7 +25,17 @@ use crate::util::{exec_err, invoke_on_args};
 /// A session time zone as Flink accepts it: a region id (`Asia/Shanghai`), `UTC`, or a custom
 /// offset id (`GMT+08:00`, `+08:00`). Flink refuses `UTC+8`-style ids; so does this.
 pub fn parse_zone(id: &str) -> std::result::Result<Tz, String> {
-    let bad = || format!("'{id}' is not a time zone: use a region id such as 'America/Los_Angeles' or an offset such as 'GMT-08:00'");
+    let arrow_id = zone_id(id)?;
+    Tz::from_str(&arrow_id).map_err(|_| not_a_zone(id))
+}
+
+fn not_a_zone(id: &str) -> String {
+    format!("'{id}' is not a time zone: use a region id such as 'America/Los_Angeles' or an offset such as 'GMT-08:00'")
+}
+
+/// A zone id as Flink writes it → the id of the zone itself: a region id, `UTC` or `±hh:mm`.
+fn zone_id(id: &str) -> std::result::Result<String, String> {
+    let bad = || not_a_zone(id);
     let trimmed = id.trim();
     let arrow_id = if let Some(off) = trimmed.strip_prefix("GMT").filter(|o| !o.is_empty()) {
         off.to_string()
@@ -39,7 +49,7 @@ pub fn parse_zone(id: &str) -> std::result::Result<Tz, String> {
     if arrow_id.starts_with(['+', '-']) && !(arrow_id.len() == 6 && arrow_id.as_bytes()[3] == b':') {
         return Err(bad());
     }
-    Tz::from_str(&arrow_id).map_err(|_| bad())
+    Ok(arrow_id)
 }
 
 /// Whether a zone id means UTC (no conversion needed anywhere).
@@ -48,7 +58,7 @@ pub fn is_utc(id: &str) -> bool {
 }
 
 /// Seconds to add to a UTC instant to get the wall-clock time in `tz`.
-pub fn offset_at(tz: &Tz, utc_secs: i64) -> i64 {
+pub fn offset_at<Z: TimeZone>(tz: &Z, utc_secs: i64) -> i64 {
     match DateTime::from_timestamp(utc_secs, 0) {
         Some(d) => tz.offset_from_utc_datetime(&d.naive_utc()).fix().local_minus_utc() as i64,
         None => 0,
@@ -57,9 +67,14 @@ pub fn offset_at(tz: &Tz, utc_secs: i64) -> i64 {
 
 /// The instant (UTC) of a wall-clock time in `tz`.
 pub fn local_to_utc(tz: &Tz, local: NaiveDateTime) -> NaiveDateTime {
+    local_to_utc_at(tz, local, false)
+}
+
+/// [`local_to_utc`], taking the later instant of an ambiguous time when `later`.
+fn local_to_utc_at<Z: TimeZone>(tz: &Z, local: NaiveDateTime, later: bool) -> NaiveDateTime {
     match tz.from_local_datetime(&local) {
         LocalResult::Single(d) => d.naive_utc(),
-        LocalResult::Ambiguous(a, _) => a.naive_utc(),
+        LocalResult::Ambiguous(a, b) => if later { b.naive_utc() } else { a.naive_utc() },
         // In a gap: the offset from before the gap, which moves the time forward by the gap.
         LocalResult::None => {
             let before = tz.offset_from_utc_datetime(&(local - chrono::TimeDelta::days(1))).fix().local_minus_utc();
@@ -85,10 +100,15 @@ pub fn instant_to_local(tz: &Tz, v: i64, unit: &TimeUnit) -> i64 {
 
 /// A wall-clock time in `tz` in `unit` → the UTC instant, same unit.
 pub fn local_to_instant(tz: &Tz, v: i64, unit: &TimeUnit) -> i64 {
-    let ps = per_second(unit);
+    local_to_instant_at(tz, v, per_second(unit), false)
+}
+
+/// [`local_to_instant`] for `ps` units per second, taking the later instant of an ambiguous
+/// time when `later`.
+fn local_to_instant_at<Z: TimeZone>(tz: &Z, v: i64, ps: i64, later: bool) -> i64 {
     let (secs, frac) = (v.div_euclid(ps), v.rem_euclid(ps));
     match DateTime::from_timestamp(secs, 0) {
-        Some(d) => local_to_utc(tz, d.naive_utc()).and_utc().timestamp() * ps + frac,
+        Some(d) => local_to_utc_at(tz, d.naive_utc(), later).and_utc().timestamp() * ps + frac,
         None => v,
     }
 }
@@ -241,18 +261,17 @@ impl PartialOrd for WindowClock {
 impl WindowClock {
     /// The clock of a session zone id (as [`parse_zone`] accepts it).
     pub fn new(id: &str) -> std::result::Result<Self, String> {
-        parse_zone(id)?;
         if is_utc(id) {
             return Ok(WindowClock::Utc);
         }
-        let id = id.trim();
-        let id = id.strip_prefix("GMT").filter(|o| !o.is_empty()).unwrap_or(id);
-        if let Some(rest) = id.strip_prefix(['+', '-']) {
-            let (h, m) = rest.split_once(':').ok_or_else(|| format!("'{id}' is not a time zone"))?;
-            let secs = h.parse::<i32>().map_err(|e| e.to_string())? * 3600 + m.parse::<i32>().map_err(|e| e.to_string())? * 60;
-            return Ok(if secs == 0 { WindowClock::Utc } else { WindowClock::Fixed(if id.starts_with('-') { -secs } else { secs }) });
+        let zone = zone_id(id)?;
+        if let Some(rest) = zone.strip_prefix(['+', '-']) {
+            // `±hh:mm`, checked by `zone_id`.
+            let (h, m) = rest.split_once(':').ok_or_else(|| not_a_zone(id))?;
+            let secs = h.parse::<i32>().map_err(|_| not_a_zone(id))? * 3600 + m.parse::<i32>().map_err(|_| not_a_zone(id))? * 60;
+            return Ok(if secs == 0 { WindowClock::Utc } else { WindowClock::Fixed(if zone.starts_with('-') { -secs } else { secs }) });
         }
-        id.parse::<chrono_tz::Tz>().map(WindowClock::Region).map_err(|_| format!("'{id}' is not a time zone"))
+        zone.parse::<chrono_tz::Tz>().map(WindowClock::Region).map_err(|_| not_a_zone(id))
     }
 
     pub fn is_utc(&self) -> bool {
@@ -264,22 +283,7 @@ impl WindowClock {
         match self {
             WindowClock::Utc => 0,
             WindowClock::Fixed(s) => *s as i64,
-            WindowClock::Region(tz) => match DateTime::from_timestamp(utc_secs, 0) {
-                Some(d) => tz.offset_from_utc_datetime(&d.naive_utc()).fix().local_minus_utc() as i64,
-                None => 0,
-            },
-        }
-    }
-
-    /// The offsets (seconds) a wall-clock second can have: one, two at a fall-back (earlier
-    /// first), none in a spring-forward gap.
-    fn offsets_of_local(&self, local_secs: i64) -> Vec<i64> {
-        let WindowClock::Region(tz) = self else { return vec![self.offset(local_secs)] };
-        let Some(d) = DateTime::from_timestamp(local_secs, 0) else { return vec![0] };
-        match tz.from_local_datetime(&d.naive_utc()) {
-            LocalResult::Single(a) => vec![a.offset().fix().local_minus_utc() as i64],
-            LocalResult::Ambiguous(a, b) => vec![a.offset().fix().local_minus_utc() as i64, b.offset().fix().local_minus_utc() as i64],
-            LocalResult::None => Vec::new(),
+            WindowClock::Region(tz) => offset_at(tz, utc_secs),
         }
     }
 
@@ -310,17 +314,12 @@ impl WindowClock {
     }
 
     fn instant_by(&self, local: i64, later: bool) -> i64 {
-        if self.is_utc() || is_sentinel(local) {
-            return local;
+        match self {
+            _ if is_sentinel(local) => local,
+            WindowClock::Utc => local,
+            WindowClock::Fixed(s) => local - *s as i64 * 1000,
+            WindowClock::Region(tz) => local_to_instant_at(tz, local, 1000, later),
         }
-        let secs = local.div_euclid(1000);
-        let offs = self.offsets_of_local(secs);
-        let off = match (offs.first(), offs.last()) {
-            (Some(first), Some(last)) => if later { *last } else { *first },
-            // In a gap: the offset before it, which moves the time forward by the gap.
-            _ => self.offset(secs - 86_400),
-        };
-        local.saturating_sub(off * 1000)
     }
 
     /// How far the clock has got at the instant `w` (a watermark or processing time): the
@@ -334,13 +333,13 @@ impl WindowClock {
         }
         // Usual case, cheap: no change of offset within a day after `w`, so `l` is not repeated.
         let secs = w.div_euclid(1000);
-        if self.offset(secs) == self.offset(secs + 86_400) || self.timer_instant(l) <= w {
+        let before = self.offset(secs);
+        if before == self.offset(secs + 86_400) || self.timer_instant(l) <= w {
             return l;
         }
         // `w` is in the first pass of a repeated hour: find the transition instant `t` (the
         // first second after `w` with another offset), the hour repeats from `t + new offset`.
-        let before = self.offset(w.div_euclid(1000));
-        let (mut lo, mut hi) = (w.div_euclid(1000), w.div_euclid(1000) + 86_400);
+        let (mut lo, mut hi) = (secs, secs + 86_400);
         while hi - lo > 1 {
             let mid = lo + (hi - lo) / 2;
             if self.offset(mid) == before { lo = mid } else { hi = mid }
