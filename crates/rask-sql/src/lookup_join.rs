@@ -140,7 +140,7 @@ fn rowtime_of(plan: &LogicalPlan) -> Option<usize> {
 /// The name a temporal join's right side is known by (its alias, without the marker).
 fn view_name(plan: &LogicalPlan) -> String {
     match plan {
-        LogicalPlan::SubqueryAlias(a) => a.alias.table().split(TEMPORAL_MARKER).next().unwrap_or_default().to_string(),
+        LogicalPlan::SubqueryAlias(a) => crate::parser::unmarked(a.alias.table()).to_string(),
         _ => "the view".to_string(),
     }
 }

@@ -587,6 +587,35 @@ fn check_lookup_hint(h: &Hint, pos: Pos) -> Result<()> {
     Ok(())
 }
 
+/// A backquoted identifier.
+fn quoted_word(value: String) -> Token {
+    Token::Word(Word { value, quote_style: Some('`'), keyword: Keyword::NoKeyword })
+}
+
+/// Whether the token after a table reference starts its alias (`AS a`, `a`, `` `a` ``).
+fn starts_alias(t: Option<&TokenWithSpan>) -> bool {
+    matches!(t.map(|t| &t.token), Some(Token::Word(w)) if w.quote_style.is_some() || w.keyword == Keyword::AS || w.keyword == Keyword::NoKeyword)
+}
+
+/// Rename the table name at the end of `out` to `marked` (a marker the planner reads); with
+/// `alias`, alias it by its own name so that `table.col` still resolves.
+fn mark_table(out: &mut Vec<TokenWithSpan>, marked: String, alias: bool) {
+    let Some(last) = out.last_mut() else { return };
+    let name = match &last.token {
+        Token::Word(w) => unmarked(&w.value).to_string(),
+        _ => return,
+    };
+    last.token = quoted_word(marked);
+    if alias {
+        let mut a = last.clone();
+        a.token = Token::Word(Word { value: "AS".into(), quote_style: None, keyword: Keyword::AS });
+        let mut n = last.clone();
+        n.token = quoted_word(name);
+        out.push(a);
+        out.push(n);
+    }
+}
+
 /// What a lookup table's name carries when a LOOKUP hint names it (its options as JSON), before
 /// the temporal marker.
 pub const LOOKUP_MARKER: &str = " /*+ LOOKUP ";
@@ -626,11 +655,7 @@ fn attach_lookup_hints(out: &mut [TokenWithSpan], hints: Vec<(Hint, Pos)>) -> Re
             if unmarked(&table.value) == target.as_str() || alias.as_deref() == Some(target.as_str()) {
                 let opts: serde_json::Map<String, serde_json::Value> =
                     h.kv.iter().filter(|(k, _)| k != "table").map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
-                out[k - 1].token = Token::Word(Word {
-                    value: format!("{}{LOOKUP_MARKER}{}", table.value, serde_json::Value::Object(opts)),
-                    quote_style: Some('`'),
-                    keyword: Keyword::NoKeyword,
-                });
+                out[k - 1].token = quoted_word(format!("{}{LOOKUP_MARKER}{}", table.value, serde_json::Value::Object(opts)));
                 found = true;
             }
         }
@@ -691,21 +716,10 @@ fn rewrite_hints(toks: &[TokenWithSpan]) -> Result<Vec<TokenWithSpan>> {
                     }
                 }
                 let json = serde_json::Value::Object(options).to_string();
-                let last = out.len() - 1;
                 let insert_target = out.len() >= 2 && matches!(&out[out.len() - 2].token, Token::Word(w) if w.value.eq_ignore_ascii_case("INTO") || w.value.eq_ignore_ascii_case("TABLE"));
-                out[last].token = Token::Word(Word { value: format!("{}{OPTIONS_MARKER}{json}", table.value), quote_style: Some('`'), keyword: Keyword::NoKeyword });
-                let has_alias = match toks.get(i).map(|t| &t.token) {
-                    Some(Token::Word(w)) => w.quote_style.is_some() || w.keyword == Keyword::AS || w.keyword == Keyword::NoKeyword || w.value.eq_ignore_ascii_case("FOR"),
-                    _ => false,
-                };
-                if !has_alias && !insert_target {
-                    let mut a = out[last].clone();
-                    a.token = Token::Word(Word { value: "AS".into(), quote_style: None, keyword: Keyword::AS });
-                    out.push(a);
-                    let mut n = out[last].clone();
-                    n.token = Token::Word(Word { value: table.value.clone(), quote_style: Some('`'), keyword: Keyword::NoKeyword });
-                    out.push(n);
-                }
+                // FOR SYSTEM_TIME AS OF follows: its rewrite adds the alias.
+                let alias = !insert_target && !starts_alias(toks.get(i)) && !toks.get(i).is_some_and(|t| is_word(&t.token, "FOR"));
+                mark_table(&mut out, format!("{}{OPTIONS_MARKER}{json}", table.value), alias);
             }
             _ => return Err(SqlError::validation(pos, "a hint follows SELECT (query hints such as LOOKUP) or a table name (OPTIONS)")),
         }
@@ -761,20 +775,8 @@ fn rewrite_temporal_tables(toks: &[TokenWithSpan]) -> Result<Vec<TokenWithSpan>>
         let Some(Token::Word(table)) = out.last().map(|t| t.token.clone()) else {
             return Err(SqlError::parse(for_pos, "FOR SYSTEM_TIME AS OF must follow a table name"));
         };
-        let has_alias = match toks.get(j).map(|t| &t.token) {
-            Some(Token::Word(w)) => w.quote_style.is_some() || w.keyword == Keyword::AS || w.keyword == Keyword::NoKeyword,
-            _ => false,
-        };
-        let last = out.len() - 1;
-        out[last].token = Token::Word(Word { value: format!("{}{TEMPORAL_MARKER}{}", table.value, time.join(".")), quote_style: Some('`'), keyword: Keyword::NoKeyword });
-        if !has_alias {
-            let mut a = out[last].clone();
-            a.token = Token::Word(Word { value: "AS".into(), quote_style: None, keyword: Keyword::AS });
-            out.push(a);
-            let mut n = out[last].clone();
-            n.token = Token::Word(Word { value: unmarked(&table.value).to_string(), quote_style: Some('`'), keyword: Keyword::NoKeyword });
-            out.push(n);
-        }
+        let alias = !starts_alias(toks.get(j));
+        mark_table(&mut out, format!("{}{TEMPORAL_MARKER}{}", table.value, time.join(".")), alias);
         i = j;
     }
     Ok(out)
