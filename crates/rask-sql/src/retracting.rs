@@ -93,11 +93,17 @@ pub fn signed_accumulator(agg: &AggregateFunctionExpr) -> Result<Box<dyn Accumul
 }
 
 impl SignedSum {
+    /// Accumulate (`sign` 1) or retract (-1) argument values.
     fn add(&mut self, values: &ArrayRef, sign: i64) -> DfResult<()> {
         self.count += sign * (values.len() - values.null_count()) as i64;
         if self.kind == SignedKind::Count {
             return Ok(());
         }
+        self.add_to_sum(values, sign)
+    }
+
+    /// Add (`sign` 1) or subtract (-1) the non-NULL `values` to the sum.
+    fn add_to_sum(&mut self, values: &ArrayRef, sign: i64) -> DfResult<()> {
         if self.float {
             let v = arrow::compute::cast(values, &DataType::Float64)?;
             let s: f64 = v.as_primitive::<arrow::datatypes::Float64Type>().iter().flatten().sum();
@@ -137,15 +143,7 @@ impl Accumulator for SignedSum {
         Ok(vec![sum, ScalarValue::Int64(Some(self.count))])
     }
     fn merge_batch(&mut self, states: &[ArrayRef]) -> DfResult<()> {
-        if self.float {
-            let v = arrow::compute::cast(&states[0], &DataType::Float64)?;
-            self.sum_f += v.as_primitive::<arrow::datatypes::Float64Type>().iter().flatten().sum::<f64>();
-        } else {
-            let v = arrow::compute::cast(&states[0], &DataType::Int64)?;
-            for x in v.as_primitive::<arrow::datatypes::Int64Type>().iter().flatten() {
-                self.sum_i = self.sum_i.wrapping_add(x);
-            }
-        }
+        self.add_to_sum(&states[0], 1)?;
         let c = arrow::compute::cast(&states[1], &DataType::Int64)?;
         self.count += c.as_primitive::<arrow::datatypes::Int64Type>().iter().flatten().sum::<i64>();
         Ok(())

@@ -102,10 +102,40 @@ impl GroupAggregate {
     }
 
     fn key_bytes(&self, data: &RecordBatch) -> Result<Vec<Box<[u8]>>> {
-        let Some(conv) = &self.converter else { return Ok(vec![Box::from(&[][..]); data.num_rows()]) };
-        let rows = conv.convert_columns(&data.columns()[..self.plan.keys]).map_err(internal)?;
-        Ok((0..data.num_rows()).map(|i| Box::from(rows.row(i).as_ref())).collect())
+        key_bytes(self.converter.as_ref(), self.plan.keys, data)
     }
+}
+
+/// Each row's key (the first `nkeys` columns) in row format; empty without keys.
+pub(crate) fn key_bytes(converter: Option<&RowConverter>, nkeys: usize, data: &RecordBatch) -> Result<Vec<Box<[u8]>>> {
+    let Some(conv) = converter else { return Ok(vec![Box::from(&[][..]); data.num_rows()]) };
+    let rows = conv.convert_columns(&data.columns()[..nkeys]).map_err(internal)?;
+    Ok((0..data.num_rows()).map(|i| Box::from(rows.row(i).as_ref())).collect())
+}
+
+/// Each key's rows (`keys` per row of `batch`) in arrival order, as runs of one direction
+/// (accumulating or retracting): (the key's first row, its runs), keys in order of arrival.
+pub(crate) fn runs_per_key(keys: &[Box<[u8]>], batch: &StreamBatch) -> Vec<(usize, Vec<(bool, Vec<u32>)>)> {
+    let mut slots: HashMap<&[u8], usize> = HashMap::new();
+    let mut out: Vec<(usize, Vec<(bool, Vec<u32>)>)> = Vec::new();
+    for (i, k) in keys.iter().enumerate() {
+        let slot = *slots.entry(k.as_ref()).or_insert_with(|| {
+            out.push((i, Vec::new()));
+            out.len() - 1
+        });
+        let acc = batch.kind(i).is_accumulate();
+        match out[slot].1.last_mut() {
+            Some((a, rows)) if *a == acc => rows.push(i as u32),
+            _ => out[slot].1.push((acc, vec![i as u32])),
+        }
+    }
+    out
+}
+
+/// Each aggregate's argument columns and `FILTER (WHERE …)` flags for `data`.
+pub(crate) fn arguments(plan: &Plan, data: &RecordBatch) -> Result<(Vec<Vec<ArrayRef>>, Vec<Option<BooleanArray>>)> {
+    let args = plan.aggs.iter().map(|a| aggregate_args(a, data)).collect::<Result<_>>()?;
+    Ok((args, plan.filters.iter().map(|f| f.map(|c| data.column(c).as_boolean().clone())).collect()))
 }
 
 /// Apply `rows` (all accumulating or all retracting) of one key to its accumulators `accs`
@@ -251,32 +281,15 @@ impl Operator for GroupAggregate {
                 .collect();
             (args, vec![None; self.plan.aggs.len()])
         } else {
-            let args = self.plan.aggs.iter().map(|a| aggregate_args(a, data)).collect::<Result<_>>()?;
-            (args, self.plan.filters.iter().map(|f| f.map(|c| data.column(c).as_boolean().clone())).collect())
+            arguments(&self.plan, data)?
         };
         // Over an updating input the local phase counts each partial state's rows (`$rows`).
         let weights = (self.plan.merge && self.plan.retract).then(|| data.column(data.num_columns() - 1).as_primitive::<arrow::datatypes::Int64Type>());
         let mut output = Output { values: vec![Vec::new(); self.plan.aggs.len()], ..Default::default() };
         if self.mini_batch {
-            // Rows per key in arrival order, as runs of the same direction.
-            let mut order: Vec<usize> = Vec::new();
-            let mut per_key: HashMap<&[u8], usize> = HashMap::new();
-            let mut runs: Vec<Vec<(bool, Vec<u32>)>> = Vec::new();
-            for (i, k) in keys.iter().enumerate() {
-                let slot = *per_key.entry(k.as_ref()).or_insert_with(|| {
-                    order.push(i);
-                    runs.push(Vec::new());
-                    runs.len() - 1
-                });
-                let acc = batch.kind(i).is_accumulate();
-                match runs[slot].last_mut() {
-                    Some((a, rows)) if *a == acc => rows.push(i as u32),
-                    _ => runs[slot].push((acc, vec![i as u32])),
-                }
-            }
-            for (slot, first) in order.iter().enumerate() {
-                let key_runs: Vec<(bool, &[u32])> = runs[slot].iter().map(|(a, r)| (*a, r.as_slice())).collect();
-                self.apply(&keys[*first], &key_runs, &args, &filters, weights, now, &mut output)?;
+            for (first, runs) in runs_per_key(&keys, &batch) {
+                let key_runs: Vec<(bool, &[u32])> = runs.iter().map(|(a, r)| (*a, r.as_slice())).collect();
+                self.apply(&keys[first], &key_runs, &args, &filters, weights, now, &mut output)?;
             }
         } else {
             for (i, k) in keys.iter().enumerate() {

@@ -71,44 +71,23 @@ impl LocalGroupAggregate {
 
     /// Over an updating input: fold the batch's rows per key, in arrival order.
     fn fold_retracting(&mut self, batch: &StreamBatch) -> Result<()> {
-        let data = &batch.data;
-        let n = data.num_rows();
-        let keys: Vec<Box<[u8]>> = match &self.converter {
-            Some(conv) => {
-                let rows = conv.convert_columns(&data.columns()[..self.plan.keys]).map_err(internal)?;
-                (0..n).map(|i| Box::from(rows.row(i).as_ref())).collect()
-            }
-            None => vec![Box::from(&[][..]); n],
-        };
-        // Runs of rows of the same direction per group, in arrival order.
-        let mut runs: Vec<(u32, bool, Vec<u32>)> = Vec::new();
-        let mut last_run: HashMap<u32, usize> = HashMap::new();
-        for (i, k) in keys.into_iter().enumerate() {
-            let g = match self.index.get(&k) {
-                Some(g) => *g,
+        let keys = super::group_agg::key_bytes(self.converter.as_ref(), self.plan.keys, &batch.data)?;
+        let (args, filters) = super::group_agg::arguments(&self.plan, &batch.data)?;
+        for (first, runs) in super::group_agg::runs_per_key(&keys, batch) {
+            let g = match self.index.get(&keys[first]) {
+                Some(g) => *g as usize,
                 None => {
-                    let g = self.groups.len() as u32;
                     let accs = self.plan.aggs.iter().map(|a| rask_sql::retracting::partial_accumulator(a).map_err(internal)).collect::<Result<Vec<_>>>()?;
-                    self.index.insert(k.clone(), g);
-                    self.groups.push(k);
+                    self.index.insert(keys[first].clone(), self.groups.len() as u32);
+                    self.groups.push(keys[first].clone());
                     self.retracting.push((accs, 0));
-                    g
+                    self.groups.len() - 1
                 }
             };
-            let acc = batch.kind(i).is_accumulate();
-            match last_run.get(&g).map(|r| &mut runs[*r]) {
-                Some((_, a, rows)) if *a == acc => rows.push(i as u32),
-                _ => {
-                    last_run.insert(g, runs.len());
-                    runs.push((g, acc, vec![i as u32]));
-                }
+            let (accs, count) = &mut self.retracting[g];
+            for (accumulate, rows) in runs {
+                super::group_agg::fold(accs, count, &args, &filters, &rows, accumulate, false, None)?;
             }
-        }
-        let args = self.plan.aggs.iter().map(|a| aggregate_args(a, data)).collect::<Result<Vec<_>>>()?;
-        let filters: Vec<_> = self.plan.filters.iter().map(|f| f.map(|c| data.column(c).as_boolean().clone())).collect();
-        for (g, accumulate, rows) in runs {
-            let (accs, count) = &mut self.retracting[g as usize];
-            super::group_agg::fold(accs, count, &args, &filters, &rows, accumulate, false, None)?;
         }
         Ok(())
     }
