@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Run a Flink SQL script on real Apache Flink (the peer in ../shared/peers/flink: pyflink, local
-MiniCluster, streaming mode, UTC) and wait for its INSERT jobs: the peer's run_script.py plus
+MiniCluster, streaming mode — or batch mode with --batch — UTC) and wait for its INSERT jobs: the peer's run_script.py plus
 `SET 'key' = 'value'` statements, which pyflink's execute_sql does not take (they go to the
 table config), so that scripts with Python UDFs (`python.files`, `python.executable`) run.
 
-usage: scripts/flink-run.py SCRIPT.sql [--parallelism P]
+usage: scripts/flink-run.py SCRIPT.sql [--parallelism P] [--batch]
 """
 import os
 import re
@@ -21,8 +21,9 @@ from pyflink.table import EnvironmentSettings, TableEnvironment  # noqa: E402
 ap = argparse.ArgumentParser()
 ap.add_argument("script")
 ap.add_argument("--parallelism", type=int, default=1)
+ap.add_argument("--batch", action="store_true", help="run in batch mode (a reference for queries Flink cannot run streaming)")
 a = ap.parse_args()
-env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
+env = TableEnvironment.create(EnvironmentSettings.in_batch_mode() if a.batch else EnvironmentSettings.in_streaming_mode())
 config = env.get_config()
 config.set("parallelism.default", str(a.parallelism))
 config.set("table.local-time-zone", "UTC")

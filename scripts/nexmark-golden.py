@@ -25,10 +25,15 @@ SUITES = [
     ("nexmark_stateless.slt", 150, 100, ["q0", "q1", "q14", "q21", "q22"]),
     ("nexmark_windows.slt", 3000, 100, ["q2", "q5", "q8", "q11"]),
     ("nexmark_updating.slt", 3000, 100, ["q3", "q4", "q7", "q9", "q15", "q16", "q17", "q18", "q19", "q20"]),
+    ("nexmark_q6.slt", 3000, 100, ["q6"]),
 ]
+# Queries Flink refuses in streaming mode (q6: an OVER aggregation over an updating input):
+# their expected table is Flink's batch-mode result for the same events (a suite of these runs
+# Flink with --batch).
+BATCH = {"q6"}
 # Queries whose result is a changelog: compared as the table it materialises (`query changelog
 # table`), printed without an identifier (a changelog row starts with its kind).
-UPDATING = {"q4", "q9", "q15", "q16", "q17", "q18", "q19"}
+UPDATING = {"q4", "q6", "q9", "q15", "q16", "q17", "q18", "q19"}
 # Flink prints q9 (a Top-1 without the row number) as an upsert changelog: +U replaces the row
 # of the same partition key without a -U. Rask emits -U/+U; the script adds the -U Flink
 # leaves out (the key is the first column, the auction id) so both materialise alike.
@@ -102,7 +107,9 @@ def main():
         fs = os.path.join(tmp, fname + ".flink.sql")
         with open(fs, "w") as f:
             f.write(";\n".join(script) + ";\n")
-        out = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "flink-run.py"), fs],
+        batch = ["--batch"] if all(n in BATCH for n in names) else []
+        assert batch or not any(n in BATCH for n in names), "a suite runs in one Flink mode"
+        out = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "flink-run.py"), fs] + batch,
                              capture_output=True, text=True, check=True).stdout
         rows = {}
         for line in out.splitlines():
@@ -113,7 +120,8 @@ def main():
         lines = ["# Nexmark %s on the built-in generator (%d events, %d events/s of event time, seed 1)."
                  % (", ".join(names), events, rate),
                  "# Expected rows: Apache Flink 2.3's output for the same events (written out by this generator",
-                 "# as JSON and read by Flink). Regenerate with scripts/nexmark-golden.py.", ""]
+                 "# as JSON and read by Flink%s). Regenerate with scripts/nexmark-golden.py."
+                 % (" in batch mode: it refuses the query in streaming mode" if batch else ""), ""]
         for s in gen:
             lines += ["statement ok", s, ""]
         if any("${NEXMARK_UDF}" in open(os.path.join(ROOT, "nexmark", "queries", n + ".sql")).read() for n in names):

@@ -30,6 +30,7 @@ pub fn signature(node: &PlanNode) -> String {
         NodeKind::SessionWindow { .. } => "SessionWindow".into(),
         NodeKind::LocalWindowAggregate(_) => "LocalWindowAggregate".into(),
         NodeKind::WindowAggregate(_) => "WindowAggregate".into(),
+        NodeKind::OverAggregate(o) if o.updating => "UpdatingOverAggregate".into(),
         NodeKind::OverAggregate(_) => "OverAggregate".into(),
         NodeKind::IntervalJoin(_) => "IntervalJoin".into(),
         NodeKind::Join(_) => "Join".into(),

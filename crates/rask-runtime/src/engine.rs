@@ -285,6 +285,10 @@ fn make_operator(
                 Box::new(operators::window_agg::WindowAggregate::new((**agg).clone(), input, node.schema.clone(), late, fire)?)
             }
         }
+        NodeKind::OverAggregate(over) if over.updating => {
+            let input = plan.nodes[node.inputs[0].node].schema.clone();
+            Box::new(operators::updating_over_agg::UpdatingOverAggregate::new((**over).clone(), input, node.schema.clone(), cfg.state_ttl)?)
+        }
         NodeKind::OverAggregate(over) => {
             let late = shared.metrics.nodes[node.id].late_records_dropped.clone();
             let input = plan.nodes[node.inputs[0].node].schema.clone();

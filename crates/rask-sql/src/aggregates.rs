@@ -34,19 +34,50 @@ pub struct FlinkAggregate {
     inner: Arc<AggregateUDF>,
     rule: ResultRule,
     signature: Signature,
+    coerced: Coerced,
+}
+
+/// The argument types [`FlinkAggregate::inner_types`] worked out, per argument types: coercion
+/// walks the wrapped aggregate's signatures (formatting an error for each that does not fit),
+/// too slow to repeat for every accumulator an OVER window creates. Not part of the
+/// aggregate's identity.
+#[derive(Default)]
+struct Coerced(std::sync::Mutex<Vec<(Vec<DataType>, Vec<DataType>)>>);
+
+impl PartialEq for Coerced {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+impl Eq for Coerced {}
+impl std::hash::Hash for Coerced {
+    fn hash<H: std::hash::Hasher>(&self, _: &mut H) {}
+}
+impl std::fmt::Debug for Coerced {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Coerced")
+    }
 }
 
 impl FlinkAggregate {
     pub fn wrap(inner: Arc<AggregateUDF>, rule: ResultRule) -> AggregateUDF {
         let signature = Signature::user_defined(inner.signature().volatility);
-        AggregateUDF::new_from_impl(FlinkAggregate { inner, rule, signature })
+        AggregateUDF::new_from_impl(FlinkAggregate { inner, rule, signature, coerced: Coerced::default() })
     }
 
     /// The argument types the wrapped DataFusion aggregate is given.
     fn inner_types(&self, args: &[DataType]) -> DfResult<Vec<DataType>> {
+        let known = |c: &Coerced| c.0.lock().ok().and_then(|m| m.iter().find(|(a, _)| a.as_slice() == args).map(|(_, t)| t.clone()));
+        if let Some(t) = known(&self.coerced) {
+            return Ok(t);
+        }
         let fields: Vec<FieldRef> = args.iter().enumerate().map(|(i, t)| Arc::new(Field::new(format!("a{i}"), t.clone(), true))).collect();
         let coerced = datafusion_expr::type_coercion::functions::fields_with_udf(&fields, self.inner.as_ref())?;
-        Ok(coerced.iter().map(|f| f.data_type().clone()).collect())
+        let types: Vec<DataType> = coerced.iter().map(|f| f.data_type().clone()).collect();
+        if let Ok(mut m) = self.coerced.0.lock() {
+            m.push((args.to_vec(), types.clone()));
+        }
+        Ok(types)
     }
 
     fn inner_fields(&self, fields: &[FieldRef]) -> DfResult<Vec<FieldRef>> {

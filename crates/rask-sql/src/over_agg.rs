@@ -2,6 +2,13 @@
 //! … PRECEDING AND CURRENT ROW)` (all OVER calls of a SELECT on the same window, as Flink
 //! requires). Rows are buffered until the watermark passes them and then processed in time
 //! order per partition, each emitted once with the aggregates over its frame.
+//!
+//! Over an updating input (a group aggregation, a join with retractions) — which Flink refuses
+//! ("OverAggregate doesn't support consuming update changes") — the window may be ordered by
+//! any column and the operator is the updating one: every row's aggregates are kept and
+//! re-emitted (`-U`/`+U`) whenever a change enters or leaves its frame, so that the changelog
+//! materialises the OVER query evaluated on the input's current table (what a batch engine,
+//! Flink's batch mode included, returns for that table).
 
 use std::sync::Arc;
 
@@ -31,10 +38,16 @@ pub enum Frame {
 #[derive(Debug, Clone)]
 pub struct OverAggregate {
     pub partition: Vec<usize>,
-    /// The rowtime column the window is ordered by.
+    /// The column the window is ordered by: a rowtime attribute, ascending, unless `updating`.
     pub time_col: usize,
+    /// ORDER BY … DESC (updating only).
+    pub descending: bool,
+    /// NULLS FIRST (updating only; Flink's default for ASC, NULLS LAST for DESC).
+    pub nulls_first: bool,
     pub frame: Frame,
     pub aggs: Vec<Arc<AggregateFunctionExpr>>,
+    /// The input is updating: rows are processed as they come and the output is a changelog.
+    pub updating: bool,
 }
 
 impl Translator {
@@ -81,15 +94,24 @@ impl Translator {
             aggs.push(Arc::new(built));
         }
         let Some((partition_by, order_by, frame)) = spec else { return Err(SqlError::Internal("OVER without window expressions".into())) };
+        let input = self.node(&w.input, pos)?;
+        let updating = self.updates_from(input).is_some();
         let [order] = order_by.as_slice() else {
-            return Err(SqlError::validation(pos, "an OVER window must be ORDER BY exactly one time attribute"));
+            let what = if updating { "column" } else { "time attribute" };
+            return Err(SqlError::validation(pos, format!("an OVER window must be ORDER BY exactly one {what}")));
         };
-        let time_col = crate::window_rank::bare_column(&order.expr, in_schema).filter(|i| in_schema.field(*i).metadata().get(TIME_ATTRIBUTE).map(String::as_str) == Some("rowtime"));
-        let (Some(time_col), true) = (time_col, order.asc) else {
-            return Err(SqlError::validation(
-                pos,
-                format!("an OVER window must be ORDER BY a rowtime attribute ascending, not {}", show(&order.expr)),
-            ));
+        let column = crate::window_rank::bare_column(&order.expr, in_schema);
+        let time_col = if updating {
+            column.ok_or_else(|| SqlError::validation(pos, format!("the ORDER BY of an OVER window must be a column, not {}", show(&order.expr))))?
+        } else {
+            let rowtime = column.filter(|i| in_schema.field(*i).metadata().get(TIME_ATTRIBUTE).map(String::as_str) == Some("rowtime"));
+            let (Some(c), true) = (rowtime, order.asc) else {
+                return Err(SqlError::validation(
+                    pos,
+                    format!("an OVER window must be ORDER BY a rowtime attribute ascending, not {}", show(&order.expr)),
+                ));
+            };
+            c
         };
         if !matches!(frame.end_bound, WindowFrameBound::CurrentRow) {
             return Err(unsupported("an OVER window must end at CURRENT ROW".into()));
@@ -102,7 +124,17 @@ impl Translator {
             }),
             (WindowFrameUnits::Range, WindowFrameBound::Preceding(v)) => Frame::Range(match v {
                 v if v.is_null() => None,
-                v => Some(interval_millis(v).ok_or_else(|| unsupported(format!("RANGE frame bound {v}: use an INTERVAL")))?),
+                v => {
+                    let ms = interval_millis(v).ok_or_else(|| unsupported(format!("RANGE frame bound {v}: use an INTERVAL")))?;
+                    let timestamp = matches!(in_schema.field(time_col).data_type(), arrow::datatypes::DataType::Timestamp(..));
+                    if !(timestamp && order.asc) {
+                        return Err(unsupported(format!(
+                            "a RANGE INTERVAL frame needs an OVER window ORDER BY a TIMESTAMP column ascending, not {}",
+                            show(&order.expr)
+                        )));
+                    }
+                    Some(ms)
+                }
             }),
             (WindowFrameUnits::Rows, WindowFrameBound::CurrentRow) => Frame::Rows(Some(0)),
             (WindowFrameUnits::Range, WindowFrameBound::CurrentRow) => Frame::Range(Some(0)),
@@ -115,13 +147,19 @@ impl Translator {
                 other => return Err(unsupported(format!("PARTITION BY of an OVER window must list columns, not {}", show(other)))),
             }
         }
-        let input = self.node(&w.input, pos)?;
         let exchange = if partition.is_empty() { Exchange::Single } else { Exchange::Hash(partition.clone()) };
         let schema = arrow_schema(&w.schema);
         let name = format!(
-            "OverAggregate(partitionBy=[{}], orderBy=[{} ASC], window=[{}], select=[{}])",
+            "{}(partitionBy=[{}], orderBy=[{} {}{}], window=[{}], select=[{}])",
+            if updating { "UpdatingOverAggregate" } else { "OverAggregate" },
             partition.iter().map(|i| in_schema.field(*i).name().clone()).collect::<Vec<_>>().join(", "),
             in_schema.field(time_col).name(),
+            if order.asc { "ASC" } else { "DESC" },
+            match (updating, order.nulls_first) {
+                (false, _) => "",
+                (true, true) => " NULLS FIRST",
+                (true, false) => " NULLS LAST",
+            },
             match frame {
                 Frame::Rows(Some(n)) => format!("ROWS BETWEEN {n} PRECEDING AND CURRENT ROW"),
                 Frame::Rows(None) => "ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW".into(),
@@ -130,7 +168,7 @@ impl Translator {
             },
             aggs.iter().map(|a| a.name().to_string()).collect::<Vec<_>>().join(", ")
         );
-        let plan = OverAggregate { partition, time_col, frame, aggs };
+        let plan = OverAggregate { partition, time_col, descending: !order.asc, nulls_first: order.nulls_first, frame, aggs, updating };
         Ok(self.push(name, NodeKind::OverAggregate(Box::new(plan)), vec![Input { node: input, exchange }], schema))
     }
 }

@@ -109,6 +109,7 @@ impl NodeKind {
             NodeKind::Rank(r) => matches!(r.kind, crate::rank::RankKind::TopN { .. }),
             // Over an updating input it folds retractions into its partial states.
             NodeKind::LocalGroupAggregate(a) => a.retract,
+            NodeKind::OverAggregate(o) => o.updating,
             NodeKind::Sink { table } => table.caps.accepts_updates,
             _ => false,
         }
@@ -123,6 +124,7 @@ impl NodeKind {
             // A NULL-padded row is deleted when its first match arrives.
             NodeKind::Join(j) => j.join_type != crate::window_join::WindowJoinType::Inner,
             NodeKind::Rank(r) => !r.append_only(),
+            NodeKind::OverAggregate(o) => o.updating,
             _ => false,
         }
     }

@@ -49,16 +49,17 @@ enum Job {
     /// Session windows, window Top-N, a window join and OVER aggregations.
     Buffering,
     /// Group aggregations without windows (one over the other, so it retracts), a left join of
-    /// an aggregation with a filtered stream and a Top-N over an aggregation, writing their
-    /// changelogs with debezium-json.
+    /// an aggregation with a filtered stream, a Top-N and an OVER aggregation over an
+    /// aggregation, writing their changelogs with debezium-json.
     Updating,
 }
 
-const OUTPUTS: [&str; 11] =
-    ["win_out", "join_out", "session_out", "topn_out", "wjoin_out", "over_out", "over2_out", "agg_out", "nested_out", "ljoin_out", "rank_out"];
+const OUTPUTS: [&str; 12] = [
+    "win_out", "join_out", "session_out", "topn_out", "wjoin_out", "over_out", "over2_out", "agg_out", "nested_out", "ljoin_out", "rank_out", "uover_out",
+];
 /// Outputs holding a changelog (debezium-json): compared as the table they leave behind, since
 /// the order in which two source subtasks' rows meet at an aggregation varies between runs.
-const CHANGELOGS: [&str; 4] = ["agg_out", "nested_out", "ljoin_out", "rank_out"];
+const CHANGELOGS: [&str; 5] = ["agg_out", "nested_out", "ljoin_out", "rank_out", "uover_out"];
 
 fn script(dir: &Path, checkpoint: bool) -> PathBuf {
     job_script(dir, checkpoint, Job::AggJoin)
@@ -100,6 +101,8 @@ fn job_script(dir: &Path, checkpoint: bool, job: Job) -> PathBuf {
                WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'debezium-json');\n\
              CREATE TABLE rank_out (k BIGINT, c BIGINT) \
                WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'debezium-json');\n\
+             CREATE TABLE uover_out (k BIGINT, c BIGINT, s BIGINT) \
+               WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'debezium-json');\n\
              EXECUTE STATEMENT SET BEGIN\n\
              INSERT INTO agg_out SELECT id % 7, COUNT(*), SUM(id), MAX(id), MIN(id) FROM a GROUP BY id % 7;\n\
              INSERT INTO nested_out SELECT c, COUNT(*), MAX(k) FROM (SELECT id % 97 AS k, COUNT(*) AS c FROM a GROUP BY id % 97) GROUP BY c;\n\
@@ -107,12 +110,15 @@ fn job_script(dir: &Path, checkpoint: bool, job: Job) -> PathBuf {
                LEFT JOIN (SELECT id FROM a WHERE id < 5) r ON l.k = r.id;\n\
              INSERT INTO rank_out SELECT k, c FROM (SELECT k, c, ROW_NUMBER() OVER (ORDER BY c DESC, k ASC) AS rn \
                FROM (SELECT id % 11 AS k, COUNT(*) AS c FROM a WHERE id % 11 < 5 OR id < 1000 GROUP BY id % 11)) WHERE rn <= 3;\n\
+             INSERT INTO uover_out SELECT k, c, SUM(c) OVER (PARTITION BY p ORDER BY mx ROWS BETWEEN 2 PRECEDING AND CURRENT ROW) \
+               FROM (SELECT k, k % 5 AS p, c, mx FROM (SELECT id % 97 AS k, COUNT(*) AS c, MAX(id) AS mx FROM a GROUP BY id % 97));\n\
              END;\n",
             table("a", 0),
             out("agg_out"),
             out("nested_out"),
             out("ljoin_out"),
             out("rank_out"),
+            out("uover_out"),
         )
     } else if job == Job::Buffering {
         format!(
@@ -326,6 +332,21 @@ fn updating_expected() -> Vec<String> {
     counts.sort_by_key(|(k, c)| (-c, *k));
     for (k, c) in counts.into_iter().take(3) {
         lines.push(format!("rank_out: {}", serde_json::json!({"k": k, "c": c})));
+    }
+    // Per k % 5, the groups by their largest id; each with the counts of itself and the two before.
+    for p in 0..5 {
+        let mut groups: Vec<(i64, i64, i64)> = (0..97)
+            .filter(|k| k % 5 == p)
+            .map(|k| {
+                let v: Vec<i64> = ids.clone().filter(|i| i % 97 == k).collect();
+                (*v.iter().max().unwrap(), k, v.len() as i64)
+            })
+            .collect();
+        groups.sort();
+        for (i, (_, k, c)) in groups.iter().enumerate() {
+            let s: i64 = groups[i.saturating_sub(2)..=i].iter().map(|g| g.2).sum();
+            lines.push(format!("uover_out: {}", serde_json::json!({"k": k, "c": c, "s": s})));
+        }
     }
     lines.sort();
     lines

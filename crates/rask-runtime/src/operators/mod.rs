@@ -14,6 +14,7 @@ pub mod local_window_agg;
 pub mod lookup_join;
 pub mod sink;
 pub mod over_agg;
+pub mod updating_over_agg;
 pub mod rank;
 pub mod session_agg;
 pub mod session_tvf;

@@ -448,7 +448,7 @@ mod tests {
         ]));
         let count = datafusion_functions_aggregate::count::count_udaf();
         let agg = AggregateExprBuilder::new(count, vec![Arc::new(Column::new("k", 0))]).schema(input.clone()).alias("c").build().unwrap();
-        let plan = Plan { partition: vec![0], time_col: 1, frame: Frame::Rows(None), aggs: vec![Arc::new(agg)] };
+        let plan = Plan { partition: vec![0], time_col: 1, descending: false, nulls_first: true, frame: Frame::Rows(None), aggs: vec![Arc::new(agg)], updating: false };
         let mut fields: Vec<Field> = input.fields().iter().map(|f| f.as_ref().clone()).collect();
         fields.push(Field::new("c", DataType::Int64, false));
         let ttl = StateTtl::new(std::time::Duration::from_secs(10));
