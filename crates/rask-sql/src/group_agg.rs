@@ -168,7 +168,7 @@ impl Translator {
         let plan = GroupAggregate { keys, aggs, filters, retract, merge: false };
         // Two phases as Flink's TwoStageOptimizedAggregateRule: mini-batch on, strategy not
         // ONE_PHASE, and over an updating input only when every aggregate has a partial state
-        // that merges (COUNT, SUM, AVG, MIN, MAX: Flink's *_RETRACT local phase).
+        // that merges (COUNT, SUM, AVG, MIN, MAX, COUNT(DISTINCT): Flink's *_RETRACT local phase).
         let mini_batch = self.config_value("table.exec.mini-batch.enabled").is_some_and(|v| v.eq_ignore_ascii_case("true"));
         let strategy = self.config_value("table.optimizer.agg-phase-strategy").unwrap_or_else(|| "AUTO".into()).to_ascii_uppercase();
         if !mini_batch || strategy == "ONE_PHASE" || (retract && !plan.aggs.iter().all(|a| crate::retracting::retract_state_merges(a))) {

@@ -37,12 +37,21 @@ pub fn retract_state_merges(agg: &AggregateFunctionExpr) -> bool {
 
 /// The accumulator of both phases of a two-phase aggregation over an updating input, whose
 /// partial states — possibly of rows retracted before they were accumulated — merge by
-/// addition: COUNT and SUM/AVG of numbers as a signed sum and count ([`SignedSum`]), MIN/MAX as
-/// signed counts per value; or why `agg` has none (then the aggregation keeps one phase).
+/// addition: COUNT and SUM/AVG of numbers as a signed sum and count ([`SignedSum`]), MIN/MAX and
+/// COUNT(DISTINCT) as signed counts per value (Flink's distinct map view with counts); or why
+/// `agg` has none (then the aggregation keeps one phase).
 pub fn partial_accumulator(agg: &AggregateFunctionExpr) -> Result<Box<dyn Accumulator>, String> {
     let name = agg.fun().name().to_ascii_lowercase();
     if matches!(name.as_str(), "min" | "max") && !agg.is_distinct() && agg.expressions().len() == 1 {
         return retracting_accumulator(agg);
+    }
+    if name == "count" && agg.is_distinct() && agg.expressions().len() == 1 {
+        // The values' type, so that an empty partial state has the planned columns.
+        let state = agg.state_fields().map_err(|e| e.to_string())?;
+        let Some(DataType::List(item)) = state.first().map(|f| f.data_type()) else {
+            return Err("COUNT(DISTINCT …) without a list state has no partial state".into());
+        };
+        return Ok(Box::new(ValueCounts::new(Report::DistinctCount, item.data_type().clone())));
     }
     signed_accumulator(agg)
 }

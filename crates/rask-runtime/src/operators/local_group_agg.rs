@@ -4,7 +4,7 @@
 //! phase when the mini-batch is full (`table.exec.mini-batch.size` rows), when it is older than
 //! `table.exec.mini-batch.allow-latency`, when it holds many keys, at a checkpoint (so the
 //! operator keeps no state) and at the end of input. Over an updating input (`plan.retract`,
-//! COUNT/SUM/AVG/MIN/MAX, see `rask_sql::retracting::partial_accumulator`) each key folds its
+//! COUNT/SUM/AVG/MIN/MAX/COUNT(DISTINCT), see `rask_sql::retracting::partial_accumulator`) each key folds its
 //! rows into signed sums, counts and per-value counts instead (-U/-D subtract) and its partial state carries
 //! `$rows`, the rows accumulated minus retracted, so that the global phase knows when a key's
 //! last row is gone (Flink's local COUNT_RETRACT/$SUM0_RETRACT).
