@@ -81,6 +81,9 @@ pub struct LookupJoin {
     /// LOOKUP hint retries: a key without rows is looked up again after the delay, at most
     /// this many times (`'retry-predicate'='lookup_miss'`, `'retry-strategy'='fixed_delay'`).
     pub retry: Option<(std::time::Duration, u32)>,
+    /// LOOKUP hint `'timeout'`: a batch's lookup that takes longer fails the job (as Flink's
+    /// async lookup timeout: the restart strategy then decides).
+    pub timeout: Option<std::time::Duration>,
 }
 
 /// The time attribute text of a table marked `FOR SYSTEM_TIME AS OF …` at the top of `plan`
@@ -324,6 +327,7 @@ impl Translator {
             dim_steps,
             filter,
             retry: None,
+            timeout: None,
         };
         if let Some(h) = lookup_hint(&j.right) {
             // Validated by the parser.
@@ -331,6 +335,9 @@ impl Translator {
                 let delay = rask_types::options::parse_duration(delay).map_err(|m| SqlError::validation(pos, format!("LOOKUP hint 'fixed-delay': {m}")))?;
                 let attempts = attempts.parse().map_err(|_| SqlError::validation(pos, "LOOKUP hint 'max-attempts' must be a positive integer"))?;
                 plan.retry = Some((delay, attempts));
+            }
+            if let Some(t) = h.get("timeout") {
+                plan.timeout = Some(rask_types::options::parse_duration(t).map_err(|m| SqlError::validation(pos, format!("LOOKUP hint 'timeout': {m}")))?);
             }
         }
         Ok(self.push(name, NodeKind::LookupJoin(Box::new(plan)), vec![Input { node: left, exchange: Exchange::Forward }], schema))

@@ -818,6 +818,41 @@ fn lookup_hint_retries_a_missing_key() {
     assert!(started.elapsed() < std::time::Duration::from_secs(20), "stopped retrying once found");
 }
 
+/// The LOOKUP hint's 'timeout' bounds a lookup: with the dimension table locked by another
+/// transaction the lookup blocks, and the job fails with the timeout instead of hanging; once
+/// the lock is released the same job runs.
+#[test]
+fn lookup_hint_timeout_fails_a_blocked_lookup() {
+    let mut db = Db::connect(Kind::Pg);
+    let tables = Tables::new(Kind::Pg, "locked_dim", 1);
+    let t = tables.names[0].clone();
+    db.exec(&format!("CREATE TABLE {t} (id INT PRIMARY KEY, name VARCHAR(20)); INSERT INTO {t} VALUES (7, 'seven')"));
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("orders.json");
+    std::fs::write(&path, "{\"oid\": 1, \"id\": 7}\n").expect("orders");
+    let sql = format!(
+        "CREATE TABLE orders (oid INT, id INT, pt AS PROCTIME()) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');\n\
+         CREATE TABLE dim (id INT, name STRING, PRIMARY KEY (id) NOT ENFORCED) WITH ({});\n\
+         CREATE TABLE out1 (oid INT, name STRING) WITH ('connector' = 'print');\n\
+         INSERT INTO out1 SELECT /*+ LOOKUP('table'='d', 'async'='true', 'timeout'='700 ms') */ o.oid, d.name \
+           FROM orders AS o JOIN dim FOR SYSTEM_TIME AS OF o.pt AS d ON o.id = d.id;",
+        path.display(),
+        db.with(&t)
+    );
+    let mut locker = Db::connect(Kind::Pg);
+    locker.exec(&format!("BEGIN; LOCK TABLE {t} IN ACCESS EXCLUSIVE MODE"));
+    let started = std::time::Instant::now();
+    let r = run(dir.path(), &sql, &[]);
+    let took = started.elapsed();
+    locker.exec("COMMIT");
+    assert!(!r.ok, "the blocked lookup should fail the job: {:?}", r.rows);
+    assert!(r.stderr.contains("did not finish within the LOOKUP hint's 'timeout' (700ms)"), "{}", r.stderr);
+    assert!(took < std::time::Duration::from_secs(30), "gave up after the timeout, not later ({took:?})");
+    let r = run(dir.path(), &sql, &[]);
+    assert!(r.ok, "{}", r.stderr);
+    assert_eq!(r.rows, vec!["+I[1, seven]".to_string()]);
+}
+
 /// What Flink refuses in a lookup join, refused with its reason.
 #[test]
 fn lookup_join_errors() {

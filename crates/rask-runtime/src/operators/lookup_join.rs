@@ -3,7 +3,9 @@
 //! hold are looked up together through the connector's [`LookupFunction`]; the looked-up rows
 //! go through the dimension side's filters and projections, are cached per key (Flink's
 //! `lookup.cache` = PARTIAL: LRU by key with expiry after write/access) and joined. Rows keep
-//! their input's row kind and order. Nothing is checkpointed: the cache is only a cache.
+//! their input's row kind and order. Nothing is checkpointed: the cache is only a cache. With
+//! the LOOKUP hint's `'timeout'` the function runs on a thread of its own and a lookup that
+//! takes longer fails the join.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -46,8 +48,55 @@ fn arrow_err(what: &str) -> impl Fn(arrow::error::ArrowError) -> RuntimeError + 
     move |e| RuntimeError::Internal(format!("lookup join ({what}): {e}"))
 }
 
+/// A lookup function run on a thread of its own, so that a lookup can be given up after the
+/// LOOKUP hint's `'timeout'`: the join then fails with an external error (the restart strategy
+/// decides), while the blocked call is left to end on that thread.
+struct TimedLookup {
+    requests: std::sync::mpsc::Sender<RecordBatch>,
+    replies: std::sync::mpsc::Receiver<Result<(RecordBatch, Vec<u32>)>>,
+    timeout: std::time::Duration,
+}
+
+impl TimedLookup {
+    fn new(mut function: Box<dyn LookupFunction>, timeout: std::time::Duration, table: &str) -> Result<Self> {
+        let (requests, inbox) = std::sync::mpsc::channel::<RecordBatch>();
+        let (outbox, replies) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name(format!("rask-lookup-{table}"))
+            .spawn(move || {
+                // Ends when the join drops its sender (or stops listening).
+                while let Ok(keys) = inbox.recv() {
+                    if outbox.send(function.lookup(&keys)).is_err() {
+                        break;
+                    }
+                }
+            })
+            .map_err(|e| RuntimeError::Internal(format!("starting the lookup thread: {e}")))?;
+        Ok(TimedLookup { requests, replies, timeout })
+    }
+}
+
+impl LookupFunction for TimedLookup {
+    fn lookup(&mut self, keys: &RecordBatch) -> Result<(RecordBatch, Vec<u32>)> {
+        self.requests.send(keys.clone()).map_err(|_| RuntimeError::Internal("the lookup thread is gone".into()))?;
+        match self.replies.recv_timeout(self.timeout) {
+            Ok(r) => r,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(RuntimeError::External(format!(
+                "a lookup of {} key(s) did not finish within the LOOKUP hint's 'timeout' ({:?})",
+                keys.num_rows(),
+                self.timeout
+            ))),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err(RuntimeError::Internal("the lookup thread is gone".into())),
+        }
+    }
+}
+
 impl LookupJoin {
     pub fn new(plan: Plan, function: Box<dyn LookupFunction>, policy: LookupCache, input: SchemaRef, out_schema: SchemaRef, metrics: Arc<LookupMetrics>) -> Result<Self> {
+        let function = match plan.timeout {
+            Some(t) => Box::new(TimedLookup::new(function, t, &plan.table.name)?) as Box<dyn LookupFunction>,
+            None => function,
+        };
         let key_fields: Vec<SortField> = plan.keys.iter().map(|(_, c)| SortField::new(input.field(*c).data_type().clone())).collect();
         let key_converter = RowConverter::new(key_fields).map_err(arrow_err("keys"))?;
         let dim_fields: Vec<SortField> = out_schema.fields()[plan.left_width..].iter().map(|f| SortField::new(f.data_type().clone())).collect();
