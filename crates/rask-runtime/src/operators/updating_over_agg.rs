@@ -9,11 +9,13 @@
 //! what a batch engine returns for that table.
 //!
 //! Rows are ordered by the window's ORDER BY column, ties by the whole row (Arrow's row format:
-//! deterministic, whatever the arrival order), identical rows by arrival. Bounded frames
-//! (`ROWS n PRECEDING`, `RANGE INTERVAL … PRECEDING`) are evaluated row by row over their
-//! frame. Unbounded frames keep each row's running accumulator state, so that a change
-//! resumes from the row before it: appending costs one row, a change in the middle the rows
-//! after it.
+//! deterministic, whatever the arrival order), identical rows by arrival. A row's aggregate
+//! arguments stay in the argument columns computed for its input batch (kept alive while any
+//! of its rows is). Bounded frames (`ROWS n PRECEDING`, `RANGE INTERVAL … PRECEDING`): each
+//! change records the frames it calls for, a batch's frames are evaluated together (one groups
+//! accumulator per aggregate, a frame per group) and the batch's changes are then replayed in
+//! order. Unbounded frames keep each row's running accumulator state, so that a change resumes
+//! from the row before it: appending costs one row, a change in the middle the rows after it.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
