@@ -6,7 +6,6 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, RecordBatchOptions};
 use arrow::datatypes::DataType;
 use datafusion_physical_expr::expressions::{CaseExpr, Column, Literal};
-use datafusion_physical_expr::utils::collect_columns;
 use datafusion_physical_expr::{PhysicalExpr, ScalarFunctionExpr};
 use rask_sql::plan::CalcStep;
 use rask_types::StreamBatch;
@@ -14,8 +13,9 @@ use rask_types::StreamBatch;
 use crate::error::{Result, RuntimeError};
 use crate::operator::{Emitter, Operator};
 
-/// A `CASE` rewritten to read only the input columns it uses (see [`narrowed`]).
-type Narrowed = (Vec<usize>, Arc<dyn PhysicalExpr>);
+/// A `CASE` rewritten to read only the columns and ROW fields it uses, and those accesses (see
+/// [`narrowed`]).
+type Narrowed = (Vec<Arc<dyn PhysicalExpr>>, Arc<dyn PhysicalExpr>);
 
 pub struct Calc {
     name: String,
@@ -98,8 +98,8 @@ impl Calc {
         let mut cols: Vec<ArrayRef> = Vec::with_capacity(exprs.len());
         for ((e, f), narrow) in exprs.iter().zip(schema.fields()).zip(&self.narrow[i]) {
             let v = match narrow {
-                Some((cols, e)) => {
-                    let sub = b.data.project(cols).map_err(|e| RuntimeError::Internal(format!("{}: {e}", self.name)))?;
+                Some((accesses, e)) => {
+                    let sub = self.accessed(&b.data, accesses)?;
                     e.evaluate(&sub)
                 }
                 None => e.evaluate(&b.data),
@@ -117,32 +117,54 @@ impl Calc {
             .map_err(|e| RuntimeError::Internal(format!("{}: {e}", self.name)))?;
         Ok(b.with_data(rb))
     }
+
+    /// The batch a narrowed `CASE` reads: its column and ROW-field accesses evaluated on `data`
+    /// (no copies: a field of a ROW column is its child array).
+    fn accessed(&self, data: &RecordBatch, accesses: &[Arc<dyn PhysicalExpr>]) -> Result<RecordBatch> {
+        let n = data.num_rows();
+        let mut fields = Vec::with_capacity(accesses.len());
+        let mut cols = Vec::with_capacity(accesses.len());
+        for (i, a) in accesses.iter().enumerate() {
+            let v = a.evaluate(data).and_then(|v| v.into_array(n)).map_err(RuntimeError::from)?;
+            fields.push(arrow::datatypes::Field::new(format!("a{i}"), v.data_type().clone(), true));
+            cols.push(v);
+        }
+        RecordBatch::try_new_with_options(Arc::new(arrow::datatypes::Schema::new(fields)), cols, &RecordBatchOptions::new().with_row_count(Some(n)))
+            .map_err(|e| RuntimeError::Internal(format!("{}: {e}", self.name)))
+    }
 }
 
-/// A `CASE` reading fewer columns than the batch has, rewritten to read just those (returned
-/// with it): DataFusion evaluates each `WHEN` branch on a filtered copy of its whole input
-/// batch, which for a wide batch (Nexmark's three ROW columns) costs more than the CASE itself.
+/// A `CASE` rewritten to read just the columns and ROW fields it uses (returned with it, the
+/// accesses to evaluate first): DataFusion evaluates each `WHEN` branch on a filtered copy of
+/// its whole input batch, which for a wide batch (Nexmark's three ROW columns, of which the
+/// `dateTime` CASE reads one field each) costs more than the CASE itself.
 fn narrowed(e: &Arc<dyn PhysicalExpr>, width: usize) -> Option<Narrowed> {
-    use datafusion_common::tree_node::{Transformed, TreeNode};
+    use datafusion_common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
     e.downcast_ref::<CaseExpr>()?;
-    let mut cols: Vec<usize> = collect_columns(e).iter().map(|c| c.index()).collect();
-    cols.sort_unstable();
-    cols.dedup();
-    if cols.len() >= width {
-        return None;
-    }
+    let mut accesses: Vec<Arc<dyn PhysicalExpr>> = Vec::new();
     let rewritten = e
         .clone()
-        .transform_down(|x| match x.downcast_ref::<Column>() {
-            Some(c) => {
-                let at = cols.binary_search(&c.index()).unwrap_or_default();
-                Ok(Transformed::yes(Arc::new(Column::new(c.name(), at)) as Arc<dyn PhysicalExpr>))
+        .transform_down(|x| {
+            if !is_access(x.as_ref()) {
+                return Ok(Transformed::no(x));
             }
-            None => Ok(Transformed::no(x)),
+            let at = match accesses.iter().position(|a| a.as_ref() == x.as_ref()) {
+                Some(at) => at,
+                None => {
+                    accesses.push(x.clone());
+                    accesses.len() - 1
+                }
+            };
+            Ok(Transformed::new(Arc::new(Column::new(&format!("a{at}"), at)) as Arc<dyn PhysicalExpr>, true, TreeNodeRecursion::Jump))
         })
         .ok()?
         .data;
-    Some((cols, rewritten))
+    // Worth it when the CASE reads fewer columns than there are, or fields of ROW columns.
+    let plain = accesses.iter().all(|a| a.downcast_ref::<Column>().is_some());
+    if plain && accesses.len() >= width {
+        return None;
+    }
+    Some((accesses, rewritten))
 }
 
 /// Is `e` a column or a field of a ROW column (`get_field(col, 'name')`, nested): evaluated
