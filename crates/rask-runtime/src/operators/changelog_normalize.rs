@@ -50,11 +50,7 @@ impl ChangelogNormalize {
     }
 
     fn arm_ttl(&self, out: &mut Emitter) {
-        if let Some(ttl) = self.ttl
-            && !self.rows.is_empty()
-        {
-            out.wake_after(ttl.sweep_interval());
-        }
+        super::keyed::arm_ttl(self.ttl, !self.rows.is_empty(), out);
     }
 }
 

@@ -253,11 +253,7 @@ impl GroupAggregate {
     }
 
     fn arm_ttl(&self, out: &mut Emitter) {
-        if let Some(ttl) = self.ttl
-            && !self.keys.is_empty()
-        {
-            out.wake_after(ttl.sweep_interval());
-        }
+        super::keyed::arm_ttl(self.ttl, !self.keys.is_empty(), out);
     }
 
 }

@@ -211,11 +211,7 @@ impl Join {
     }
 
     fn arm_ttl(&self, out: &mut Emitter) {
-        if let Some(ttl) = self.ttl
-            && self.sides.iter().any(|s| !s.by_key.is_empty())
-        {
-            out.wake_after(ttl.sweep_interval());
-        }
+        super::keyed::arm_ttl(self.ttl, self.sides.iter().any(|s| !s.by_key.is_empty()), out);
     }
 }
 

@@ -23,6 +23,16 @@ pub(crate) fn key_of(keys: &Option<Rows>, i: usize) -> &[u8] {
     keys.as_ref().map_or(&[], |k| k.row(i).data())
 }
 
+/// With `table.exec.state.ttl` and state held, ask for a sweep of idle keys after the TTL's
+/// sweep interval (the keyed operators' `on_timer` drops what expired).
+pub(crate) fn arm_ttl(ttl: Option<rask_state::StateTtl>, has_state: bool, out: &mut crate::operator::Emitter) {
+    if let Some(ttl) = ttl
+        && has_state
+    {
+        out.wake_after(ttl.sweep_interval());
+    }
+}
+
 /// The value under `key`, inserted (default) if missing, without allocating a key to look up.
 pub(crate) fn slot<'a, V: Default>(map: &'a mut HashMap<Box<[u8]>, V>, key: &[u8]) -> &'a mut V {
     if !map.contains_key(key) {

@@ -81,11 +81,7 @@ impl OverAggregate {
 
     /// With a TTL, look for idle keys again after the sweep interval.
     fn arm_ttl(&self, out: &mut Emitter) {
-        if let Some(ttl) = self.ttl
-            && !self.keys.is_empty()
-        {
-            out.wake_after(ttl.sweep_interval());
-        }
+        super::keyed::arm_ttl(self.ttl, !self.keys.is_empty(), out);
     }
 
     fn accumulators(&self) -> Result<Vec<Box<dyn Accumulator>>> {

@@ -493,11 +493,7 @@ impl UpdatingOverAggregate {
     }
 
     fn arm_ttl(&self, out: &mut Emitter) {
-        if let Some(ttl) = self.ttl
-            && !self.parts.is_empty()
-        {
-            out.wake_after(ttl.sweep_interval());
-        }
+        super::keyed::arm_ttl(self.ttl, !self.parts.is_empty(), out);
     }
 }
 
