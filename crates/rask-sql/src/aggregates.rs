@@ -67,8 +67,7 @@ impl FlinkAggregate {
 
     /// The argument types the wrapped DataFusion aggregate is given.
     fn inner_types(&self, args: &[DataType]) -> DfResult<Vec<DataType>> {
-        let known = |c: &Coerced| c.0.lock().ok().and_then(|m| m.iter().find(|(a, _)| a.as_slice() == args).map(|(_, t)| t.clone()));
-        if let Some(t) = known(&self.coerced) {
+        if let Some(t) = self.coerced.0.lock().ok().and_then(|m| m.iter().find(|(a, _)| a.as_slice() == args).map(|(_, t)| t.clone())) {
             return Ok(t);
         }
         let fields: Vec<FieldRef> = args.iter().enumerate().map(|(i, t)| Arc::new(Field::new(format!("a{i}"), t.clone(), true))).collect();

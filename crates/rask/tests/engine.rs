@@ -15,6 +15,8 @@ use rask_sql::parser::parse_script;
 use rask_sql::{Outcome, Session, StreamPlan};
 use rask_types::WATERMARK_MAX;
 
+mod common;
+
 
 fn plan(sql: &str) -> StreamPlan {
     let mut s = Session::new(Arc::new(builtin_registry()));
@@ -485,20 +487,8 @@ fn panics_in_connectors_fail_the_job_instead_of_hanging_or_truncating() {
 
 /// The table a printed changelog leaves (subtask prefixes removed), sorted.
 fn materialised(lines: &[String]) -> Vec<String> {
-    let mut table: Vec<String> = Vec::new();
-    for l in lines {
-        let l = l.split_once("> ").map_or(l.as_str(), |(_, r)| r);
-        let (kind, row) = l.split_at(2);
-        match kind {
-            "+I" | "+U" => table.push(row.to_string()),
-            _ => {
-                let at = table.iter().position(|r| r == row).unwrap_or_else(|| panic!("{l} retracts a row not in the table"));
-                table.swap_remove(at);
-            }
-        }
-    }
-    table.sort();
-    table
+    let changes: Vec<String> = lines.iter().map(|l| l.split_once("> ").map_or(l.as_str(), |(_, r)| r).to_string()).collect();
+    common::materialise(&changes).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Aggregations over an updating input (a COUNT(*) per key that keeps changing) in two phases

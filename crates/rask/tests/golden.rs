@@ -38,6 +38,9 @@ use rask_runtime::{run_job, Cluster, JobOptions};
 use rask_sql::parser::parse_script;
 use rask_sql::{Outcome, Session};
 
+mod common;
+use common::materialise;
+
 
 /// `2> +I[..]` → `+I[..]`, `id:2> +I[..]` → `id> +I[..]`.
 fn strip_subtask(line: &str) -> String {
@@ -171,27 +174,6 @@ fn read_partitions(root: &Path, dir: &Path) -> Vec<String> {
         }
     }
     out
-}
-
-/// The table a changelog leaves behind (sorted rows): `+I`/`+U` add a row, `-U`/`-D` remove
-/// one equal row, which must be there.
-fn materialise(changelog: &[String]) -> Result<Vec<String>, String> {
-    let mut table: Vec<String> = Vec::new();
-    for line in changelog {
-        let (kind, row) = line.split_at(line.len().min(2));
-        match kind {
-            "+I" | "+U" => table.push(row.to_string()),
-            "-U" | "-D" => match table.iter().position(|r| r == row) {
-                Some(i) => {
-                    table.swap_remove(i);
-                }
-                None => return Err(format!("'{line}' retracts a row that is not in the table")),
-            },
-            _ => return Err(format!("'{line}' is not a changelog row")),
-        }
-    }
-    table.sort();
-    Ok(table)
 }
 
 fn run_file(path: &Path, parallelism: usize) -> Vec<String> {

@@ -778,6 +778,20 @@ fn lookup_join_enriches_a_stream_from_mariadb() {
     lookup_join_enriches_a_stream(Kind::Maria);
 }
 
+/// A job joining one order (id 7, written to `dir`) with the dimension table `with` (its
+/// connector options) by a lookup join carrying `hint`, printing (oid, name).
+fn order_lookup_job(dir: &Path, with: &str, hint: &str) -> String {
+    let path = dir.join("orders.json");
+    std::fs::write(&path, "{\"oid\": 1, \"id\": 7}\n").expect("orders");
+    format!(
+        "CREATE TABLE orders (oid INT, id INT, pt AS PROCTIME()) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');\n\
+         CREATE TABLE dim (id INT, name STRING, PRIMARY KEY (id) NOT ENFORCED) WITH ({with});\n\
+         CREATE TABLE out1 (oid INT, name STRING) WITH ('connector' = 'print');\n\
+         INSERT INTO out1 SELECT {hint} o.oid, d.name FROM orders AS o JOIN dim FOR SYSTEM_TIME AS OF o.pt AS d ON o.id = d.id;",
+        path.display()
+    )
+}
+
 /// Flink's LOOKUP hint with retries: a key whose row is not there yet is looked up again after
 /// the fixed delay, so an order that arrives before its dimension row still joins it; without
 /// the hint it finds nothing.
@@ -788,18 +802,7 @@ fn lookup_hint_retries_a_missing_key() {
     let t = tables.names[0].clone();
     db.exec(&format!("CREATE TABLE {t} (id INT PRIMARY KEY, name VARCHAR(20))"));
     let dir = tempfile::tempdir().expect("tmp");
-    let path = dir.path().join("orders.json");
-    std::fs::write(&path, "{\"oid\": 1, \"id\": 7}\n").expect("orders");
-    let sql = |hint: &str| {
-        format!(
-            "CREATE TABLE orders (oid INT, id INT, pt AS PROCTIME()) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');\n\
-             CREATE TABLE dim (id INT, name STRING, PRIMARY KEY (id) NOT ENFORCED) WITH ({});\n\
-             CREATE TABLE out1 (oid INT, name STRING) WITH ('connector' = 'print');\n\
-             INSERT INTO out1 SELECT {hint} o.oid, d.name FROM orders AS o JOIN dim FOR SYSTEM_TIME AS OF o.pt AS d ON o.id = d.id;",
-            path.display(),
-            db.with(&t)
-        )
-    };
+    let sql = |hint: &str| order_lookup_job(dir.path(), &db.with(&t), hint);
     let r = run(dir.path(), &sql(""), &[]);
     assert!(r.ok, "{}", r.stderr);
     assert!(r.rows.is_empty(), "no dimension row yet: {:?}", r.rows);
@@ -828,17 +831,7 @@ fn lookup_hint_timeout_fails_a_blocked_lookup() {
     let t = tables.names[0].clone();
     db.exec(&format!("CREATE TABLE {t} (id INT PRIMARY KEY, name VARCHAR(20)); INSERT INTO {t} VALUES (7, 'seven')"));
     let dir = tempfile::tempdir().expect("tmp");
-    let path = dir.path().join("orders.json");
-    std::fs::write(&path, "{\"oid\": 1, \"id\": 7}\n").expect("orders");
-    let sql = format!(
-        "CREATE TABLE orders (oid INT, id INT, pt AS PROCTIME()) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');\n\
-         CREATE TABLE dim (id INT, name STRING, PRIMARY KEY (id) NOT ENFORCED) WITH ({});\n\
-         CREATE TABLE out1 (oid INT, name STRING) WITH ('connector' = 'print');\n\
-         INSERT INTO out1 SELECT /*+ LOOKUP('table'='d', 'async'='true', 'timeout'='700 ms') */ o.oid, d.name \
-           FROM orders AS o JOIN dim FOR SYSTEM_TIME AS OF o.pt AS d ON o.id = d.id;",
-        path.display(),
-        db.with(&t)
-    );
+    let sql = order_lookup_job(dir.path(), &db.with(&t), "/*+ LOOKUP('table'='d', 'async'='true', 'timeout'='700 ms') */");
     let mut locker = Db::connect(Kind::Pg);
     locker.exec(&format!("BEGIN; LOCK TABLE {t} IN ACCESS EXCLUSIVE MODE"));
     let started = std::time::Instant::now();

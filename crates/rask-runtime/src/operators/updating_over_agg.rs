@@ -251,7 +251,8 @@ impl UpdatingOverAggregate {
         out: &mut Output,
     ) -> Result<()> {
         let (orders, rows, args, ms) = encoded;
-        let mut part = self.parts.remove(key).unwrap_or_default();
+        // Taken out while its changes are applied (no key allocation for a known partition).
+        let mut part = std::mem::take(slot(&mut self.parts, key));
         part.touched = now;
         for &i in idx {
             let (o, r) = (orders.row(i).data(), rows.row(i).data());
@@ -292,22 +293,17 @@ impl UpdatingOverAggregate {
                 Frame::Rows(Some(_)) | Frame::Range(Some(_)) => self.frames(&part, part_no, &changed, deferred),
             }
         }
-        if !part.rows.is_empty() {
-            self.parts.insert(key.into(), part);
+        if part.rows.is_empty() {
+            self.parts.remove(key);
+        } else if let Some(p) = self.parts.get_mut(key) {
+            *p = part;
         }
         Ok(())
     }
 
     /// Emit row `k`'s new aggregates if they differ from those last emitted.
     fn settle(entry: &mut Entry, k: &Key, values: Vec<ScalarValue>, out: &mut Output) {
-        match entry.emitted.take() {
-            None => out.push((entry.kind, k.1.clone(), values.clone())),
-            Some(old) if old == values => {}
-            Some(old) => {
-                out.push((RowKind::UpdateBefore, k.1.clone(), old));
-                out.push((RowKind::UpdateAfter, k.1.clone(), values.clone()));
-            }
-        }
+        emit_change(entry.emitted.take(), entry.kind, &k.1, &values, out);
         entry.emitted = Some(values);
     }
 
@@ -424,14 +420,7 @@ impl UpdatingOverAggregate {
                         Some(v) => v.clone(),
                         None => emitted,
                     };
-                    match before {
-                        None => out.push((kind, slot.1.1.clone(), values.clone())),
-                        Some(old) if old == values => {}
-                        Some(old) => {
-                            out.push((RowKind::UpdateBefore, slot.1.1.clone(), old));
-                            out.push((RowKind::UpdateAfter, slot.1.1.clone(), values.clone()));
-                        }
-                    }
+                    emit_change(before, kind, &slot.1.1, &values, out);
                     shown.insert(slot, Some(values));
                 }
             }
@@ -494,6 +483,19 @@ impl UpdatingOverAggregate {
 
     fn arm_ttl(&self, out: &mut Emitter) {
         super::keyed::arm_ttl(self.ttl, !self.parts.is_empty(), out);
+    }
+}
+
+/// How a row's aggregates changed from `before` (`None`: not shown yet, emitted as `kind`) to
+/// `values`: nothing when equal, else `-U` old, `+U` new.
+fn emit_change(before: Option<Vec<ScalarValue>>, kind: RowKind, row: &[u8], values: &[ScalarValue], out: &mut Output) {
+    match before {
+        None => out.push((kind, row.into(), values.to_vec())),
+        Some(old) if old == values => {}
+        Some(old) => {
+            out.push((RowKind::UpdateBefore, row.into(), old));
+            out.push((RowKind::UpdateAfter, row.into(), values.to_vec()));
+        }
     }
 }
 

@@ -1,5 +1,5 @@
 //! Helpers shared by the integration tests: scripts run through the binary, processes to kill,
-//! figures of the job summary.
+//! figures of the job summary, the table a changelog leaves.
 
 /// Processes whose parent is `pid`.
 #[allow(dead_code)]
@@ -51,4 +51,26 @@ pub fn run_script(dir: &std::path::Path, sql: &str, args: &[&str]) -> ScriptRun 
         })
         .collect();
     ScriptRun { ok: out.status.success(), printed, stderr: String::from_utf8_lossy(&out.stderr).to_string() }
+}
+
+/// The table a changelog leaves behind (sorted rows): `+I`/`+U` add a row, `-U`/`-D` remove
+/// one equal row, which must be there.
+#[allow(dead_code)]
+pub fn materialise(changelog: &[String]) -> Result<Vec<String>, String> {
+    let mut table: Vec<String> = Vec::new();
+    for line in changelog {
+        let (kind, row) = line.split_at(line.len().min(2));
+        match kind {
+            "+I" | "+U" => table.push(row.to_string()),
+            "-U" | "-D" => match table.iter().position(|r| r == row) {
+                Some(i) => {
+                    table.swap_remove(i);
+                }
+                None => return Err(format!("'{line}' retracts a row that is not in the table")),
+            },
+            _ => return Err(format!("'{line}' is not a changelog row")),
+        }
+    }
+    table.sort();
+    Ok(table)
 }
