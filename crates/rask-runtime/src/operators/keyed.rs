@@ -1,6 +1,6 @@
 //! Per-key state lookups shared by the keyed operators that encode their keys in Arrow's row
-//! format (regular join, Top-N/deduplication): the rows' keys of a batch and a map slot per key;
-//! and the joins' condition on candidate rows.
+//! format (regular join, Top-N/deduplication, updating OVER): the rows' keys of a batch and a
+//! map slot per key; the joins' condition on candidate rows; and arming the state-TTL sweep.
 
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch};
 use arrow::row::{RowConverter, Rows};
