@@ -212,6 +212,25 @@ impl Pattern {
         Ok(Self { toks: tokenize(p)?, legacy })
     }
 
+    /// The span (in seconds, aligned to the epoch) within which every field of the pattern
+    /// stays the same: 86400 for a date-only pattern, 60 for `HH:mm`, …; `None` when a field
+    /// changes within a second (fractions) or is not one of the plain calendar fields.
+    fn granularity_secs(&self) -> Option<i64> {
+        let mut g = 86_400;
+        for t in &self.toks {
+            if let Tok::Field(c, _) = t {
+                g = g.min(match c {
+                    'G' | 'Y' | 'y' | 'u' | 'M' | 'L' | 'd' | 'D' | 'Q' | 'q' | 'E' | 'e' | 'c' | 'F' | 'w' | 'W' => 86_400,
+                    'a' | 'H' | 'k' | 'K' | 'h' => 3_600,
+                    'm' => 60,
+                    's' => 1,
+                    _ => return None,
+                });
+            }
+        }
+        Some(g)
+    }
+
     fn format(&self, dt: NaiveDateTime) -> std::result::Result<String, String> {
         let mut out = String::new();
         for t in &self.toks {
@@ -587,12 +606,26 @@ fn date_format(a: &Args) -> Result<ArrayRef> {
         }
     } else {
         let col = a.array(0)?;
+        // Consecutive rows mostly fall in the same day (minute, …) that the pattern shows:
+        // the text of the last one is reused while the pattern and that span are the same.
+        let mut last: Option<(String, i64, String)> = None;
         for r in 0..a.rows {
             let (Some(dt), Some(f)) = (temporal_at(&col, r), fmt.get(r)) else {
                 out.append_null();
                 continue;
             };
-            out.append_value(cache.get(f)?.format(dt).map_err(|e| exec_err(format!("DATE_FORMAT: {e}")))?);
+            let pattern = cache.get(f)?;
+            let bucket = pattern.granularity_secs().map(|g| dt.and_utc().timestamp().div_euclid(g));
+            if let (Some(bucket), Some((lp, lb, text))) = (bucket, &last)
+                && lp == f
+                && bucket == *lb
+            {
+                out.append_value(text);
+                continue;
+            }
+            let text = pattern.format(dt).map_err(|e| exec_err(format!("DATE_FORMAT: {e}")))?;
+            out.append_value(&text);
+            last = bucket.map(|b| (f.to_string(), b, text));
         }
     }
     Ok(Arc::new(out.finish()))
@@ -970,6 +1003,32 @@ mod tests {
         assert!(run_scalars(&udf("date_format"), vec![t, s("b")]).is_err());
         let d = ScalarValue::Date32(Some(19_723)); // 2024-01-01
         assert_eq!(fmt(d, "yyyy-MM-dd HH"), Some("2024-01-01 00".into()));
+    }
+
+    #[test]
+    fn date_format_reuses_text_only_within_the_span_the_pattern_shows() {
+        // Rows across second, minute, hour and day boundaries (also before 1970), in an order
+        // that returns to an earlier span; nulls and a pattern change in between.
+        let ms: Vec<Option<i64>> = vec![
+            Some(86_399_999), Some(86_400_000), Some(86_400_001), Some(86_459_999), Some(86_460_000), None,
+            Some(86_400_500), Some(-1), Some(0), Some(-86_400_000), Some(-86_400_001), Some(90_000_000), Some(90_000_999),
+        ];
+        let n = ms.len();
+        let col: ArrayRef = Arc::new(arrow::array::TimestampMillisecondArray::from(ms.clone()));
+        for pats in [vec!["yyyy-MM-dd"; n], vec!["HH:mm"; n], vec!["ss"; n], vec!["HH:mm:ss.SSS"; n], vec!["E a"; n], {
+            let mut v = vec!["yyyy-MM-dd"; n];
+            v[2] = "HH:mm";
+            v[3] = "yyyy";
+            v
+        }] {
+            let f: ArrayRef = Arc::new(arrow::array::StringArray::from(pats.clone()));
+            let out = run_arrays(&udf("date_format"), vec![col.clone(), f]).expect("runs");
+            let out = out.as_string::<i32>();
+            for r in 0..n {
+                let one = ms[r].and_then(|v| fmt(ScalarValue::TimestampMillisecond(Some(v), None), pats[r]));
+                assert_eq!(out.is_valid(r).then(|| out.value(r).to_string()), one, "row {r} pattern {}", pats[r]);
+            }
+        }
     }
 
     fn to_ts(args: Vec<ScalarValue>) -> ScalarValue {
