@@ -24,6 +24,7 @@ use crate::error::FormatError;
 use crate::values::{self, trim_java};
 use crate::{RecordDecoder, RecordEncoder};
 use rask_types::options::{OptionKind, OptionSpec, Options};
+use rask_types::ColumnUse;
 
 /// Options of the json format (Flink's keys).
 pub fn options() -> Vec<OptionSpec> {
@@ -111,6 +112,32 @@ impl Tok<'_> {
 struct Parser<'a> {
     b: &'a [u8],
     i: usize,
+}
+
+/// Where the run of plain string bytes starting at `i` ends: the first `"`, `\` or control
+/// character (or the end), found eight bytes at a time.
+#[inline]
+fn plain_run_end(b: &[u8], mut i: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    while i + 8 <= b.len() {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&b[i..i + 8]);
+        let w = u64::from_le_bytes(word);
+        let quote = w ^ (ONES * u64::from(b'"'));
+        let backslash = w ^ (ONES * u64::from(b'\\'));
+        // Per byte: the high bit is set in the lowest byte that is zero (or below 0x20); bytes
+        // above it may be marked wrongly by the borrow, so only the lowest mark counts.
+        let marks = (quote.wrapping_sub(ONES) & !quote | backslash.wrapping_sub(ONES) & !backslash | w.wrapping_sub(ONES * 0x20) & !w) & HIGHS;
+        if marks != 0 {
+            return i + (marks.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < b.len() && !matches!(b[i], b'"' | b'\\' | 0..=0x1f) {
+        i += 1;
+    }
+    i
 }
 
 type Syn = String;
@@ -222,6 +249,7 @@ impl<'a> Parser<'a> {
         self.i += 1;
         let start = self.i;
         let b = self.b;
+        self.i = plain_run_end(b, self.i);
         while self.i < b.len() {
             match b[self.i] {
                 b'"' => {
@@ -318,12 +346,53 @@ impl<'a> Parser<'a> {
             return Err(self.err("expected a field name"));
         }
         let key = self.string()?;
+        self.colon()?;
+        Ok(Some(key))
+    }
+
+    /// [`Parser::obj_next`] for keys looked up among known names: the key's bytes, not
+    /// checked to be UTF-8 (one equal to a name is; the caller checks any other).
+    fn obj_next_raw(&mut self, first: bool) -> Result<Option<Cow<'a, [u8]>>, Syn> {
+        self.ws();
+        let more = match self.b.get(self.i) {
+            Some(b'}') => false,
+            Some(b',') if !first => {
+                self.i += 1;
+                self.ws();
+                true
+            }
+            _ if first => true,
+            _ => return Err(self.err("expected ',' or '}'")),
+        };
+        if !more {
+            self.i += 1;
+            return Ok(None);
+        }
+        if self.b.get(self.i) != Some(&b'"') {
+            return Err(self.err("expected a field name"));
+        }
+        let start = self.i + 1;
+        let end = plain_run_end(self.b, start);
+        let key = if self.b.get(end) == Some(&b'"') {
+            self.i = end + 1;
+            Cow::Borrowed(&self.b[start..end])
+        } else {
+            match self.string()? {
+                Cow::Borrowed(s) => Cow::Borrowed(s.as_bytes()),
+                Cow::Owned(s) => Cow::Owned(s.into_bytes()),
+            }
+        };
+        self.colon()?;
+        Ok(Some(key))
+    }
+
+    fn colon(&mut self) -> Result<(), Syn> {
         self.ws();
         if self.b.get(self.i) != Some(&b':') {
             return Err(self.err("expected ':'"));
         }
         self.i += 1;
-        Ok(Some(key))
+        Ok(())
     }
 
     /// Is there another element in an array whose `[` was consumed?
@@ -450,8 +519,17 @@ fn compact_json(raw: &[u8]) -> Vec<u8> {
 /// Field-name lookup of one ROW level, with the shapes of its fields.
 struct RowShape {
     names: Vec<String>,
-    index: Option<HashMap<String, usize>>,
+    index: Option<HashMap<Box<[u8]>, usize>>,
     fields: Vec<Shape>,
+    /// Fields the job never reads (projection push-down): skipped like unknown fields and
+    /// left NULL, never missing.
+    unread: Vec<bool>,
+    /// Which fields may be left unread: nullable ones of this level (a NOT NULL field is
+    /// always decoded), and of a nested ROW only its STRING fields, whose decoding cannot
+    /// fail (Flink decodes a ROW column whole, so a bad value in any other field of a read ROW
+    /// fails there too).
+    nullable: Vec<bool>,
+    strings: Vec<bool>,
 }
 
 enum Shape {
@@ -464,13 +542,32 @@ enum Shape {
 impl RowShape {
     fn new(fields: &Fields) -> RowShape {
         let names: Vec<String> = fields.iter().map(|f| f.name().clone()).collect();
-        let index = (names.len() > 8).then(|| names.iter().enumerate().map(|(i, n)| (n.clone(), i)).collect());
-        RowShape { names, index, fields: fields.iter().map(|f| Shape::new(f.data_type())).collect() }
+        let index = (names.len() > 8).then(|| names.iter().enumerate().map(|(i, n)| (Box::from(n.as_bytes()), i)).collect());
+        RowShape { unread: vec![false; names.len()], nullable: fields.iter().map(|f| f.is_nullable()).collect(), strings: fields.iter().map(|f| *f.data_type() == DataType::Utf8).collect(), names, index, fields: fields.iter().map(|f| Shape::new(f.data_type())).collect() }
     }
-    fn lookup(&self, key: &str) -> Option<usize> {
+    /// The field named `key`, tried first at `hint` (records mostly hold the fields in the
+    /// same order, so the one after the last found).
+    fn lookup(&self, key: &[u8], hint: usize) -> Option<usize> {
+        if self.names.get(hint).is_some_and(|n| n.as_bytes() == key) {
+            return Some(hint);
+        }
         match &self.index {
             Some(m) => m.get(key).copied(),
-            None => self.names.iter().position(|n| n == key),
+            None => self.names.iter().position(|n| n.as_bytes() == key),
+        }
+    }
+    /// Decode only `read` of the fields (`top`: of the record, not of a ROW in it).
+    fn read_only(&mut self, read: &[ColumnUse], top: bool) {
+        for (i, use_) in read.iter().enumerate().take(self.fields.len()) {
+            match use_ {
+                ColumnUse::Unused => self.unread[i] = self.nullable[i] && (top || self.strings[i]),
+                ColumnUse::Fields(sub) => {
+                    if let Shape::Row(rs) = &mut self.fields[i] {
+                        rs.read_only(sub, false);
+                    }
+                }
+                ColumnUse::Whole => {}
+            }
         }
     }
 }
@@ -645,6 +742,14 @@ fn convert<'a>(
             _ => return Err(field_err(format!("expected {}, got {}", expected(&col.dt), tok.describe()))),
         }
     }
+    if let (Data::Struct(children), Shape::Row(rs)) = (&mut col.data, shape) {
+        if !matches!(tok, Tok::Obj) {
+            return Err(field_err(format!("expected a JSON object, got {}", tok.describe())));
+        }
+        read_row(set, p, rs, children, path)?;
+        col.valid.push(true);
+        return Ok(());
+    }
     let conv = |r: Result<(), Conv>| r.map_err(|Conv(m)| field_err(m));
     let dt = col.dt.clone();
     match (&mut col.data, &shape) {
@@ -775,14 +880,6 @@ fn convert<'a>(
             col.close_nested();
             Ok(())
         }
-        (Data::Struct(children), Shape::Row(rs)) => {
-            if !matches!(tok, Tok::Obj) {
-                return Err(field_err(format!("expected a JSON object, got {}", tok.describe())));
-            }
-            read_row(set, p, rs, children, path)?;
-            col.valid.push(true);
-            Ok(())
-        }
         _ => Err(DecErr::Field(format!("field '{path}': unsupported type {dt}"))),
     }
 }
@@ -799,16 +896,23 @@ fn read_row<'a>(
     let mut seen_small: u64 = 0;
     let mut seen_big: Vec<bool> = if cols.len() > 64 { vec![false; cols.len()] } else { Vec::new() };
     let mut first = true;
-    while let Some(key) = p.obj_next(first)? {
+    let mut hint = 0;
+    while let Some(key) = p.obj_next_raw(first)? {
         first = false;
-        match shape.lookup(&key) {
+        match shape.lookup(&key, hint) {
+            Some(idx) if shape.unread[idx] => {
+                hint = idx + 1;
+                let t = p.token()?;
+                p.skip_container(&t)?;
+            }
             Some(idx) => {
+                hint = idx + 1;
                 let dup = if cols.len() > 64 { seen_big[idx] } else { seen_small & (1 << idx) != 0 };
                 if dup {
                     // The last duplicate wins.
                     cols[idx].truncate(base);
                 }
-                let fpath = Path { parent: Some(path), name: &key };
+                let fpath = Path { parent: Some(path), name: &shape.names[idx] };
                 read_value(set, p, &shape.fields[idx], &mut cols[idx], &fpath)?;
                 if cols.len() > 64 {
                     seen_big[idx] = true;
@@ -817,6 +921,9 @@ fn read_row<'a>(
                 }
             }
             None => {
+                if std::str::from_utf8(&key).is_err() {
+                    return Err(DecErr::Syntax("invalid JSON: a field name is not valid UTF-8".into()));
+                }
                 let t = p.token()?;
                 p.skip_container(&t)?;
             }
@@ -825,7 +932,7 @@ fn read_row<'a>(
     for (idx, col) in cols.iter_mut().enumerate() {
         let seen = if seen_big.is_empty() { seen_small & (1 << idx) != 0 } else { seen_big[idx] };
         if !seen {
-            if set.fail_on_missing {
+            if set.fail_on_missing && !shape.unread[idx] {
                 return Err(DecErr::Field(format!(
                     "field '{}' is missing in the JSON data",
                     Path { parent: Some(path), name: &shape.names[idx] }
@@ -980,6 +1087,10 @@ impl RecordDecoder for JsonDecoder {
                 }
             }
         }
+    }
+
+    fn read_only(&mut self, read: &[ColumnUse]) {
+        self.shape.read_only(read, true);
     }
 
     fn buffered(&self) -> usize {
@@ -1288,6 +1399,33 @@ pub(crate) mod tests {
     }
 
     const N11: &str = "null, null, null, null, null, null, null, null, null, null, null";
+
+    #[test]
+    fn unread_columns_and_string_fields_are_left_null_as_flink_projects() {
+        let s = schema(&[("a", T::Int), ("b", T::String), ("r", row(&[("x", T::BigInt), ("y", T::Int), ("s", T::String)]))]);
+        let read = [ColumnUse::Unused, ColumnUse::Whole, ColumnUse::Fields(vec![ColumnUse::Whole, ColumnUse::Unused, ColumnUse::Unused])];
+        let decode = |o: &[(&str, &str)], lines: &[&str]| {
+            let mut d = JsonDecoder::new(s.clone(), &opts(o)).unwrap();
+            d.read_only(&read);
+            let errs: Vec<String> = lines.iter().filter_map(|l| d.decode(l.as_bytes()).err().map(|e| e.to_string())).collect();
+            (rows(&d.flush().unwrap()), errs)
+        };
+        // An unread column is not converted (Flink projects top-level columns away), nor is an
+        // unread STRING field of a ROW; its other fields are (Flink decodes the ROW whole).
+        let (got, errs) = decode(
+            &[("json.fail-on-missing-field", "true")],
+            &[
+                r#"{"a":"bad","b":"x","r":{"x":1,"y":2,"s":{"deep":[1]}}}"#,
+                r#"{"b":"y","r":{"x":3,"y":4}}"#,
+                r#"{"a":1,"b":"z","r":{"x":5,"y":"bad","s":"t"}}"#,
+                r#"{"a":1,"b":"w","r":{"x":6,"y":7,"s":"t"#,
+            ],
+        );
+        assert_eq!(got, vec!["+I[null, x, +I[1, 2, null]]", "+I[null, y, +I[3, 4, null]]"]);
+        assert_eq!(errs.len(), 2, "{errs:?}");
+        assert!(errs[0].contains("r.y"), "{}", errs[0]);
+        assert!(errs[1].contains("invalid JSON"), "a syntax error in an unread field still fails: {}", errs[1]);
+    }
 
     #[test]
     fn decodes_like_flink() {

@@ -49,6 +49,11 @@ pub trait RecordDecoder: Send {
     fn decode_null(&mut self) -> Result<bool, FormatError> {
         Ok(false)
     }
+    /// The job reads only `read` of each column (projection push-down, nested fields
+    /// included; see [`rask_types::ColumnUse`]): the decoder may leave the rest NULL instead of
+    /// decoding it, as Flink's projectable formats do (a value never read is not converted,
+    /// so it cannot fail either). Called before the first record; by default all is decoded.
+    fn read_only(&mut self, _read: &[rask_types::ColumnUse]) {}
     /// Rows buffered so far.
     fn buffered(&self) -> usize;
     /// Take the buffered rows as a batch (schema = the decoder's schema).

@@ -20,7 +20,7 @@ use crate::error::{Result, RuntimeError};
 /// node with another signature is refused (the query changed in a way that changes state).
 pub fn signature(node: &PlanNode) -> String {
     let kind = match &node.kind {
-        NodeKind::Source { table } => format!("Source[{}:{}]", table.connector, table.name),
+        NodeKind::Source { table, .. } => format!("Source[{}:{}]", table.connector, table.name),
         NodeKind::Values { .. } => "Values".into(),
         NodeKind::Calc { .. } => "Calc".into(),
         NodeKind::Watermark { .. } => "Watermark".into(),

@@ -164,6 +164,9 @@ pub struct SourceContext {
     /// Metadata columns the table declares (`METADATA FROM 'key'`): key and the field to
     /// append, with the type the connector listed in [`Connector::readable_metadata`].
     pub metadata: Vec<(String, arrow::datatypes::FieldRef)>,
+    /// What the job reads of each column of `schema` (projection push-down, nested fields
+    /// included): a connector may leave what is not read NULL instead of decoding it.
+    pub read: Vec<rask_types::ColumnUse>,
     /// Preferred rows per batch.
     pub batch_size: usize,
     pub metrics: Arc<SourceMetrics>,

@@ -176,7 +176,7 @@ pub fn build_dataflow(
     let mut streams: Vec<Stream<'_, Epoch, Batch>> = Vec::with_capacity(plan.nodes.len());
     for node in &plan.nodes {
         let s = match &node.kind {
-            NodeKind::Source { table } => {
+            NodeKind::Source { table, read } => {
                 let connector = registry.get(&table.connector).ok_or_else(|| {
                     RuntimeError::User(format!("unknown connector '{}' for table '{}'", table.connector, table.name))
                 })?;
@@ -191,6 +191,7 @@ pub fn build_dataflow(
                     subtask: index,
                     parallelism: peers,
                     metadata: table.metadata_columns().map(|(_, key, _)| key.to_string()).zip(metadata_fields).collect(),
+                    read: read.iter().take(schema.fields().len()).cloned().collect(),
                     schema,
                     batch_size: cfg.batch_size,
                     metrics: shared.metrics.nodes[node.id].source.clone(),

@@ -19,6 +19,7 @@ pub mod plan;
 pub mod rank;
 pub mod retracting;
 pub mod session;
+pub mod source_reads;
 pub mod split_distinct;
 pub mod translate;
 pub mod watermark_node;

@@ -40,8 +40,9 @@ pub enum CalcStep {
 
 #[derive(Debug, Clone)]
 pub enum NodeKind {
-    /// Reads a table's physical columns through its connector.
-    Source { table: Arc<TableDef> },
+    /// Reads a table's physical columns through its connector. `read`: what the job reads of
+    /// each column (see [`crate::source_reads`]; every column whole until the plan is complete).
+    Source { table: Arc<TableDef>, read: Vec<rask_types::ColumnUse> },
     /// Literal rows (`VALUES`), emitted once by worker 0.
     Values { batch: RecordBatch },
     /// Stateless filter/projection chain.
@@ -119,7 +120,7 @@ impl NodeKind {
     /// changelog, an updating aggregation); otherwise it passes on its inputs' mode.
     pub fn produces_updates(&self) -> bool {
         match self {
-            NodeKind::Source { table } => table.caps.produces != crate::catalog::ChangelogMode::InsertOnly,
+            NodeKind::Source { table, .. } => table.caps.produces != crate::catalog::ChangelogMode::InsertOnly,
             NodeKind::GroupAggregate(_) | NodeKind::ChangelogNormalize { .. } => true,
             // A NULL-padded row is deleted when its first match arrives.
             NodeKind::Join(j) => j.join_type != crate::window_join::WindowJoinType::Inner,
@@ -160,7 +161,7 @@ impl StreamPlan {
     /// Are all sources bounded (the job ends by itself)?
     pub fn is_bounded(&self) -> bool {
         self.nodes.iter().all(|n| match &n.kind {
-            NodeKind::Source { table } => table.caps.bounded,
+            NodeKind::Source { table, .. } => table.caps.bounded,
             _ => true,
         })
     }

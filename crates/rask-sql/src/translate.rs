@@ -73,7 +73,8 @@ impl Translator {
         Translator { nodes: Vec::new(), sources: std::collections::HashMap::new(), props: ExecutionProps::new(), config, slicing: false, rank_limits: Vec::new(), rank_unused: Vec::new() }
     }
 
-    pub fn finish(self) -> StreamPlan {
+    pub fn finish(mut self) -> StreamPlan {
+        crate::source_reads::push_down(&mut self.nodes);
         StreamPlan { nodes: self.nodes, config: self.config }
     }
 
@@ -227,7 +228,7 @@ impl Translator {
                         }
                         let mut id = self.push(
                             format!("TableSourceScan(table=[{}], connector=[{}], fields=[{}])", table.name, table.connector, cols.join(", ")),
-                            NodeKind::Source { table },
+                            NodeKind::Source { read: vec![rask_types::ColumnUse::Whole; src.schema.fields().len()], table },
                             vec![],
                             src.schema.clone(),
                         );

@@ -4,6 +4,7 @@
 //! by every crate's error type.
 
 pub mod batch;
+pub mod column_use;
 pub mod error;
 pub mod keygroup;
 pub mod options;
@@ -11,6 +12,7 @@ pub mod types;
 pub mod value_fmt;
 
 pub use batch::{RowKind, SplitTag, StreamBatch};
+pub use column_use::ColumnUse;
 pub use error::{Fault, Pos};
 pub use types::FlinkType;
 

@@ -91,6 +91,56 @@ fn a_malformed_record_fails_the_job_with_its_location() {
     }
 }
 
+/// Projection push-down: the source decodes only the columns and ROW fields the job reads,
+/// through views, a computed column, a watermark and a second statement. What is not read is
+/// not converted, as in Flink (top-level columns; of a ROW column only its STRING fields, as
+/// Flink decodes a read ROW whole).
+#[test]
+fn a_source_decodes_only_what_the_job_reads() {
+    use rask_types::ColumnUse::{Fields, Unused, Whole};
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("events.json");
+    std::fs::write(
+        &f,
+        concat!(
+            r#"{"k":1,"junk":"x","e":{"id":7,"name":{"not":"a string"},"price":5,"ts":"2024-01-01 00:00:01"},"o":{"z":1}}"#,
+            "\n",
+            r#"{"k":2,"junk":[1],"e":{"id":8,"name":"n","price":6,"ts":"2024-01-01 00:00:02"}}"#,
+            "\n",
+        ),
+    )
+    .unwrap();
+    let sql = format!(
+        "CREATE TABLE s (k INT, junk INT, e ROW<id BIGINT, name STRING, price BIGINT, ts TIMESTAMP(3)>, o ROW<z INT>,
+            t AS e.ts, WATERMARK FOR t AS t - INTERVAL '1' SECOND)
+            WITH ('connector'='filesystem','path'='{}','format'='json');
+         CREATE VIEW v AS SELECT k, e.price AS price, t FROM s WHERE e.id > 0;
+         CREATE TABLE a (k INT, price BIGINT) WITH ('connector'='print', 'print-identifier'='a');
+         CREATE TABLE b (k INT, t TIMESTAMP(3)) WITH ('connector'='print', 'print-identifier'='b');
+         EXECUTE STATEMENT SET BEGIN
+         INSERT INTO a SELECT k, price FROM v;
+         INSERT INTO b SELECT k, t FROM v WHERE price > 5;
+         END;",
+        f.display()
+    );
+    let p = plan(&sql);
+    let reads: Vec<_> = p.nodes.iter().filter_map(|n| match &n.kind { rask_sql::plan::NodeKind::Source { read, .. } => Some(read.clone()), _ => None }).collect();
+    assert_eq!(reads, vec![vec![Whole, Unused, Fields(vec![Whole, Unused, Whole, Whole]), Unused]]);
+    for threads in [1, 2] {
+        let (r, _, lines) = run(p.clone(), threads, Arc::new(AtomicBool::new(false)));
+        r.unwrap();
+        // `a:1> …` at P2: the subtask is not part of the row.
+        let mut lines: Vec<String> = lines.iter().map(|l| format!("{}>{}", &l[..1], l.split_once('>').unwrap().1)).collect();
+        lines.sort();
+        assert_eq!(lines, vec!["a> +I[1, 5]", "a> +I[2, 6]", "b> +I[2, 2024-01-01T00:00:02]"], "threads={threads}");
+    }
+    // Read whole, the same records fail where Flink fails.
+    let whole = sql.replace("SELECT k, price FROM v;", "SELECT k, CAST(junk AS BIGINT) FROM s;");
+    let (r, _, _) = run(plan(&whole), 1, Arc::new(AtomicBool::new(false)));
+    let msg = r.unwrap_err().to_string();
+    assert!(msg.contains("events.json', line 1") && msg.contains("junk"), "{msg}");
+}
+
 #[test]
 fn cancel_stops_an_unbounded_job() {
     let sql = "CREATE TABLE g (id BIGINT) WITH ('connector'='datagen', 'rows-per-second'='1000000');

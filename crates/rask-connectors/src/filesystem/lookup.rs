@@ -47,6 +47,7 @@ impl FileLookup {
             parallelism: 1,
             schema: self.schema.clone(),
             metadata: Vec::new(),
+            read: vec![rask_types::ColumnUse::Whole; self.schema.fields().len()],
             batch_size: 8192,
             metrics: Arc::new(SourceMetrics::default()),
             job_start_ms: 0,

@@ -188,6 +188,9 @@ pub struct Layout {
     pub value: (Vec<usize>, arrow::datatypes::SchemaRef),
     /// Per physical column, where a reader takes it from (the value wins with ALL, as in Flink).
     pub columns: Vec<Side>,
+    /// What the job reads of each of the value's columns (projection push-down; a reader sets
+    /// it, all whole until then).
+    pub value_read: Vec<rask_types::ColumnUse>,
 }
 
 /// A physical column's place in a record: its index among the value's or the key's columns.
@@ -230,7 +233,8 @@ impl KafkaOptions {
                 None => key_idx.iter().position(|k| *k == j).map(Side::Key).ok_or_else(|| format!("column {j} is in neither the key nor the value")),
             })
             .collect::<Result<Vec<_>, String>>()?;
-        Ok(Layout { key, value: (value_idx, value_schema), columns })
+        let value_read = vec![rask_types::ColumnUse::Whole; value_idx.len()];
+        Ok(Layout { key, value: (value_idx, value_schema), columns, value_read })
     }
 
     pub fn from_options(opts: &Options) -> Result<Self, String> {

@@ -309,7 +309,8 @@ fn decoders(opts: &KafkaOptions, layout: &super::options::Layout) -> Result<(Box
         let fields: Vec<arrow::datatypes::Field> = value_schema.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect();
         value_schema = Arc::new(arrow::datatypes::Schema::new(fields));
     }
-    let value = rask_formats::decoder(&opts.format, value_schema, &opts.format_options).map_err(|e| RuntimeError::User(e.to_string()))?;
+    let mut value = rask_formats::decoder(&opts.format, value_schema, &opts.format_options).map_err(|e| RuntimeError::User(e.to_string()))?;
+    value.read_only(&layout.value_read);
     let keys = match (&opts.key, &layout.key) {
         (Some(k), Some((_, schema))) => Some(KeyRows {
             decoder: rask_formats::decoder(&k.format, schema.clone(), &k.format_options).map_err(|e| RuntimeError::User(format!("key format: {e}")))?,
@@ -455,7 +456,10 @@ impl KafkaReader {
             }
         }
         let bounded = opts.stop != StopAt::Unbounded;
-        let layout = opts.layout(&ctx.schema).map_err(RuntimeError::User)?;
+        let mut layout = opts.layout(&ctx.schema).map_err(RuntimeError::User)?;
+        if ctx.read.len() == ctx.schema.fields().len() {
+            layout.value_read = layout.value.0.iter().map(|i| ctx.read[*i].clone()).collect();
+        }
         let meta_keys = ctx
             .metadata
             .iter()
