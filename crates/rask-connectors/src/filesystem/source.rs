@@ -10,6 +10,11 @@
 //! A `PARTITIONED BY` table's files hold the other columns; the partition columns' values come
 //! from the `name=value` directories of each file (the default partition name is NULL), so a
 //! batch never mixes files of different partitions.
+//!
+//! The format decodes only what the job reads of the columns (projection push-down). When
+//! the machine has more cores than the job has subtasks, each subtask's reader only cuts the
+//! files into chunks of records and a small pool of threads decodes them, the batches coming
+//! back in file order (checkpoints then hold the position after the last chunk returned).
 
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -45,6 +50,15 @@ pub struct FileReader {
     partitioned: Option<Partitioned>,
     /// The file whose rows are buffered in the decoder.
     buffered_from: Option<PathBuf>,
+    /// Threads decoding chunks of records (when there are cores to spare): the chunks sent
+    /// and not returned yet, with the position after each, oldest first.
+    pool: Option<DecodePool>,
+    in_flight: std::collections::VecDeque<(std::sync::mpsc::Receiver<Decoded>, Position)>,
+    /// What reading found after the chunks in flight (the end, or nothing new yet).
+    pending_event: Option<SourceEvent>,
+    /// The position after the last chunk returned.
+    emitted: Option<Position>,
+    spare: Vec<Chunk>,
 }
 
 struct Partitioned {
@@ -85,14 +99,31 @@ impl FileReader {
             columns: ctx.schema.fields().iter().map(|f| table.partition_keys.iter().find(|k| *k == f.name()).cloned()).collect(),
             default_name: opts.default_partition.clone(),
         });
-        let file_schema = match &partitioned {
-            Some(p) => {
-                let keep: Vec<usize> = (0..p.columns.len()).filter(|i| p.columns[*i].is_none()).collect();
-                std::sync::Arc::new(ctx.schema.project(&keep)?)
-            }
-            None => ctx.schema.clone(),
+        // The columns the files hold (all but the partition columns).
+        let in_files: Vec<usize> = match &partitioned {
+            Some(p) => (0..p.columns.len()).filter(|i| p.columns[*i].is_none()).collect(),
+            None => (0..ctx.schema.fields().len()).collect(),
         };
-        let decoder = rask_formats::decoder(&opts.format, file_schema, &opts.options).map_err(|e| RuntimeError::User(e.to_string()))?;
+        let file_schema = std::sync::Arc::new(ctx.schema.project(&in_files)?);
+        let read: Option<Vec<rask_types::ColumnUse>> =
+            (ctx.read.len() == ctx.schema.fields().len()).then(|| in_files.iter().map(|i| ctx.read[*i].clone()).collect());
+        let new_decoder = || -> Result<Box<dyn RecordDecoder>> {
+            let mut d = rask_formats::decoder(&opts.format, file_schema.clone(), &opts.options).map_err(|e| RuntimeError::User(e.to_string()))?;
+            if let Some(read) = &read {
+                d.read_only(read);
+            }
+            Ok(d)
+        };
+        let decoder = new_decoder()?;
+        // Cores beyond one per subtask decode in parallel (a partitioned table's batches hold
+        // one file each: decoded here).
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let threads = cores / ctx.parallelism.max(1);
+        let pool = if threads >= 2 && partitioned.is_none() {
+            Some(DecodePool::start((0..threads).map(|_| new_decoder()).collect::<Result<_>>()?, ctx.metrics.clone())?)
+        } else {
+            None
+        };
         let mut r = FileReader {
             opts,
             subtask: ctx.subtask,
@@ -107,6 +138,11 @@ impl FileReader {
             line: Vec::new(),
             partitioned,
             buffered_from: None,
+            pool,
+            in_flight: Default::default(),
+            pending_event: None,
+            emitted: None,
+            spare: Vec::new(),
         };
         match &ctx.restore {
             None => r.scan()?,
@@ -195,8 +231,20 @@ impl FileReader {
     }
 }
 
-impl SourceReader for FileReader {
-    fn next(&mut self) -> Result<SourceEvent> {
+/// What [`FileReader::read_line`] found.
+enum Line {
+    /// A record is in `self.line` (line terminator stripped, not blank).
+    Record,
+    /// The current file ended (the next call opens the next one).
+    FileEnd,
+    /// Nothing more for now: `End` (bounded and done) or `Idle` (a monitored directory).
+    Exhausted(SourceEvent),
+}
+
+impl FileReader {
+    /// Read the next non-blank line of the files into `self.line`, opening the next file and
+    /// listing a monitored directory again as needed.
+    fn read_line(&mut self) -> Result<Line> {
         loop {
             if self.current.is_none() {
                 match self.queue.pop() {
@@ -210,21 +258,18 @@ impl SourceReader for FileReader {
                         self.current = Some((p, BufReader::with_capacity(1 << 20, f), line, offset));
                     }
                     None => {
-                        if let Some(b) = self.flush_batch()? {
-                            return Ok(SourceEvent::Batch(b));
-                        }
-                        let Some(interval) = self.opts.monitor_interval else { return Ok(SourceEvent::End) };
+                        let Some(interval) = self.opts.monitor_interval else { return Ok(Line::Exhausted(SourceEvent::End)) };
                         let now = Instant::now();
                         match self.next_scan {
                             Some(t) if t > now => {
                                 std::thread::sleep((t - now).min(Duration::from_millis(100)));
-                                return Ok(SourceEvent::Idle);
+                                return Ok(Line::Exhausted(SourceEvent::Idle));
                             }
                             _ => {
                                 self.next_scan = Some(now + interval);
                                 self.scan()?;
                                 if self.queue.is_empty() {
-                                    return Ok(SourceEvent::Idle);
+                                    return Ok(Line::Exhausted(SourceEvent::Idle));
                                 }
                                 continue;
                             }
@@ -239,49 +284,31 @@ impl SourceReader for FileReader {
                 .map_err(|e| RuntimeError::External(format!("reading '{}': {e}", path.display())))?;
             if n == 0 {
                 self.current = None;
-                // A partitioned table's batch holds one file's rows.
-                if self.partitioned.is_some()
-                    && let Some(b) = self.flush_batch()?
-                {
-                    return Ok(SourceEvent::Batch(b));
-                }
-                continue;
+                return Ok(Line::FileEnd);
             }
             *line_no += 1;
             self.metrics.bytes_read.fetch_add(n as u64, Ordering::Relaxed);
             *offset += n as u64;
-            let mut rec: &[u8] = &self.line;
-            while let Some((b'\n' | b'\r', rest)) = rec.split_last() {
-                rec = rest;
+            while let Some(b'\n' | b'\r') = self.line.last() {
+                self.line.pop();
             }
-            if rec.iter().all(|b| b.is_ascii_whitespace()) {
+            if self.line.iter().all(|b| b.is_ascii_whitespace()) {
                 continue;
             }
-            if self.partitioned.is_some() && self.buffered_from.as_ref() != Some(path) {
-                self.buffered_from = Some(path.clone());
-            }
-            match self.decoder.decode(rec) {
-                Ok(true) => {}
-                Ok(false) => {
-                    self.metrics.skipped_records.fetch_add(1, Ordering::Relaxed);
-                }
-                Err(e) => {
-                    return Err(RuntimeError::User(format!(
-                        "cannot parse record at file '{}', line {}: {e} (set '{}.ignore-parse-errors' = 'true' to skip bad records)",
-                        path.display(),
-                        line_no,
-                        self.opts.format
-                    )));
-                }
-            }
-            if self.decoder.buffered() >= self.batch_size
-                && let Some(b) = self.flush_batch()? {
-                    return Ok(SourceEvent::Batch(b));
-                }
+            return Ok(Line::Record);
         }
     }
 
-    fn position(&mut self) -> Result<Option<Vec<u8>>> {
+    /// The current file and line (for messages).
+    fn at(&self) -> (&Path, u64) {
+        match &self.current {
+            Some((p, _, line, _)) => (p.as_path(), *line),
+            None => (Path::new(""), 0),
+        }
+    }
+
+    /// Where the reader stands: the current file's offset and the files still to read.
+    fn snapshot(&self) -> Position {
         let mut files: Vec<FilePos> = Vec::with_capacity(self.queue.len() + 1);
         if let Some((p, _, line, offset)) = &self.current {
             files.push(FilePos { path: p.clone(), offset: *offset, line: *line });
@@ -289,8 +316,237 @@ impl SourceReader for FileReader {
         files.extend(self.queue.iter().rev().map(|(p, o, l)| FilePos { path: p.clone(), offset: *o, line: *l }));
         // Only a monitored directory lists again, so only it needs the paths already listed.
         let seen = if self.opts.monitor_interval.is_some() { self.seen.iter().cloned().collect() } else { Vec::new() };
-        let pos = Position { files, seen };
-        crate::position::encode("filesystem source", &pos)
+        Position { files, seen }
+    }
+
+    /// Decode on this thread, record by record.
+    fn next_sequential(&mut self) -> Result<SourceEvent> {
+        loop {
+            match self.read_line()? {
+                Line::Exhausted(ev) => {
+                    if let Some(b) = self.flush_batch()? {
+                        return Ok(SourceEvent::Batch(b));
+                    }
+                    return Ok(ev);
+                }
+                Line::FileEnd => {
+                    // A partitioned table's batch holds one file's rows.
+                    if self.partitioned.is_some()
+                        && let Some(b) = self.flush_batch()?
+                    {
+                        return Ok(SourceEvent::Batch(b));
+                    }
+                }
+                Line::Record => {
+                    let path = self.at().0.to_path_buf();
+                    if self.partitioned.is_some() && self.buffered_from.as_ref() != Some(&path) {
+                        self.buffered_from = Some(path);
+                    }
+                    match self.decoder.decode(&self.line) {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            self.metrics.skipped_records.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(e) => {
+                            let (path, line) = self.at();
+                            return Err(parse_error(&self.opts.format, path, line, &e));
+                        }
+                    }
+                    if self.decoder.buffered() >= self.batch_size
+                        && let Some(b) = self.flush_batch()?
+                    {
+                        return Ok(SourceEvent::Batch(b));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Cut the next chunk of up to `batch_size` records for the decode pool; `Err(event)`
+    /// when no record is left for now.
+    fn read_chunk(&mut self) -> Result<std::result::Result<Chunk, SourceEvent>> {
+        let mut chunk = self.spare.pop().unwrap_or_default();
+        chunk.clear();
+        loop {
+            match self.read_line()? {
+                Line::Exhausted(ev) => {
+                    if chunk.records.is_empty() {
+                        self.spare.push(chunk);
+                        return Ok(Err(ev));
+                    }
+                    break;
+                }
+                Line::FileEnd => {}
+                Line::Record => {
+                    let (path, line) = self.at();
+                    if chunk.files.last().is_none_or(|f| f.as_path() != path) {
+                        chunk.files.push(Arc::new(path.to_path_buf()));
+                    }
+                    let start = chunk.bytes.len();
+                    chunk.bytes.extend_from_slice(&self.line);
+                    chunk.records.push(Rec { start, end: chunk.bytes.len(), file: chunk.files.len() - 1, line });
+                    if chunk.records.len() >= self.batch_size {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(Ok(chunk))
+    }
+
+    /// Decode chunks on the pool's threads, keeping a few ahead, and return them in order.
+    fn next_parallel(&mut self) -> Result<SourceEvent> {
+        let ahead = self.pool.as_ref().map_or(1, |p| p.ahead);
+        loop {
+            while self.in_flight.len() < ahead && self.pending_event.is_none() {
+                match self.read_chunk()? {
+                    Ok(chunk) => {
+                        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+                        let Some(pool) = self.pool.as_ref() else { break };
+                        pool.work.send((chunk, tx)).map_err(|_| RuntimeError::Internal("the decode pool stopped".into()))?;
+                        self.in_flight.push_back((rx, self.snapshot()));
+                    }
+                    Err(ev) => self.pending_event = Some(ev),
+                }
+            }
+            let Some((rx, position)) = self.in_flight.pop_front() else {
+                // Nothing in flight: the end, or nothing new in a monitored directory yet.
+                return Ok(self.pending_event.take().unwrap_or(SourceEvent::Idle));
+            };
+            let decoded = rx.recv().map_err(|_| RuntimeError::Internal("a decode thread stopped".into()))?;
+            self.emitted = Some(position);
+            let Decoded { chunk, result } = decoded;
+            let files = chunk.files.clone();
+            self.spare.push(chunk);
+            match result {
+                Ok(Some(b)) => return Ok(SourceEvent::Batch(b)),
+                // Every record of the chunk was skipped.
+                Ok(None) => {}
+                Err((file, line, e)) => return Err(parse_error(&self.opts.format, &files[file], line, &e)),
+            }
+        }
+    }
+}
+
+fn parse_error(format: &str, path: &Path, line: u64, e: &rask_formats::error::FormatError) -> RuntimeError {
+    RuntimeError::User(format!(
+        "cannot parse record at file '{}', line {line}: {e} (set '{format}.ignore-parse-errors' = 'true' to skip bad records)",
+        path.display()
+    ))
+}
+
+/// One record of a chunk: its bytes in `Chunk::bytes`, its file and line.
+struct Rec {
+    start: usize,
+    end: usize,
+    file: usize,
+    line: u64,
+}
+
+/// Records cut from the files for a decode thread (buffers are reused).
+#[derive(Default)]
+struct Chunk {
+    bytes: Vec<u8>,
+    records: Vec<Rec>,
+    files: Vec<Arc<PathBuf>>,
+}
+
+impl Chunk {
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.records.clear();
+        self.files.clear();
+    }
+}
+
+/// A decoded chunk: its batch (None: every record was skipped), or the first bad record's
+/// file (index into `chunk.files`), line and error.
+struct Decoded {
+    chunk: Chunk,
+    result: std::result::Result<Option<StreamBatch>, (usize, u64, rask_formats::error::FormatError)>,
+}
+
+type Work = (Chunk, std::sync::mpsc::SyncSender<Decoded>);
+
+/// Threads decoding chunks, each with its own decoder, when the machine has cores to spare
+/// for this subtask: the source's thread only reads and cuts lines, and the batches come
+/// back in file order (the same batches as decoding on one thread, but for records skipped
+/// as bad or empty, which leave a batch short instead of being made up by later records).
+struct DecodePool {
+    work: std::sync::mpsc::Sender<Work>,
+    /// Chunks read ahead of the one being returned.
+    ahead: usize,
+}
+
+impl DecodePool {
+    fn start(decoders: Vec<Box<dyn RecordDecoder>>, metrics: Arc<SourceMetrics>) -> Result<DecodePool> {
+        let (tx, rx) = std::sync::mpsc::channel::<Work>();
+        let rx = Arc::new(std::sync::Mutex::new(rx));
+        let ahead = decoders.len() * 2;
+        for (i, mut decoder) in decoders.into_iter().enumerate() {
+            let rx = rx.clone();
+            let metrics = metrics.clone();
+            std::thread::Builder::new()
+                .name(format!("rask-decode-{i}"))
+                .spawn(move || {
+                    loop {
+                        let next = match rx.lock() {
+                            Ok(r) => r.recv(),
+                            Err(_) => return,
+                        };
+                        let Ok((chunk, reply)) = next else { return };
+                        let result = decode_chunk(decoder.as_mut(), &chunk, &metrics);
+                        if reply.send(Decoded { chunk, result }).is_err() {
+                            return;
+                        }
+                    }
+                })
+                .map_err(|e| RuntimeError::External(format!("cannot start a decode thread: {e}")))?;
+        }
+        Ok(DecodePool { work: tx, ahead })
+    }
+}
+
+fn decode_chunk(
+    decoder: &mut dyn RecordDecoder,
+    chunk: &Chunk,
+    metrics: &SourceMetrics,
+) -> std::result::Result<Option<StreamBatch>, (usize, u64, rask_formats::error::FormatError)> {
+    for r in &chunk.records {
+        match decoder.decode(&chunk.bytes[r.start..r.end]) {
+            Ok(true) => {}
+            Ok(false) => {
+                metrics.skipped_records.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => {
+                // Drop the rows of this chunk decoded so far: the job fails at this record.
+                let _ = decoder.flush();
+                let _ = decoder.take_kinds();
+                return Err((r.file, r.line, e));
+            }
+        }
+    }
+    if decoder.buffered() == 0 {
+        return Ok(None);
+    }
+    let rb = decoder.flush().map_err(|e| (0, 0, e))?;
+    Ok(Some(match decoder.take_kinds() {
+        Some(kinds) => StreamBatch::with_kinds(rb, kinds),
+        None => StreamBatch::inserts(rb),
+    }))
+}
+
+impl SourceReader for FileReader {
+    fn next(&mut self) -> Result<SourceEvent> {
+        if self.pool.is_some() { self.next_parallel() } else { self.next_sequential() }
+    }
+
+    fn position(&mut self) -> Result<Option<Vec<u8>>> {
+        // With the decode pool the reader is ahead of what was returned.
+        match (&self.pool, &self.emitted) {
+            (Some(_), Some(p)) => crate::position::encode("filesystem source", p),
+            _ => crate::position::encode("filesystem source", &self.snapshot()),
+        }
     }
 }
 
