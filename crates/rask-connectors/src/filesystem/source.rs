@@ -94,6 +94,14 @@ fn list_files(root: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 
 impl FileReader {
     pub fn new(opts: FsOptions, table: &TableDef, ctx: &SourceContext) -> Result<Self> {
+        // Cores beyond one per subtask decode in parallel.
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self::with_decode_threads(opts, table, ctx, cores / ctx.parallelism.max(1))
+    }
+
+    /// A reader decoding on `threads` threads of its own (fewer than two: on its thread; a
+    /// partitioned table's batches hold one file each, so it always decodes on its thread).
+    pub fn with_decode_threads(opts: FsOptions, table: &TableDef, ctx: &SourceContext, threads: usize) -> Result<Self> {
         let partitioned = (!table.partition_keys.is_empty()).then(|| Partitioned {
             schema: ctx.schema.clone(),
             columns: ctx.schema.fields().iter().map(|f| table.partition_keys.iter().find(|k| *k == f.name()).cloned()).collect(),
@@ -115,10 +123,6 @@ impl FileReader {
             Ok(d)
         };
         let decoder = new_decoder()?;
-        // Cores beyond one per subtask decode in parallel (a partitioned table's batches hold
-        // one file each: decoded here).
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let threads = cores / ctx.parallelism.max(1);
         let pool = if threads >= 2 && partitioned.is_none() {
             Some(DecodePool::start((0..threads).map(|_| new_decoder()).collect::<Result<_>>()?, ctx.metrics.clone())?)
         } else {
@@ -410,7 +414,9 @@ impl FileReader {
                 }
             }
             let Some((rx, position)) = self.in_flight.pop_front() else {
-                // Nothing in flight: the end, or nothing new in a monitored directory yet.
+                // Nothing in flight: the end, or nothing new in a monitored directory yet;
+                // everything read has been returned.
+                self.emitted = Some(self.snapshot());
                 return Ok(self.pending_event.take().unwrap_or(SourceEvent::Idle));
             };
             let decoded = rx.recv().map_err(|_| RuntimeError::Internal("a decode thread stopped".into()))?;
@@ -561,4 +567,99 @@ struct FilePos {
 struct Position {
     files: Vec<FilePos>,
     seen: Vec<PathBuf>,
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use arrow::array::{Array, AsArray};
+    use rask_sql::plan::NodeKind;
+
+    fn table(dir: &Path) -> Arc<TableDef> {
+        let sql = format!(
+            "CREATE TABLE t (a INT, s STRING) WITH ('connector'='filesystem','path'='{}','format'='json');
+             CREATE TABLE o (a INT, s STRING) WITH ('connector'='blackhole');
+             INSERT INTO o SELECT * FROM t;",
+            dir.display()
+        );
+        let mut session = rask_sql::Session::new(Arc::new(crate::builtin_registry()));
+        let mut plan = None;
+        for st in rask_sql::parser::parse_script(&sql).unwrap() {
+            if let rask_sql::Outcome::Job(p) = session.execute(&st).unwrap() {
+                plan = Some(p);
+            }
+        }
+        plan.unwrap().nodes.iter().find_map(|n| match &n.kind { NodeKind::Source { table, .. } => Some(table.clone()), _ => None }).unwrap()
+    }
+
+    /// Every batch's rows and the position after it, then the position at the end (or the error).
+    fn read(t: &TableDef, threads: usize, restore: Option<Vec<u8>>) -> (Vec<(Vec<String>, Vec<u8>)>, std::result::Result<Vec<u8>, String>) {
+        let schema = t.physical_schema();
+        let ctx = SourceContext {
+            subtask: 0,
+            parallelism: 1,
+            read: vec![rask_types::ColumnUse::Whole; schema.fields().len()],
+            schema: schema.clone(),
+            metadata: Vec::new(),
+            batch_size: 4,
+            metrics: Arc::new(SourceMetrics::default()),
+            job_start_ms: 0,
+            checkpointing: true,
+            restore: restore.map(|r| vec![r]),
+            restore_all: None,
+        };
+        let opts = FsOptions::from_options(&t.options, &schema).unwrap();
+        let mut r = FileReader::with_decode_threads(opts, t, &ctx, threads).unwrap();
+        assert_eq!(r.pool.is_some(), threads >= 2);
+        let mut out = Vec::new();
+        loop {
+            match r.next() {
+                Ok(SourceEvent::Batch(b)) => {
+                    let a = b.data.column(0).as_primitive::<arrow::datatypes::Int32Type>();
+                    let rows = (0..b.data.num_rows()).map(|i| if a.is_null(i) { "null".to_string() } else { a.value(i).to_string() }).collect();
+                    out.push((rows, r.position().unwrap().unwrap()));
+                }
+                Ok(SourceEvent::End) => return (out, Ok(r.position().unwrap().unwrap())),
+                Ok(SourceEvent::Idle) => panic!("a bounded source is never idle"),
+                Err(e) => return (out, Err(e.to_string())),
+            }
+        }
+    }
+
+    #[test]
+    fn decoding_on_a_pool_gives_the_same_batches_positions_and_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let line = |a: i32| format!("{{\"a\":{a},\"s\":\"r{a}\"}}\n");
+        let file = |name: &str, rows: &[i32], extra: &str| {
+            let text: String = rows.iter().map(|a| line(*a)).collect::<String>() + extra;
+            std::fs::write(dir.path().join(name), text).unwrap();
+        };
+        file("a.json", &[1, 2, 3, 4], "\n  \r\n");
+        file("b.json", &[5, 6, 7], "");
+        file("c.json", &[8, 9, 10, 11, 12, 13, 14], "{\"a\":15}");
+        let t = table(dir.path());
+        let (seq, seq_end) = read(&t, 0, None);
+        let all: Vec<String> = seq.iter().flat_map(|(rows, _)| rows.clone()).collect();
+        assert_eq!(all, (1..=15).map(|i| i.to_string()).collect::<Vec<_>>());
+        assert_eq!(seq.iter().map(|(r, _)| r.len()).collect::<Vec<_>>(), vec![4, 4, 4, 3]);
+        for threads in [2, 3] {
+            let (par, par_end) = read(&t, threads, None);
+            assert_eq!(par, seq, "threads={threads}");
+            assert_eq!(par_end, seq_end);
+            // Restored from the position after the second batch, the rest follows.
+            let (rest, _) = read(&t, threads, Some(par[1].1.clone()));
+            let rest: Vec<String> = rest.into_iter().flat_map(|(rows, _)| rows).collect();
+            assert_eq!(rest, all[8..].to_vec());
+        }
+        // A bad record fails with its file and line, after the batches before it.
+        std::fs::write(dir.path().join("b.json"), line(5) + "{\"a\":\"x\"}\n" + &line(7)).unwrap();
+        let (seq, seq_err) = read(&t, 0, None);
+        let (par, par_err) = read(&t, 3, None);
+        assert_eq!(seq.len(), 1);
+        assert_eq!(par, seq);
+        assert_eq!(par_err, seq_err);
+        let msg = seq_err.unwrap_err();
+        assert!(msg.contains("b.json', line 2") && msg.contains("field 'a'"), "{msg}");
+    }
 }
