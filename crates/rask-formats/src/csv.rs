@@ -563,7 +563,13 @@ impl CsvEncoder {
             return;
         };
         let (q, esc) = (q as char, self.cfg.escape.map(|e| e as char));
-        let needs = text.chars().any(|c| (c as u32) < self.min_safe || c == q || Some(c) == esc);
+        let needs = if q.is_ascii() && esc.is_none_or(|e| e.is_ascii()) && self.min_safe <= 0x80 {
+            // Every character to look for is ASCII: so is every byte of it in UTF-8.
+            let (qb, eb) = (q as u8, esc.map(|e| e as u8));
+            text.bytes().any(|b| u32::from(b) < self.min_safe || b == qb || Some(b) == eb)
+        } else {
+            text.chars().any(|c| (c as u32) < self.min_safe || c == q || Some(c) == esc)
+        };
         if !needs {
             line.push_str(text);
             return;

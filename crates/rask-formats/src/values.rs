@@ -370,7 +370,13 @@ pub(crate) fn write_date(out: &mut String, days: i64) {
     use std::fmt::Write;
     match NaiveDate::from_num_days_from_ce_opt((days + UNIX_EPOCH_CE_DAYS as i64).clamp(i32::MIN as i64, i32::MAX as i64) as i32) {
         Some(d) if (0..=9999).contains(&d.year()) => {
-            let _ = write!(out, "{:04}-{:02}-{:02}", d.year(), d.month(), d.day());
+            let y = d.year() as u32;
+            push_2(out, y / 100);
+            push_2(out, y % 100);
+            out.push('-');
+            push_2(out, d.month());
+            out.push('-');
+            push_2(out, d.day());
         }
         Some(d) => {
             let _ = write!(out, "{:+05}-{:02}-{:02}", d.year(), d.month(), d.day());
@@ -387,12 +393,38 @@ pub(crate) fn write_time(out: &mut String, nanos_of_day: i64) {
     use std::fmt::Write;
     let secs = nanos_of_day / 1_000_000_000;
     let frac = nanos_of_day % 1_000_000_000;
-    let _ = write!(out, "{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60);
-    if frac != 0 {
+    if (0..86_400).contains(&secs) {
+        let secs = secs as u32;
+        push_2(out, secs / 3600);
+        out.push(':');
+        push_2(out, secs / 60 % 60);
+        out.push(':');
+        push_2(out, secs % 60);
+    } else {
+        let _ = write!(out, "{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60);
+    }
+    if frac > 0 {
+        // Nine digits, trailing zeros dropped.
+        let mut digits = [b'0'; 9];
+        let mut f = frac;
+        for d in digits.iter_mut().rev() {
+            *d = b'0' + (f % 10) as u8;
+            f /= 10;
+        }
+        let len = 9 - digits.iter().rev().take_while(|d| **d == b'0').count();
+        out.push('.');
+        out.extend(digits[..len].iter().map(|d| *d as char));
+    } else if frac < 0 {
         let f = format!("{frac:09}");
         out.push('.');
         out.push_str(f.trim_end_matches('0'));
     }
+}
+
+/// `v` (below 100) as two digits.
+fn push_2(out: &mut String, v: u32) {
+    out.push((b'0' + (v / 10 % 10) as u8) as char);
+    out.push((b'0' + (v % 10) as u8) as char);
 }
 
 /// `yyyy-MM-dd<sep>HH:mm:ss[.f]` (+ `Z` when `zone`).

@@ -201,12 +201,14 @@ impl PartFileWriter {
             .collect())
     }
 
-    /// Append encoded records to the open file of partition `part` (rolling on size or age).
+    /// Append encoded records to the open file of partition `part` (rolling on size, and on age
+    /// as it was when the call began).
     fn append(&mut self, part: &str, records: Vec<Vec<u8>>) -> Result<()> {
-        for r in records {
-            if self.open.get(part).is_some_and(|f| f.opened.elapsed() >= self.rollover) {
-                self.roll(part)?;
-            }
+        if self.open.get(part).is_some_and(|f| f.opened.elapsed() >= self.rollover) {
+            self.roll(part)?;
+        }
+        let mut records = records.into_iter().peekable();
+        while records.peek().is_some() {
             if !self.open.contains_key(part) {
                 let n = self.counter;
                 self.counter += 1;
@@ -217,10 +219,17 @@ impl PartFileWriter {
                 let f = File::create(&tmp).map_err(|e| RuntimeError::External(format!("cannot create '{}': {e}", tmp.display())))?;
                 self.open.insert(part.to_string(), InProgress { tmp, writer: BufWriter::with_capacity(1 << 20, f), size: 0, fin, opened: std::time::Instant::now() });
             }
-            let Some(f) = self.open.get_mut(part) else { continue };
-            f.writer.write_all(&r).and_then(|_| f.writer.write_all(b"\n")).map_err(|e| RuntimeError::External(format!("writing '{}': {e}", f.tmp.display())))?;
-            f.size += r.len() as u64 + 1;
-            if f.size >= self.max_size {
+            let Some(f) = self.open.get_mut(part) else { break };
+            let mut full = false;
+            for r in records.by_ref() {
+                f.writer.write_all(&r).and_then(|_| f.writer.write_all(b"\n")).map_err(|e| RuntimeError::External(format!("writing '{}': {e}", f.tmp.display())))?;
+                f.size += r.len() as u64 + 1;
+                if f.size >= self.max_size {
+                    full = true;
+                    break;
+                }
+            }
+            if full {
                 self.roll(part)?;
             }
         }
