@@ -33,6 +33,10 @@ pub struct GroupAggregate {
     pub aggs: Vec<Arc<AggregateFunctionExpr>>,
     /// Per aggregate: the input column of its `FILTER (WHERE …)` flag.
     pub filters: Vec<Option<usize>>,
+    /// Per aggregate: the calls of the query whose results it gives, as result columns
+    /// counted from the first after the keys: one, or for a shared `COUNT(DISTINCT)` (see
+    /// [`crate::distinct_counts`]) each field of its ROW result in turn.
+    pub outputs: Vec<Vec<usize>>,
     /// The input carries updates: accumulators must retract (see
     /// [`crate::retracting::retracting_accumulator`]).
     pub retract: bool,
@@ -154,6 +158,13 @@ impl Translator {
         };
         let (aggs, filters) = self.build_aggregates(calls, &pre_schema, pos)?;
         let retract = self.updates_from(input).is_some();
+        // Over an append-only input, COUNT(DISTINCT) calls on one column share their set.
+        let (aggs, filters, outputs) = if retract {
+            let n = aggs.len();
+            (aggs, filters, (0..n).map(|j| vec![j]).collect())
+        } else {
+            crate::distinct_counts::share(aggs, filters, &pre_schema, &pre).map_err(|e| df_err(e, pos))?
+        };
         if retract {
             for a in &aggs {
                 if let Err(m) = crate::retracting::retracting_accumulator(a) {
@@ -165,7 +176,7 @@ impl Translator {
         // The levels of a split distinct aggregation are named as Flink names them.
         let role = role.map(|r| format!("partialFinalType=[{r}], ")).unwrap_or_default();
         let name = format!("GroupAggregate(groupBy=[{}], {role}select=[{}])", group_names.join(", "), selected.join(", "));
-        let plan = GroupAggregate { keys, aggs, filters, retract, merge: false };
+        let plan = GroupAggregate { keys, aggs, filters, outputs, retract, merge: false };
         // Two phases as Flink's TwoStageOptimizedAggregateRule: mini-batch on, strategy not
         // ONE_PHASE, and over an updating input only when every aggregate has a partial state
         // that merges (COUNT, SUM, AVG, MIN, MAX, COUNT(DISTINCT): Flink's *_RETRACT local phase).

@@ -7,6 +7,7 @@ pub mod aggregates;
 pub mod ast_rewrite;
 pub mod catalog;
 pub mod context;
+pub mod distinct_counts;
 pub mod error;
 pub mod functions;
 pub mod group_agg;

@@ -106,6 +106,25 @@ impl GroupAggregate {
     }
 }
 
+/// The result of every call: each aggregate's value in its call's place, a shared
+/// COUNT(DISTINCT)'s counts spread over its calls (`outputs`: see the plan; `calls` in all).
+fn results(accs: &mut [Box<dyn Accumulator>], outputs: &[Vec<usize>], calls: usize) -> Result<Vec<ScalarValue>> {
+    let mut out = vec![ScalarValue::Null; calls];
+    for (a, to) in accs.iter_mut().zip(outputs) {
+        let v = a.evaluate().map_err(internal)?;
+        match (to.as_slice(), v) {
+            ([c], v) => out[*c] = v,
+            (many, ScalarValue::Binary(Some(packed))) => {
+                for (c, n) in many.iter().zip(rask_sql::distinct_counts::unpack(&packed)) {
+                    out[*c] = ScalarValue::Int64(Some(n));
+                }
+            }
+            _ => return Err(internal("a shared COUNT(DISTINCT) without its counts")),
+        }
+    }
+    Ok(out)
+}
+
 /// Each row's key (the first `nkeys` columns) in row format; empty without keys.
 pub(crate) fn key_bytes(converter: Option<&RowConverter>, nkeys: usize, data: &RecordBatch) -> Result<Vec<Box<[u8]>>> {
     let Some(conv) = converter else { return Ok(vec![Box::from(&[][..]); data.num_rows()]) };
@@ -223,7 +242,7 @@ impl GroupAggregate {
             self.keys.remove(key);
             return Ok(());
         }
-        let new: Vec<ScalarValue> = state.accs.iter_mut().map(|a| a.evaluate().map_err(internal)).collect::<Result<_>>()?;
+        let new = results(&mut state.accs, &self.plan.outputs, self.schema.fields().len() - self.plan.keys)?;
         if fresh {
             out.push(first_row, &new, RowKind::Insert);
         } else if self.ttl.is_some() || new != state.last {
@@ -281,7 +300,7 @@ impl Operator for GroupAggregate {
         };
         // Over an updating input the local phase counts each partial state's rows (`$rows`).
         let weights = (self.plan.merge && self.plan.retract).then(|| data.column(data.num_columns() - 1).as_primitive::<arrow::datatypes::Int64Type>());
-        let mut output = Output { values: vec![Vec::new(); self.plan.aggs.len()], ..Default::default() };
+        let mut output = Output { values: vec![Vec::new(); self.schema.fields().len() - self.plan.keys], ..Default::default() };
         if self.mini_batch {
             for (first, runs) in runs_per_key(&keys, &batch) {
                 let key_runs: Vec<(bool, &[u32])> = runs.iter().map(|(a, r)| (*a, r.as_slice())).collect();
@@ -378,7 +397,7 @@ impl Operator for GroupAggregate {
                         acc.merge_batch(&st).map_err(internal)?;
                         c += n;
                     }
-                    let last = accs.iter_mut().map(|a| a.evaluate().map_err(internal)).collect::<Result<_>>()?;
+                    let last = results(&mut accs, &self.plan.outputs, self.schema.fields().len() - self.plan.keys)?;
                     self.keys.insert(k, KeyState { accs, rows: rows.value(i), last, last_access: now });
                 }
             }
@@ -403,7 +422,7 @@ mod tests {
         let count = datafusion_functions_aggregate::count::count_udaf();
         let a = AggregateExprBuilder::new(max, vec![Arc::new(Column::new("v", 1))]).schema(input.clone()).alias("m").build().unwrap();
         let c = AggregateExprBuilder::new(count, vec![Arc::new(Column::new("k", 0))]).schema(input.clone()).alias("c").build().unwrap();
-        let plan = Plan { keys: 1, aggs: vec![Arc::new(a), Arc::new(c)], filters: vec![None, None], retract: true, merge: false };
+        let plan = Plan { keys: 1, aggs: vec![Arc::new(a), Arc::new(c)], filters: vec![None, None], outputs: vec![vec![0], vec![1]], retract: true, merge: false };
         let out = Arc::new(Schema::new(vec![
             Field::new("k", DataType::Utf8, true),
             Field::new("m", DataType::Int64, true),
@@ -450,6 +469,52 @@ mod tests {
         for o in [&mut op, &mut restored] {
             assert_eq!(feed(o, &[("a", 9, D)]), ["-U[a, 9, 3]", "+U[a, 7, 2]"]);
             assert_eq!(feed(o, &[("b", 3, D), ("b", 4, I)]), ["-D[b, 3, 1]", "+I[b, 4, 1]"]);
+        }
+    }
+
+    /// `SELECT k, COUNT(DISTINCT v), COUNT(DISTINCT v) FILTER (WHERE v < 5) FROM (append-only)
+    /// GROUP BY k`, the two calls sharing one set.
+    fn shared_distinct() -> GroupAggregate {
+        let input = Arc::new(Schema::new(vec![Field::new("k", DataType::Utf8, true), Field::new("v", DataType::Int64, true), Field::new("low", DataType::Boolean, true)]));
+        let shared = rask_sql::distinct_counts::DistinctCounts::udaf();
+        let args: Vec<Arc<dyn datafusion_physical_expr::PhysicalExpr>> = vec![
+            Arc::new(Column::new("v", 1)),
+            Arc::new(datafusion_physical_expr::expressions::Literal::new(ScalarValue::Boolean(Some(true)))),
+            Arc::new(Column::new("low", 2)),
+        ];
+        let d = AggregateExprBuilder::new(shared, args).schema(input.clone()).alias("d").build().unwrap();
+        let plan = Plan { keys: 1, aggs: vec![Arc::new(d)], filters: vec![None], outputs: vec![vec![0, 1]], retract: false, merge: false };
+        let out = Arc::new(Schema::new(vec![Field::new("k", DataType::Utf8, true), Field::new("d", DataType::Int64, true), Field::new("dl", DataType::Int64, true)]));
+        GroupAggregate::new(plan, input, out, false, None).unwrap()
+    }
+
+    fn feed_low(op: &mut GroupAggregate, rows: &[(&str, i64)]) -> Vec<String> {
+        let schema = Arc::new(Schema::new(vec![Field::new("k", DataType::Utf8, true), Field::new("v", DataType::Int64, true), Field::new("low", DataType::Boolean, true)]));
+        let b = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(StringArray::from(rows.iter().map(|r| r.0).collect::<Vec<_>>())),
+                Arc::new(Int64Array::from(rows.iter().map(|r| r.1).collect::<Vec<_>>())),
+                Arc::new(arrow::array::BooleanArray::from(rows.iter().map(|r| r.1 < 5).collect::<Vec<_>>())),
+            ],
+        )
+        .unwrap();
+        let mut out = Emitter::default();
+        op.on_batch(0, StreamBatch::inserts(b), &mut out).unwrap();
+        out.batches.iter().flat_map(|b| (0..b.num_rows()).map(move |i| format_row(b, i))).collect()
+    }
+
+    #[test]
+    fn shared_distinct_counts_spread_over_their_calls_and_survive_a_restore() {
+        let mut op = shared_distinct();
+        assert_eq!(feed_low(&mut op, &[("a", 7), ("a", 3)]), ["+I[a, 1, 0]", "-U[a, 1, 0]", "+U[a, 2, 1]"]);
+        // A value seen again changes nothing.
+        assert_eq!(feed_low(&mut op, &[("a", 7), ("a", 3)]), Vec::<String>::new());
+        let snap = op.snapshot(1).unwrap().unwrap();
+        let mut restored = shared_distinct();
+        restored.restore(vec![snap]).unwrap();
+        for o in [&mut op, &mut restored] {
+            assert_eq!(feed_low(o, &[("a", 3), ("a", 1), ("b", 9)]), ["-U[a, 2, 1]", "+U[a, 3, 2]", "+I[b, 1, 0]"]);
         }
     }
 

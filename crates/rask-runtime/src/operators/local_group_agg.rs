@@ -259,7 +259,7 @@ mod tests {
             AggregateExprBuilder::new(datafusion_functions_aggregate::min_max::max_udaf(), v()).schema(input.clone()).alias("m").build().unwrap(),
             AggregateExprBuilder::new(f(), v()).schema(input.clone()).alias("d").distinct().build().unwrap(),
         ];
-        let plan = Plan { keys: 1, aggs: aggs.into_iter().map(Arc::new).collect(), filters: vec![Some(2), None, None, None], retract: false, merge: false };
+        let plan = Plan { keys: 1, aggs: aggs.into_iter().map(Arc::new).collect(), filters: vec![Some(2), None, None, None], outputs: (0..4).map(|j| vec![j]).collect(), retract: false, merge: false };
         let local_schema = plan.local_schema([input.field(0).clone()]).unwrap();
         let out = Arc::new(Schema::new(vec![
             Field::new("k", DataType::Utf8, true),
