@@ -54,6 +54,15 @@ impl Output {
         }
         self.kinds.push(kind as u8);
     }
+
+    /// [`Output::push`] of values no longer needed.
+    fn push_owned(&mut self, row: u32, values: Vec<ScalarValue>, kind: RowKind) {
+        self.key_rows.push(row);
+        for (c, v) in self.values.iter_mut().zip(values) {
+            c.push(v);
+        }
+        self.kinds.push(kind as u8);
+    }
 }
 
 pub struct GroupAggregate {
@@ -246,7 +255,8 @@ impl GroupAggregate {
         if fresh {
             out.push(first_row, &new, RowKind::Insert);
         } else if self.ttl.is_some() || new != state.last {
-            out.push(first_row, &state.last, RowKind::UpdateBefore);
+            // The previous result is replaced: moved out, not copied.
+            out.push_owned(first_row, std::mem::take(&mut state.last), RowKind::UpdateBefore);
             out.push(first_row, &new, RowKind::UpdateAfter);
         }
         state.last = new;
