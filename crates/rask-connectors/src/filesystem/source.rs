@@ -94,9 +94,10 @@ fn list_files(root: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 
 impl FileReader {
     pub fn new(opts: FsOptions, table: &TableDef, ctx: &SourceContext) -> Result<Self> {
-        // Cores beyond one per subtask decode in parallel.
+        // Cores beyond one per subtask decode in parallel (a few at most: each thread keeps
+        // two chunks of a batch's records in flight).
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        Self::with_decode_threads(opts, table, ctx, cores / ctx.parallelism.max(1))
+        Self::with_decode_threads(opts, table, ctx, (cores / ctx.parallelism.max(1)).min(MAX_DECODE_THREADS))
     }
 
     /// A reader decoding on `threads` threads of its own (fewer than two: on its thread; a
@@ -234,6 +235,9 @@ impl FileReader {
         }))
     }
 }
+
+/// Decode threads per subtask at most.
+const MAX_DECODE_THREADS: usize = 4;
 
 /// What [`FileReader::read_line`] found.
 enum Line {
