@@ -96,11 +96,7 @@ impl Operator for ChangelogNormalize {
 
     /// Forget keys idle for the TTL (no output, as Flink).
     fn on_timer(&mut self, out: &mut Emitter) -> Result<()> {
-        if let Some(ttl) = self.ttl {
-            let now = (self.clock)();
-            self.rows.retain(|_, k| !ttl.expired(k.touched, now));
-            self.arm_ttl(out);
-        }
+        super::keyed::expire_idle(self.ttl, self.clock, &mut self.rows, |k| k.touched, out);
         Ok(())
     }
 

@@ -332,11 +332,7 @@ impl Operator for GroupAggregate {
     /// Drop keys idle for the TTL (Flink's idle state retention: no output; a later row of
     /// the key starts it again with `+I`).
     fn on_timer(&mut self, out: &mut Emitter) -> Result<()> {
-        if let Some(ttl) = self.ttl {
-            let now = (self.clock)();
-            self.keys.retain(|_, s| !ttl.expired(s.last_access, now));
-            self.arm_ttl(out);
-        }
+        super::keyed::expire_idle(self.ttl, self.clock, &mut self.keys, |s| s.last_access, out);
         Ok(())
     }
 

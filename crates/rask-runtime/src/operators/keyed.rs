@@ -1,6 +1,6 @@
 //! Per-key state lookups shared by the keyed operators that encode their keys in Arrow's row
 //! format (regular join, Top-N/deduplication, updating OVER): the rows' keys of a batch and a
-//! map slot per key; the joins' condition on candidate rows; and arming the state-TTL sweep.
+//! map slot per key; the joins' condition on candidate rows; and the state-TTL sweep.
 
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch};
 use arrow::row::{RowConverter, Rows};
@@ -30,6 +30,16 @@ pub(crate) fn arm_ttl(ttl: Option<rask_state::StateTtl>, has_state: bool, out: &
         && has_state
     {
         out.wake_after(ttl.sweep_interval());
+    }
+}
+
+/// The state-TTL sweep of the keyed operators' `on_timer`: drop the entries of `map` not
+/// written for the TTL (`touched`: when an entry was last written) and arm the next sweep.
+pub(crate) fn expire_idle<K, V>(ttl: Option<rask_state::StateTtl>, clock: fn() -> i64, map: &mut HashMap<K, V>, touched: impl Fn(&V) -> i64, out: &mut crate::operator::Emitter) {
+    if let Some(ttl) = ttl {
+        let now = clock();
+        map.retain(|_, v| !ttl.expired(touched(v), now));
+        arm_ttl(Some(ttl), !map.is_empty(), out);
     }
 }
 

@@ -279,11 +279,7 @@ impl Operator for Rank {
 
     /// Forget partitions idle for the TTL (no output, as Flink).
     fn on_timer(&mut self, out: &mut Emitter) -> Result<()> {
-        if let Some(ttl) = self.ttl {
-            let now = (self.clock)();
-            self.parts.retain(|_, p| !ttl.expired(p.touched, now));
-            self.arm_ttl(out);
-        }
+        super::keyed::expire_idle(self.ttl, self.clock, &mut self.parts, |p| p.touched, out);
         Ok(())
     }
 
