@@ -323,27 +323,32 @@ impl<'a> Parser<'a> {
             .map_err(|_| format!("invalid JSON: string at byte {start} is not valid UTF-8"))
     }
 
-    /// Next key of an object whose `{` was consumed; `None` at `}`.
-    fn obj_next(&mut self, first: bool) -> Result<Option<Cow<'a, str>>, Syn> {
+    /// Before the next key of an object whose `{` was consumed: `false` at `}` (consumed),
+    /// `true` at the key's opening quote.
+    fn obj_more(&mut self, first: bool) -> Result<bool, Syn> {
         self.ws();
         match self.b.get(self.i) {
-            Some(b'}') if first => {
-                self.i += 1;
-                return Ok(None);
-            }
-            _ if first => {}
             Some(b'}') => {
                 self.i += 1;
-                return Ok(None);
+                return Ok(false);
             }
-            Some(b',') => {
+            Some(b',') if !first => {
                 self.i += 1;
                 self.ws();
             }
+            _ if first => {}
             _ => return Err(self.err("expected ',' or '}'")),
         }
         if self.b.get(self.i) != Some(&b'"') {
             return Err(self.err("expected a field name"));
+        }
+        Ok(true)
+    }
+
+    /// Next key of an object whose `{` was consumed; `None` at `}`.
+    fn obj_next(&mut self, first: bool) -> Result<Option<Cow<'a, str>>, Syn> {
+        if !self.obj_more(first)? {
+            return Ok(None);
         }
         let key = self.string()?;
         self.colon()?;
@@ -353,23 +358,8 @@ impl<'a> Parser<'a> {
     /// [`Parser::obj_next`] for keys looked up among known names: the key's bytes, not
     /// checked to be UTF-8 (one equal to a name is; the caller checks any other).
     fn obj_next_raw(&mut self, first: bool) -> Result<Option<Cow<'a, [u8]>>, Syn> {
-        self.ws();
-        let more = match self.b.get(self.i) {
-            Some(b'}') => false,
-            Some(b',') if !first => {
-                self.i += 1;
-                self.ws();
-                true
-            }
-            _ if first => true,
-            _ => return Err(self.err("expected ',' or '}'")),
-        };
-        if !more {
-            self.i += 1;
+        if !self.obj_more(first)? {
             return Ok(None);
-        }
-        if self.b.get(self.i) != Some(&b'"') {
-            return Err(self.err("expected a field name"));
         }
         let start = self.i + 1;
         let end = plain_run_end(self.b, start);
@@ -412,6 +402,12 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// Skip the next value (checking its syntax).
+    fn skip_value(&mut self) -> Result<(), Syn> {
+        let t = self.token()?;
+        self.skip_container(&t)
+    }
+
     /// Skip the rest of a container whose opening token was read.
     fn skip_container(&mut self, tok: &Tok<'a>) -> Result<(), Syn> {
         match tok {
@@ -419,16 +415,14 @@ impl<'a> Parser<'a> {
                 let mut first = true;
                 while self.obj_next(first)?.is_some() {
                     first = false;
-                    let t = self.token()?;
-                    self.skip_container(&t)?;
+                    self.skip_value()?;
                 }
             }
             Tok::Arr => {
                 let mut first = true;
                 while self.arr_next(first)? {
                     first = false;
-                    let t = self.token()?;
-                    self.skip_container(&t)?;
+                    self.skip_value()?;
                 }
             }
             _ => {}
@@ -451,8 +445,7 @@ pub(crate) fn object_fields(record: &[u8]) -> Result<Vec<(String, &[u8])>, Strin
         first = false;
         p.ws();
         let start = p.i;
-        let t = p.token()?;
-        p.skip_container(&t)?;
+        p.skip_value()?;
         out.push((k.into_owned(), &record[start..p.i]));
     }
     Ok(out)
@@ -471,8 +464,7 @@ pub(crate) fn array_elements(value: &[u8]) -> Result<Vec<&[u8]>, String> {
         first = false;
         p.ws();
         let start = p.i;
-        let t = p.token()?;
-        p.skip_container(&t)?;
+        p.skip_value()?;
         out.push(&value[start..p.i]);
     }
     Ok(out)
@@ -902,8 +894,7 @@ fn read_row<'a>(
         match shape.lookup(&key, hint) {
             Some(idx) if shape.unread[idx] => {
                 hint = idx + 1;
-                let t = p.token()?;
-                p.skip_container(&t)?;
+                p.skip_value()?;
             }
             Some(idx) => {
                 hint = idx + 1;
@@ -924,8 +915,7 @@ fn read_row<'a>(
                 if std::str::from_utf8(&key).is_err() {
                     return Err(DecErr::Syntax("invalid JSON: a field name is not valid UTF-8".into()));
                 }
-                let t = p.token()?;
-                p.skip_container(&t)?;
+                p.skip_value()?;
             }
         }
     }

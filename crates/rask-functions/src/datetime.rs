@@ -202,33 +202,36 @@ fn us_week(d: NaiveDate) -> (i32, i64) {
 #[derive(Debug, Clone)]
 struct Pattern {
     toks: Vec<Tok>,
+    /// See [`granularity_secs`], worked out once.
+    granularity: Option<i64>,
     /// `SimpleDateFormat` rules (`u` = day number of week, `S` = milliseconds) instead of
     /// `DateTimeFormatter` rules.
     legacy: bool,
 }
 
+/// The span (in seconds, aligned to the epoch) within which every field of the pattern
+/// stays the same: 86400 for a date-only pattern, 60 for `HH:mm`, …; `None` when a field
+/// changes within a second (fractions) or is not one of the plain calendar fields.
+fn granularity_secs(toks: &[Tok]) -> Option<i64> {
+    let mut g = 86_400;
+    for t in toks {
+        if let Tok::Field(c, _) = t {
+            g = g.min(match c {
+                'G' | 'Y' | 'y' | 'u' | 'M' | 'L' | 'd' | 'D' | 'Q' | 'q' | 'E' | 'e' | 'c' | 'F' | 'w' | 'W' => 86_400,
+                'a' | 'H' | 'k' | 'K' | 'h' => 3_600,
+                'm' => 60,
+                's' => 1,
+                _ => return None,
+            });
+        }
+    }
+    Some(g)
+}
+
 impl Pattern {
     fn new(p: &str, legacy: bool) -> std::result::Result<Self, String> {
-        Ok(Self { toks: tokenize(p)?, legacy })
-    }
-
-    /// The span (in seconds, aligned to the epoch) within which every field of the pattern
-    /// stays the same: 86400 for a date-only pattern, 60 for `HH:mm`, …; `None` when a field
-    /// changes within a second (fractions) or is not one of the plain calendar fields.
-    fn granularity_secs(&self) -> Option<i64> {
-        let mut g = 86_400;
-        for t in &self.toks {
-            if let Tok::Field(c, _) = t {
-                g = g.min(match c {
-                    'G' | 'Y' | 'y' | 'u' | 'M' | 'L' | 'd' | 'D' | 'Q' | 'q' | 'E' | 'e' | 'c' | 'F' | 'w' | 'W' => 86_400,
-                    'a' | 'H' | 'k' | 'K' | 'h' => 3_600,
-                    'm' => 60,
-                    's' => 1,
-                    _ => return None,
-                });
-            }
-        }
-        Some(g)
+        let toks = tokenize(p)?;
+        Ok(Self { granularity: granularity_secs(&toks), toks, legacy })
     }
 
     fn format(&self, dt: NaiveDateTime) -> std::result::Result<String, String> {
@@ -615,7 +618,7 @@ fn date_format(a: &Args) -> Result<ArrayRef> {
                 continue;
             };
             let pattern = cache.get(f)?;
-            let bucket = pattern.granularity_secs().map(|g| dt.and_utc().timestamp().div_euclid(g));
+            let bucket = pattern.granularity.map(|g| dt.and_utc().timestamp().div_euclid(g));
             if let (Some(bucket), Some((lp, lb, text))) = (bucket, &last)
                 && lp == f
                 && bucket == *lb

@@ -89,12 +89,16 @@ impl SharedDistinct {
 
     fn add(&mut self, value: i64, calls: u64) {
         let bits = self.seen.entry(value).or_insert(0);
-        let mut new = calls & !*bits;
+        count_calls(&mut self.counts, calls & !*bits);
         *bits |= calls;
-        while new != 0 {
-            self.counts[new.trailing_zeros() as usize] += 1;
-            new &= new - 1;
-        }
+    }
+}
+
+/// One more value for each call in `calls` (bits).
+fn count_calls(counts: &mut [i64], mut calls: u64) {
+    while calls != 0 {
+        counts[calls.trailing_zeros() as usize] += 1;
+        calls &= calls - 1;
     }
 }
 
@@ -187,10 +191,6 @@ struct SharedDistinctGroups {
 }
 
 impl SharedDistinctGroups {
-    fn add(&mut self, group: usize, value: i64, calls: u64) {
-        *self.seen.entry((group as u32, value)).or_insert(0) |= calls;
-    }
-
     /// Every group's (value, calls) pairs, groups in order; the counts per call.
     fn take(&mut self, emit_to: EmitTo) -> (Vec<usize>, Vec<(i64, u64)>, Vec<Vec<i64>>) {
         let n = match emit_to {
@@ -212,11 +212,7 @@ impl SharedDistinctGroups {
         let mut pairs = Vec::with_capacity(emitted.len());
         for (g, v, c) in emitted {
             lengths[g as usize] += 1;
-            let mut bits = c;
-            while bits != 0 {
-                counts[g as usize][bits.trailing_zeros() as usize] += 1;
-                bits &= bits - 1;
-            }
+            count_calls(&mut counts[g as usize], c);
             pairs.push((v, c));
         }
         // The drained set keeps its capacity for the next mini-batch.
@@ -231,16 +227,12 @@ impl SharedDistinctGroups {
 impl GroupsAccumulator for SharedDistinctGroups {
     fn update_batch(&mut self, values: &[ArrayRef], group_indices: &[usize], opt_filter: Option<&BooleanArray>, total_num_groups: usize) -> DfResult<()> {
         self.groups = self.groups.max(total_num_groups);
-        let mut out = Vec::new();
+        let seen = &mut self.seen;
         rows(values, |r, v, c| {
             if opt_filter.is_none_or(|f| f.is_valid(r) && f.value(r)) {
-                out.push((group_indices[r], v, c));
+                *seen.entry((group_indices[r] as u32, v)).or_insert(0) |= c;
             }
-        })?;
-        for (g, v, c) in out {
-            self.add(g, v, c);
-        }
-        Ok(())
+        })
     }
 
     fn evaluate(&mut self, emit_to: EmitTo) -> DfResult<ArrayRef> {
@@ -257,11 +249,8 @@ impl GroupsAccumulator for SharedDistinctGroups {
 
     fn merge_batch(&mut self, values: &[ArrayRef], group_indices: &[usize], total_num_groups: usize) -> DfResult<()> {
         self.groups = self.groups.max(total_num_groups);
-        let mut out = Vec::new();
-        state_pairs(values, |r, v, c| out.push((group_indices[r], v, c)));
-        for (g, v, c) in out {
-            self.add(g, v, c);
-        }
+        let seen = &mut self.seen;
+        state_pairs(values, |r, v, c| *seen.entry((group_indices[r] as u32, v)).or_insert(0) |= c);
         Ok(())
     }
 

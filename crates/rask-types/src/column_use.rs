@@ -63,10 +63,6 @@ impl ColumnUse {
         }
     }
 
-    /// Whether every column of `uses` is read whole (nothing to skip).
-    pub fn all_whole(uses: &[ColumnUse]) -> bool {
-        uses.iter().all(|u| *u == ColumnUse::Whole)
-    }
 }
 
 /// The field of a ROW named `name` (Flink field names are case-sensitive).
@@ -102,6 +98,5 @@ mod tests {
         assert_eq!(v, rx);
         v.merge(&Unused);
         assert_eq!(v, rx);
-        assert!(!ColumnUse::all_whole(&[Whole, rx]));
     }
 }

@@ -229,10 +229,7 @@ impl FileReader {
             }
             rb = arrow::array::RecordBatch::try_new(p.schema.clone(), cols)?;
         }
-        Ok(Some(match self.decoder.take_kinds() {
-            Some(kinds) => StreamBatch::with_kinds(rb, kinds),
-            None => StreamBatch::inserts(rb),
-        }))
+        Ok(Some(with_kinds(self.decoder.as_mut(), rb)))
     }
 }
 
@@ -346,9 +343,8 @@ impl FileReader {
                     }
                 }
                 Line::Record => {
-                    let path = self.at().0.to_path_buf();
-                    if self.partitioned.is_some() && self.buffered_from.as_ref() != Some(&path) {
-                        self.buffered_from = Some(path);
+                    if self.partitioned.is_some() && self.buffered_from.as_deref() != Some(self.at().0) {
+                        self.buffered_from = Some(self.at().0.to_path_buf());
                     }
                     match self.decoder.decode(&self.line) {
                         Ok(true) => {}
@@ -375,6 +371,8 @@ impl FileReader {
     fn read_chunk(&mut self) -> Result<std::result::Result<Chunk, SourceEvent>> {
         let mut chunk = self.spare.pop().unwrap_or_default();
         chunk.clear();
+        // Whether the next record is the first of its file in this chunk.
+        let mut new_file = true;
         loop {
             match self.read_line()? {
                 Line::Exhausted(ev) => {
@@ -384,10 +382,10 @@ impl FileReader {
                     }
                     break;
                 }
-                Line::FileEnd => {}
+                Line::FileEnd => new_file = true,
                 Line::Record => {
                     let (path, line) = self.at();
-                    if chunk.files.last().is_none_or(|f| f.as_path() != path) {
+                    if std::mem::take(&mut new_file) {
                         chunk.files.push(Arc::new(path.to_path_buf()));
                     }
                     let start = chunk.bytes.len();
@@ -540,10 +538,15 @@ fn decode_chunk(
         return Ok(None);
     }
     let rb = decoder.flush().map_err(|e| (0, 0, e))?;
-    Ok(Some(match decoder.take_kinds() {
+    Ok(Some(with_kinds(decoder, rb)))
+}
+
+/// The batch `decoder` just flushed, with the row kinds of a changelog format.
+fn with_kinds(decoder: &mut dyn RecordDecoder, rb: arrow::array::RecordBatch) -> StreamBatch {
+    match decoder.take_kinds() {
         Some(kinds) => StreamBatch::with_kinds(rb, kinds),
         None => StreamBatch::inserts(rb),
-    }))
+    }
 }
 
 impl SourceReader for FileReader {
